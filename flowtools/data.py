@@ -1,0 +1,95 @@
+"""Datasets {(x_i, y_i)}: evenly spaced, Gaussian, uniform on a cube, or given arrays.
+
+Each sampler is reproducible from a seed (NumPy's ``default_rng``). Labels come from a
+target (``y_i = f*(x_i)``) or are given.
+
+    >>> from flowtools.data import grid
+    >>> from flowtools.network import SingleNeuron
+    >>> ds = grid(6, SingleNeuron("tanh", 1.0, [1.0], 1.0))   # the paper's Example 1
+    >>> ds.X.ravel()
+    array([-2. , -1.2, -0.4,  0.4,  1.2,  2. ])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowtools.errors import FlowtoolsError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Inputs X (n, d) and labels y (n,), float64, finite."""
+
+    X: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self):
+        X = np.asarray(self.X, dtype=float)
+        y = np.asarray(self.y, dtype=float)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2:
+            raise FlowtoolsError(f"X must have shape (n, d), got shape {X.shape}.")
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise FlowtoolsError(
+                f"y must have shape (n,) = ({X.shape[0]},) to match X {X.shape}, "
+                f"got {y.shape}."
+            )
+        if X.shape[0] == 0:
+            raise FlowtoolsError("the dataset is empty (n = 0): give at least one sample.")
+        for name, arr in (("X", X), ("y", y)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                idx = np.argwhere(bad)[0].tolist()
+                raise FlowtoolsError(
+                    f"{name} contains {int(bad.sum())} NaN or infinite value(s), the "
+                    f"first at index {idx}: remove or replace them."
+                )
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.X.shape[1]
+
+
+def _labels(X: np.ndarray, target: Callable | np.ndarray) -> np.ndarray:
+    return np.asarray(target(X) if callable(target) else target, dtype=float)
+
+
+def _check_n(n) -> int:
+    if int(n) != n or n < 1:
+        raise FlowtoolsError(f"the sample size n must be a positive integer, got {n!r}.")
+    return int(n)
+
+
+def grid(n: int, target: Callable, *, interval=(-2.0, 2.0)) -> Dataset:
+    """n points evenly spaced on ``interval`` (d = 1), labelled by ``target``."""
+    n = _check_n(n)
+    X = np.linspace(*interval, n)[:, None]
+    return Dataset(X, _labels(X, target))
+
+
+def gaussian(n: int, target: Callable, *, dim: int = 1, seed: int = 0) -> Dataset:
+    """n i.i.d. standard Gaussian points in ℝ^dim, labelled by ``target``."""
+    n = _check_n(n)
+    X = np.random.default_rng(seed).standard_normal((n, dim))
+    return Dataset(X, _labels(X, target))
+
+
+def uniform(n: int, target: Callable, *, dim: int = 1, low=-2.0, high=2.0, seed=0):
+    """n i.i.d. points uniform on the cube [low, high]^dim, labelled by ``target``."""
+    n = _check_n(n)
+    X = np.random.default_rng(seed).uniform(low, high, (n, dim))
+    return Dataset(X, _labels(X, target))
+
+
+SAMPLERS = {"grid": grid, "gaussian": gaussian, "uniform": uniform}

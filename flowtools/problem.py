@@ -1,0 +1,286 @@
+"""A problem = a two-layer network + a dataset: the loss, its gradient field and Hessian,
+the data vector γ, the top eigenvalue μ1 of −∇²ℓ(0), the imbalance C(θ), initializers.
+
+    ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)²          (a sum, as in the paper)
+    γ    = Σ_i y_i x̃_i                       (x̃ = (x, 1) with a bias)
+    −∇²ℓ(0) = blockdiag(D_1, …, D_m),  D_k = σ'(0)·[[0, γᵀ], [γ, 0]]
+    μ1   = |σ'(0)|·‖γ‖,   C_k(θ) = a_k‖γ‖ + sign(σ'(0))·w_kᵀγ
+
+(Zhao, Bai, Zhang, section 5.1 and Appendix A.1.) ``Problem`` is an ``equinox.Module``:
+its arrays are pytree leaves, so one compiled solver serves every dataset of one shape.
+
+    >>> import flowtools as ft
+    >>> pb = ft.example1()                      # tanh, m = 2, bias, target tanh(x + 1)
+    >>> theta0 = pb.init_gaussian(1e-8, seed=0)
+    >>> float(pb.mu1) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flowtools import network
+from flowtools.activations import Activation, get_activation
+from flowtools.data import SAMPLERS, Dataset
+from flowtools.errors import AssumptionError, FlowtoolsError
+
+
+class Problem(eqx.Module):
+    """Network (activation, width, bias) + data (X, y) with ℓ = ½Σ(f_θ(x_i) − y_i)².
+
+    Build one with ``Problem.create`` (validates the input) or ``example1``.
+    """
+
+    X: jax.Array  # (n, d) raw inputs
+    y: jax.Array  # (n,)
+    activation: Activation = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    bias: bool = eqx.field(static=True)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def create(cls, data: Dataset, *, activation="tanh", width: int = 2, bias=True):
+        """Validate and build a problem from a ``Dataset``."""
+        if not isinstance(data, Dataset):
+            data = Dataset(*data)
+        if int(width) != width or width < 1:
+            raise FlowtoolsError(f"width m must be a positive integer, got {width!r}.")
+        return cls(
+            X=jnp.asarray(data.X),
+            y=jnp.asarray(data.y),
+            activation=get_activation(activation),
+            width=int(width),
+            bias=bool(bias),
+        )
+
+    # ---------------------------------------------------------------- shapes
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def dim(self) -> int:
+        """Input dimension d (without the bias)."""
+        return self.X.shape[1]
+
+    @property
+    def block(self) -> int:
+        """Parameters per neuron, d̃ + 1."""
+        return self.dim + self.bias + 1
+
+    @property
+    def n_params(self) -> int:
+        return network.n_params(self.width, self.dim, self.bias)
+
+    @property
+    def Xa(self) -> jax.Array:
+        """The (augmented) inputs x̃_i as rows, (n, d̃)."""
+        return network.augment(self.X, self.bias)
+
+    def unpack(self, theta):
+        """θ ↦ (a (…, m), W (…, m, d̃))."""
+        return network.unpack(jnp.asarray(theta), self.width)
+
+    def check_theta(self, theta) -> np.ndarray:
+        """θ as a float64 array of shape (p,) or (B, p); a clear error otherwise."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.ndim not in (1, 2) or theta.shape[-1] != self.n_params:
+            raise FlowtoolsError(
+                f"θ must have shape ({self.n_params},) or (batch, {self.n_params}) for "
+                f"width {self.width}, d = {self.dim}, bias = {self.bias} (layout "
+                f"(a_1, w_1, …, a_m, w_m)); got shape {theta.shape}."
+            )
+        if not np.all(np.isfinite(theta)):
+            raise FlowtoolsError("θ contains NaN or infinite entries.")
+        return theta
+
+    # ---------------------------------------------------------------- loss and field
+    def predict(self, theta, X=None):
+        """f_θ(x) on the rows of X (default: the training inputs)."""
+        Xa = self.Xa if X is None else network.augment(jnp.asarray(X), self.bias)
+        return network.forward(self.activation, theta, Xa, self.width)
+
+    def residual(self, theta):
+        return self.predict(theta) - self.y
+
+    def loss(self, theta):
+        """ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)²."""
+        r = self.residual(theta)
+        return 0.5 * jnp.dot(r, r)
+
+    def grad(self, theta):
+        """∇ℓ(θ)."""
+        return jax.grad(self.loss)(theta)
+
+    def field(self, theta):
+        """The gradient-flow field −∇ℓ(θ)."""
+        return -self.grad(theta)
+
+    def hessian(self, theta):
+        """∇²ℓ(θ)."""
+        return jax.hessian(self.loss)(theta)
+
+    # ---------------------------------------------------------------- theory
+    @property
+    def gamma(self) -> np.ndarray:
+        """γ = Σ_i y_i x̃_i."""
+        return np.asarray(self.y @ self.Xa)
+
+    def assumption_failures(self) -> list[str]:
+        """Theorem 1's assumptions that fail for this problem (empty if all hold)."""
+        act = self.activation
+        fails = []
+        if act.sigma0 != 0:
+            fails.append(
+                f"(i) σ(0) = 0 fails: σ(0) = {act.sigma0} for σ(x) = {act.expr}; the "
+                "origin is then not a critical point. Use an activation with σ(0) = 0 "
+                "or subtract σ(0)."
+            )
+        if act.dsigma0 == 0:
+            fails.append(
+                f"(i) σ'(0) ≠ 0 fails for σ(x) = {act.expr}: the origin's Hessian is 0 "
+                "and there is no exponential escape. Use an activation with σ'(0) ≠ 0."
+            )
+        if not np.any(self.gamma):
+            fails.append(
+                "(ii) γ = Σ y_i x̃_i ≠ 0 fails: γ = 0 for this dataset, so the origin's "
+                "Hessian vanishes. Change the data or the target (or add a bias)."
+            )
+        return fails
+
+    def require_theory(self) -> None:
+        """Raise ``AssumptionError`` if Theorem 1's assumptions fail."""
+        fails = self.assumption_failures()
+        if fails:
+            raise AssumptionError(
+                "this quantity rests on Theorem 1's assumptions, which fail here:\n  "
+                + "\n  ".join(fails)
+                + "\n(The flow and gradient descent still run; only the "
+                "theory-dependent quantities are undefined.)"
+            )
+
+    @property
+    def dsigma0(self) -> float:
+        return float(self.activation.dsigma0)
+
+    @property
+    def mu1(self) -> float:
+        """μ1 = |σ'(0)|·‖γ‖, the top eigenvalue of −∇²ℓ(0)."""
+        self.require_theory()
+        return abs(self.dsigma0) * float(np.linalg.norm(self.gamma))
+
+    @property
+    def mu2(self) -> float:
+        """The second largest eigenvalue of −∇²ℓ(0): 0 if d̃ ≥ 2, else −μ1 (d̃ = 1)."""
+        mu1 = self.mu1
+        return 0.0 if self.block - 1 >= 2 else -mu1
+
+    @property
+    def top_eigvecs(self) -> np.ndarray:
+        """Orthonormal basis V1 (p, m) of the μ1-eigenspace: one column per neuron,
+        (‖γ‖, sign(σ'(0))·γ)/(√2‖γ‖) in that neuron's block."""
+        self.require_theory()
+        g = self.gamma
+        ng = np.linalg.norm(g)
+        v = np.concatenate([[ng], np.sign(self.dsigma0) * g]) / (np.sqrt(2) * ng)
+        V = np.zeros((self.width, self.width, self.block))
+        V[np.arange(self.width), np.arange(self.width)] = v
+        return V.reshape(self.width, -1).T
+
+    def imbalance(self, theta) -> np.ndarray:
+        """C(θ) = (C_1, …, C_m), C_k = a_k‖γ‖ + sign(σ'(0))·w_kᵀγ; shape (…, m)."""
+        self.require_theory()
+        g = self.gamma
+        a, W = network.unpack(np.asarray(theta, dtype=float), self.width)
+        return a * np.linalg.norm(g) + np.sign(self.dsigma0) * (W @ g)
+
+    def ratio(self, theta) -> np.ndarray:
+        """c = C_1/C_2 (m = 2)."""
+        self._require_width2("c")
+        C = self.imbalance(theta)
+        return C[..., 0] / C[..., 1]
+
+    def ratio_tilde(self, theta) -> np.ndarray:
+        """c̃ = min(|c|, |1/c|) (m = 2)."""
+        c = np.abs(self.ratio(theta))
+        return np.minimum(c, 1.0 / c)
+
+    def _require_width2(self, what):
+        if self.width != 2:
+            raise FlowtoolsError(f"{what} is defined for width m = 2, this has {self.width}.")
+
+    # ---------------------------------------------------------------- initializers
+    def init_gaussian(self, scale: float, seed=0) -> np.ndarray:
+        """θ0 ~ N(0, scale²·I) (the paper's protocol) from NumPy's ``default_rng(seed)``.
+
+        ``seed`` may be an int (shape (p,)) or a sequence of ints (shape (B, p)).
+        """
+        if not np.isfinite(scale) or scale <= 0:
+            raise FlowtoolsError(f"the initial scale must be positive, got {scale!r}.")
+        seeds = np.atleast_1d(seed)
+        out = np.stack(
+            [scale * np.random.default_rng(int(s)).standard_normal(self.n_params) for s in seeds]
+        )
+        return out if np.ndim(seed) else out[0]
+
+    def with_ratios(self, theta, ratios) -> np.ndarray:
+        """Rescale neurons 2…m so that C_k/C_1 = ratios[k−2] (the paper's Figures 2, 5:
+        neuron k's parameters θ_k ↦ s_k·θ_k, which scales C_k by s_k)."""
+        theta = self.check_theta(theta).copy()
+        ratios = np.broadcast_to(np.asarray(ratios, dtype=float), (self.width - 1,))
+        C = self.imbalance(theta)
+        if np.any(C == 0):
+            raise FlowtoolsError("C(θ) has a zero entry: that neuron cannot be rescaled.")
+        scales = np.concatenate([np.ones(C.shape[:-1] + (1,)), ratios * C[..., :1] / C[..., 1:]], -1)
+        blocks = theta.reshape(theta.shape[:-1] + (self.width, self.block))
+        return (blocks * scales[..., None]).reshape(theta.shape)
+
+    def init_ratio(self, c: float, scale: float, seed=0) -> np.ndarray:
+        """Gaussian θ0 of the given scale with the second neuron rescaled so that
+        C_1/C_2 = c (m = 2; the paper's Figure 2 protocol)."""
+        self._require_width2("the ratio c")
+        if not np.isfinite(c) or c == 0:
+            raise FlowtoolsError(f"the ratio c = C1/C2 must be finite and non-zero, got {c}.")
+        return self.with_ratios(self.init_gaussian(scale, seed), 1.0 / c)
+
+
+def make_problem(
+    n: int = 6,
+    *,
+    sampling: str = "grid",
+    activation="tanh",
+    width: int = 2,
+    dim: int = 1,
+    bias: bool = True,
+    target=None,
+    seed: int = 0,
+    interval=(-2.0, 2.0),
+) -> Problem:
+    """A single-neuron-target problem; the default is the paper's Example 1.
+
+    Target default: a_0 = 1, w_0 = 1 (all ones in ℝ^d), b_0 = 1 if ``bias`` — that is,
+    tanh(x + 1) for d = 1 (Example 1) and tanh(1ᵀx + 1) (Appendix B).
+    """
+    if sampling not in SAMPLERS:
+        raise FlowtoolsError(f"unknown sampling {sampling!r}; use one of {sorted(SAMPLERS)}.")
+    if target is None:
+        target = network.SingleNeuron("tanh", 1.0, np.ones(dim), 1.0 if bias else None)
+    if sampling == "grid":
+        if dim != 1:
+            raise FlowtoolsError("'grid' sampling is for d = 1; use 'uniform' or 'gaussian'.")
+        data = SAMPLERS["grid"](n, target, interval=interval)
+    elif sampling == "uniform":
+        data = SAMPLERS["uniform"](n, target, dim=dim, low=interval[0], high=interval[1], seed=seed)
+    else:
+        data = SAMPLERS["gaussian"](n, target, dim=dim, seed=seed)
+    return Problem.create(data, activation=activation, width=width, bias=bias)
+
+
+def example1(n: int = 6, *, sampling: str = "grid", seed: int = 0) -> Problem:
+    """The paper's Example 1: f_θ(x) = a_1 tanh(w_1x + b_1) + a_2 tanh(w_2x + b_2),
+    target tanh(x + 1), n points evenly spaced on [−2, 2] (or standard Gaussian)."""
+    return make_problem(n, sampling=sampling, seed=seed)
