@@ -1,0 +1,52 @@
+"""The ``flowtools`` command. One module per subcommand in this package, each defining
+
+    NAME: str                     the subcommand
+    HELP: str                     one line for ``flowtools --help``
+    add_arguments(parser) -> None
+    run(args) -> int              the exit code
+
+Modules are discovered, so adding a subcommand is adding a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+
+def _subcommands():
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"{__name__}.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowtools",
+        description="Gradient-flow dynamics of two-layer networks under small "
+        "initialization. `flowtools SUBCOMMAND --help` documents each subcommand.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+    for mod in _subcommands():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    from flowtools.errors import FlowtoolsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except FlowtoolsError as err:  # bad input: the message says what to do, no traceback
+        print(f"flowtools {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
