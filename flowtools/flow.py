@@ -256,9 +256,9 @@ def _solve_diffrax(problem, theta0, t1, threshold, solver, rtol, atol_rel, save_
 def _solve_scipy(problem, theta0, t1, threshold, method, rtol, atol_rel, save_ts, info):
     from scipy.integrate import solve_ivp
 
-    f = jax.jit(problem.field)
-    jac = jax.jit(jax.jacfwd(problem.field))
-    loss = jax.jit(problem.loss)
+    f = jax.jit(lambda y: problem.field(y))
+    jac = jax.jit(lambda y: -problem.hessian(y))
+    loss = jax.jit(lambda y: problem.loss(y))
     single = theta0.ndim == 1
     batch = np.atleast_2d(theta0)
     tc = time.perf_counter()
