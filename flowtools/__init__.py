@@ -3,6 +3,7 @@
 from flowtools import _config  # noqa: F401  (float64 on import)
 from flowtools.activations import Activation, get_activation
 from flowtools.data import Dataset
+from flowtools.descent import run_gd
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.flow import solve_flow
 from flowtools.network import SingleNeuron
@@ -21,6 +22,7 @@ __all__ = [
     "example1",
     "get_activation",
     "make_problem",
+    "run_gd",
     "solve_flow",
 ]
 __version__ = "0.1.0"
