@@ -121,13 +121,19 @@ def escape_rate(problem: Problem, lr: float) -> float:
     return math.log1p(lr * mu1) / lr
 
 
-def linearized_gd_rate(problem: Problem, lr: float, *, n_iter: int = 400, theta0=None) -> float:
+def linearized_gd_rate(problem: Problem, lr: float, *, n_iter: int | None = None,
+                       theta0=None) -> float:
     """The escape rate of GD on the linearized system θ_{k+1} = θ_k − η∇²ℓ(0)θ_k, measured
     from the growth of ‖θ_k‖ over the last step of ``n_iter`` iterations (the Hessian at 0
-    comes from ``jax.hessian``, μ1 is not used). Equals ``escape_rate`` up to round-off."""
+    comes from ``jax.hessian``, μ1 is not used). Equals ``escape_rate`` up to round-off.
+
+    The default ``n_iter`` makes the other modes 1e-18 of the top one:
+    ⌈42/log(1 + η‖∇²ℓ(0)‖₂)⌉."""
     _check_lr(lr)
     p = problem.n_params
     H0 = np.asarray(problem.hessian(jnp.zeros(p)))
+    if n_iter is None:
+        n_iter = math.ceil(42.0 / math.log1p(lr * np.linalg.norm(H0, 2)))
     x = np.ones(p) if theta0 is None else problem.check_theta(theta0).astype(float)
     for _ in range(n_iter):
         x = x - lr * (H0 @ x)
@@ -155,8 +161,8 @@ class StabilityEdge:
     """GD's stability edge at a point θ*: lr_edge = 2/λ_max(∇²ℓ(θ*)).
 
     ``lr_measured`` is the edge found independently by bisection on GD started at
-    θ* + ε·v_max (the top eigenvector): the largest η for which the v_max-component decays
-    (None if not measured).
+    θ* + ε·v_max (the top eigenvector): the largest η for which GD returns within ε
+    of θ* (None if not measured; NaN if the bracket [edge/2, 2·edge] did not hold).
     """
 
     theta: np.ndarray
@@ -197,7 +203,7 @@ def stability_edge(problem: Problem, theta, *, measure: bool = True, eps: float 
 
         def decays(lr):
             x = np.asarray(run(th + eps * jnp.asarray(v), jnp.float64(lr), n_iter))
-            return bool(np.all(np.isfinite(x))) and abs(v @ (x - theta)) < eps
+            return bool(np.all(np.isfinite(x))) and np.linalg.norm(x - theta) < eps
 
         lo, hi = 0.5 * edge, 2.0 * edge
         if not decays(lo) or decays(hi):
@@ -505,7 +511,7 @@ def _endpoints(problem, theta0, lrs, T, loss_threshold, tol, status):
     gd_branch, gd_loss, diff = [], [], []
     for lr in lrs:
         gd = run_gd(problem, theta0, lr, max_iter=max(1, int(round(T / lr))),
-                    loss_threshold=loss_threshold, n_save=2)
+                    loss_threshold=loss_threshold, n_save=3)
         if np.all(np.isfinite(gd.theta_final)) and np.isfinite(gd.loss_final):
             gd_branch.append(str(classify(problem, gd.theta_final, tol=tol).branch))
             diff.append(float(np.linalg.norm(gd.theta_final - flow.theta_final)))
@@ -525,3 +531,133 @@ def _endpoints(problem, theta0, lrs, T, loss_threshold, tol, status):
 def _check_lr(lr):
     if not (np.isfinite(lr) and lr > 0):
         raise FlowtoolsError(f"the learning rate must be positive and finite, got {lr!r}.")
+
+
+# ----------------------------------------------------------------------------- branch map
+EX1_LRS = (0.01, 0.05, 0.25, 0.5)  # the paper's learning rates on Example 1 (Appendix C)
+
+
+@dataclass(frozen=True, eq=False)
+class BranchMap:
+    """Final branch of Example 1's end points over c̃, for the flow and for GD.
+
+    Attributes:
+        c_tildes: (C,) initial imbalance ratios c = C1/C2 = c̃ ∈ (0, 1].
+        lrs: (L,) GD learning rates.
+        horizon: GD's flow-time horizon T (GD runs max_iter = T/η iterations, the paper's
+            protocol, stopping early at ``loss_threshold``).
+        flow: (C,) branch of the flow's limit (``solve_flow`` to ``loss_threshold``:
+            the t → ∞ label), "undecided" if it did not get there.
+        flow_edge: (C,) 2/λ_max at the flow's end point (GD's stability edge there).
+        gd_T: (L, C) branch of GD's iterate at T (the finite-horizon label, ``tol``), or
+            "diverged".
+        gd_limit: (L, C) branch of the flow continued from GD's iterate at T to the loss
+            threshold (GD's t → ∞ label, assuming GD follows the flow from there, i.e.
+            η below the stability edge there; "beyond_edge" otherwise).
+        gd_loss: (L, C) GD's loss at T (or when it stopped).
+        disagree: list of (lr, c̃, flow label, GD limit label, GD label at T) where the GD
+            limit label differs from the flow's.
+    """
+
+    c_tildes: np.ndarray
+    lrs: np.ndarray
+    horizon: float
+    scale: float
+    seed: int
+    flow: np.ndarray
+    flow_t: np.ndarray
+    flow_edge: np.ndarray
+    gd_T: np.ndarray
+    gd_limit: np.ndarray
+    gd_loss: np.ndarray
+    gd_edge: np.ndarray
+    tol: float
+    disagree: list
+
+    def table(self) -> str:
+        head = f"{'c~':>6} {'flow(t→∞)':>10} {'2/λmax':>7} " + " ".join(
+            f"{'lr=' + format(lr, 'g') + ' T/∞':>17}" for lr in self.lrs)
+        lines = [f"branch map: Example 1 end points, scale {self.scale:g}, seed {self.seed}, "
+                 f"GD horizon T = {self.horizon:g} (label at T / label of the flow "
+                 "continued from GD's iterate at T)", head]
+        for j, c in enumerate(self.c_tildes):
+            lines.append(f"{c:6.3f} {self.flow[j]:>10} {self.flow_edge[j]:7.4f} " + " ".join(
+                f"{self.gd_T[i, j] + '/' + self.gd_limit[i, j]:>17}"
+                for i in range(len(self.lrs))))
+        lines.append("disagreements (GD limit ≠ flow limit): " + (
+            ", ".join(f"lr={lr:g} c~={c:.3f} ({f}→{g})" for lr, c, f, g, _ in self.disagree)
+            or "none"))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in self.__dict__.items()}
+
+
+def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
+               seed: int = 0, horizon: float = 5e4, loss_threshold: float = 1e-15,
+               tol: float = 0.1) -> BranchMap:
+    """Final branch (Q1 / Q2) over c̃ for the flow and for GD (width m = 2).
+
+    Initial states: ``problem.init_ratio(c̃, scale, seed)`` (the paper's Figure 2/3
+    protocol: the second neuron rescaled so that C1/C2 = c̃). The flow is integrated to
+    ``loss_threshold`` (its t → ∞ label). GD runs to flow time ``horizon`` (default 5e4 =
+    Figure 3's 1e6 iterations at η = 0.05) and is labelled there and after continuing its
+    iterate with the flow to ``loss_threshold``.
+
+        >>> import flowtools as ft
+        >>> bm = branch_map(ft.example1(), [0.5, 0.9], [0.05], horizon=5e3)  # doctest: +SKIP
+    """
+    from flowtools.descent import run_gd
+    from flowtools.flow import solve_flow
+
+    problem._require_width2("the branch map over c̃")
+    cs = np.asarray(c_tildes, dtype=float).ravel()
+    if cs.size == 0 or np.any(~np.isfinite(cs)) or np.any(cs <= 0) or np.any(cs > 1):
+        raise FlowtoolsError(f"c̃ values must lie in (0, 1], got {cs}.")
+    lrs = np.asarray(lrs, dtype=float).ravel()
+    for lr in lrs:
+        _check_lr(lr)
+    th0 = np.stack([problem.init_ratio(c, scale, seed) for c in cs])
+
+    def limit_labels(thetas):
+        fl = solve_flow(problem, thetas, t1=1e12, loss_threshold=loss_threshold)
+        lab = np.asarray(classify(problem, fl.theta_final, tol=tol).branch, dtype=object)
+        lab[~np.asarray(fl.converged)] = "undecided"
+        return lab, np.atleast_1d(fl.t_final), fl.theta_final
+
+    flow, flow_t, flow_end = limit_labels(th0)
+    flow_edge = 2.0 / np.maximum(_lam_max(problem, flow_end), 1e-300)
+    L, C = lrs.size, cs.size
+    gd_T = np.empty((L, C), dtype=object)
+    gd_limit = np.empty((L, C), dtype=object)
+    gd_loss = np.full((L, C), np.nan)
+    gd_edge = np.full((L, C), np.nan)
+    for i, lr in enumerate(lrs):
+        gd = run_gd(problem, th0, lr, max_iter=max(1, int(round(horizon / lr))),
+                    loss_threshold=loss_threshold, n_save=3)
+        fin = np.all(np.isfinite(gd.theta_final), -1) & np.isfinite(gd.loss_final)
+        gd_loss[i] = np.where(fin, gd.loss_final, np.nan)
+        gd_T[i] = "diverged"
+        gd_limit[i] = "diverged"
+        if fin.any():
+            thf = gd.theta_final[fin]
+            gd_T[i, fin] = np.asarray(classify(problem, thf, tol=tol).branch, dtype=object)
+            # continue every member (a fixed batch shape: one compilation); members that
+            # already reached the threshold keep their end point
+            start = np.where(fin[:, None], gd.theta_final, th0)
+            lab, _, ends = limit_labels(start)
+            done = fin & (gd.loss_final <= loss_threshold)
+            lab = np.where(done, np.asarray(classify(problem, start, tol=tol).branch,
+                                            dtype=object), lab)
+            ends = np.where(done[:, None], start, ends)
+            edge = 2.0 / np.maximum(_lam_max(problem, ends), 1e-300)
+            gd_edge[i, fin] = edge[fin]
+            lab = np.where(lr < edge, lab, "beyond_edge")
+            gd_limit[i, fin] = lab[fin]
+    disagree = [(float(lrs[i]), float(cs[j]), flow[j], gd_limit[i, j], gd_T[i, j])
+                for i in range(L) for j in range(C) if gd_limit[i, j] != flow[j]]
+    return BranchMap(c_tildes=cs, lrs=lrs, horizon=float(horizon), scale=scale, seed=seed,
+                     flow=flow, flow_t=flow_t, flow_edge=flow_edge, gd_T=gd_T,
+                     gd_limit=gd_limit, gd_loss=gd_loss, gd_edge=gd_edge, tol=tol,
+                     disagree=disagree)
