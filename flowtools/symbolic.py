@@ -609,7 +609,7 @@ class OriginHessian:
 
     # ------------------------------------------------------------ numerics
     def to_jax(self, sigma: dict | None = None):
-        """A JAX function (X, y) ↦ ∇²ℓ(0) (p×p), lambdified from the derived blocks in
+        """A jitted JAX function (X, y) ↦ ∇²ℓ(0) (p×p), lambdified from the derived blocks in
         moment form (any data of the same d). ``sigma`` gives values for σ_k symbols
         left free (default: the activation's own values)."""
         vals = dict(self._sigma)
@@ -621,13 +621,14 @@ class OriginHessian:
         m = self.width
         fA, fB = _lambdify_moments([A, B], self.block_size - 1, self.bias)
 
-        def hess(X, y):
-            import jax.numpy as jnp
+        import jax
+        import jax.numpy as jnp
 
+        def hess(X, y):
             a, b = fA(X, y), fB(X, y)
             return -(jnp.kron(jnp.eye(m), a - b) + jnp.kron(jnp.ones((m, m)), b))
 
-        return hess
+        return jax.jit(hess)
 
     def numeric(self) -> np.ndarray:
         """∇²ℓ(0) as a float64 array (numeric data and concrete σ only)."""
@@ -787,7 +788,8 @@ class FieldTaylorTerm:
     moment_expr: sp.Matrix
 
     def to_jax(self):
-        """A JAX function (theta, X, y) ↦ T_k(θ) for data of this d."""
+        """A jitted JAX function (theta, X, y) ↦ T_k(θ) for data of this d."""
+        import jax
         import jax.numpy as jnp
 
         th = sp.Matrix(self.theta)
@@ -811,7 +813,7 @@ class FieldTaylorTerm:
             out = f(list(theta), mom)
             return jnp.stack([jnp.broadcast_to(jnp.asarray(o, dtype=float), ()) for o in out])
 
-        return term
+        return jax.jit(term)
 
 
 def field_taylor_term(activation, *, width: int, dim: int | None = None, bias: bool = True,
