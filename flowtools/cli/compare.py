@@ -1,0 +1,69 @@
+"""Flow versus gradient descent on one initial state: the sup-gap between GD (aligned at
+t = k·lr) and the gradient flow and its modified flows, their fitted orders in lr, the
+escape shift, the stability edge 2/λ_max, and (with --endpoint-t1) end points and branches.
+With --branch-map, the final branch over c̃ for the flow and for GD (width 2).
+
+Examples:
+  flowtools compare --scale 1e-2 --lrs 1e-3 3e-3 1e-2 3e-2 1e-1
+  flowtools compare --scale 1e-2 --lrs 0.01 0.05 --endpoint-t1 1e3 --json out.json
+  flowtools compare --branch-map --c-tilde 0.3 0.7 0.72 0.76 0.9 --lrs 0.01 0.05 0.25 0.5
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+NAME = "compare"
+HELP = "flow versus gradient descent: gaps, orders, modified flows, stability edge, branches"
+
+
+def add_arguments(p) -> None:
+    from flowtools.cli._common import add_init_arguments, add_problem_arguments
+
+    add_problem_arguments(p)
+    add_init_arguments(p)
+    g = p.add_argument_group("comparison")
+    g.add_argument("--lrs", type=float, nargs="+", default=None,
+                   help="learning rates (default 1e-3 … 1e-1; with --branch-map the "
+                   "paper's 0.01 0.05 0.25 0.5)")
+    g.add_argument("--t1", type=float, default=10.0,
+                   help="horizon of the aligned comparison in flow time (default 10)")
+    g.add_argument("--radius", type=float, default=0.5, help="escape radius (default 0.5)")
+    g.add_argument("--endpoint-t1", type=float, default=None,
+                   help="also compare end points and branches at this flow time")
+    g.add_argument("--branch-map", action="store_true",
+                   help="final branch over c̃ (uses --scale, first --seed) instead")
+    g.add_argument("--c-tilde", type=float, nargs="+",
+                   default=[0.3, 0.6, 0.7, 0.72, 0.74, 0.76, 0.8, 0.9, 1.0],
+                   help="c̃ values for --branch-map")
+    g.add_argument("--horizon", type=float, default=5e4,
+                   help="GD's flow-time horizon for --branch-map (default 5e4)")
+    g.add_argument("--json", default=None, help="write the results to this JSON file")
+
+
+def run(args) -> int:
+    from flowtools.cli._common import problem_from_args, theta0_from_args
+    from flowtools.compare import DEFAULT_LRS, EX1_LRS, GDStabilityWarning, branch_map, compare
+
+    problem = problem_from_args(args)
+    if args.branch_map:
+        res = branch_map(problem, args.c_tilde, args.lrs or EX1_LRS, scale=args.scale,
+                         seed=args.seed[0], horizon=args.horizon)
+    else:
+        if len(args.seed) > 1:
+            from flowtools.errors import FlowtoolsError
+
+            raise FlowtoolsError("compare takes one initial state: give one --seed.")
+        theta0 = theta0_from_args(problem, args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GDStabilityWarning)
+            res = compare(problem, theta0, args.lrs or DEFAULT_LRS, t1=args.t1,
+                          radius=args.radius, endpoint_t1=args.endpoint_t1)
+        for w in caught:
+            print(f"warning: {w.message}")
+    print(res.table())
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res.to_dict(), fh, indent=1, default=str)
+    return 0
