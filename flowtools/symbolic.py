@@ -604,7 +604,8 @@ class OriginHessian:
                 + "\n  ".join(map(str, self.assumptions.failures or self.assumptions.checks)))
         v = self.top_block_vectors[0]
         scale = sp.sqrt(2) * sp.sqrt(sum(c**2 for c in self.gamma))
-        return sp.Matrix([_sign_simp(sp.expand(scale * sum(vi * t for vi, t in zip(v, th))))
+        coef = [_sign_simp(sp.expand(scale * vi)) for vi in v]  # (‖γ‖, sign(σ'(0))γ)
+        return sp.Matrix([sp.Add(*[c * t for c, t in zip(coef, th)])
                           for th in self.theta_symbols])
 
     # ------------------------------------------------------------ numerics
@@ -830,7 +831,7 @@ def field_taylor_term(activation, *, width: int, dim: int | None = None, bias: b
 
         >>> T = field_taylor_term("tanh", width=1, dim=1, bias=False, data=([[1]], [1]))
         >>> T.expr.T
-        Matrix([[-a_1**2*w_1_1 + w_1_1**3/3, -a_1**3 + a_1*w_1_1**2]])
+        Matrix([[-a_1*w_1_1**2 - w_1_1**3/3, -a_1**2*w_1_1 - a_1*w_1_1**2]])
     """
     act = _resolve_activation(activation)
     m = _check_width(width)
