@@ -530,7 +530,9 @@ def _endpoints(problem, theta0, lrs, T, loss_threshold, tol, status):
 
 def _check_lr(lr):
     if not (np.isfinite(lr) and lr > 0):
-        raise FlowtoolsError(f"the learning rate must be positive and finite, got {float(lr)!r}.")
+        raise FlowtoolsError(
+            f"the learning rate must be positive and finite, got {float(lr)!r}."
+        )
 
 
 # ----------------------------------------------------------------------------- branch map
