@@ -34,7 +34,7 @@ Data may be numbers (converted to exact rationals: 0.4 becomes 2/5), ``n`` symbo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 
 import numpy as np
@@ -235,7 +235,17 @@ def _sigma_values(act: Activation | None, symbolic: bool, upto: int = 3) -> dict
 def _resolve_activation(activation):
     if activation is None:
         return None
-    return get_activation(activation)
+    try:
+        return get_activation(activation)
+    except FlowtoolsError as err:
+        if not isinstance(activation, str):
+            raise
+        from flowtools.activations import available
+
+        raise FlowtoolsError(
+            f"unknown activation {activation!r}: not a registered name ({', '.join(available())})"
+            f" and not an expression in the one variable x ({err})"
+        ) from err
 
 
 def _check_width(width) -> int:
@@ -515,10 +525,10 @@ class OriginHessian:
     mu2: sp.Expr | None
     top_block_vectors: tuple
     assumptions: AssumptionReport
-    _top: tuple  # ((neuron coefficients dict, block vector), …)
-    _moment_block: sp.Matrix
-    _moment_coupling: sp.Matrix
-    _sigma: dict
+    _top: tuple = field(repr=False)  # ((neuron coefficients dict, block vector), …)
+    _moment_block: sp.Matrix = field(repr=False)
+    _moment_coupling: sp.Matrix = field(repr=False)
+    _sigma: dict = field(repr=False)
 
     # ------------------------------------------------------------ construction
     @classmethod
