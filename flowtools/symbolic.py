@@ -607,11 +607,15 @@ class OriginHessian:
 
         Raises ``AssumptionError`` if Theorem 1's assumptions fail (then the top eigenspace
         is not one direction per neuron)."""
-        if self.assumptions.theorem1_holds is False or not self.block_diagonal or len(
-                self.top_block_vectors) != 1:
-            raise AssumptionError(
-                "C(θ) rests on Theorem 1's assumptions, which fail here:\n  "
-                + "\n  ".join(map(str, self.assumptions.failures or self.assumptions.checks)))
+        reasons = list(map(str, self.assumptions.failures))
+        if not reasons and not self.block_diagonal:
+            reasons.append(f"σ(0) = {self.coupling[0, 0] / -self.n} is not known to be 0, so "
+                           "the neurons are coupled at 0 (give a concrete activation)")
+        if not reasons and len(self.top_block_vectors) != 1:
+            reasons.append("the top eigenvalue of the block is degenerate (γ = 0?)")
+        if reasons:
+            raise AssumptionError("C(θ) rests on Theorem 1's assumptions, which fail here:\n  "
+                                  + "\n  ".join(reasons))
         v = self.top_block_vectors[0]
         scale = sp.sqrt(2) * sp.sqrt(sum(c**2 for c in self.gamma))
         coef = [_sign_simp(sp.expand(scale * vi)) for vi in v]  # (‖γ‖, sign(σ'(0))γ)

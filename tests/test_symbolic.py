@@ -188,6 +188,8 @@ def test_assumption_checks():
     assert oh.assumptions.violates("Theorem 1 (i)")
     with pytest.raises(AssumptionError, match="σ\\(0\\) = 0"):
         oh.imbalance
+    with pytest.raises(AssumptionError, match="not known to be 0"):
+        origin_hessian(None, width=2, dim=1).imbalance
 
 
 # ------------------------------------------------------------------ Taylor terms of the field
@@ -237,7 +239,7 @@ def test_third_order_term_closed_form():
 
 
 def test_bad_input():
-    with pytest.raises(FlowtoolsError, match="free symbols"):
+    with pytest.raises(FlowtoolsError, match="unknown activation 'tanhh'"):
         origin_hessian("tanhh", width=2, dim=1)
     with pytest.raises(FlowtoolsError, match="free symbols"):
         origin_hessian(sp.sympify("x*y"), width=2, dim=1)

@@ -79,6 +79,7 @@ def _show(M, digits, numeric):
 
 
 def run(args) -> int:
+    from flowtools.errors import AssumptionError
     from flowtools.symbolic import OriginHessian, origin_hessian
 
     data, dim, pb = _data_from_args(args)
@@ -153,8 +154,8 @@ def run(args) -> int:
             out.append(f"  C_{i + 1} = {sp.sstr(c.evalf(dg) if num else c)}")
         if oh.width > 4:
             out.append(f"  … ({oh.width} entries)")
-    except Exception as err:  # AssumptionError: explained in the checks below
-        out.append(f"Imbalance C(θ): undefined ({type(err).__name__}; see the checks below)")
+    except AssumptionError as err:
+        out.append("Imbalance C(θ): undefined — " + str(err).replace("\n", "\n  "))
     out.append("")
     out.append("Assumptions (Theorem 1: (i) σ ∈ C², σ(0) = 0, σ'(0) ≠ 0; (ii) γ ≠ 0; "
                "Theorem 2: σ analytic):")
