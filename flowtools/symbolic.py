@@ -529,6 +529,8 @@ class OriginHessian:
     _moment_block: sp.Matrix = field(repr=False)
     _moment_coupling: sp.Matrix = field(repr=False)
     _sigma: dict = field(repr=False)
+    _pre: tuple = field(repr=False)  # (γ, top block vectors) before data substitution
+    _post: dict = field(repr=False)  # the substitution moment ↦ symbolic-data sums
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -616,9 +618,9 @@ class OriginHessian:
         if reasons:
             raise AssumptionError("C(θ) rests on Theorem 1's assumptions, which fail here:\n  "
                                   + "\n  ".join(reasons))
-        v = self.top_block_vectors[0]
-        scale = sp.sqrt(2) * sp.sqrt(sum(c**2 for c in self.gamma))
-        coef = [_sign_simp(sp.expand(scale * vi)) for vi in v]  # (‖γ‖, sign(σ'(0))γ)
+        gamma, (v,) = self._pre  # in moment symbols for symbolic data: stays compact
+        scale = sp.sqrt(2) * sp.sqrt(sum(c**2 for c in gamma))
+        coef = [_sign_simp(sp.expand(scale * vi)).subs(self._post) for vi in v]
         return sp.Matrix([sp.Add(*[c * t for c, t in zip(coef, th)])
                           for th in self.theta_symbols])
 
@@ -769,6 +771,8 @@ def origin_hessian(activation, *, width: int, dim: int | None = None, bias: bool
         assumptions=check_assumptions(act, gamma=gamma if d.kind != "moments" else None,
                                       symbolic_derivatives=symbolic_derivatives),
         _top=tuple(top), _moment_block=A_m, _moment_coupling=B_m, _sigma=sig,
+        _pre=(gamma_m if not numeric else gamma, tuple(v for _, v in spec[0][2])),
+        _post=sub if d.kind == "symbolic" else {},
     )
 
 
