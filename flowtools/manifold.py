@@ -1,0 +1,153 @@
+"""The fast unstable manifold of the origin by the parametrization method.
+
+For a field F: ℝ^p → ℝ^p with F(0) = 0, J = DF(0) diagonalizable and top eigenvalue
+μ1 > 0 with eigenspace V1 (p × m), the parametrization P: ℝ^m → ℝ^p,
+
+    F(P(s)) = DP(s)·μ1 s,      P(0) = 0,   DP(0) = V1,
+
+conjugates the flow on the manifold to s' = μ1 s:  φ(P(s), t) = P(e^{μ1 t} s). Writing
+P(s) = Σ_k P_k s^k (multi-indices k ∈ ℕ^m), the degree-n part satisfies the homological
+equation (n μ1 I − J)·P_k = [F(P) − J P]_k for |k| = n, solvable for n ≥ 2 because
+n μ1 > μ1 ≥ every eigenvalue of J (no resonance).
+
+**Ray form.** Because the internal dynamics Λ = μ1·I is a multiple of the identity, the
+operator (n μ1 I − J) is the same for every multi-index of degree n. So along a ray
+s = τ·σ (σ fixed) the homogeneous parts Q_n(σ) = Σ_{|k|=n} P_k σ^k obey the *vector*
+recursion
+
+    (n μ1 I − J)·Q_n = [F(Σ_{j<n} τ^j Q_j)]_n,      Q_1 = V1 σ,
+
+with [·]_n the n-th Taylor coefficient in τ. This gives P(τσ) = Σ_n τ^n Q_n(σ) exactly,
+with no multi-index bookkeeping, for any number m of top directions. The Taylor
+coefficients of F along the series come from ``jax.experimental.jet`` (one expansion per
+degree inside one ``lax.fori_loop``, so one compilation serves all degrees).
+
+The limiting trajectory of Theorem 1 / Theorem 3 (paper, Appendix A) is then
+
+    h(θ, t) = P(e^{μ1 t}·s),    s = W1ᵀθ  (left eigenvectors; W1 = V1 for a gradient field),
+
+a series Σ_n e^{n μ1 t} Q_n(σ)‖s‖^n inside its radius of convergence. ``flowtools.limit``
+continues it by the flow beyond.
+
+    >>> import flowtools as ft, numpy as np
+    >>> pb = ft.example1()
+    >>> Q = ray_coefficients(pb.field, pb.top_eigvecs @ [0.6, 0.8], pb.mu1, order=5)
+    >>> Q.shape
+    (5, 6)
+"""
+
+from __future__ import annotations
+
+from math import factorial
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import jet
+
+from flowtools.errors import FlowtoolsError
+
+DEFAULT_ORDER = 9
+
+
+@eqx.filter_jit
+def _ray_coefficients(field, q1, J, mu1, order: int):
+    p = q1.shape[0]
+    fact = jnp.asarray([float(factorial(k)) for k in range(1, order + 1)])
+    eye = jnp.eye(p, dtype=q1.dtype)
+
+    def taylor_of_field(Q):
+        # jet works with derivative coefficients x_k = k!·Q_k.
+        series = [Q[k] * fact[k] for k in range(order)]
+        _, ys = jet.jet(field, (jnp.zeros(p, q1.dtype),), (series,))
+        return jnp.stack(ys) / fact[:, None]
+
+    def body(n, Q):
+        # Q_n is still 0 here, so the n-th coefficient of F(z) is [F(z_{<n}) − J z_{<n}]_n.
+        rhs = taylor_of_field(Q)[n - 1]
+        return Q.at[n - 1].set(jnp.linalg.solve(n * mu1 * eye - J, rhs))
+
+    Q0 = jnp.zeros((order, p), q1.dtype).at[0].set(q1)
+    return jax.lax.fori_loop(2, order + 1, body, Q0)
+
+
+def ray_coefficients(field, q1, mu1: float, *, jacobian=None, order: int = DEFAULT_ORDER):
+    """The homogeneous parts Q_1 … Q_order of the parametrization along one ray.
+
+    Args:
+        field: F, a JAX-traceable function ℝ^p → ℝ^p with F(0) = 0 (a ``Problem``'s
+            ``field`` or any other field).
+        q1: Q_1 = V1·σ, a vector in the μ1-eigenspace of J = DF(0).
+        mu1: the top eigenvalue μ1 > 0 of J.
+        jacobian: J (computed with ``jax.jacfwd`` at 0 if None).
+        order: the degree N of the truncation P_N(τσ) = Σ_{n ≤ N} τ^n Q_n.
+
+    Returns:
+        (order, p) array; row n−1 is Q_n, and Σ_n τ^n Q_n solves x' = F(x) with
+        x(t) = Σ_n e^{nμ1 t} Q_n up to O(τ^{N+1}).
+    """
+    q1 = jnp.asarray(q1, dtype=jnp.float64)
+    if order < 1:
+        raise FlowtoolsError(f"the order of the parametrization must be ≥ 1, got {order}.")
+    if jacobian is None:
+        jacobian = jax.jacfwd(field)(jnp.zeros_like(q1))
+    J = jnp.asarray(jacobian, dtype=jnp.float64)
+    try:
+        Q = _ray_coefficients(field, q1, J, jnp.float64(mu1), int(order))
+    except NotImplementedError as err:  # a primitive jet has no Taylor rule for
+        raise FlowtoolsError(
+            f"the field uses an operation that jax.experimental.jet cannot expand ({err}); "
+            "use method='extrapolate' for this field."
+        ) from None
+    return np.asarray(Q)
+
+
+def series_radius(Q) -> float:
+    """A root-test estimate of the radius of convergence of Σ τ^n Q_n (inf if all Q_n,
+    n ≥ 2, vanish)."""
+    c = np.linalg.norm(np.asarray(Q), axis=-1)
+    n = np.arange(1, len(c) + 1)
+    keep = (n >= 2) & (c > 0)
+    if not keep.any():
+        return np.inf
+    # Use the upper half of the available degrees (the root test's tail).
+    idx = np.flatnonzero(keep)
+    idx = idx[idx >= idx[len(idx) // 2]]
+    return float(np.min((c[idx] / c[0]) ** (-1.0 / (n[idx] - 1))))
+
+
+def safe_radius(Q, tol: float = 1e-17) -> float:
+    """The largest τ at which the truncation error of Σ_{n≤N} τ^n Q_n, estimated by the
+    last two non-zero terms relative to the first, is ≤ ``tol``."""
+    Q = np.asarray(Q)
+    c = np.linalg.norm(Q, axis=-1)
+    n = np.arange(1, len(c) + 1)
+    nz = np.flatnonzero((n >= 2) & (c > 0))
+    if not nz.size:
+        return np.inf
+    last = nz[-2:]
+    return float(np.min((tol * c[0] / c[last]) ** (1.0 / (n[last] - 1))))
+
+
+def evaluate(Q, log_tau):
+    """P(τσ) = Σ_n τ^n Q_n for τ = exp(log_tau) (array of any shape); shape (…, p).
+
+    τ^n is formed as exp(n·log τ), so very negative times do not underflow early."""
+    Q = np.asarray(Q)
+    n = np.arange(1, Q.shape[0] + 1)
+    powers = np.exp(np.multiply.outer(np.asarray(log_tau, dtype=float), n))
+    return powers @ Q
+
+
+def truncation_error(Q, log_tau):
+    """An estimate of ‖P(τσ) − P_N(τσ)‖: the size of the last non-zero term times the
+    geometric factor of the tail."""
+    Q = np.asarray(Q)
+    c = np.linalg.norm(Q, axis=-1)
+    n = np.arange(1, len(c) + 1)
+    nz = np.flatnonzero((n >= 2) & (c > 0))
+    if not nz.size:
+        return np.zeros_like(np.asarray(log_tau, dtype=float))
+    k = nz[-1]
+    return c[k] * np.exp(n[k] * np.asarray(log_tau, dtype=float))
