@@ -8,9 +8,16 @@ float64 support fails here with a clear message instead of silently computing in
 
 from __future__ import annotations
 
+import os
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
+# Compiling a stiff diffrax solver takes seconds: keep compilations across processes.
+_cache = os.environ.get("FLOWTOOLS_JAX_CACHE", os.path.expanduser("~/.cache/flowtools/jax"))
+if _cache and _cache.lower() != "off":
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 class Float64Unavailable(RuntimeError):

@@ -28,8 +28,8 @@ from flowtools.trajectory import Status, Trajectory
 
 def record_iterations(max_iter: int, n_save: int) -> np.ndarray:
     """0 and about ``n_save − 1`` log-spaced distinct iterations in [1, max_iter]."""
-    ks = np.unique(np.round(np.geomspace(1, max_iter, max(n_save - 1, 1))).astype(np.int64))
-    return np.concatenate([[0], ks])
+    ks = np.round(np.geomspace(1, max_iter, max(n_save - 1, 2))).astype(np.int64)
+    return np.unique(np.concatenate([[0], ks, [max_iter]]))
 
 
 @eqx.filter_jit

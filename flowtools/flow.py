@@ -21,7 +21,9 @@ serves α = 1 and α = 1e-20, and implicit steps grow geometrically once the sta
 The scipy backend integrates θ itself with ``atol = atol_rel·‖θ0‖``.
 
 Stopping: at ℓ ≤ ``loss_threshold`` (default 1e-15, the paper's rule; located by a root
-find on log ℓ − log threshold) or at ``t1``, whichever comes first. Saves at ``n_save``
+find on log ℓ − log threshold), at a stationary point to working precision
+(‖∇ℓ(θ)‖ ≤ ``gtol``·‖θ‖: status STATIONARY, the state is then constant in float64 up to
+any horizon), or at ``t1``, whichever comes first. Saves at ``n_save``
 log-spaced times in (0, t1] plus t = 0 and the end point.
 
     >>> import flowtools as ft
@@ -85,6 +87,7 @@ def solve_flow(
     *,
     t1: float = 1e12,
     loss_threshold: float = 1e-15,
+    gtol: float = 1e-15,
     backend: str = "diffrax",
     solver: str = "kvaerno5",
     rtol: float = 1e-10,
@@ -101,12 +104,18 @@ def solve_flow(
         theta0: initial state(s).
         t1: time horizon (up to 1e12 and beyond).
         loss_threshold: stop as soon as ℓ(θ) ≤ this (0 disables the stop).
+        gtol: stop as stationary once ‖∇ℓ(θ)‖ ≤ gtol·‖θ‖ (diffrax backend). At a minimum
+            this relative gradient sits at its round-off floor (~2e-16 on Example 1),
+            where the state no longer moves in float64 and a step controller would see
+            only noise; 0 disables the stop.
         backend: ``"diffrax"`` or ``"scipy"``.
         solver: diffrax: one of ``SOLVERS``; scipy: one of ``SCIPY_METHODS``.
         rtol: relative tolerance; ``atol = rtol·atol_rel`` in log-norm coordinates
             (diffrax) or ``atol = rtol·atol_rel·‖θ0‖`` (scipy).
         n_save: number of saved times (0 and log-spaced up to t1) if ``save_ts`` is None.
-        save_ts: explicit increasing save times in [0, t1].
+        save_ts: explicit increasing save times in [0, t1]; the diffrax solver then steps
+            exactly onto them (saved states carry the step accuracy, not the dense
+            interpolant's). The default log-spaced saves are interpolated.
         max_steps: step budget per trajectory (diffrax; compile-time constant).
         batch_size: trajectories integrated in lockstep per chunk (diffrax).
 
@@ -115,6 +124,7 @@ def solve_flow(
     """
     theta0 = problem.check_theta(theta0)
     _check_options(t1, loss_threshold, rtol, n_save)
+    step_to_saves = save_ts is not None
     if save_ts is None:
         save_ts = default_save_times(t1, n_save)
     save_ts = np.asarray(save_ts, dtype=float)
@@ -128,8 +138,8 @@ def solve_flow(
     if backend == "diffrax":
         if solver not in SOLVERS:
             raise FlowtoolsError(f"unknown diffrax solver {solver!r}; use one of {sorted(SOLVERS)}.")
-        return _solve_diffrax(problem, theta0, t1, loss_threshold, solver, rtol, atol_rel,
-                              save_ts, max_steps, batch_size, info)
+        return _solve_diffrax(problem, theta0, t1, loss_threshold, gtol, solver, rtol, atol_rel,
+                              save_ts, max_steps, batch_size, step_to_saves, info)
     if backend == "scipy":
         if solver not in SCIPY_METHODS:
             solver = "Radau"
@@ -158,12 +168,31 @@ def _lognorm_field(t, y, problem):
 
 
 def _log_loss_gap(t, y, problem, threshold, **kwargs):
-    return jnp.log(problem.loss(from_lognorm(y))) - jnp.log(threshold)
+    # finite everywhere (ℓ may be exactly 0 at a minimum); threshold 0: never fires
+    loss = jnp.maximum(problem.loss(from_lognorm(y)), 1e-300)
+    return jnp.where(threshold > 0, jnp.log(loss) - jnp.log(jnp.maximum(threshold, 1e-300)),
+                     1.0)
+
+
+def _log_grad_gap(t, y, problem, gtol):
+    # ‖∇ℓ(θ)‖/‖θ‖ = ‖ĝ‖ (‖ω‖ = 1): the relative gradient, ~1e-16 at a minimum
+    g = problem.grad(from_lognorm(y)) * jnp.exp(-y[0])
+    gap = jnp.log(jnp.linalg.norm(g) + 1e-300) - jnp.log(jnp.maximum(gtol, 1e-300))
+    return jnp.where(gtol > 0, gap, 1.0)  # gtol 0: never fires
 
 
 def _save_fn(t, y, problem):
     theta = from_lognorm(y)
     return theta, problem.loss(theta)
+
+
+class _TimeBisection(optx.Bisection):
+    """Bisection that stops on the width of the time bracket alone: optimistix's also asks
+    |cond| < atol, which a condition with a jump (or round-off noise) never meets."""
+
+    def terminate(self, fn, y, args, options, state, tags):
+        width = jnp.abs(state.lower - state.upper)
+        return width < self.atol + self.rtol * jnp.abs(y), optx.RESULTS.successful
 
 
 def _make_solver(name, rtol, atol):
@@ -178,17 +207,27 @@ KAPPA = 1.0
 
 
 @partial(eqx.filter_jit)
-def _diffrax_batch(problem, theta0s, t1, threshold, rtol, atol, save_ts, solver_name,
-                   max_steps, batch_size):
+def _diffrax_batch(problem, theta0s, t1, threshold, gtol, rtol, atol, save_ts, solver_name,
+                   max_steps, batch_size, step_to_saves):
     solver = _make_solver(solver_name, rtol, atol)
     term = diffrax.ODETerm(_lognorm_field)
     # A PI controller (Söderlind's (0.4, 0.3)) keeps rejections near 10 % where the
     # default I controller rejected ~45 % of Kvaerno5's steps on Example 1.
     controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.4, icoeff=0.3)
-    # threshold = 0 disables the event: log ℓ − log 0 = +inf never crosses zero.
+    if step_to_saves:
+        # Steps land exactly on the save times, so saved states carry the step accuracy
+        # rather than the (third-order Hermite, for Kvaerno) interpolant's. Not the default
+        # for log-spaced saves: with clipped steps the controller was seen to stall at
+        # t ~ 1e10 in the slow polynomial tail of Example 1.
+        controller = diffrax.ClipStepSizeController(controller, step_ts=save_ts)
+    # One scalar condition (the root finder takes one): log ℓ − log threshold, switched to
+    # −1 once the relative gradient is at its floor. Bisection on time alone locates either.
     event = diffrax.Event(
-        lambda t, y, args, **kw: _log_loss_gap(t, y, args, threshold, **kw),
-        root_finder=optx.Bisection(rtol=1e-10, atol=1e-6, expand_if_necessary=True),
+        lambda t, y, args, **kw: jnp.where(_log_grad_gap(t, y, args, gtol) <= 0, -1.0,
+                                           _log_loss_gap(t, y, args, threshold)),
+        # conditions go from > 0 to ≤ 0: flip=True fixes the bracket's orientation, so
+        # round-off noise at the ends can neither raise nor send the search outside it
+        root_finder=_TimeBisection(rtol=1e-12, atol=1e-6, flip=True),
     )
 
     def one(theta0):
@@ -202,7 +241,8 @@ def _diffrax_batch(problem, theta0s, t1, threshold, rtol, atol, save_ts, solver_
         # sol.result: successful / event_occurred / max_steps_reached / other failures
         res = sol.result
         status = jnp.where(
-            res == diffrax.RESULTS.event_occurred, Status.CONVERGED,
+            res == diffrax.RESULTS.event_occurred,
+            Status.CONVERGED,  # or STATIONARY: told apart from the final loss below
             jnp.where(res == diffrax.RESULTS.successful, Status.HORIZON,
                       jnp.where(res == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS,
                                 Status.SOLVER_FAILED)))
@@ -213,14 +253,14 @@ def _diffrax_batch(problem, theta0s, t1, threshold, rtol, atol, save_ts, solver_
     return jax.lax.map(one, theta0s, batch_size=batch_size)
 
 
-def _solve_diffrax(problem, theta0, t1, threshold, solver, rtol, atol_rel, save_ts,
-                   max_steps, batch_size, info):
+def _solve_diffrax(problem, theta0, t1, threshold, gtol, solver, rtol, atol_rel, save_ts,
+                   max_steps, batch_size, step_to_saves, info):
     single = theta0.ndim == 1
     batch = np.atleast_2d(theta0)
     batch_size = int(min(batch_size, len(batch)))
     args = (problem, jnp.asarray(batch), jnp.float64(t1), jnp.float64(threshold),
-            jnp.float64(rtol), jnp.float64(rtol * atol_rel), jnp.asarray(save_ts),
-            solver, max_steps, batch_size)
+            jnp.float64(gtol), jnp.float64(rtol), jnp.float64(rtol * atol_rel), jnp.asarray(save_ts),
+            solver, max_steps, batch_size, step_to_saves)
     exe, compile_time = compiled(_diffrax_batch, *args)
     tw = time.perf_counter()
     out = exe(*args)
@@ -239,6 +279,9 @@ def _solve_diffrax(problem, theta0, t1, threshold, solver, rtol, atol_rel, save_
     ts[dead], thetas[dead], losses[dead] = np.nan, np.nan, np.nan
     ts_s, th_s, ls_s = ts[:, :S], thetas[:, :S], losses[:, :S]
     status = np.where(np.isfinite(lf) | (status == Status.MAX_STEPS), status, Status.NONFINITE)
+    # the event fires for ℓ ≤ threshold or ‖∇ℓ‖ ≤ gtol‖θ‖: the final loss says which
+    status = np.where((status == Status.CONVERGED) & (lf > threshold * (1 + 1e-5)),
+                      Status.STATIONARY, status)
     p = problem.n_params
     per_step = _STAGES[solver] * (2 if solver in IMPLICIT else 1)
     evals = (acc + rej) * per_step + (acc + rej) * p * (solver in IMPLICIT)

@@ -355,9 +355,11 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15):
     """Extrapolate A_0, A_1, … (errors ~ Σ c_j α^{r_j}, α_k = α_0 q^k) to α = 0.
 
     At each level the exponent r is *observed* from the two smallest-α differences of the
-    current column, then snapped to the nearest admissible exponent (``candidates``, larger
-    than the last one used) if within ``snap``·r — an inexact exponent would leave a residual
-    proportional to its error — and eliminated: T' = (T_{k+1} − q^r T_k)/(1 − q^r). Stops at
+    current column, then snapped to the nearest admissible exponent if within ``snap``·r
+    (an inexact exponent would leave a residual proportional to its error) and eliminated:
+    T' = (T_{k+1} − q^r T_k)/(1 − q^r). Admissible: ``candidates`` above the last exponent
+    used, or that exponent once more — a resonance (e.g. 2 = 1 − (−μ1)/μ1 = 1 + 1) brings
+    α^r log α terms, i.e. (a + b k) q^{rk}, which a repeated elimination removes. Stops at
     the noise floor, keeping two entries for the error estimate.
 
     Returns (value, error estimate, observed first rate or NaN, exponents used)."""
@@ -365,37 +367,42 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15):
     used, lq, amp = [], np.log(1.0 / q), 1.0
     r_obs0 = np.nan
 
-    def next_candidate(after):
-        c = candidates[candidates > after + 1e-9]
-        return float(c[0]) if c.size else None
+    def admissible():
+        if not used:
+            return candidates
+        last = used[-1]
+        again = [last] if used.count(last) < 2 else []
+        return np.concatenate([again, candidates[candidates > last + 1e-9]])
 
+    at_noise = False
     while len(col) >= 3:
         d = np.linalg.norm(np.diff(col, axis=0), axis=-1)
         if d[-1] <= 4 * noise * amp:
+            at_noise = True
             break
         r_hat = np.log(d[-2] / d[-1]) / lq if d[-2] > 4 * noise * amp else np.nan
         if not used:
             r_obs0 = r_hat
-        after = used[-1] if used else 0.0
-        c = candidates[candidates > after + 1e-9]
-        if np.isfinite(r_hat) and c.size and np.min(np.abs(c - r_hat)) <= snap * r_hat:
+        c = admissible()
+        if np.isfinite(r_hat) and c.size and np.min(np.abs(c - r_hat)) <= snap * abs(r_hat):
             r = float(c[np.argmin(np.abs(c - r_hat))])
-        elif np.isfinite(r_hat) and r_hat > after:
+        elif np.isfinite(r_hat) and r_hat > (used[-1] if used else 0.0):
             r = float(r_hat)
+        elif c.size:
+            r = float(c[0])
         else:
-            r = next_candidate(after)
-            if r is None:
-                break
+            break
         rho = q**r
         col = (col[1:] - rho * col[:-1]) / (1 - rho)
         amp *= (1 + rho) / (1 - rho)
         used.append(r)
     d_last = float(np.linalg.norm(col[-1] - col[-2]))
-    r_next = next_candidate(used[-1] if used else 0.0)
-    if r_next is None:
-        r_next = (used[-1] if used else 0.0) + 1.0
+    c = admissible()
+    r_next = float(c[0]) if c.size else (used[-1] if used else 0.0) + 1.0
     rho = q**r_next
-    err = max(d_last * rho / (1 - rho), noise * amp)
+    # At the noise floor the last difference measures the noise itself; otherwise it is
+    # dominated by the next term of the expansion, q^{r_next}/(1 − q^{r_next}) of it remaining.
+    err = d_last if at_noise else max(d_last * rho / (1 - rho), noise * amp)
     return col[-1], err, r_obs0, used
 
 

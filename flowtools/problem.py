@@ -114,7 +114,7 @@ class Problem(eqx.Module):
 
     def grad(self, theta):
         """∇ℓ(θ)."""
-        return jax.grad(self.loss)(theta)
+        return jax.grad(self.loss)(jnp.asarray(theta, dtype=float))
 
     def field(self, theta):
         """The gradient-flow field −∇ℓ(θ)."""
@@ -122,7 +122,7 @@ class Problem(eqx.Module):
 
     def hessian(self, theta):
         """∇²ℓ(θ)."""
-        return jax.hessian(self.loss)(theta)
+        return jax.hessian(self.loss)(jnp.asarray(theta, dtype=float))
 
     # ---------------------------------------------------------------- theory
     @property

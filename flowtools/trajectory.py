@@ -24,6 +24,7 @@ class Status(enum.IntEnum):
     MAX_STEPS = 2
     NONFINITE = 3
     SOLVER_FAILED = 4
+    STATIONARY = 5
 
     @property
     def message(self) -> str:
@@ -31,13 +32,17 @@ class Status(enum.IntEnum):
 
     @property
     def ok(self) -> bool:
-        return self in (Status.CONVERGED, Status.HORIZON)
+        return self in (Status.CONVERGED, Status.HORIZON, Status.STATIONARY)
 
 
 _MESSAGES = {
     Status.CONVERGED: "reached loss ≤ threshold",
     Status.HORIZON: "reached the time horizon (or the iteration limit) with the loss "
     "still above the threshold: raise `t1` / `max_iter` if the loss is still falling",
+    Status.STATIONARY: "reached a stationary point to working precision (‖∇ℓ‖ ≤ "
+    "gtol·‖θ‖) with the loss above the threshold: the state no longer moves in float64, "
+    "so θ(t) = θ_final up to the horizon (a non-global minimum or a saddle if the loss "
+    "is not small)",
     Status.MAX_STEPS: "failed: the solver ran out of steps before the horizon; raise "
     "`max_steps` or loosen `rtol`",
     Status.NONFINITE: "failed: the state became NaN or infinite (diverged); for GD lower "
@@ -126,7 +131,8 @@ class Trajectory:
     def raise_on_failure(self) -> Trajectory:
         """Raise ``RuntimeError`` if any member failed; return self otherwise."""
         st = np.atleast_1d(self.status)
-        bad = np.flatnonzero(st >= Status.MAX_STEPS)
+        bad = np.flatnonzero(np.isin(st, [Status.MAX_STEPS, Status.NONFINITE,
+                                          Status.SOLVER_FAILED]))
         if bad.size:
             s = Status(int(st[bad[0]]))
             raise RuntimeError(f"{bad.size} trajectory(ies) {s.message} (first: #{bad[0]}).")
