@@ -34,6 +34,7 @@ def _clear_caches():
     symbolic._sample_blocks.cache_clear()
     symbolic._moment_name.cache_clear()
     symbolic._MOMENT_EXPS.clear()
+    sp.core.cache.clear_cache()  # sympy's own memo of derivatives and simplifications
 
 
 def block_method(m, d, data):
