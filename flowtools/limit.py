@@ -129,15 +129,20 @@ class FlowSystem:
     def flow(self, theta0, save_ts, *, rtol, solver, max_steps=100_000):
         """States (K, S, p) at ``save_ts`` from each row of ``theta0`` (K, p)."""
         save_ts = np.asarray(save_ts, dtype=float)
+        S = len(save_ts)
+        # Pad to a multiple of 64 saves (repeating the last): fewer shapes, fewer compilations.
+        save_ts = np.concatenate([save_ts, np.full(-S % 64, save_ts[-1])])
         t1 = float(save_ts[-1]) if save_ts[-1] > 0 else 1e-12
         if self.problem is not None:
             from flowtools.flow import solve_flow
 
-            tr = solve_flow(self.problem, theta0, t1=t1, loss_threshold=0.0, save_ts=save_ts,
-                            rtol=rtol, solver=solver, max_steps=max_steps,
+            from flowtools.trajectory import Status
+
+            tr = solve_flow(self.problem, theta0, t1=t1, loss_threshold=0.0, gtol=0.0,
+                            save_ts=save_ts, rtol=rtol, solver=solver, max_steps=max_steps,
                             batch_size=len(theta0))
-            out, ok, wall, comp = tr.thetas, np.asarray(tr.status) <= 1, tr.wall_time, \
-                tr.compile_time
+            ok = np.array([Status(int(c)).ok for c in np.atleast_1d(tr.status)])
+            out, wall, comp = tr.thetas, tr.wall_time, tr.compile_time
         else:
             out, ok, wall, comp = _field_flow(self.field, theta0, save_ts, rtol, solver,
                                               max_steps)
@@ -148,7 +153,7 @@ class FlowSystem:
                 "the solver stopped, ran out of steps or diverged). Ask for earlier times, "
                 "loosen rtol or raise max_steps."
             )
-        return out, wall, comp
+        return out[:, :S], wall, comp
 
 
 def _check_mu1(mu1):
@@ -406,8 +411,8 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15):
     return col[-1], err, r_obs0, used
 
 
-def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=4, rtol=1e-12,
-                 solver="tsit5", noise_factor=2.0, max_steps=100_000):
+def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-13,
+                 solver="dopri8", noise_factor=0.1, max_steps=100_000):
     theta, ts, s, ns, nth, log_tau = _prepare(system, theta, ts)
     if not 0 < q < 1 or levels < 2 or not 0 < eps < 1:
         raise FlowtoolsError("need 0 < q < 1, levels ≥ 2 and 0 < eps < 1.")
@@ -424,8 +429,7 @@ def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=4, rtol=1e-12,
     if np.any(T_shift < 0):
         raise FlowtoolsError("a shifted time t + log(1/α)/μ1 is negative: lower eps.")
     uniq, inv = np.unique(T_shift.ravel(), return_inverse=True)
-    S = -(-len(uniq) // 64) * 64
-    save_ts = np.concatenate([uniq, np.full(S - len(uniq), uniq[-1])])
+    save_ts = uniq
     theta0 = np.exp(log_alpha)[:, None] * theta[None, :]
     out, wall, comp = system.flow(theta0, save_ts, rtol=rtol, solver=solver,
                                   max_steps=max_steps)
@@ -443,8 +447,8 @@ def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=4, rtol=1e-12,
     return np.array(values), np.array(errors), np.array(rates), wall, comp, info
 
 
-def _manifold(system, theta, ts, *, order=manifold.DEFAULT_ORDER, rtol=1e-12, solver="dopri8",
-              tol=1e-17, noise_factor=2.0, max_steps=100_000):
+def _manifold(system, theta, ts, *, order=manifold.DEFAULT_ORDER, rtol=1e-13, solver="dopri8",
+              tol=1e-17, noise_factor=0.1, max_steps=100_000):
     theta, ts, s, ns, nth, log_tau = _prepare(system, theta, ts)
     mu1 = system.mu1
     tc = time.perf_counter()
@@ -499,9 +503,11 @@ def limit(problem: Problem, theta, ts, *, method: str = "extrapolate", **options
         ts: one time or a 1-d array of times on the limiting axis (any real numbers).
         method: "extrapolate" (flows from α_k θ + extrapolation to α = 0) or "manifold"
             (parametrization of the unstable manifold, continued by the flow).
-        options: extrapolate: ``eps`` (1e-3), ``q`` (0.25), ``levels`` (4), ``rtol``
-            (1e-12), ``solver`` ("tsit5"); manifold: ``order`` (9), ``rtol`` (1e-12),
-            ``solver`` ("dopri8"), ``tol`` (1e-17, series truncation).
+        options: extrapolate: ``eps`` (1e-3), ``q`` (0.25), ``levels`` (5), ``rtol``
+            (1e-13), ``solver`` ("dopri8"), ``noise_factor`` (0.1: the flows' noise floor
+            assumed when stopping the extrapolation, in units of rtol·‖h‖); manifold:
+            ``order`` (9), ``rtol`` (1e-13), ``solver`` ("dopri8"), ``tol`` (1e-17, series
+            truncation).
 
     Returns:
         ``LimitResult`` with h, the error estimate, the observed rate and Theorem 3's bound.
