@@ -109,13 +109,15 @@ def test_horizon_without_stalling_at_a_minimum():
     assert stall.status == Status.MAX_STEPS
 
 
-def test_gd_like_long_horizon_reaches_t1():
-    """A strict minimum with curvature ~1 reached from O(1): HORIZON at t1 = 1e12."""
-    pb, X, y = linear_neuron()
-    tr = ft.solve_flow(pb, [0.3, 0.2], t1=1e12, loss_threshold=0, gtol=0.0)
-    assert tr.status in (Status.HORIZON, Status.MAX_STEPS)
-    assert tr.status == Status.HORIZON and tr.t_final == pytest.approx(1e12)
-    assert tr.steps < 5000
+def test_polynomial_tail_to_huge_times_is_cheap():
+    """Seed 0 ends on the Q1 branch, where the loss falls only polynomially (~t⁻²): the
+    implicit steps grow with t, so t ~ 1e10 costs about a thousand steps in all."""
+    pb = ft.example1()
+    tr = ft.solve_flow(pb, pb.init_gaussian(1e-8, seed=0), t1=1e12, loss_threshold=0)
+    assert tr.status in (Status.STATIONARY, Status.HORIZON)
+    assert tr.t_final > 1e9
+    assert tr.loss_final < 1e-17
+    assert tr.steps < 3000
 
 
 def test_trajectory_save_load(tmp_path):
