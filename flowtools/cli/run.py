@@ -1,0 +1,99 @@
+"""Integrate the gradient flow (or run gradient descent) for a problem and save the result.
+
+Writes OUT/trajectory.npz (``flowtools.Trajectory.load`` reads it back), OUT/summary.json,
+and OUT/trajectory.png (loss and parameters against time, log time axis).
+
+Examples:
+  flowtools run                                   # Example 1, scale 1e-8, seed 0, flow
+  flowtools run --seed 0 1 2 3 --ratio 0.5        # a batch with c = C1/C2 = 0.5
+  flowtools run --method gd --lr 0.05 --max-iter 1000000
+  flowtools run --activation 'x/(1+x**2)' --width 5 --scale 1e-6
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from flowtools.cli._common import (
+    add_init_arguments,
+    add_problem_arguments,
+    problem_from_args,
+    theta0_from_args,
+)
+
+NAME = "run"
+HELP = "integrate the flow (or run GD) for a problem; save the trajectory and a plot"
+
+
+def add_arguments(p):
+    add_problem_arguments(p)
+    add_init_arguments(p)
+    g = p.add_argument_group("dynamics")
+    g.add_argument("--method", choices=["flow", "gd"], default="flow",
+                   help="gradient flow (default) or gradient descent")
+    g.add_argument("--backend", choices=["diffrax", "scipy"], default="diffrax")
+    g.add_argument("--solver", default="kvaerno5",
+                   help="diffrax: kvaerno3/4/5, tsit5, dopri5, dopri8; scipy: Radau, BDF, "
+                   "LSODA (default kvaerno5)")
+    g.add_argument("--t1", type=float, default=1e12, help="flow horizon (default 1e12)")
+    g.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
+    g.add_argument("--lr", type=float, default=0.05, help="GD learning rate (default 0.05)")
+    g.add_argument("--max-iter", type=int, default=10**6, help="GD iterations (1e6)")
+    g.add_argument("--loss-threshold", type=float, default=1e-15,
+                   help="stop at loss ≤ this (default 1e-15, the paper's rule)")
+    p.add_argument("--out", default="out/run", help="output folder (default out/run)")
+
+
+def run(args) -> int:
+    from flowtools.descent import run_gd
+    from flowtools.flow import solve_flow
+
+    problem = problem_from_args(args)
+    theta0 = theta0_from_args(problem, args)
+    print(f"problem: {problem.activation.expr}, m = {problem.width}, d = {problem.dim}, "
+          f"bias = {problem.bias}, n = {problem.n} ({args.sampling}); "
+          f"{np.atleast_2d(theta0).shape[0]} initial state(s) of scale {args.scale:g}")
+    if args.method == "flow":
+        print(f"integrating the gradient flow ({args.backend}:{args.solver}) to t = "
+              f"{args.t1:g} or loss ≤ {args.loss_threshold:g} ...", flush=True)
+        traj = solve_flow(problem, theta0, t1=args.t1, loss_threshold=args.loss_threshold,
+                          backend=args.backend, solver=args.solver, rtol=args.rtol)
+    else:
+        print(f"gradient descent, lr = {args.lr:g}, ≤ {args.max_iter} iterations ...",
+              flush=True)
+        traj = run_gd(problem, theta0, args.lr, max_iter=args.max_iter,
+                      loss_threshold=args.loss_threshold)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    traj.save(out / "trajectory.npz")
+    members = list(traj) if traj.batched else [traj]
+    rows = []
+    for i, tr in enumerate(members):
+        row = dict(member=i, status=tr.messages, t_final=float(tr.t_final),
+                   loss_final=float(tr.loss_final), steps=int(tr.steps),
+                   theta_final=np.asarray(tr.theta_final).tolist())
+        if not problem.assumption_failures() and problem.width == 2:
+            row["c"] = float(problem.ratio(np.atleast_2d(theta0)[i]))
+        rows.append(row)
+    summary = dict(method=traj.method, wall_time_s=traj.wall_time,
+                   compile_time_s=traj.compile_time, members=rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _plot(problem, members, out / "trajectory.png", traj.method)
+    print(traj.summary())
+    print(f"compile {traj.compile_time:.2f} s, run {traj.wall_time:.2f} s")
+    for r in rows[:10]:
+        print(f"  #{r['member']}: t = {r['t_final']:.4g}, loss = {r['loss_final']:.3g}, "
+              f"steps = {r['steps']}" + (f", c = {r['c']:.4g}" if "c" in r else ""))
+    print(f"wrote {out / 'trajectory.npz'}, {out / 'summary.json'}, {out / 'trajectory.png'}")
+    from flowtools.trajectory import Status
+
+    return 0 if all(Status(int(s)).ok for s in np.atleast_1d(traj.status)) else 1
+
+
+def _plot(problem, members, path, method):
+    from flowtools.plotting import plot_trajectories
+
+    plot_trajectories(problem, members, path, title=f"{method}: loss and parameters")

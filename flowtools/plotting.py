@@ -1,0 +1,49 @@
+"""Matplotlib helpers shared by the CLI, demos and theory (Agg backend, files only)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def parameter_names(problem) -> list[str]:
+    """Names of θ's entries in the paper's layout: a_k, w_k (w_k,j for d > 1), b_k."""
+    names = []
+    for k in range(1, problem.width + 1):
+        names.append(f"a{k}")
+        if problem.dim == 1:
+            names.append(f"w{k}")
+        else:
+            names += [f"w{k},{j}" for j in range(1, problem.dim + 1)]
+        if problem.bias:
+            names.append(f"b{k}")
+    return names
+
+
+def plot_trajectories(problem, members, path, *, title="", max_params=12):
+    """Loss (log–log) and parameters (log time axis) against time for each trajectory."""
+    fig, (ax_l, ax_p) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = parameter_names(problem)
+    many = len(members) > 1
+    for i, tr in enumerate(members):
+        ts, th, ls = tr.valid()
+        keep = ts > 0
+        ax_l.loglog(ts[keep], ls[keep], lw=1.2, label=f"#{i}" if many else "loss")
+        for j in range(min(th.shape[1], max_params)):
+            ax_p.semilogx(ts[keep], th[keep, j], lw=1.0, color=f"C{j % 10}",
+                          label=names[j] if i == 0 else None, alpha=0.9 if not many else 0.5)
+    ax_l.set(xlabel="t (flow time; GD: k·lr)", ylabel="loss ℓ(θ(t))", title="loss")
+    ax_p.set(xlabel="t (flow time; GD: k·lr)", ylabel="parameter value", title="parameters")
+    ax_l.grid(True, which="major", alpha=0.3)
+    ax_p.grid(True, alpha=0.3)
+    if len(members) <= 10:
+        ax_l.legend(fontsize=8)
+    ax_p.legend(fontsize=8, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
