@@ -138,10 +138,13 @@ def get_activation(spec: str | sp.Expr | Activation) -> Activation:
                 f"unknown activation {spec!r}: not one of {available()} and not a "
                 "sympy expression in x (for example 'x/(1+x**2)')."
             ) from err
-        if not isinstance(expr, sp.Expr) or not expr.free_symbols:
+        bare_name = spec.strip().isidentifier() and spec.strip() != "x"
+        if not isinstance(expr, sp.Expr) or bare_name or expr.free_symbols != {x}:
+            extra = sorted(map(str, expr.free_symbols - {x})) if isinstance(expr, sp.Expr) else []
             raise FlowtoolsError(
-                f"unknown activation {spec!r}: not one of {available()} and not an "
-                "expression in the variable x (for example 'x/(1+x**2)')."
+                f"unknown activation {spec!r}: not one of the registered names "
+                f"{available()} and not an expression in the one variable x (for example "
+                "'x/(1+x**2)')" + (f"; it contains the symbols {extra}." if extra else ".")
             )
         return Activation(spec, expr)
     if isinstance(spec, sp.Expr):

@@ -137,7 +137,9 @@ def solve_flow(
     info = dict(t1=t1, loss_threshold=loss_threshold, rtol=rtol, atol_rel=atol_rel)
     if backend == "diffrax":
         if solver not in SOLVERS:
-            raise FlowtoolsError(f"unknown diffrax solver {solver!r}; use one of {sorted(SOLVERS)}.")
+            raise FlowtoolsError(
+                f"unknown diffrax solver {solver!r}; use one of {sorted(SOLVERS)}."
+            )
         return _solve_diffrax(problem, theta0, t1, loss_threshold, gtol, solver, rtol, atol_rel,
                               save_ts, max_steps, batch_size, step_to_saves, info)
     if backend == "scipy":
@@ -259,7 +261,8 @@ def _solve_diffrax(problem, theta0, t1, threshold, gtol, solver, rtol, atol_rel,
     batch = np.atleast_2d(theta0)
     batch_size = int(min(batch_size, len(batch)))
     args = (problem, jnp.asarray(batch), jnp.float64(t1), jnp.float64(threshold),
-            jnp.float64(gtol), jnp.float64(rtol), jnp.float64(rtol * atol_rel), jnp.asarray(save_ts),
+            jnp.float64(gtol), jnp.float64(rtol), jnp.float64(rtol * atol_rel),
+            jnp.asarray(save_ts),
             solver, max_steps, batch_size, step_to_saves)
     exe, compile_time = compiled(_diffrax_batch, *args)
     tw = time.perf_counter()

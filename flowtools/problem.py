@@ -235,7 +235,8 @@ class Problem(eqx.Module):
         C = self.imbalance(theta)
         if np.any(C == 0):
             raise FlowtoolsError("C(θ) has a zero entry: that neuron cannot be rescaled.")
-        scales = np.concatenate([np.ones(C.shape[:-1] + (1,)), ratios * C[..., :1] / C[..., 1:]], -1)
+        first = np.ones(C.shape[:-1] + (1,))
+        scales = np.concatenate([first, ratios * C[..., :1] / C[..., 1:]], -1)
         blocks = theta.reshape(theta.shape[:-1] + (self.width, self.block))
         return (blocks * scales[..., None]).reshape(theta.shape)
 

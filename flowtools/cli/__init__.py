@@ -46,6 +46,9 @@ def main(argv=None) -> int:
     except FlowtoolsError as err:  # bad input: the message says what to do, no traceback
         print(f"flowtools {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,7 @@
+"""`python -m flowtools.cli` = the `flowtools` command."""
+
+import sys
+
+from flowtools.cli import main
+
+sys.exit(main())
