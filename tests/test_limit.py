@@ -205,3 +205,20 @@ def test_cli(pb, capsys):
     out = capsys.readouterr().out
     assert "manifold" in out and "rate bound" in out
     assert main(["limit", "--seed", "1", "2", "--times", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_endpoint_both_methods_and_neuron_swap(pb):
+    """Theorem 2: lim_{t→∞} h by the flow's stopping rule from a point of h found by either
+    method; c ↔ 1/c swaps the two neurons (Q2 branch for c = 2 and c = 1/2)."""
+    from flowtools.limit import limit_endpoint
+    from flowtools.trajectory import Status
+
+    th = _direction(pb, 2.0)
+    a = limit_endpoint(pb, th, method="manifold")
+    b = limit_endpoint(pb, th, method="extrapolate")
+    assert a.status == Status.CONVERGED and a.loss <= 1e-15 * (1 + 1e-6)  # event located
+    np.testing.assert_allclose(a.theta, b.theta, atol=1e-6)
+    swapped = th.reshape(2, 3)[::-1].ravel()  # C1/C2 = 1/2, same C up to the swap
+    c = limit_endpoint(pb, swapped, method="manifold")
+    np.testing.assert_allclose(c.theta.reshape(2, 3)[::-1].ravel(), a.theta, atol=1e-6)
