@@ -1,0 +1,172 @@
+"""Measurements shared by the theorem modules, built on ``flowtools.limit``.
+
+* ``limit_of``: h(θ, t) by α-extrapolation (flows from α_k θ, α_k = α_0 4^{−k}, at the
+  shifted times t + log(1/α_k)/μ1), with one fixed set of options so that one compiled
+  flow serves every call on a problem: ``levels = 7`` (8 flows) and at most 8 times, all
+  with e^{μ1 t}‖W1ᵀθ‖ ≥ 1 (then every time uses the same α window).
+* ``cauchy``: the Cauchy differences ‖φ(α_{k+1}θ, ·) − φ(α_kθ, ·)‖ of that sequence, and
+  ``fit_rate``: their exponent in α (least squares with one intercept per time).
+* ``agreement``: max_t ‖h_A − h_B‖/‖h_B‖ against 10 × the two error estimates.
+* ``curve_distance``: an upper bound of the distance from points to the curve
+  {h(θ_B, τ) : τ ∈ ℝ}, found without assuming any time shift (Gauss–Newton on τ, each
+  iterate's h(θ_B, τ) recomputed by the limit method).
+* ``endpoint``: lim_{t→∞} h(θ, t) by ``flowtools.limit.limit_endpoint`` with an error
+  estimate from a second run at a 100× tighter tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flowtools.limit import limit, limit_endpoint, limit_field
+
+LEVELS = 7
+MAX_TIMES = 8
+SAFETY = 10.0  # tolerances are SAFETY × the methods' own error estimates
+
+
+def limit_of(case, theta, ts, *, method="extrapolate", cache=None):
+    """h(case, θ, ts) (a ``LimitResult``), memoized in ``cache`` (a dict) if given."""
+    ts = np.atleast_1d(np.asarray(ts, dtype=float))
+    key = (case.name, np.asarray(theta).tobytes(), ts.tobytes(), method)
+    if cache is not None and key in cache:
+        return cache[key]
+    opts = dict(levels=LEVELS) if method == "extrapolate" else {}
+    if len(ts) > MAX_TIMES and method == "extrapolate":
+        parts = [limit_of(case, theta, ts[i:i + MAX_TIMES], method=method, cache=cache)
+                 for i in range(0, len(ts), MAX_TIMES)]
+        res = _concat(parts)
+    elif case.is_network:
+        res = limit(case.problem, theta, ts, method=method, **opts)
+    else:
+        res = limit_field(case.field, theta, ts, method=method, **opts)
+    if cache is not None:
+        cache[key] = res
+    return res
+
+
+def _concat(parts):
+    from dataclasses import replace
+
+    first = parts[0]
+    cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("ts", "thetas", "error",
+                                                                        "rate")}
+    info = dict(first.info)
+    info["dh_dt"] = np.concatenate([p.info["dh_dt"] for p in parts])
+    info["sequence"] = np.concatenate([p.info["sequence"] for p in parts]) \
+        if "sequence" in info else None
+    return replace(first, **cat, info=info,
+                   wall_time=sum(p.wall_time for p in parts),
+                   compile_time=sum(p.compile_time for p in parts))
+
+
+def earliest_time(case, theta) -> float:
+    """The earliest t with e^{μ1 t}‖W1ᵀθ‖ ≥ 1 (the extrapolation windows then coincide)."""
+    s = np.linalg.norm(case.system.coords(theta))
+    return max(0.0, -np.log(s) / case.system.mu1) + 1e-9
+
+
+# ---------------------------------------------------------------------- Cauchy
+def cauchy(res):
+    """(alphas (L+1,), diffs (T, L) absolute, noise (T,)) of an extrapolate result.
+
+    Every time uses the same window α_0 … α_L (see ``limit_of``); noise is the flows'
+    noise floor rtol·‖h‖ below which differences carry no information."""
+    seq = np.asarray(res.info["sequence"])  # (T, L+1, p)
+    L1 = seq.shape[1]
+    alphas = np.asarray(res.info["alphas"])[:L1]
+    diffs = np.linalg.norm(np.diff(seq, axis=1), axis=-1)
+    noise = res.info["rtol"] * np.linalg.norm(res.thetas, axis=-1)
+    return alphas, diffs, noise
+
+
+def fit_rate(alphas, diffs, noise, *, floor=100.0):
+    """Exponent r of diffs ≈ c_t α^r: least squares over the points above floor × noise,
+    with one intercept per time. Returns (r, standard error, number of points used)."""
+    la = np.log(alphas[:-1])
+    xs, ys = [], []
+    for d, nz in zip(np.atleast_2d(diffs), np.atleast_1d(noise), strict=True):
+        keep = d > floor * nz
+        if keep.sum() >= 2:
+            x, y = la[keep], np.log(d[keep])
+            xs.append(x - x.mean())
+            ys.append(y - y.mean())
+    if not xs:
+        return float("nan"), float("nan"), 0
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    r = float(x @ y / (x @ x))
+    dof = len(x) - len(xs) - 1
+    resid = y - r * x
+    se = float(np.sqrt(resid @ resid / max(dof, 1) / (x @ x))) if dof > 0 else float("inf")
+    return r, se, len(x)
+
+
+def cauchy_figure(ax, alphas, diffs, noise, ts, rate, bound, title):
+    """Cauchy differences against α (log–log) with the fitted and the theorem's slopes."""
+    a = alphas[:-1]
+    for d, t in zip(diffs, ts, strict=True):
+        ax.loglog(a, d, "o-", ms=3, label=f"t = {t:.3g}")
+    ref_i = int(np.argmax(diffs[:, 0]))
+    d0 = diffs[ref_i, 0]
+    if np.isfinite(rate):
+        ax.loglog(a, d0 * (a / a[0]) ** rate, "k--", lw=1, label=f"fitted slope {rate:.3f}")
+    ax.loglog(a, d0 * (a / a[0]) ** bound, "r:", lw=1.5,
+              label=f"theorem's slope (μ1−μ2)/(2μ1−μ2) = {bound:.3f}")
+    ax.axhline(np.max(noise), color="grey", lw=0.8, ls="-.", label="noise floor rtol·‖h‖")
+    ax.set_xlabel("α (initial scale of θ)")
+    ax.set_ylabel("‖φ(α_{k+1}θ, t+log(1/α_{k+1})/μ1) − φ(α_kθ, …)‖")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+# ---------------------------------------------------------------------- comparisons
+def agreement(a, b):
+    """(max_t ‖a − b‖/‖b‖, SAFETY × max_t (err_a + err_b)/‖b‖) for two LimitResults on
+    the same times (or arrays with errors: (thetas, errors))."""
+    ta, ea = (a.thetas, a.error) if hasattr(a, "thetas") else a
+    tb, eb = (b.thetas, b.error) if hasattr(b, "thetas") else b
+    nb = np.linalg.norm(tb, axis=-1)
+    rel = np.linalg.norm(ta - tb, axis=-1) / nb
+    return float(np.max(rel)), float(SAFETY * np.max((ea + eb) / nb))
+
+
+def curve_distance(case, points, errors, theta_b, tau0_grid, *, cache=None, iters=8):
+    """Upper bounds of dist(points_j, T_b), T_b = {h(θ_b, τ)}, with their error bars.
+
+    τ starts at the nearest point of h(θ_b, ·) on ``tau0_grid`` and is refined by
+    Gauss–Newton, τ ← τ + (x − h)·F(h)/‖F(h)‖² (dh/dτ = F(h)); the reported distance is
+    ‖x_j − h(θ_b, τ_j)‖ with h recomputed at the final τ_j, so it bounds the set distance
+    from above without assuming where on T_b the point lies. Returns
+    (distances (J,), error bars (J,) = SAFETY·(err_x + err_h), τ (J,))."""
+    t_min = earliest_time(case, theta_b)
+    grid = limit_of(case, theta_b, np.maximum(tau0_grid, t_min), cache=cache)
+    dist0 = np.linalg.norm(points[:, None, :] - grid.thetas[None], axis=-1)
+    tau = grid.ts[np.argmin(dist0, axis=1)]
+    for _ in range(iters):
+        res = limit_of(case, theta_b, tau, cache=cache)
+        r = points - res.thetas
+        F = res.info["dh_dt"]
+        step = np.sum(r * F, axis=-1) / np.maximum(np.sum(F * F, axis=-1), 1e-300)
+        new = np.maximum(tau + step, t_min)
+        moved = np.abs(new - tau) * np.linalg.norm(F, axis=-1)
+        tau = new
+        if np.all(moved <= 0.01 * (errors + res.error)):
+            break
+    res = limit_of(case, theta_b, tau, cache=cache)
+    d = np.linalg.norm(points - res.thetas, axis=-1)
+    return d, SAFETY * (errors + res.error), tau
+
+
+# ---------------------------------------------------------------------- end points
+def endpoint(case, theta, *, start_t=0.5, rtol=1e-10):
+    """lim_{t→∞} h(θ, t): h(θ, start_t) by extrapolation, then the flow to ℓ ≤ 1e-15."""
+    return limit_endpoint(case.problem, theta, method="extrapolate", start_t=start_t,
+                          rtol=rtol)
+
+
+def endpoint_with_error(case, theta, *, start_t=0.5):
+    """(end point, error estimate = ‖E(rtol 1e-10) − E(rtol 1e-12)‖, the LimitEndpoint)."""
+    e1 = endpoint(case, theta, start_t=start_t, rtol=1e-10)
+    e2 = endpoint(case, theta, start_t=start_t, rtol=1e-12)
+    return e2.theta, float(np.linalg.norm(e1.theta - e2.theta)), e2
