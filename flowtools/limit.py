@@ -25,9 +25,10 @@ the flow's stopping rules (Theorem 2). ``aligned_times`` puts flows and GD runs 
 different initial scales on the limiting time axis (Figures 2 and 5).
 
     >>> import flowtools as ft, numpy as np
+    >>> from flowtools.limit import limit
     >>> pb = ft.example1()
     >>> theta = pb.init_ratio(0.5, 1.0, seed=0)
-    >>> res = ft.limit(pb, theta, np.linspace(-2, 10, 50), method="manifold")
+    >>> res = limit(pb, theta, np.linspace(-2, 10, 50), method="manifold")
     >>> res.thetas.shape
     (50, 6)
 """
@@ -525,8 +526,9 @@ def limit(problem: Problem, theta, ts, *, method: str = "extrapolate", **options
 
     Example:
         >>> import flowtools as ft
+        >>> from flowtools.limit import limit
         >>> pb = ft.example1()
-        >>> r = ft.limit(pb, pb.init_ratio(1.0, 1.0, seed=0), [0.0, 2.0])
+        >>> r = limit(pb, pb.init_ratio(1.0, 1.0, seed=0), [0.0, 2.0])
         >>> r.rate_bound
         0.5
     """

@@ -222,3 +222,14 @@ def test_endpoint_both_methods_and_neuron_swap(pb):
     swapped = th.reshape(2, 3)[::-1].ravel()  # C1/C2 = 1/2, same C up to the swap
     c = limit_endpoint(pb, swapped, method="manifold")
     np.testing.assert_allclose(c.theta.reshape(2, 3)[::-1].ravel(), a.theta, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_width3_and_d2_methods_agree():
+    """m = 3 top directions (and d = 2 inputs): the ray form of the parametrization needs no
+    multi-index bookkeeping; both methods agree."""
+    pb3 = ft.make_problem(8, sampling="gaussian", width=3, dim=2, seed=1)
+    th = pb3.init_gaussian(1.0, seed=4)
+    e, m, diff = compare_methods(pb3, th, np.array([-1.0, 0.0, 1.0, 4.0]))
+    assert np.all(diff < 1e-9), diff
+    assert e.rate_bound == pytest.approx(0.5)
