@@ -78,10 +78,11 @@ def clause_ii(ctx, case, theta1, theta2, ts, cid="T1.ii"):
     dC = float(np.linalg.norm(C1 - C2) / np.linalg.norm(C1))
     a = M.limit_of(case, theta1, ts, cache=ctx.cache)
     b = M.limit_of(case, theta2, ts, cache=ctx.cache)
-    meas, tol = M.agreement(b, a)
+    kappa = M.error_factor(case, cache=ctx.cache)
+    meas, tol = M.agreement(b, a, kappa)
     return check(cid, STATEMENTS["T1.ii"], case.name,
                  "max_t ‖h(θ1,t) − h(θ2,t)‖/‖h(θ1,t)‖", meas, "<=", tol,
-                 "10 × the two extrapolations' error estimates",
+                 f"10 × κ × the two extrapolations' error estimates (κ = {kappa:.3g})",
                  reason=f"‖C(θ1) − C(θ2)‖/‖C(θ1)‖ = {dC:.1e}, ‖θ1 − θ2‖ = "
                  f"{np.linalg.norm(theta1 - theta2):.3g}",
                  details=dict(dC=dC, ts=ts))
@@ -90,6 +91,7 @@ def clause_ii(ctx, case, theta1, theta2, ts, cid="T1.ii"):
 def clause_iii(ctx, case, theta1, theta3, cid="T1.iii", statement=None):
     """Set distance between T_θ1 and T_θ3 in both directions (no time shift assumed)."""
     mu1 = case.system.mu1
+    kappa = M.error_factor(case, cache=ctx.cache)
     worst, worst_tol, details = 0.0, 0.0, {}
     for name, (pa, pb) in {"T_θ3 → T_θ1": (theta3, theta1),
                            "T_θ1 → T_θ3": (theta1, theta3)}.items():
@@ -101,7 +103,8 @@ def clause_iii(ctx, case, theta1, theta3, cid="T1.iii", statement=None):
         ta = times(case, pa, TIME_STEPS[:6]) + margin
         A = M.limit_of(case, pa, ta, cache=ctx.cache)
         grid = M.earliest_time(case, pb) + np.linspace(0, 12, 8) / mu1
-        d, bars, tau = M.curve_distance(case, A.thetas, A.error, pb, grid, cache=ctx.cache)
+        d, bars, tau = M.curve_distance(case, A.thetas, A.error, pb, grid, cache=ctx.cache,
+                                        factor=kappa)
         nrm = np.linalg.norm(A.thetas, axis=-1)
         rel, rel_tol = d / nrm, bars / nrm
         j = int(np.argmax(rel / rel_tol))
@@ -111,7 +114,8 @@ def clause_iii(ctx, case, theta1, theta3, cid="T1.iii", statement=None):
     return check(cid, statement or STATEMENTS["T1.iii"], case.name,
                  "max over points of dist(point, other curve)/‖point‖ (both directions)",
                  worst, "<=", worst_tol,
-                 "10 × the error estimates of the two limits at the matched points",
+                 f"10 × κ × the error estimates of the two limits at the matched points "
+                 f"(κ = {kappa:.3g})",
                  reason="matched times τ found by Gauss–Newton, shift not assumed",
                  details=details)
 
