@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowtools.branches import classify
+from flowtools.descent import run_gd
 from flowtools.errors import FlowtoolsError
 from flowtools.problem import Problem
 
@@ -218,22 +219,21 @@ def stability_edge(problem: Problem, theta, *, measure: bool = True, eps: float 
 
 
 def _perturbed_gd(problem):
-    @eqx.filter_jit
     def run(theta, lr, n_iter):
-        return jax.lax.fori_loop(0, n_iter, lambda i, x: x - lr * problem.grad(x), theta)
+        gd = run_gd(problem, np.asarray(theta), float(lr), max_iter=int(n_iter),
+                    loss_threshold=0, n_save=2)
+        return gd.theta_final
 
     return run
 
 
 # ----------------------------------------------------------------------------- alignment
-@eqx.filter_jit
 def _gd_records(problem, theta0, lr, stride, n_rec):
-    def body(theta, _):
-        theta = jax.lax.fori_loop(0, stride, lambda i, x: x - lr * problem.grad(x), theta)
-        return theta, theta
-
-    _, recs = jax.lax.scan(body, theta0, None, length=n_rec)
-    return jnp.concatenate([theta0[None], recs])
+    """θ_{j·stride} for j = 0…n_rec (one compilation for every lr and stride)."""
+    ks = np.arange(n_rec + 1) * stride
+    gd = run_gd(problem, np.asarray(theta0), float(lr), max_iter=int(ks[-1]),
+                loss_threshold=0, record_at=ks)
+    return gd.thetas
 
 
 def _stacked_field(t, y, args):
@@ -316,8 +316,7 @@ def align(problem: Problem, theta0, lr: float, *, t1: float = 10.0, n_rec: int =
     ts = ks * lr
     save = np.concatenate([ts, np.full(n_rec - J, ts[-1])])
     th0 = jnp.asarray(theta0)
-    gd = np.asarray(_gd_records(problem, th0, jnp.float64(lr), jnp.int64(stride), n_rec))
-    gd = gd[: J + 1]
+    gd = _gd_records(problem, th0, lr, stride, n_rec)[: J + 1]
     scale = min(1.0, float(np.linalg.norm(theta0)))
     flows, ok = _flows(problem, th0, jnp.float64(lr), jnp.asarray(save), jnp.float64(rtol),
                        jnp.float64(rtol * scale), max_steps)
@@ -501,7 +500,6 @@ def _lam_max(problem, thetas):
 
 
 def _endpoints(problem, theta0, lrs, T, loss_threshold, tol, status):
-    from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
 
     flow = solve_flow(problem, theta0, t1=T, loss_threshold=loss_threshold)

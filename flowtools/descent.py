@@ -77,6 +77,7 @@ def run_gd(
     max_iter: int = 10**6,
     loss_threshold: float = 1e-15,
     n_save: int = 200,
+    record_at=None,
 ) -> Trajectory:
     """Gradient descent from ``theta0`` ((p,) or (B, p)) with learning rate ``lr``.
 
@@ -87,6 +88,8 @@ def run_gd(
         max_iter: iteration limit (the paper's "iterations", e.g. 1e6 for Figure 3).
         loss_threshold: stop at the first iterate with ℓ ≤ this (0 disables).
         n_save: about this many recorded iterates, log-spaced in k, plus the end.
+        record_at: explicit non-decreasing iterations in [0, max_iter] to record instead
+            (repeats allowed: padding to a fixed length keeps one compilation).
 
     Returns:
         A ``Trajectory`` with times t = k·lr, ``steps`` = iterations done, status
@@ -101,7 +104,12 @@ def run_gd(
         raise FlowtoolsError(f"loss_threshold must be ≥ 0, got {loss_threshold!r}.")
     single = theta0.ndim == 1
     batch = np.atleast_2d(theta0)
-    ks = record_iterations(int(max_iter), n_save)
+    if record_at is None:
+        ks = record_iterations(int(max_iter), n_save)
+    else:
+        ks = np.asarray(record_at, dtype=np.int64)
+        if ks.ndim != 1 or np.any(np.diff(ks) < 0) or ks[0] < 0 or ks[-1] > max_iter:
+            raise FlowtoolsError("record_at must be non-decreasing iterations in [0, max_iter].")
     args = (problem, jnp.asarray(batch), jnp.float64(lr), jnp.float64(loss_threshold),
             jnp.asarray(ks), jnp.int64(max_iter))
     exe, compile_time = compiled(_gd_batch, *args)
