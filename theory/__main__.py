@@ -20,12 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default out/theory)")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=MODULES,
                    help=f"run only these modules: {', '.join(MODULES)}")
+    p.add_argument("--activation", default=None, metavar="EXPR",
+                   help="replace σ in every network problem (e.g. 'x**3': σ'(0) = 0, or "
+                   "'1 + tanh(x)': σ(0) ≠ 0) to see the checks fail / become n/a")
 
 
 def run(args) -> int:
     from theory.runner import run as run_all
 
-    report = run_all(quick=args.quick, out=args.out, only=args.only)
+    report = run_all(quick=args.quick, out=args.out, only=args.only,
+                     activation=args.activation)
     print(report.table())
     print(f"report: {args.out}/report.md  ({report.timings['total']:.1f} s)")
     return 0 if report.ok else 1

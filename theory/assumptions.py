@@ -50,7 +50,7 @@ def _network_checks(case):
           ("DF(0) = −∇²ℓ(0) symmetric ⇒ diagonalizable", True, "a Hessian"),
           ("μ1 > 0", mu1_pos, f"μ1 = {sp.N(mu1, 12)} exactly {_short(mu1)}")]
     nums = {}
-    if mu1_pos:
+    if mu1_pos and not case.problem.assumption_failures():
         num_mu1 = float(case.problem.mu1)
         num_mu2 = float(case.problem.mu2)
         nums = dict(mu1_exact=float(sp.N(mu1, 20)), mu1_numeric=num_mu1,

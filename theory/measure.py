@@ -105,7 +105,7 @@ def cauchy_figure(ax, alphas, diffs, noise, ts, rate, bound, title):
     """Cauchy differences against α (log–log) with the fitted and the theorem's slopes."""
     a = alphas[:-1]
     for d, t in zip(diffs, ts, strict=True):
-        ax.loglog(a, d, "o-", ms=3, label=f"t = {t:.3g}")
+        ax.loglog(a, d, "o-", ms=3, label=f"t = {round(t, 6):.3g}")
     ref_i = int(np.argmax(diffs[:, 0]))
     d0 = diffs[ref_i, 0]
     if np.isfinite(rate):

@@ -132,7 +132,19 @@ class Case:
         return sysm.V1 @ (sysm.W1.T @ np.asarray(theta))
 
 
-def network_cases() -> dict:
+def network_cases(activation=None) -> dict:
+    """The network problems; ``activation`` replaces every network's σ (to see the checks
+    react to an activation that breaks the hypotheses, e.g. "x**3" or "1 + tanh(x)")."""
+    if activation is not None:
+        out = {}
+        for name, case in network_cases().items():
+            pb = case.problem
+            new = ft.Problem.create((np.asarray(pb.X), np.asarray(pb.y)),
+                                    activation=activation, width=pb.width, bias=pb.bias)
+            out[name] = Case(f"{name}[σ={activation}]",
+                             f"{case.description}; σ replaced by {activation}",
+                             problem=new, ratios=case.ratios)
+        return out
     ex1 = ft.example1()
     return {
         "example1": Case("example1", "Example 1: tanh, m=2, d=1 + bias, n=6 grid, c=C1/C2=0.5",
@@ -159,8 +171,8 @@ def field_cases() -> dict:
     return out
 
 
-def all_cases() -> dict:
-    return {**network_cases(), **field_cases()}
+def all_cases(activation=None) -> dict:
+    return {**network_cases(activation), **field_cases()}
 
 
 def broken_cases() -> dict:

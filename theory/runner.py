@@ -33,22 +33,28 @@ class Context:
         return [self.cases[n] for n in names]
 
 
-def make_context(*, quick=False, out="out/theory") -> Context:
+def make_context(*, quick=False, out="out/theory", activation=None) -> Context:
     from theory.problems import all_cases
 
-    return Context(quick=quick, out=out, cases=all_cases())
+    return Context(quick=quick, out=out, cases=all_cases(activation))
 
 
-def run(*, quick: bool = False, out: str = "out/theory", only=None, verbose=True) -> Report:
-    """Run the modules named in ``only`` (default: all) and write the report to ``out``."""
+def run(*, quick: bool = False, out: str = "out/theory", only=None, activation=None,
+        verbose=True) -> Report:
+    """Run the modules named in ``only`` (default: all) and write the report to ``out``.
+
+    ``activation`` replaces σ in every network problem (a deliberately broken input such
+    as "x**3" shows the hypotheses' checks fail and the claims become not applicable)."""
     names = list(MODULES) if not only else list(only)
     unknown = [n for n in names if n not in MODULES]
     if unknown:
         from flowtools.errors import FlowtoolsError
 
         raise FlowtoolsError(f"unknown module(s) {unknown}; choose from {list(MODULES)}.")
-    ctx = make_context(quick=quick, out=out)
+    ctx = make_context(quick=quick, out=out, activation=activation)
     report = Report(settings=dict(mode="quick" if quick else "full", modules=" ".join(names)))
+    if activation is not None:
+        report.settings["activation"] = activation
     t_all = time.perf_counter()
     for name in names:
         t = time.perf_counter()
