@@ -5,9 +5,10 @@
   C2  h(sv, t) = h(v, t + log(s)/μ1) for every s > 0;
   C3  T_v = T_{v1}, T_{cv} = T_v (c > 0), and T_v = T_{v1/‖v1‖} (v1 ≠ 0).
 
-Measured: C1 and C2 as max_t relative differences of two α-extrapolated limits (10 × their
-error estimates); C3 as an upper bound of the set distance between the two curves in both
-directions (no time shift assumed, ``measure.curve_distance``).
+Measured: C1 and C2 as max_t relative differences of two α-extrapolated limits (10 × κ ×
+their error estimates, κ from ``measure.error_factor``); C3 as an upper bound of the set
+distance between the two curves in both directions (no time shift assumed,
+``measure.curve_distance``).
 
 "Projection" is the spectral one, v1 = V1 W1ᵀ v (along the other eigenvectors). For a
 gradient field it is the orthogonal projection; for a non-normal DF(0) the orthogonal

@@ -6,7 +6,9 @@
   with e^{μ1 t}‖W1ᵀθ‖ ≥ 1 (then every time uses the same α window).
 * ``cauchy``: the Cauchy differences ‖φ(α_{k+1}θ, ·) − φ(α_kθ, ·)‖ of that sequence, and
   ``fit_rate``: their exponent in α (least squares with one intercept per time).
-* ``agreement``: max_t ‖h_A − h_B‖/‖h_B‖ against 10 × the two error estimates.
+* ``agreement``: max_t ‖h_A − h_B‖/‖h_B‖ against 10 × κ × the two error estimates, with
+  κ ≥ 1 from ``error_factor`` (the extrapolation's error estimate checked once per problem
+  against the independent manifold method).
 * ``curve_distance``: an upper bound of the distance from points to the curve
   {h(θ_B, τ) : τ ∈ ℝ}, found without assuming any time shift (Gauss–Newton on τ, each
   iterate's h(θ_B, τ) recomputed by the limit method).

@@ -179,6 +179,7 @@ def _figure_ctilde(ctx, case, fig_name):
     for c, lab in zip(cts, labels, strict=True):
         ax.annotate(lab, (c, 1.08), fontsize=6, ha="center",
                     color="C0" if lab == "Q1" else "C3")
+    ax.axvline(0.74, color="grey", ls=":", lw=1, label="paper's Q1/Q2 edge c̃ = 0.74 (GD)")
     ax.set_ylim(-0.1, 1.15)
     ax.set_xlabel("c̃ = min(|c|, |1/c|),  c = C1/C2")
     ax.set_ylabel("end point lim_{t→∞} h(θ, t)")

@@ -6,8 +6,9 @@ Measured (T3.rate): the exponent r of the Cauchy differences in α for θ = v1 +
 generic off-eigenspace part u (u_α = αu), fitted as in T1.i. The theorem's rate is a
 bound: pass if r ≥ bound − 3 standard errors. When r exceeds the bound by more than 3
 standard errors the bound is reported as not sharp, beside the exponent the α-expansion
-predicts: min(1, 1 − μ2/μ1) (the nonlinear terms give α¹, the μ2-component of u_α gives
-α^{1−μ2/μ1}). Problems: the non-gradient fields with μ2/μ1 = 1/2, 0, −1 and the networks
+predicts: min(q, 1 − μ2/μ1) (the nonlinear terms give α^q, q = 1, or q = 2 for an odd
+field such as −∇ℓ with odd σ; the μ2-component of u_α gives α^{1−μ2/μ1}). Problems: the
+non-gradient fields with μ2/μ1 = 1/2, 0, −1 and the networks
 with μ2 = 0 (Example 1) and μ2 = −μ1 (no bias, d = 1).
 """
 
@@ -31,7 +32,13 @@ def clause_rate(ctx, case, theta, fig_name=None, cid="T3.rate"):
     r, se, npts = M.fit_rate(alphas, diffs, noise)
     bound = res.rate_bound
     mu2 = sysm.mu2 / sysm.mu1
-    predicted = min(1.0, 1.0 - mu2) if np.isfinite(mu2) else 1.0
+    # an odd field (F(−x) = −F(x): ℓ(−θ) = ℓ(θ) for odd σ) has no even Taylor terms, so
+    # its nonlinear corrections start at α², not α¹
+    x = np.random.default_rng(11).standard_normal((3, sysm.p)) * 0.3
+    odd = all(np.linalg.norm(np.asarray(sysm.field(v)) + np.asarray(sysm.field(-v)))
+              <= 1e-13 * np.linalg.norm(np.asarray(sysm.field(v))) for v in x)
+    nonlinear = 2.0 if odd else 1.0
+    predicted = min(nonlinear, 1.0 - mu2) if np.isfinite(mu2) else nonlinear
     faster = r - 3 * se > bound
     note = (f"μ2/μ1 = {mu2:.3g}; observed rate {r:.3f} ± {se:.1e} vs bound {bound:.3f}"
             + (f": FASTER than the bound (not sharp here); the α-expansion predicts "
@@ -47,6 +54,7 @@ def clause_rate(ctx, case, theta, fig_name=None, cid="T3.rate"):
                  "the bound (μ1−μ2)/(2μ1−μ2) minus 3 standard errors of the fit", reason=note,
                  figure=fig, details=dict(rate=r, se=se, bound=bound, predicted=predicted,
                                           mu1=sysm.mu1, mu2=sysm.mu2, faster=bool(faster),
+                                          odd_field=bool(odd),
                                           limit_rates=res.rate, points=npts))
 
 
