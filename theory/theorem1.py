@@ -123,15 +123,17 @@ def clause_iii(ctx, case, theta1, theta3, cid="T1.iii", statement=None):
                  details=details)
 
 
-def figure_collapse(ctx, case, c=0.5):
-    """Flows from different seeds and scales with equal c, against the aligned time
-    τ = t + log‖C(θ0)‖/μ1 (the paper's Figure 2), with h(θ̂, τ) (θ̂: ‖C‖ = 1)."""
+def figure_collapse(ctx, case):
+    """Flows from different seeds and scales with equal C/‖C‖ (ratios C_k/C_1 fixed), against
+    the aligned time τ = t + log‖C(θ0)‖/μ1 (the paper's Figures 2 and 5), with h(θ̂, τ)
+    (θ̂: ‖C‖ = 1)."""
     from flowtools.flow import solve_flow
     from flowtools.limit import aligned_times
 
-    pb, mu1 = case.problem, case.system.mu1
+    pb, mu1, b = case.problem, case.system.mu1, case.problem.block
     scales = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]  # 8: the limit's batch shape
-    th0 = np.stack([pb.init_ratio(c, s, seed=i + 1) for i, s in enumerate(scales)])
+    th0 = np.stack([pb.with_ratios(pb.init_gaussian(s, seed=i + 1), case.ratios)
+                    for i, s in enumerate(scales)])
     th0 *= np.sign(pb.imbalance(th0)[:, :1])  # C1 > 0 (σ odd: −θ gives −φ)
     T = np.log(1 / scales[-1]) / mu1 + 2.0
     save = np.linspace(0, T, 64)
@@ -148,10 +150,10 @@ def figure_collapse(ctx, case, c=0.5):
         ok = np.isfinite(tau[i])
         axes[0].semilogy(tau[i][ok], tr.losses[i][ok], lw=1, label=f"scale {s:.0e}, seed {i+1}")
         axes[1].plot(tau[i][ok], tr.thetas[i][ok][:, 0], lw=1, color=f"C{i}")
-        axes[1].plot(tau[i][ok], tr.thetas[i][ok][:, 3], lw=1, ls="--", color=f"C{i}")
+        axes[1].plot(tau[i][ok], tr.thetas[i][ok][:, b], lw=1, ls="--", color=f"C{i}")
     axes[0].semilogy(h.ts, loss_h, "ko", ms=4, label="limit h(θ̂, τ)")
     axes[1].plot(h.ts, h.thetas[:, 0], "ko", ms=4, label="h: a1")
-    axes[1].plot(h.ts, h.thetas[:, 3], "ks", ms=4, mfc="none", label="h: a2")
+    axes[1].plot(h.ts, h.thetas[:, b], "ks", ms=4, mfc="none", label="h: a2")
     for ax in axes:
         ax.set_xlim(tt[0] - 2.0, tt[-1] + 0.5)
         ax.set_xlabel("aligned time τ = t + log‖C(θ0)‖/μ1")
@@ -160,7 +162,8 @@ def figure_collapse(ctx, case, c=0.5):
     axes[1].set_ylabel("a1 (solid), a2 (dashed)")
     axes[0].legend(fontsize=6)
     axes[1].legend(fontsize=7)
-    axes[0].set_title(f"{case.name}: c = C1/C2 = {c}, 8 seeds and scales", fontsize=9)
+    ratios = ", ".join(f"{r:.3g}" for r in case.ratios)
+    axes[0].set_title(f"{case.name}: C_k/C_1 = ({ratios}), 8 seeds and scales", fontsize=9)
     return save_figure(f, ctx.out, f"T1_collapse_{case.name}")
 
 
@@ -180,7 +183,7 @@ def run(ctx):
         claims.append(clause_ii(ctx, case, theta, theta2, ts))
         theta3 = 5.0 * theta + case.kernel_vector(2)
         c3 = clause_iii(ctx, case, theta, theta3)
-        if case.name == "example1":
+        if case.name in ("example1", "wide"):
             from dataclasses import replace
 
             c3 = replace(c3, figure=figure_collapse(ctx, case))
