@@ -73,5 +73,14 @@ def run(*, quick: bool = False, out: str = "out/theory", only=None, activation=N
             print(f"[{name}] {len(claims)} claims, {report.timings[name]:.1f} s", flush=True)
     report.timings["total"] = time.perf_counter() - t_all
     report.remarks.extend(ctx.remarks)
+    kappas = {k[1]: v for k, v in ctx.cache.items()
+              if isinstance(k, tuple) and k and k[0] == "error_factor"}
+    if kappas:
+        report.remarks.append(
+            "Error-estimate calibration κ = max(1, max_t ‖h_extrapolate − h_manifold‖/(err_e + "
+            "err_m)) on a direction used by no claim: " + ", ".join(
+                f"{k}: {v:.3g}" for k, v in kappas.items()) + ". κ > 1 means "
+            "flowtools.limit's extrapolation error estimate was optimistic by that factor; "
+            "tolerances of the comparisons of two limits are 10 × κ × the estimates.")
     report.write(out)
     return report
