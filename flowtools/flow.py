@@ -162,11 +162,20 @@ def from_lognorm(y):
     return jnp.exp(y[0]) * y[1:]
 
 
-def _lognorm_field(t, y, problem):
-    r, om = y[0], y[1:]
-    g = -problem.grad(jnp.exp(r) * om) * jnp.exp(-r)
-    dr = jnp.dot(om, g) / jnp.dot(om, om)
-    return jnp.concatenate([dr[None], g - dr * om])
+def lognorm_field(field):
+    """A field F(θ, args) as a diffrax vector field in log-norm coordinates y = (r, ω):
+    r' = ωᵀĝ/‖ω‖², ω' = ĝ − r'ω with ĝ = F(e^r ω)·e^{−r} (so that (e^r ω)' = F)."""
+
+    def vf(t, y, args):
+        r, om = y[0], y[1:]
+        g = field(jnp.exp(r) * om, args) * jnp.exp(-r)
+        dr = jnp.dot(om, g) / jnp.dot(om, om)
+        return jnp.concatenate([dr[None], g - dr * om])
+
+    return vf
+
+
+_lognorm_field = lognorm_field(lambda theta, problem: problem.field(theta))
 
 
 def _log_loss_gap(t, y, problem, threshold, **kwargs):

@@ -48,6 +48,7 @@ import numpy as np
 from flowtools import manifold
 from flowtools._compile import compiled
 from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.flow import from_lognorm, lognorm_field, solve_flow, to_lognorm
 from flowtools.problem import Problem
 
 METHODS = ("extrapolate", "manifold")
@@ -135,7 +136,6 @@ class FlowSystem:
         save_ts = np.concatenate([save_ts, np.full(-S % 64, save_ts[-1])])
         t1 = float(save_ts[-1]) if save_ts[-1] > 0 else 1e-12
         if self.problem is not None:
-            from flowtools.flow import solve_flow
             from flowtools.trajectory import Status
 
             tr = solve_flow(self.problem, theta0, t1=t1, loss_threshold=0.0, gtol=0.0,
@@ -171,18 +171,12 @@ _FIELD_SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": di
 @eqx.filter_jit
 def _field_batch(field, theta0s, save_ts, rtol, solver_name, max_steps):
     # Log-norm coordinates θ = e^r ω (as flowtools.flow): relative error control at any scale.
-    def vf(t, y, args):
-        r, om = y[0], y[1:]
-        g = field(jnp.exp(r) * om) * jnp.exp(-r)
-        dr = jnp.dot(om, g) / jnp.dot(om, om)
-        return jnp.concatenate([dr[None], g - dr * om])
+    vf = lognorm_field(lambda theta, args: field(theta))
 
     def one(th0):
-        nrm = jnp.linalg.norm(th0)
-        y0 = jnp.concatenate([jnp.log(nrm)[None], th0 / nrm])
         sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(vf), _FIELD_SOLVERS[solver_name](), 0.0, save_ts[-1], None, y0,
-            saveat=diffrax.SaveAt(ts=save_ts, fn=lambda t, y, a: jnp.exp(y[0]) * y[1:]),
+            diffrax.ODETerm(vf), _FIELD_SOLVERS[solver_name](), 0.0, save_ts[-1], None,
+            to_lognorm(th0), saveat=diffrax.SaveAt(ts=save_ts, fn=lambda t, y, a: from_lognorm(y)),
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-3,
                                                       pcoeff=0.4, icoeff=0.3),
             max_steps=max_steps, throw=False,
@@ -568,7 +562,6 @@ def limit_endpoint(problem: Problem, theta, *, method: str = "manifold",
     The start point is h(θ, start_t) by ``method``; by default start_t is where the
     manifold series is still exact to 1e-17 (so no flow from tiny α is involved).
     """
-    from flowtools.flow import solve_flow
 
     system = FlowSystem.from_problem(problem)
     if method not in METHODS:
