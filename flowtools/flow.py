@@ -95,7 +95,7 @@ def solve_flow(
     n_save: int = 200,
     save_ts=None,
     max_steps: int = 50_000,
-    batch_size: int = 32,
+    batch_size: int = 1,
 ) -> Trajectory:
     """Integrate dθ/dt = −∇ℓ(θ) from ``theta0`` ((p,) or a batch (B, p)).
 
@@ -117,7 +117,11 @@ def solve_flow(
             exactly onto them (saved states carry the step accuracy, not the dense
             interpolant's). The default log-spaced saves are interpolated.
         max_steps: step budget per trajectory (diffrax; compile-time constant).
-        batch_size: trajectories integrated in lockstep per chunk (diffrax).
+        batch_size: trajectories integrated in lockstep per chunk (diffrax). A chunk runs
+            until its slowest member ends, so 1 (each trajectory takes its own steps) is
+            fastest for heterogeneous batches such as many seeds (400 seeds of Example 1:
+            16 s at 1, 18 s at 8, 23 s at 32); similar members (the α sequence of
+            ``flowtools.limit``) gain from larger chunks.
 
     Returns:
         A ``Trajectory`` (batched if ``theta0`` is (B, p)); check ``status``.
