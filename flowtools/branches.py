@@ -178,14 +178,17 @@ def generalization_error(problem: Problem, theta, *, target: SingleNeuron | None
     over the test inputs (default: 1000 evenly spaced points on [−2, 2] for d = 1, the
     paper's Figure 1 protocol; uniform on [−2, 2]^d otherwise).
 
-    Zero exactly on Q* (and on anything that computes the same function).
+    Zero exactly on Q* (and on anything that computes the same function); inf for a
+    diverged (non-finite or overflowing) θ, without warnings.
 
         >>> import numpy as np, flowtools as ft
         >>> pb = ft.example1()
         >>> float(generalization_error(pb, np.array([0.3, 1, 1, 0.7, 1, 1]))) < 1e-15
         True
     """
-    theta = problem.check_theta(theta)
+    raw = np.asarray(theta, dtype=float)
+    bad = ~np.all(np.isfinite(np.atleast_2d(raw)), axis=-1)  # diverged runs: error = inf
+    theta = problem.check_theta(np.where(np.isfinite(raw), raw, 0.0))
     target = default_target(problem) if target is None else target
     X = test_inputs(problem) if X_test is None else np.asarray(X_test, dtype=float)
     if X.ndim == 1:
@@ -195,5 +198,7 @@ def generalization_error(problem: Problem, theta, *, target: SingleNeuron | None
     th = jnp.asarray(np.atleast_2d(theta))
     a, W = problem.unpack(th)  # (B, m), (B, m, d̃)
     pred = jnp.einsum("bm,bnm->bn", a, problem.activation(jnp.einsum("nd,bmd->bnm", Xa, W)))
-    err = np.sqrt(np.mean((np.asarray(pred) - ystar) ** 2, axis=-1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = np.sqrt(np.mean((np.asarray(pred) - ystar) ** 2, axis=-1))
+    err = np.where(bad | ~np.isfinite(err), np.inf, err)
     return err if theta.ndim == 2 else err[0]

@@ -229,7 +229,11 @@ class Problem(eqx.Module):
 
     def with_ratios(self, theta, ratios) -> np.ndarray:
         """Rescale neurons 2…m so that C_k/C_1 = ratios[k−2] (the paper's Figures 2, 5:
-        neuron k's parameters θ_k ↦ s_k·θ_k, which scales C_k by s_k)."""
+        neuron k's parameters θ_k ↦ s_k·θ_k, which scales C_k by s_k).
+
+        The whole neuron is rescaled, including its part outside the top eigenspace: when
+        a random C_k is small, s_k is large (up to ~1e4 at width 1000), so ‖θ‖ can exceed
+        the nominal initial scale by that factor."""
         theta = self.check_theta(theta).copy()
         ratios = np.broadcast_to(np.asarray(ratios, dtype=float), (self.width - 1,))
         C = self.imbalance(theta)
