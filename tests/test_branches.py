@@ -95,3 +95,17 @@ def test_bad_input(pb):
         classify(pb, np.zeros(6), tol=0)
     with pytest.raises(FlowtoolsError, match="dimension"):
         classify(pb, np.zeros(6), target=SingleNeuron("tanh", 1.0, [1.0, 1.0], 1.0))
+
+
+def test_generalization_error_of_diverged_states_is_inf_without_warnings():
+    import warnings
+
+    import flowtools as ft
+
+    pb = ft.example1()
+    th = np.array([[0.3, 1, 1, 0.7, 1, 1], [1e200, 1e200, 1, 1, 1, 1],
+                   [np.nan, 1, 1, 1, 1, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        err = ft.generalization_error(pb, th)
+    assert err[0] < 1e-15 and np.isinf(err[1]) and np.isinf(err[2])
