@@ -100,8 +100,6 @@ def test_bad_input(pb):
 def test_generalization_error_of_diverged_states_is_inf_without_warnings():
     import warnings
 
-    import flowtools as ft
-
     pb = ft.example1()
     th = np.array([[0.3, 1, 1, 0.7, 1, 1], [1e200, 1e200, 1, 1, 1, 1],
                    [np.nan, 1, 1, 1, 1, 1]])
