@@ -22,7 +22,7 @@ def logistic(u0, gamma, S, t):
     return np.sqrt(v)
 
 
-@pytest.mark.parametrize("u0", [1e-1, 1e-8, 1e-16])
+@pytest.mark.parametrize("u0", [1e-1, 1e-8, 1e-16, 1e-20])
 def test_closed_form_logistic(u0):
     pb, X, y = linear_neuron()
     gamma, S = float(X @ y), float(X @ X)
