@@ -17,10 +17,8 @@ Writes fig6_widths.png and .json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -31,19 +29,18 @@ import numpy as np  # noqa: E402
 import flowtools as ft  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
+
 WIDTHS = (2, 10, 100, 1000)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true", help="widths 2, 10, 100")
+    ap = parser(__doc__, quick_help="widths 2, 10, 100")
     ap.add_argument("--widths", type=int, nargs="+", default=None)
     ap.add_argument("--scale", type=float, default=1e-20)
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     widths = args.widths or ((2, 10, 100) if args.quick else WIDTHS)
 
     runs = {}
@@ -94,11 +91,6 @@ def main(argv=None):
     ax.legend(fontsize=8)
     fig.suptitle(f"Figure 6 — tanh network of widths {list(widths)}, n = 3 grid, scale "
                  f"{args.scale:g}, seed 0: gradient flow (Dopri8)")
-    png = out / "fig6_widths.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     data = {"settings": {"widths": widths, "n": 3, "scale": args.scale, "seed": 0},
             "runs": {str(m): {"gen_error": r["err"], "loss_final": float(r["tr"].loss_final),
                               "t_final": float(r["tr"].t_final),
@@ -109,10 +101,7 @@ def main(argv=None):
                               "rank_of_largest_neuron_by_C": int(
                                   np.argsort(-r["C0"]).tolist().index(int(np.argmax(r["mag"])))),
                               "abs_C0": r["C0"].tolist(), "final_magnitude": r["mag"].tolist()}
-                     for m, r in runs.items()},
-            "wall_time_s": wall}
-    with open(out / "fig6_widths.json", "w") as fh:
-        json.dump(data, fh, indent=1)
+                     for m, r in runs.items()}}
     print("Figure 6: tanh, n = 3 grid, scale", args.scale)
     for m in widths:
         d = data["runs"][str(m)]
@@ -120,8 +109,7 @@ def main(argv=None):
               f"{d['t_final']:.3g} ({d['steps']} steps); neurons > 10% of the largest: "
               f"{d['neurons_above_10pct_of_max']}; largest neuron has |C_k| rank "
               f"{d['rank_of_largest_neuron_by_C']}")
-    print(f"wrote {png} and .json in {wall:.1f} s")
-    return data
+    return finish(out, "fig6_widths", fig, data, t_start)
 
 
 if __name__ == "__main__":
