@@ -22,8 +22,6 @@ import json
 import pathlib
 import time
 
-import matplotlib.pyplot as plt
-
 
 def parser(doc: str, *, quick_help: str | None = None) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` described by the first line of ``doc``, with ``--out``
@@ -50,6 +48,8 @@ def finish(out: pathlib.Path, name: str, fig, data: dict, t_start: float, *, dpi
     out = pathlib.Path(out)
     png = out / f"{name}.png"
     if fig is not None:
+        import matplotlib.pyplot as plt  # here, so that scripts choose the backend first
+
         fig.savefig(png, dpi=dpi)
         plt.close(fig)
     data["wall_time_s"] = time.perf_counter() - t_start

@@ -16,10 +16,8 @@ Writes fig8_high_dim.png and .json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -31,17 +29,16 @@ import flowtools as ft  # noqa: E402
 from flowtools.branches import classify, generalization_error  # noqa: E402
 from flowtools.plotting import parameter_names  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
+
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true", help="12 values of c̃ instead of 50")
+    ap = parser(__doc__, quick_help="12 values of c̃ instead of 50")
     ap.add_argument("--n", type=int, default=10, help="sample size (paper: 10)")
     ap.add_argument("--scale", type=float, default=1e-20)
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     cts = (np.concatenate([[1e-3], np.linspace(0.1, 1, 11)]) if args.quick else
            np.concatenate([[1e-3, 0.01], np.linspace(0.02, 1, 48)]))
 
@@ -85,11 +82,6 @@ def main(argv=None):
     ax_e.legend(fontsize=8)
     fig.suptitle(f"Figure 8 — m = 2, d = 3, n = {args.n} uniform samples, target tanh(1ᵀx + 1),"
                  f" scale {args.scale:g}: gradient flow to ℓ ≤ 1e-15")
-    png = out / "fig8_high_dim.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     q1 = cts[lab == "Q1"]
     q2 = cts[lab == "Q2"]
     data = {"settings": {"n": args.n, "dim": 3, "scale": args.scale, "c_tilde": cts.tolist()},
@@ -100,17 +92,13 @@ def main(argv=None):
             "smallest_Q1_c_tilde": float(q1.min()) if q1.size else None,
             "max_gen_error": float(err.max()),
             "dist_to_Qstar": np.minimum(res.dist_Q1, res.dist_Q2).tolist(),
-            "reached_1e-15": int(np.sum(tr.converged)),
-            "wall_time_s": wall}
-    with open(out / "fig8_high_dim.json", "w") as fh:
-        json.dump(data, fh, indent=1)
+            "reached_1e-15": int(np.sum(tr.converged))}
     print(f"Figure 8: d = 3, n = {args.n}, {len(cts)} values of c̃: branches "
           f"{dict(zip(*np.unique(lab, return_counts=True), strict=True))}; Q2 up to c̃ = "
           f"{data['largest_Q2_c_tilde']}, Q1 from c̃ = {data['smallest_Q1_c_tilde']}; "
           f"max generalization error {err.max():.2e}; reached 1e-15: "
           f"{data['reached_1e-15']}/{len(cts)}")
-    print(f"wrote {png} and .json in {wall:.1f} s")
-    return data
+    return finish(out, "fig8_high_dim", fig, data, t_start)
 
 
 if __name__ == "__main__":
