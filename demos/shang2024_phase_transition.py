@@ -34,9 +34,8 @@ Writes shang2024_phase_transition.png and .json; prints a summary and the wall t
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
+import sys
 import time
 
 import jax
@@ -48,6 +47,9 @@ import flowtools  # noqa: F401  (enables float64 in JAX before any array is made
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 BENIGN = 0.1  # a grid point counts as benign when its test error is below this
 
@@ -117,9 +119,7 @@ def boundary(test_err, mus, level=BENIGN):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/")
-    ap.add_argument("--quick", action="store_true", help="coarse grid, one seed (< 1 min)")
+    ap = parser(__doc__, quick_help="coarse grid, one seed (< 1 min)")
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--d", type=int, default=1000)
     ap.add_argument("--m", type=int, default=10)
@@ -129,9 +129,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; 1 quick)")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    out, t0 = prepare(args)
     if args.quick:
         v0s, mus, nseed = np.logspace(-3, 1, 9), np.linspace(0.5, 8.0, 9), 1
     else:
@@ -182,10 +180,6 @@ def main(argv=None):
     fig.suptitle("Shang, Meng, Cao & Zou (2024): benign vs harmful overfitting, fully "
                  "trainable two-layer ReLU CNN", fontsize=11)
     fig.tight_layout()
-    png = out / "shang2024_phase_transition.png"
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-
     data = {
         "params": {k: getattr(args, k) for k in ("n", "d", "m", "sigma_p", "sigma0", "lr",
                                                  "steps")} | {"n_test": 1000, "seeds": nseed},
@@ -196,9 +190,8 @@ def main(argv=None):
         "boundary_mu": [None if np.isnan(b) else b for b in bnd],
         "small_v0_edge_loglog_slope": slope,
         "benign_level": BENIGN, "large_v0_theory_mu": large_v0_theory,
-        "wall_s": wall,
+        "wall_s": wall,  # the training grid alone; finish adds the total as wall_time_s
     }
-    (out / "shang2024_phase_transition.json").write_text(json.dumps(data, indent=1))
     print(f"v0        edge ‖µ‖ (err<{BENIGN:.2f})  max train err  dv/dW (‖µ‖={mus[-1]:.2f})")
     for k, v0 in enumerate(v0s):
         print(f"{v0:8.2e}  {bnd[k]:8.3f}          {train_err[k].max():6.3f}        "
@@ -206,8 +199,7 @@ def main(argv=None):
     print(f"small-v0 edge: log-log slope of ‖µ‖_edge vs v0 (v0 ≤ 0.1) = {slope:.2f} "
           "(theory m·v0²‖µ‖²/σp ≍ 1 gives −1)")
     print(f"large-v0 theory shape σp(d/n)^(1/4) = {large_v0_theory:.3f}")
-    print(f"wrote {png} and .json; wall time {wall:.1f} s")
-    return data
+    return finish(out, "shang2024_phase_transition", fig, data, t0, dpi=130)
 
 
 if __name__ == "__main__":
