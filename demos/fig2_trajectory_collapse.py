@@ -27,10 +27,8 @@ Writes fig2_trajectory_collapse.png and .json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -43,6 +41,9 @@ import flowtools as ft  # noqa: E402
 from flowtools.compare import escape_rate, fit_order  # noqa: E402
 from flowtools.limit import aligned_times  # noqa: E402
 from flowtools.plotting import parameter_names  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 SCALES = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 QUICK_SCALES = (1e-4, 1e-8, 1e-12)
@@ -105,9 +106,7 @@ def deviations(taus, thetas, losses, window, ref=-1, loss_floor=1e-13):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true", help="3 trials, shorter horizon")
+    ap = parser(__doc__, quick_help="3 trials, shorter horizon")
     ap.add_argument("--c", type=float, default=0.5, help="imbalance ratio C1/C2 (paper: 0.5)")
     ap.add_argument("--lr", type=float, default=0.01, help="GD learning rate (paper: 0.01)")
     ap.add_argument("--window", type=float, default=30.0,
@@ -115,9 +114,7 @@ def main(argv=None):
     ap.add_argument("--tau-end", type=float, default=None,
                     help="aligned horizon (default 1e4; --quick: 200)")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
 
     pb = ft.example1()
     scales = QUICK_SCALES if args.quick else SCALES
@@ -187,11 +184,6 @@ def main(argv=None):
         ax_p.legend(fontsize=8, ncol=2)
     fig.suptitle("Figure 2 — Example 1, n = 6 grid: trajectories from different seeds and "
                  f"scales with c = C1/C2 = {args.c:g} collapse after the Theorem-1 time shift")
-    png = out / "fig2_trajectory_collapse.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     data = {
         "settings": {"n": 6, "sampling": "grid", "c": args.c, "scales": list(scales),
                      "seeds": seeds, "lr": args.lr, "window": args.window,
@@ -212,10 +204,7 @@ def main(argv=None):
                "iterations": gd.steps.tolist()},
         "reference_trial": "the smallest scale (last)",
         "orientation_sign_C1": orient.tolist(),
-        "wall_time_s": wall,
     }
-    with open(out / "fig2_trajectory_collapse.json", "w") as fh:
-        json.dump(data, fh, indent=1)
 
     print(f"Figure 2: Example 1, n = 6, c = {args.c:g}, scales {list(scales)}")
     print(f"  ‖C(θ0)‖: {np.array2string(Cn, precision=2)}")
@@ -228,8 +217,7 @@ def main(argv=None):
           f"μ1 shift spread {np.ptp(esc_mu1):.3g}")
     print(f"  flow aligned end times (loss 1e-15): "
           f"{np.array2string(np.array(data['flow']['aligned_t_final']), precision=1)}")
-    print(f"wrote {png} and .json in {wall:.1f} s")
-    return data
+    return finish(out, "fig2_trajectory_collapse", fig, data, t_start)
 
 
 if __name__ == "__main__":
