@@ -21,10 +21,8 @@ Writes fig5_wide_network.png and .json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -37,6 +35,9 @@ import flowtools as ft  # noqa: E402
 from flowtools.compare import escape_rate  # noqa: E402
 from flowtools.limit import aligned_times  # noqa: E402
 from flowtools.plotting import parameter_names  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 SCALES = (1e-8, 1e-10, 1e-12, 1e-14)
 STYLES = ("-", "--", ":", "-.")
@@ -54,10 +55,7 @@ def resample(ts, th, ls, tau_shift, taus):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true",
-                    help="width 100, GD 1e4 iterations, flow to τ = 100")
+    ap = parser(__doc__, quick_help="width 100, GD 1e4 iterations, flow to τ = 100")
     ap.add_argument("--width", type=int, default=None, help="width m (paper: 1000)")
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--max-iter", type=int, default=None, help="GD iterations (paper: 1e5)")
@@ -65,9 +63,7 @@ def main(argv=None):
     ap.add_argument("--flow-tau-end", type=float, default=None,
                     help="aligned horizon of the flow (default: GD's, lr·max_iter)")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     width = args.width or (100 if args.quick else 1000)
     max_iter = args.max_iter or (10**4 if args.quick else 10**5)
 
@@ -140,11 +136,6 @@ def main(argv=None):
         ax_p.legend(fontsize=8, ncol=2)
     fig.suptitle(f"Figure 5 — width {width}, σ(x) = x/(1+x²), n = 6 grid, target tanh(x+1), "
                  r"$C_k/C_1 = 1.5 + 0.0015(k-1)$: four seeds/scales, aligned by Theorem 1")
-    png = out / "fig5_wide_network.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     data = {
         "settings": {"width": width, "activation": "rational", "n": 6, "scales": SCALES,
                      "seeds": seeds, "lr": args.lr, "max_iter": max_iter, "mu1": pb.mu1,
@@ -153,7 +144,6 @@ def main(argv=None):
         "gd": {"max_param_dev_tau_le_30": gd_dth, "max_log10_loss_dev_tau_le_30": gd_dl,
                "loss_final": gd.loss_final.tolist(), "wall_s": gd.wall_time,
                "compile_s": gd.compile_time},
-        "wall_time_s": wall,
     }
     if flow is not None:
         data["flow"] = {"max_param_dev_tau_le_30": fl_dth, "max_log10_loss_dev_tau_le_30": fl_dl,
@@ -161,8 +151,6 @@ def main(argv=None):
                         "t_final": flow.t_final.tolist(), "steps": flow.steps.tolist(),
                         "status": [ft.Status(int(s)).name for s in flow.status],
                         "wall_s": flow.wall_time, "compile_s": flow.compile_time}
-    with open(out / "fig5_wide_network.json", "w") as fh:
-        json.dump(data, fh, indent=1)
 
     print(f"Figure 5: width {width}, rational σ, n = 6; ‖θ0‖ = "
           f"{np.array2string(theta_norm0, precision=2)}")
@@ -176,8 +164,7 @@ def main(argv=None):
               f"steps {flow.steps.tolist()}; max |Δθ| (τ ≤ 30) "
               f"{np.array2string(np.array(fl_dth), formatter=fmt)}; final losses "
               f"{np.array2string(flow.loss_final, formatter=fmt)}")
-    print(f"wrote {png} and .json in {wall:.1f} s")
-    return data
+    return finish(out, "fig5_wide_network", fig, data, t_start)
 
 
 if __name__ == "__main__":
