@@ -24,10 +24,8 @@ Writes fig3_branches.png and .json (per-seed c, c̃, labels, losses).
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -37,6 +35,9 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import classify  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 PAPER_LINES = (1.35, 0.74)
 COLORS = {"Q1": "C0", "Q2": "C1", "other": "0.5", "undecided": "C3"}
@@ -118,17 +119,13 @@ def panel_seed(ax, seeds, absc, labels, title, b=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true", help="80 seeds, GD 1e5 iterations")
+    ap = parser(__doc__, quick_help="80 seeds, GD 1e5 iterations")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (paper: 400)")
     ap.add_argument("--scale", type=float, default=1e-8)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--max-iter", type=int, default=None, help="GD iterations (paper: 1e6)")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     n_seeds = args.seeds or (80 if args.quick else 400)
     max_iter = args.max_iter or (10**5 if args.quick else 10**6)
 
@@ -180,11 +177,6 @@ def main(argv=None):
     fig.suptitle(f"Figure 3 — Example 1, n = 6 grid, scale {args.scale:g}, seeds 0–"
                  f"{n_seeds - 1}: end point in Q1 (both neurons = target) or Q2 (one neuron "
                  "silent)")
-    png = out / "fig3_branches.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     data = {
         "settings": {"n": 6, "sampling": "grid", "scale": args.scale, "seeds": n_seeds,
                      "lr": args.lr, "max_iter": max_iter, "flow_loss_threshold": 1e-15,
@@ -206,10 +198,7 @@ def main(argv=None):
                      "gd": gd_lab.tolist(), "flow_at_T": flT_lab.tolist(),
                      "flow_t_final": flow.t_final.tolist(),
                      "gd_loss_final": gd.loss_final.tolist()},
-        "wall_time_s": wall,
     }
-    with open(out / "fig3_branches.json", "w") as fh:
-        json.dump(data, fh, indent=1)
 
     print(f"Figure 3: Example 1, n = 6, scale {args.scale:g}, {n_seeds} seeds")
     for name, lab in (("flow (t→∞)", "flow"), (f"GD lr {args.lr:g}, {max_iter:.0e} it.", "gd"),
@@ -222,8 +211,7 @@ def main(argv=None):
     print(f"  flow: {flow.wall_time:.1f} s (+{flow.compile_time:.1f} s compile), t_final max "
           f"{np.max(flow.t_final):.3g}; GD: {gd.wall_time:.1f} s, reached 1e-15: "
           f"{int(np.sum(gd.converged))}/{n_seeds}; same label: {agree}/{n_seeds}")
-    print(f"wrote {png} and .json in {wall:.1f} s")
-    return data
+    return finish(out, "fig3_branches", fig, data, t_start)
 
 
 if __name__ == "__main__":
