@@ -22,10 +22,8 @@ Writes fig4_sample_size.png and .json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -35,6 +33,9 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import classify, generalization_error  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 FLOOR = 1e-8
 
@@ -49,9 +50,7 @@ def sweep(n, data_seed, cts, scale, X_test, loss_threshold, max_steps):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true", help="n = 3, 4; data seeds 0, 3; 12 c̃")
+    ap = parser(__doc__, quick_help="n = 3, 4; data seeds 0, 3; 12 c̃")
     ap.add_argument("--scale", type=float, default=1e-20)
     ap.add_argument("--loss-threshold", type=float, default=1e-20,
                     help="stop the flow at this loss (default 1e-20: at the paper's 1e-15 the "
@@ -59,9 +58,7 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=20_000,
                     help="solver steps per trajectory (slow polynomial tails stop here)")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     if args.quick:
         ns, dseeds, cts = (3, 4), (0, 3), np.concatenate([[1e-3], np.linspace(0.1, 1, 11)])
     else:
@@ -122,30 +119,23 @@ def main(argv=None):
                  "generalization error of the gradient-flow end point "
                  f"(ℓ ≤ {args.loss_threshold:g}, stationary or {args.max_steps} steps; open "
                  "markers: stopped at the step limit) against c̃")
-    png = out / "fig4_sample_size.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     summary = {}
     for n in ns:
         fr = [float(np.mean(np.array(res[(n, ds)]["gen_error"]) < FLOOR)) for ds in dseeds]
         ms = [int(np.sum(np.array(res[(n, ds)]["status"]) == "MAX_STEPS")) for ds in dseeds]
         summary[str(n)] = {"fraction_recovered_per_data_seed": fr,
                            "stopped_at_max_steps_per_data_seed": ms}
-    with open(out / "fig4_sample_size.json", "w") as fh:
-        json.dump({"settings": {"ns": ns, "data_seeds": dseeds, "c_tilde": cts.tolist(),
-                                "scale": args.scale, "floor": FLOOR},
-                   "summary": summary,
-                   "runs": {f"n={n},seed={ds}": v for (n, ds), v in res.items()},
-                   "wall_time_s": wall}, fh, indent=1)
+    data = {"settings": {"ns": ns, "data_seeds": dseeds, "c_tilde": cts.tolist(),
+                         "scale": args.scale, "floor": FLOOR},
+            "summary": summary,
+            "runs": {f"n={n},seed={ds}": v for (n, ds), v in res.items()}}
     print(f"Figure 4: fraction of c̃ values recovered (< {FLOOR:g}) per data seed {dseeds}")
     for n in ns:
         print(f"  n = {n}: " + " ".join(f"{v:.2f}" for v in
                                        summary[str(n)]["fraction_recovered_per_data_seed"])
               + "   (runs stopped at max_steps: "
               + " ".join(map(str, summary[str(n)]["stopped_at_max_steps_per_data_seed"])) + ")")
-    print(f"wrote {png} and .json in {wall:.1f} s")
+    finish(out, "fig4_sample_size", fig, data, t_start, dpi=110)
     return summary
 
 
