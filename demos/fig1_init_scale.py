@@ -20,10 +20,8 @@ Writes fig1_init_scale.png and .json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -33,6 +31,9 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 SCALES = (1.0, 0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4, 1e-6, 1e-8)
 SCALES_F = (1.0, 0.1, 1e-2, 1e-4, 1e-8)
@@ -70,17 +71,13 @@ def gaussian_panel_data(n, scales, seeds, n_test=1000):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true",
-                    help="n = 3, 4, 6; 5 scales; 6 seeds; (f) for n = 3, 5, 7 with 6 seeds")
+    ap = parser(__doc__,
+                quick_help="n = 3, 4, 6; 5 scales; 6 seeds; (f) for n = 3, 5, 7 with 6 seeds")
     ap.add_argument("--paper", action="store_true",
                     help="the paper's seed counts: 100 per point (a–e), 50 for (f)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per point (a–e)")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     if args.quick:
         ns, ns_f, scales, scales_f, S, S_f = (3, 4, 6), (3, 5, 7), QUICK_SCALES, \
             QUICK_SCALES, 6, 6
@@ -124,11 +121,6 @@ def main(argv=None):
     ax_f.legend(fontsize=8, ncol=2)
     fig.suptitle("Figure 1 — Example 1: generalization error of the gradient-flow end point "
                  "(ℓ ≤ 1e-15) against the initialization scale")
-    png = out / "fig1_init_scale.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
-    wall = time.perf_counter() - t_start
     data = {
         "settings": {"ns_grid": ns, "ns_gaussian": ns_f, "scales": scales,
                      "scales_f": scales_f, "seeds": S, "seeds_f": S_f,
@@ -140,10 +132,7 @@ def main(argv=None):
                           "per_seed": grid[n][0].tolist()} for n in ns},
         "gaussian": {str(n): {"mean": gauss[n].mean(1).tolist(),
                               "per_seed": gauss[n].tolist()} for n in ns_f},
-        "wall_time_s": wall,
     }
-    with open(out / "fig1_init_scale.json", "w") as fh:
-        json.dump(data, fh, indent=1)
 
     print(f"Figure 1: mean generalization error (grid, {S} seeds); scales {list(scales)}")
     for n in ns:
@@ -153,8 +142,7 @@ def main(argv=None):
     print(f"  (f) Gaussian, {S_f} seeds, rows σ = {list(scales_f)}, columns n = {list(ns_f)}:")
     for i, s in enumerate(scales_f):
         print(f"    σ = {s:<6g}: " + " ".join(f"{gauss[n][i].mean():.1e}" for n in ns_f))
-    print(f"wrote {png} and .json in {wall:.1f} s")
-    return data
+    return finish(out, "fig1_init_scale", fig, data, t_start)
 
 
 if __name__ == "__main__":
