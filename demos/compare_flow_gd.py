@@ -14,9 +14,8 @@ Writes OUT_DIR/compare_flow_gd.png and .json (default OUT_DIR: out/demos/).
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
-import time
+import sys
 import warnings
 
 import matplotlib
@@ -33,6 +32,9 @@ from flowtools.compare import (  # noqa: E402
     stability_edge,
 )
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, prepare  # noqa: E402
+
 LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 SCALE, SEED, T1 = 1e-2, 0, 10.0
 
@@ -42,9 +44,7 @@ def main(argv=None):
     ap.add_argument("out", nargs="?", default="out/demos/")
     ap.add_argument("--branch-map", action="store_true")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    out, t0 = prepare(args)
     pb = ft.example1()
     theta0 = pb.init_gaussian(SCALE, SEED)
     with warnings.catch_warnings():
@@ -115,10 +115,7 @@ def main(argv=None):
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
         ax.grid(True, axis="x", alpha=0.3)
-    fig.savefig(out / "compare_flow_gd.png", dpi=130)
-    with open(out / "compare_flow_gd.json", "w") as fh:
-        json.dump(data, fh, indent=1, default=str)
-    print(f"wrote {out / 'compare_flow_gd.png'} in {time.perf_counter() - t0:.0f} s")
+    finish(out, "compare_flow_gd", fig, data, t0, dpi=130, json_default=str)
 
 
 if __name__ == "__main__":
