@@ -20,11 +20,9 @@ against c̃ per n).
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import pathlib
-import time
+import sys
 
 import matplotlib
 
@@ -34,6 +32,9 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _common import finish, parser, prepare  # noqa: E402
 
 NAMES = {3: "optimistic sample size", 4: "separation sample size of Q2",
          5: "separation sample size of Q1", 6: "Q* = ℓ⁻¹(0)"}
@@ -88,9 +89,7 @@ def measure(n, seeds, *, scale=1e-8, method="flow", lr=0.5, max_iter=10**6):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
-    ap.add_argument("--quick", action="store_true", help="20 seeds per n")
+    ap = parser(__doc__, quick_help="20 seeds per n")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per n (default 100)")
     ap.add_argument("--ns", type=int, nargs="+", default=[3, 4, 5, 6])
     ap.add_argument("--scale", type=float, default=1e-8)
@@ -98,9 +97,7 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.5, help="GD learning rate (paper: 0.5)")
     ap.add_argument("--max-iter", type=int, default=10**6, help="GD iterations")
     args = ap.parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
+    out, t_start = prepare(args)
     seeds = np.arange(args.seeds or (20 if args.quick else 100))
 
     rows = [measure(n, seeds, scale=args.scale, method=args.method, lr=args.lr,
@@ -131,10 +128,6 @@ def main(argv=None):
     ax.legend(fontsize=8)
     fig.suptitle(f"Table 1 measured — Example 1, grid data, scale {args.scale:g}, "
                  f"{len(seeds)} seeds per n, {how}")
-    png = out / "table1_sample_sizes.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-
     with open(out / "table1_sample_sizes.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["n", "name", "seeds", "recovered", "fraction", "reached_loss_1e-15",
@@ -143,12 +136,10 @@ def main(argv=None):
             rng = r["c_tilde_recovered_range"] or [None, None]
             w.writerow([r["n"], r["name"], r["seeds"], r["recovered"], f"{r['fraction']:.3f}",
                         r["reached_loss_1e-15"], f"{r['median_gen_error']:.3g}", *rng])
-    wall = time.perf_counter() - t_start
-    with open(out / "table1_sample_sizes.json", "w") as fh:
-        json.dump({"settings": {"scale": args.scale, "method": args.method, "lr": args.lr,
-                                "max_iter": args.max_iter, "recovery_tol": RECOVERY_TOL,
-                                "bins": BINS.tolist()},
-                   "rows": rows, "wall_time_s": wall}, fh, indent=1)
+    data = {"settings": {"scale": args.scale, "method": args.method, "lr": args.lr,
+                         "max_iter": args.max_iter, "recovery_tol": RECOVERY_TOL,
+                         "bins": BINS.tolist()},
+            "rows": rows}
 
     print(f"Table 1 measured ({how}, scale {args.scale:g}, {len(seeds)} seeds per n)")
     print(f"{'n':>2}  {'name':<30} {'recovered':>10} {'→1e-15':>7} {'median err':>11}  "
@@ -159,7 +150,8 @@ def main(argv=None):
                       for f in r["fraction_by_c_tilde_bin"])
         print(f"{r['n']:>2}  {r['name']:<30} {r['recovered']:>4}/{r['seeds']:<4} "
               f"{r['reached_loss_1e-15']:>7} {r['median_gen_error']:>11.2e}  {fb}")
-    print(f"wrote {png}, .csv and .json in {wall:.1f} s")
+    print(f"wrote {out / 'table1_sample_sizes.csv'}")
+    finish(out, "table1_sample_sizes", fig, data, t_start)
     return rows
 
 
