@@ -35,7 +35,6 @@ log-spaced times in (0, t1] plus t = 0 and the end point.
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import diffrax
 import equinox as eqx
@@ -214,14 +213,11 @@ def _make_solver(name, rtol, atol):
     if name in IMPLICIT:
         # Newton (chord) iterations accepted at kappa = 1 times the step tolerance: tighter
         # kappa multiplies rejected steps without changing the solution beyond rtol.
-        return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=KAPPA))
+        return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
     return SOLVERS[name]()
 
 
-KAPPA = 1.0
-
-
-@partial(eqx.filter_jit)
+@eqx.filter_jit
 def _diffrax_batch(problem, theta0s, t1, threshold, gtol, rtol, atol, save_ts, solver_name,
                    max_steps, batch_size, step_to_saves):
     solver = _make_solver(solver_name, rtol, atol)
