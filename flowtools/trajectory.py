@@ -25,6 +25,7 @@ class Status(enum.IntEnum):
     NONFINITE = 3
     SOLVER_FAILED = 4
     STATIONARY = 5
+    NOT_MINIMUM = 6
 
     @property
     def message(self) -> str:
@@ -39,10 +40,14 @@ _MESSAGES = {
     Status.CONVERGED: "reached loss ≤ threshold",
     Status.HORIZON: "reached the time horizon (or the iteration limit) with the loss "
     "still above the threshold: raise `t1` / `max_iter` if the loss is still falling",
-    Status.STATIONARY: "reached a stationary point to working precision (‖∇ℓ‖ ≤ "
-    "gtol·‖θ‖) with the loss above the threshold: the state no longer moves in float64, "
-    "so θ(t) = θ_final up to the horizon (a non-global minimum or a saddle if the loss "
-    "is not small)",
+    Status.STATIONARY: "reached a local minimum to working precision (‖∇ℓ‖ ≤ gtol·‖θ‖, "
+    "∇²ℓ positive semi-definite, no further decrease predicted by Newton's step) with the "
+    "loss above the threshold: θ(t) = θ_final up to the horizon (a non-global minimum if "
+    "the loss is not small)",
+    Status.NOT_MINIMUM: "failed: stopped by the stationarity test (‖∇ℓ‖ ≤ gtol·‖θ‖) at a "
+    "point that is not a minimum — ∇²ℓ has a negative eigenvalue (a saddle) or Newton's "
+    "step predicts a further loss decrease (see info['stationary_check']); the flow does "
+    "not end there: perturb θ0, or lower `gtol` (0 disables the test)",
     Status.MAX_STEPS: "failed: the solver ran out of steps before the horizon; raise "
     "`max_steps` or loosen `rtol`",
     Status.NONFINITE: "failed: the state became NaN or infinite (diverged); for GD lower "

@@ -1,0 +1,176 @@
+"""Input validation in one place (as scipy's ``integrate/_ivp/common.py``).
+
+Every public entry point checks its options here *before any work*, and every failure is a
+``FlowtoolsError`` whose message names the option, the value received and what is allowed.
+Booleans are never accepted as numbers, non-integral floats never as integers, complex
+values never as reals, and NaN never passes a comparison.
+
+    >>> from flowtools._validate import positive_int, positive_float
+    >>> positive_int(3, "max_steps")
+    3
+    >>> positive_int(2.5, "max_steps")
+    Traceback (most recent call last):
+    ...
+    flowtools.errors.FlowtoolsError: max_steps must be a positive integer, got 2.5.
+    >>> positive_float(float("nan"), "rtol")
+    Traceback (most recent call last):
+    ...
+    flowtools.errors.FlowtoolsError: rtol must be a positive finite number, got nan.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+from flowtools.errors import FlowtoolsError
+
+
+def _real_scalar(value, name: str, kind: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray)):
+        raise FlowtoolsError(f"{name} must be {kind}, got {value!r}.")
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0 or not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
+            raise FlowtoolsError(f"{name} must be {kind}, got {value!r}.")
+        value = value.item()
+    return float(value)
+
+
+def integer(value, name: str, *, minimum: int | None = None, kind: str | None = None) -> int:
+    """An integer (ints, or floats/arrays with an integral value), ≥ ``minimum`` if given."""
+    kind = kind or ("an integer" if minimum is None else f"an integer ≥ {minimum}")
+    v = _real_scalar(value, name, kind)
+    if not np.isfinite(v) or v != int(v) or (minimum is not None and v < minimum):
+        raise FlowtoolsError(f"{name} must be {kind}, got {value!r}.")
+    return int(v)
+
+
+def positive_int(value, name: str) -> int:
+    """An integer ≥ 1."""
+    return integer(value, name, minimum=1, kind="a positive integer")
+
+
+def nonnegative_int(value, name: str) -> int:
+    """An integer ≥ 0 (seeds, counts)."""
+    return integer(value, name, minimum=0, kind="a non-negative integer")
+
+
+def seeds(value, name: str = "seed"):
+    """A seed (int ≥ 0) or a non-empty sequence of seeds; returns an int or a list of ints."""
+    if isinstance(value, (str, bytes)):
+        raise FlowtoolsError(f"{name} must be a non-negative integer or a sequence of them, "
+                             f"got {value!r}.")
+    if np.ndim(value) == 0:
+        return nonnegative_int(value, name)
+    vals = list(value)
+    if not vals:
+        raise FlowtoolsError(f"{name} is an empty sequence: give at least one seed.")
+    return [nonnegative_int(v, f"{name}[{i}]") for i, v in enumerate(vals)]
+
+
+def real(value, name: str, *, finite: bool = True) -> float:
+    """A real number (finite unless ``finite=False``; NaN is never accepted)."""
+    kind = "a finite real number" if finite else "a real number"
+    v = _real_scalar(value, name, kind)
+    if np.isnan(v) or (finite and not np.isfinite(v)):
+        raise FlowtoolsError(f"{name} must be {kind}, got {value!r}.")
+    return v
+
+
+def positive_float(value, name: str, *, allow_inf: bool = False) -> float:
+    """A number > 0 (finite unless ``allow_inf``)."""
+    kind = "a positive number" if allow_inf else "a positive finite number"
+    v = _real_scalar(value, name, kind)
+    if not v > 0 or (not allow_inf and not np.isfinite(v)):
+        raise FlowtoolsError(f"{name} must be {kind}, got {value!r}.")
+    return v
+
+
+def nonnegative_float(value, name: str, *, hint: str = "") -> float:
+    """A finite number ≥ 0 (0 typically disables a stop)."""
+    v = _real_scalar(value, name, "a finite number ≥ 0")
+    if not (v >= 0 and np.isfinite(v)):
+        raise FlowtoolsError(f"{name} must be a finite number ≥ 0{hint}, got {value!r}.")
+    return v
+
+
+def in_open_interval(value, name: str, lo: float, hi: float) -> float:
+    """A number in (lo, hi)."""
+    v = _real_scalar(value, name, f"a number in ({lo:g}, {hi:g})")
+    if not lo < v < hi:
+        raise FlowtoolsError(f"{name} must lie in ({lo:g}, {hi:g}), got {value!r}.")
+    return v
+
+
+def flag(value, name: str) -> bool:
+    """A boolean (True/False, or numpy's); strings such as 'no' are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise FlowtoolsError(f"{name} must be True or False, got {value!r}.")
+
+
+def choice(value, name: str, options: Iterable[str]) -> str:
+    """One of ``options`` (exact match); the message lists them."""
+    options = list(options)
+    if not isinstance(value, str) or value not in options:
+        raise FlowtoolsError(f"unknown {name} {value!r}: use one of {', '.join(options)}.")
+    return value
+
+
+def real_array(value, name: str, *, ndim: Iterable[int] | None = None,
+               finite: bool = True) -> np.ndarray:
+    """A float64 array from real data: complex, boolean, object or string input is refused
+    (NumPy would drop an imaginary part or parse strings); NaN/inf refused if ``finite``."""
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr):
+        raise FlowtoolsError(f"{name} is complex: flowtools works with real float64 values; "
+                             "pass the real part explicitly if that is what you mean.")
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number) or arr.size == 0):
+        raise FlowtoolsError(f"{name} must be an array of real numbers, got dtype {arr.dtype}.")
+    arr = arr.astype(float)
+    if ndim is not None and arr.ndim not in tuple(ndim):
+        raise FlowtoolsError(f"{name} must have {' or '.join(map(str, ndim))} dimension(s), "
+                             f"got shape {arr.shape}.")
+    if finite and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0].tolist()
+        raise FlowtoolsError(f"{name} contains {int((~np.isfinite(arr)).sum())} NaN or infinite "
+                             f"value(s), the first at index {bad}: remove or replace them.")
+    return arr
+
+
+def increasing_times(value, name: str, lo: float, hi: float, *, strict: bool = False
+                     ) -> np.ndarray:
+    """A non-empty 1-d array of finite times in [lo, hi], non-decreasing (increasing if
+    ``strict``)."""
+    arr = real_array(value, name, ndim=(1,))
+    if arr.size == 0:
+        raise FlowtoolsError(f"{name} is empty: give at least one time (or None for the "
+                             "default).")
+    d = np.diff(arr)
+    if np.any(d <= 0 if strict else d < 0) or arr[0] < lo or arr[-1] > hi:
+        order = "increasing" if strict else "non-decreasing"
+        raise FlowtoolsError(f"{name} must be {order} inside [{lo:g}, {hi:g}], got "
+                             f"[{arr[0]:g}, …, {arr[-1]:g}].")
+    return arr
+
+
+def loss_threshold(value) -> float:
+    """The loss threshold of the stopping rule: ≥ 0 (0 disables the stop)."""
+    return nonnegative_float(value, "loss_threshold", hint=" (0 disables the stop)")
+
+
+def learning_rate(value) -> float:
+    """A GD learning rate η > 0."""
+    return positive_float(value, "the learning rate lr")
+
+
+def width(value) -> int:
+    """The width m ≥ 1 of the network."""
+    return positive_int(value, "the width m")
+
+
+def dim(value) -> int:
+    """The input dimension d ≥ 1."""
+    return positive_int(value, "the input dimension d")
