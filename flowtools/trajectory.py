@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import enum
 import json
+import math
+import pathlib
+import zipfile
+import zlib
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+
+from flowtools.errors import FlowtoolsError
 
 
 class Status(enum.IntEnum):
@@ -134,13 +140,14 @@ class Trajectory:
         return "\n".join(lines)
 
     def raise_on_failure(self) -> Trajectory:
-        """Raise ``RuntimeError`` if any member failed; return self otherwise."""
-        st = np.atleast_1d(self.status)
-        bad = np.flatnonzero(np.isin(st, [Status.MAX_STEPS, Status.NONFINITE,
-                                          Status.SOLVER_FAILED]))
+        """Raise ``RuntimeError`` if any member's status is not ``ok`` (every failure code,
+        ``NOT_MINIMUM`` included); return self otherwise."""
+        st = np.atleast_1d(self.status).ravel()
+        bad = np.flatnonzero([not Status(int(s)).ok for s in st])
         if bad.size:
             s = Status(int(st[bad[0]]))
-            raise RuntimeError(f"{bad.size} trajectory(ies) {s.message} (first: #{bad[0]}).")
+            raise RuntimeError(f"{bad.size} trajectory(ies) failed; the first, #{bad[0]}, "
+                               f"{s.name.lower()}: {s.message}")
         return self
 
     # ------------------------------------------------------------------ saving
@@ -157,18 +164,266 @@ class Trajectory:
             ls = np.append(ls, self.loss_final)
         return ts, th, ls
 
-    def save(self, path) -> None:
-        """Write to ``.npz`` (arrays + a JSON header with the scalar fields)."""
-        meta = self._scalars()
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if _is_array(f.name)}
-        np.savez_compressed(path, **arrays, meta=np.asarray(json.dumps(meta, default=str)))
+    def save(self, path) -> pathlib.Path:
+        """Write to ``path`` (``.npz`` is appended when missing, as ``load`` does): the arrays
+        and a JSON header with the format version and the scalar fields. The file is
+        written atomically (a reader sees the old file or the new one, never half of it).
+        Returns the path written.
+
+        ``info`` must hold JSON values, NumPy scalars/arrays, tuples or non-finite floats
+        (all read back as saved); anything else raises ``FlowtoolsError`` before writing."""
+        from flowtools._io import atomic_write
+
+        path = _npz_path(path)
+        meta = {"format": FORMAT, "version": VERSION, **self._scalars()}
+        try:
+            header = json.dumps(_encode(meta, "meta"), allow_nan=False)
+        except _Unstorable as err:
+            raise FlowtoolsError(f"cannot save this Trajectory: {err}") from None
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)
+                  if _is_array(f.name)}
+        atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays,
+                                                          meta=np.asarray(header)))
+        return path
 
     @classmethod
     def load(cls, path) -> Trajectory:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files if k != "meta"}
-            meta = json.loads(str(z["meta"]))
+        """Read a file written by ``save``. ``path`` may omit the ``.npz`` suffix. The file
+        is checked: a flowtools header with a known format version, every field present,
+        numeric dtypes, shapes consistent with one batch shape, save count S and parameter
+        count p, and status codes of ``Status``; ``FlowtoolsError`` otherwise.
+
+            >>> import tempfile, os
+            >>> tr = Trajectory(ts=np.array([0.0, 1.0]), thetas=np.zeros((2, 3)),
+            ...                 losses=np.array([1.0, 0.5]), t_final=np.float64(1.0),
+            ...                 theta_final=np.zeros(3), loss_final=np.float64(0.5),
+            ...                 status=np.int8(1), steps=np.int64(4), grad_evals=np.int64(9))
+            >>> p = tr.save(os.path.join(tempfile.mkdtemp(), "run"))
+            >>> p.name
+            'run.npz'
+            >>> Status(Trajectory.load(p.with_suffix("")).status).name
+            'HORIZON'
+        """
+        src = _find(path)
+        arrays, meta = _read(src)
         return cls(**arrays, **meta)
+
+
+FORMAT = "flowtools.Trajectory"
+VERSION = 1  # the format written by save; load reads 0 (no version field, before 0.1) and 1
+
+_FLOAT_FIELDS = ("ts", "thetas", "losses", "t_final", "theta_final", "loss_final")
+_INT_FIELDS = ("status", "steps", "grad_evals")
+
+
+def _npz_path(path) -> pathlib.Path:
+    path = pathlib.Path(path)
+    return path if path.name.endswith(".npz") else path.with_name(path.name + ".npz")
+
+
+def _find(path) -> pathlib.Path:
+    """The file ``load(path)`` reads: ``path`` with ``.npz`` appended when missing (as
+    ``save`` writes it), or ``path`` itself if only that exists."""
+    path = pathlib.Path(path)
+    for cand in (_npz_path(path), path):
+        if cand.is_file():
+            return cand
+    if path.is_dir():
+        raise FlowtoolsError(f"{str(path)!r} is a folder, not a trajectory file.")
+    tried = " or ".join(dict.fromkeys(repr(str(c)) for c in (_npz_path(path), path)))
+    raise FlowtoolsError(f"no trajectory file {tried}: check the path.")
+
+
+def _bad(src, what: str) -> FlowtoolsError:
+    return FlowtoolsError(f"{str(src)!r}: {what}")
+
+
+def _read(src: pathlib.Path):
+    """Arrays and scalar fields of a trajectory file, every one checked."""
+    size = src.stat().st_size
+    with open(src, "rb") as fh:
+        magic = fh.read(4)
+    if size == 0:
+        raise _bad(src, "the file is empty (0 bytes): truncated, e.g. by a crash while it "
+                   "was written; write it again.")
+    if not magic.startswith(b"PK"):
+        raise _bad(src, "not a flowtools trajectory file (not an .npz archive).")
+    try:  # the file object is ours, so that it is closed even when np.load fails
+        with open(src, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            members = set(z.files)
+            if "meta" not in members:
+                raise _bad(src, "not a flowtools trajectory file: an .npz archive without the "
+                           f"'meta' header (it holds {sorted(members)}).")
+            header = z["meta"]
+            arrays = {}
+            for name in _FLOAT_FIELDS + _INT_FIELDS:
+                if name in members:
+                    arrays[name] = z[name]
+    except FlowtoolsError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise _bad(src, f"truncated or corrupt .npz archive ({err}); write it again.") from None
+    except ValueError as err:  # object arrays (pickles) refused, malformed .npy members
+        raise _bad(src, f"not a flowtools trajectory file: {err}") from None
+    meta = _read_meta(src, header)
+    missing = [n for n in _FLOAT_FIELDS + _INT_FIELDS if n not in arrays]
+    if missing:
+        raise _bad(src, f"field(s) {', '.join(missing)} missing: not a complete flowtools "
+                   "trajectory file.")
+    extra = sorted(members - set(_FLOAT_FIELDS + _INT_FIELDS) - {"meta"})
+    if extra:
+        raise _bad(src, f"unexpected field(s) {', '.join(extra)} for format version "
+                   f"{meta['_version']}: not a flowtools trajectory file.")
+    del meta["_version"]
+    _check_arrays(src, arrays)
+    return arrays, meta
+
+
+def _read_meta(src, header) -> dict:
+    if header.ndim != 0 or header.dtype.kind != "U":
+        raise _bad(src, "not a flowtools trajectory file: 'meta' is not a text header.")
+    try:
+        meta = json.loads(str(header))
+    except ValueError:
+        raise _bad(src, "not a flowtools trajectory file: 'meta' is not JSON.") from None
+    if not isinstance(meta, dict):
+        raise _bad(src, "not a flowtools trajectory file: 'meta' is not a JSON object.")
+    try:
+        meta = _decode(meta)
+    except (KeyError, TypeError, ValueError) as err:
+        raise _bad(src, f"malformed 'meta' header ({err}).") from None
+    if "format" in meta or "version" in meta:
+        if meta.pop("format", None) != FORMAT:
+            raise _bad(src, f"not a flowtools trajectory file (format {meta.get('format')!r}, "
+                       f"expected {FORMAT!r}).")
+        version = meta.pop("version", None)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise _bad(src, f"invalid format version {version!r}.")
+        if version > VERSION:
+            raise _bad(src, f"format version {version} is newer than this flowtools reads "
+                       f"({VERSION}): upgrade flowtools.")
+    else:
+        version = 0
+    unknown = sorted(set(meta) - _SCALAR_FIELDS)
+    if unknown:
+        raise _bad(src, f"unknown header field(s) {', '.join(unknown)}: not a flowtools "
+                   "trajectory file.")
+    for name in ("wall_time", "compile_time"):
+        v = meta.get(name, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _bad(src, f"header field {name} must be a number, got {v!r}.")
+    if not isinstance(meta.get("method", ""), str):
+        raise _bad(src, f"header field method must be text, got {meta['method']!r}.")
+    lr = meta.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
+        raise _bad(src, f"header field lr must be a number or null, got {lr!r}.")
+    if not isinstance(meta.get("info", {}), dict):
+        raise _bad(src, f"header field info must be an object, got {meta['info']!r}.")
+    meta["_version"] = version
+    return meta
+
+
+def _check_arrays(src, a: dict) -> None:
+    for name in _FLOAT_FIELDS + _INT_FIELDS:
+        x = a[name]
+        integral = name in _INT_FIELDS
+        ok = np.issubdtype(x.dtype, np.integer) or (
+            not integral and np.issubdtype(x.dtype, np.floating))
+        if x.dtype == bool or not ok:
+            want = "integer" if integral else "real (float or integer)"
+            raise _bad(src, f"field {name} has dtype {x.dtype}; it must be {want}.")
+    batch = a["t_final"].shape
+    if a["theta_final"].ndim != len(batch) + 1 or a["theta_final"].shape[:-1] != batch:
+        raise _bad(src, f"field theta_final has shape {a['theta_final'].shape}; with t_final "
+                   f"of shape {batch} it must be {batch} + (p,).")
+    p = a["theta_final"].shape[-1]
+    if p < 1:
+        raise _bad(src, "field theta_final has no parameters (p = 0).")
+    if a["ts"].ndim != len(batch) + 1 or a["ts"].shape[:-1] != batch:
+        raise _bad(src, f"field ts has shape {a['ts'].shape}; with t_final of shape {batch} "
+                   f"it must be {batch} + (S,).")
+    S = a["ts"].shape[-1]
+    want = {"thetas": batch + (S, p), "losses": batch + (S,), "loss_final": batch,
+            "status": batch, "steps": batch, "grad_evals": batch}
+    for name, shape in want.items():
+        if a[name].shape != shape:
+            raise _bad(src, f"field {name} has shape {a[name].shape}, inconsistent with ts "
+                       f"{a['ts'].shape} and theta_final {a['theta_final'].shape}: it must be "
+                       f"{shape} (batch {batch}, S = {S} saves, p = {p}).")
+    codes = {int(s) for s in Status}
+    bad = sorted({int(v) for v in np.ravel(a["status"])} - codes)
+    if bad:
+        raise _bad(src, f"field status holds code(s) {bad} that are not flowtools statuses "
+                   f"({', '.join(f'{s.value} {s.name}' for s in Status)}).")
+    for name in ("steps", "grad_evals"):
+        if np.any(a[name] < 0):
+            raise _bad(src, f"field {name} has negative counts.")
+
+
+# The header's JSON keeps what the standard encoding loses: non-finite floats, NumPy arrays
+# (dtype and shape) and scalars, and tuples are tagged objects {"__flowtools__": kind, ...}.
+_TAG = "__flowtools__"
+
+
+class _Unstorable(Exception):
+    pass
+
+
+def _encode(x, where: str):
+    if x is None or isinstance(x, (str, bool)):
+        return x
+    if isinstance(x, np.bool_):
+        return {_TAG: "np.bool_", "value": bool(x)}
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):
+        return x if math.isfinite(x) else {_TAG: "float", "value": repr(x)}
+    if isinstance(x, np.generic) and np.issubdtype(x.dtype, np.number) and \
+            not np.iscomplexobj(x):
+        return {_TAG: "np.scalar", "dtype": x.dtype.str, "value": _encode(x.item(), where)}
+    if isinstance(x, np.ndarray) and (np.issubdtype(x.dtype, np.number) or x.dtype == bool) \
+            and not np.iscomplexobj(x):
+        return {_TAG: "np.ndarray", "dtype": x.dtype.str, "shape": list(x.shape),
+                "data": [_encode(v, where) for v in x.ravel().tolist()]}
+    if isinstance(x, tuple):
+        return {_TAG: "tuple", "items": [_encode(v, f"{where}[{i}]") for i, v in enumerate(x)]}
+    if isinstance(x, list):
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(x)]
+    if isinstance(x, dict):
+        out = {}
+        for k, v in x.items():
+            if not isinstance(k, str):
+                raise _Unstorable(f"{where} has a key {k!r} that is not a string.")
+            if k == _TAG:
+                raise _Unstorable(f"{where} uses the reserved key {_TAG!r}.")
+            out[k] = _encode(v, f"{where}[{k!r}]")
+        return out
+    raise _Unstorable(f"{where} holds a {type(x).__name__} ({x!r:.60}), which would not be "
+                      "read back as saved: store numbers, text, lists, dicts or arrays.")
+
+
+def _decode(x):
+    if isinstance(x, list):
+        return [_decode(v) for v in x]
+    if not isinstance(x, dict):
+        return x
+    kind = x.get(_TAG)
+    if kind is None:
+        return {k: _decode(v) for k, v in x.items()}
+    if kind == "float":
+        return float(x["value"])
+    if kind == "np.bool_":
+        return np.bool_(x["value"])
+    if kind in ("np.scalar", "np.ndarray"):
+        dtype = np.dtype(x["dtype"])
+        if dtype.kind not in "biuf":
+            raise ValueError(f"dtype {dtype} is not numeric")
+        if kind == "np.scalar":
+            return dtype.type(_decode(x["value"]))
+        return np.array([_decode(v) for v in x["data"]], dtype=dtype).reshape(x["shape"])
+    if kind == "tuple":
+        return tuple(_decode(v) for v in x["items"])
+    raise ValueError(f"unknown tag {kind!r}")
 
 
 _SCALAR_FIELDS = {"wall_time", "compile_time", "method", "lr", "info"}
