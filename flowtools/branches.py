@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.network import SingleNeuron, augment
 from flowtools.problem import Problem
@@ -113,8 +114,7 @@ def classify(problem: Problem, theta, *, target: SingleNeuron | None = None,
         A ``BranchResult`` (arrays of shape (…,) or (…, m)).
     """
     theta = problem.check_theta(theta)
-    if not tol > 0:
-        raise FlowtoolsError(f"tol must be positive, got {tol!r}.")
+    tol = V.positive_float(tol, "tol")
     target = default_target(problem) if target is None else target
     w0 = _target_vector(problem, target)
     a0 = float(target.a0)
@@ -165,11 +165,11 @@ def test_inputs(problem: Problem, n_test: int = 1000, *, interval=(-2.0, 2.0),
                 seed: int = 0) -> np.ndarray:
     """The paper's test inputs (Appendix C): ``n_test`` evenly spaced points on
     ``interval`` for d = 1, uniform on the cube for d > 1 (seeded)."""
-    if int(n_test) != n_test or n_test < 1:
-        raise FlowtoolsError(f"n_test must be a positive integer, got {n_test!r}.")
+    n_test = V.positive_int(n_test, "n_test")
+    seed = V.nonnegative_int(seed, "seed")
     if problem.dim == 1:
-        return np.linspace(*interval, int(n_test))[:, None]
-    return np.random.default_rng(seed).uniform(*interval, (int(n_test), problem.dim))
+        return np.linspace(*interval, n_test)[:, None]
+    return np.random.default_rng(seed).uniform(*interval, (n_test, problem.dim))
 
 
 def generalization_error(problem: Problem, theta, *, target: SingleNeuron | None = None,

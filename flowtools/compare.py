@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools.branches import classify
 from flowtools.descent import run_gd
 from flowtools.errors import FlowtoolsError
@@ -86,8 +87,9 @@ def modified_field(problem: Problem, lr: float, order: int = 1):
         >>> bool(jnp.allclose(F(th), -jax.grad(modified_loss(pb, 0.01))(th)))
         True
     """
-    if order not in (0, 1, 2):
+    if isinstance(order, bool) or order not in (0, 1, 2):
         raise FlowtoolsError(f"the modified flow's order must be 0, 1 or 2, got {order!r}.")
+    lr = V.learning_rate(lr)
 
     def F(theta):
         g, Hg = _grad_terms(problem, theta)
@@ -117,7 +119,7 @@ def modified_loss(problem: Problem, lr: float):
 # ----------------------------------------------------------------------------- escape
 def escape_rate(problem: Problem, lr: float) -> float:
     """GD's escape rate from the origin, log(1 + ημ1)/η (→ μ1 as η → 0)."""
-    _check_lr(lr)
+    lr = V.learning_rate(lr)
     mu1 = problem.mu1
     return math.log1p(lr * mu1) / lr
 
@@ -130,7 +132,9 @@ def linearized_gd_rate(problem: Problem, lr: float, *, n_iter: int | None = None
 
     The default ``n_iter`` makes the other modes 1e-18 of the top one:
     ⌈42/log(1 + η‖∇²ℓ(0)‖₂)⌉."""
-    _check_lr(lr)
+    lr = V.learning_rate(lr)
+    if n_iter is not None:
+        n_iter = V.positive_int(n_iter, "n_iter")
     p = problem.n_params
     H0 = np.asarray(problem.hessian(jnp.zeros(p)))
     if n_iter is None:
@@ -192,6 +196,10 @@ def stability_edge(problem: Problem, theta, *, measure: bool = True, eps: float 
     theta = problem.check_theta(theta)
     if theta.ndim != 1:
         raise FlowtoolsError("stability_edge takes one point θ of shape (p,).")
+    measure = V.flag(measure, "measure")
+    eps = V.positive_float(eps, "eps")
+    n_iter = V.positive_int(n_iter, "n_iter")
+    rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
     th = jnp.asarray(theta)
     lam, vec = np.linalg.eigh(np.asarray(problem.hessian(th)))
     lam_max, v = float(lam[-1]), vec[:, -1]
@@ -304,9 +312,11 @@ def align(problem: Problem, theta0, lr: float, *, t1: float = 10.0, n_rec: int =
     theta0 = problem.check_theta(theta0)
     if theta0.ndim != 1:
         raise FlowtoolsError("align takes one initial state θ0 of shape (p,).")
-    _check_lr(lr)
-    if not np.isfinite(t1) or t1 <= 0:
-        raise FlowtoolsError(f"the horizon t1 must be positive and finite, got {t1!r}.")
+    lr = V.learning_rate(lr)
+    t1 = V.positive_float(t1, "the horizon t1")
+    n_rec = V.positive_int(n_rec, "n_rec")
+    rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
+    max_steps = V.positive_int(max_steps, "max_steps")
     K = int(np.floor(t1 / lr + 1e-9))
     if K < 1:
         raise FlowtoolsError(f"the horizon t1 = {t1} is shorter than one step lr = {lr}.")
@@ -444,11 +454,14 @@ def compare(problem: Problem, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
     theta0 = problem.check_theta(theta0)
     if theta0.ndim != 1:
         raise FlowtoolsError("compare takes one initial state θ0 of shape (p,).")
-    lrs = np.asarray(lrs, dtype=float).ravel()
-    for lr in lrs:
-        _check_lr(lr)
-    if lrs.size == 0:
-        raise FlowtoolsError("give at least one learning rate.")
+    lrs = _check_lrs(lrs)
+    t1 = V.positive_float(t1, "the horizon t1")
+    radius = V.positive_float(radius, "the escape radius")
+    if endpoint_t1 is not None:
+        endpoint_t1 = V.positive_float(endpoint_t1, "endpoint_t1")
+    loss_threshold = V.loss_threshold(loss_threshold)
+    tol = V.positive_float(tol, "the branch tolerance tol")
+    keep = V.flag(keep, "keep")
     al = [align(problem, theta0, lr, t1=t1, n_rec=n_rec, rtol=rtol) for lr in lrs]
     if not all(a.solver_ok for a in al):
         raise FlowtoolsError("the flow integration failed (max_steps): lower t1 or raise rtol.")
@@ -526,11 +539,12 @@ def _endpoints(problem, theta0, lrs, T, loss_threshold, tol, status):
                 same_branch=gd_branch == str(cf.branch))
 
 
-def _check_lr(lr):
-    if not (np.isfinite(lr) and lr > 0):
-        raise FlowtoolsError(
-            f"the learning rate must be positive and finite, got {float(lr)!r}."
-        )
+def _check_lrs(lrs) -> np.ndarray:
+    """A non-empty 1-d array of learning rates, each positive and finite."""
+    lrs = V.real_array(lrs, "lrs", finite=False).ravel()
+    if lrs.size == 0:
+        raise FlowtoolsError("give at least one learning rate.")
+    return np.array([V.learning_rate(lr) for lr in lrs])
 
 
 # ----------------------------------------------------------------------------- branch map
@@ -612,12 +626,15 @@ def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
     from flowtools.flow import solve_flow
 
     problem._require_width2("the branch map over c̃")
-    cs = np.asarray(c_tildes, dtype=float).ravel()
+    cs = V.real_array(c_tildes, "c_tildes", finite=False).ravel()
     if cs.size == 0 or np.any(~np.isfinite(cs)) or np.any(cs <= 0) or np.any(cs > 1):
         raise FlowtoolsError(f"c̃ values must lie in (0, 1], got {cs}.")
-    lrs = np.asarray(lrs, dtype=float).ravel()
-    for lr in lrs:
-        _check_lr(lr)
+    lrs = _check_lrs(lrs)
+    scale = V.positive_float(scale, "the initial scale")
+    seed = V.nonnegative_int(seed, "seed")
+    horizon = V.positive_float(horizon, "the GD horizon")
+    loss_threshold = V.loss_threshold(loss_threshold)
+    tol = V.positive_float(tol, "the branch tolerance tol")
     th0 = np.stack([problem.init_ratio(c, scale, seed) for c in cs])
 
     def limit_labels(thetas):

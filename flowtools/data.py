@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 
 
@@ -28,8 +29,8 @@ class Dataset:
     y: np.ndarray
 
     def __post_init__(self):
-        X = np.asarray(self.X, dtype=float)
-        y = np.asarray(self.y, dtype=float)
+        X = V.real_array(self.X, "X", finite=False)
+        y = V.real_array(self.y, "y", finite=False)
         if X.ndim == 1:
             X = X[:, None]
         if X.ndim != 2:
@@ -66,29 +67,34 @@ def _labels(X: np.ndarray, target: Callable | np.ndarray) -> np.ndarray:
 
 
 def _check_n(n) -> int:
-    if int(n) != n or n < 1:
-        raise FlowtoolsError(f"the sample size n must be a positive integer, got {n!r}.")
-    return int(n)
+    return V.positive_int(n, "the sample size n")
 
 
 def grid(n: int, target: Callable, *, interval=(-2.0, 2.0)) -> Dataset:
     """n points evenly spaced on ``interval`` (d = 1), labelled by ``target``."""
     n = _check_n(n)
-    X = np.linspace(*interval, n)[:, None]
+    lo, hi = (V.real(v, "interval") for v in interval)
+    if not lo < hi:
+        raise FlowtoolsError(f"the interval needs lo < hi, got {tuple(interval)}.")
+    X = np.linspace(lo, hi, n)[:, None]
     return Dataset(X, _labels(X, target))
 
 
 def gaussian(n: int, target: Callable, *, dim: int = 1, seed: int = 0) -> Dataset:
     """n i.i.d. standard Gaussian points in ℝ^dim, labelled by ``target``."""
-    n = _check_n(n)
-    X = np.random.default_rng(seed).standard_normal((n, dim))
+    n, dim = _check_n(n), V.dim(dim)
+    X = np.random.default_rng(V.nonnegative_int(seed, "the data seed")).standard_normal((n, dim))
     return Dataset(X, _labels(X, target))
 
 
 def uniform(n: int, target: Callable, *, dim: int = 1, low=-2.0, high=2.0, seed=0):
     """n i.i.d. points uniform on the cube [low, high]^dim, labelled by ``target``."""
-    n = _check_n(n)
-    X = np.random.default_rng(seed).uniform(low, high, (n, dim))
+    n, dim = _check_n(n), V.dim(dim)
+    low, high = V.real(low, "low"), V.real(high, "high")
+    if not low < high:
+        raise FlowtoolsError(f"the cube [low, high] needs low < high, got [{low}, {high}].")
+    X = np.random.default_rng(V.nonnegative_int(seed, "the data seed")).uniform(low, high,
+                                                                              (n, dim))
     return Dataset(X, _labels(X, target))
 
 

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
 from flowtools.problem import Problem
@@ -96,20 +97,19 @@ def run_gd(
         CONVERGED, HORIZON (max_iter reached) or NONFINITE (diverged: lower ``lr``).
     """
     theta0 = problem.check_theta(theta0)
-    if not np.isfinite(lr) or lr <= 0:
-        raise FlowtoolsError(f"the learning rate must be positive and finite, got {lr!r}.")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise FlowtoolsError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    if not loss_threshold >= 0:
-        raise FlowtoolsError(f"loss_threshold must be ≥ 0, got {loss_threshold!r}.")
+    lr = V.learning_rate(lr)
+    max_iter = V.positive_int(max_iter, "max_iter")
+    loss_threshold = V.loss_threshold(loss_threshold)
     single = theta0.ndim == 1
     batch = np.atleast_2d(theta0)
     if record_at is None:
-        ks = record_iterations(int(max_iter), n_save)
+        ks = record_iterations(max_iter, V.integer(n_save, "n_save", minimum=2))
     else:
-        ks = np.asarray(record_at, dtype=np.int64)
-        if ks.ndim != 1 or np.any(np.diff(ks) < 0) or ks[0] < 0 or ks[-1] > max_iter:
-            raise FlowtoolsError("record_at must be non-decreasing iterations in [0, max_iter].")
+        ks = V.increasing_times(record_at, "record_at", 0, max_iter)
+        if np.any(ks != np.round(ks)):
+            raise FlowtoolsError("record_at must hold whole iteration numbers, got "
+                                 f"{ks[ks != np.round(ks)][:3].tolist()}.")
+        ks = ks.astype(np.int64)
     args = (problem, jnp.asarray(batch), jnp.float64(lr), jnp.float64(loss_threshold),
             jnp.asarray(ks), jnp.int64(max_iter))
     exe, compile_time = compiled(_gd_batch, *args)

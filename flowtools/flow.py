@@ -34,6 +34,8 @@ log-spaced times in (0, t1] plus t = 0 and the end point.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 
 import diffrax
@@ -43,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from flowtools import _validate as V
 from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
 from flowtools.problem import Problem
@@ -69,15 +72,17 @@ def default_save_times(t1: float, n_save: int, t_first: float = 1e-2) -> np.ndar
     return np.concatenate([[0.0], np.geomspace(t_first, t1, n_save - 1)])
 
 
-def _check_options(t1, loss_threshold, rtol, n_save):
-    if not np.isfinite(t1) or t1 <= 0:
-        raise FlowtoolsError(f"the horizon t1 must be positive and finite, got {t1!r}.")
-    if not loss_threshold >= 0:
-        raise FlowtoolsError(f"loss_threshold must be ≥ 0, got {loss_threshold!r}.")
-    if not 0 < rtol < 1:
-        raise FlowtoolsError(f"rtol must lie in (0, 1), got {rtol!r}.")
-    if n_save < 2:
-        raise FlowtoolsError(f"n_save must be at least 2, got {n_save!r}.")
+def _check_options(t1, loss_threshold, gtol, rtol, atol_rel, n_save, max_steps, batch_size):
+    return dict(
+        t1=V.positive_float(t1, "the horizon t1"),
+        loss_threshold=V.loss_threshold(loss_threshold),
+        gtol=V.nonnegative_float(gtol, "gtol", hint=" (0 disables the stationarity stop)"),
+        rtol=V.in_open_interval(rtol, "rtol", 0.0, 1.0),
+        atol_rel=V.positive_float(atol_rel, "atol_rel"),
+        n_save=V.integer(n_save, "n_save", minimum=2),
+        max_steps=V.positive_int(max_steps, "max_steps"),
+        batch_size=V.positive_int(batch_size, "batch_size"),
+    )
 
 
 def solve_flow(
@@ -102,18 +107,22 @@ def solve_flow(
         problem: the ``Problem``.
         theta0: initial state(s).
         t1: time horizon (up to 1e12 and beyond).
-        loss_threshold: stop as soon as ℓ(θ) ≤ this (0 disables the stop).
-        gtol: stop as stationary once ‖∇ℓ(θ)‖ ≤ gtol·‖θ‖ (diffrax backend). At a minimum
-            this relative gradient sits at its round-off floor (~2e-16 on Example 1),
-            where the state no longer moves in float64 and a step controller would see
-            only noise; 0 disables the stop.
+        loss_threshold: stop as soon as ℓ(θ) ≤ this (0 disables the stop). A start at or
+            below it ends at once: CONVERGED at t = 0 with 0 steps.
+        gtol: stop once ‖∇ℓ(θ)‖ ≤ gtol·‖θ‖ (diffrax backend). At a minimum this relative
+            gradient sits at its round-off floor (~2e-16 on Example 1), where the state no
+            longer moves in float64 and a step controller would see only noise; 0 disables
+            the stop. Such an end is then checked: STATIONARY if ∇²ℓ is positive
+            semi-definite and Newton's step predicts no decrease of the loss beyond
+            round-off (a minimum), NOT_MINIMUM (a failure) otherwise, with the numbers in
+            ``info["stationary_check"]``.
         backend: ``"diffrax"`` or ``"scipy"``.
         solver: diffrax: one of ``SOLVERS``; scipy: one of ``SCIPY_METHODS``.
         rtol: relative tolerance; ``atol = rtol·atol_rel`` in log-norm coordinates
             (diffrax) or ``atol = rtol·atol_rel·‖θ0‖`` (scipy).
         n_save: number of saved times (0 and log-spaced up to t1) if ``save_ts`` is None.
-        save_ts: explicit increasing save times in [0, t1]; the diffrax solver then steps
-            exactly onto them (saved states carry the step accuracy, not the dense
+        save_ts: explicit non-decreasing save times in [0, t1]; the diffrax solver then
+            steps exactly onto them (saved states carry the step accuracy, not the dense
             interpolant's). The default log-spaced saves are interpolated.
         max_steps: step budget per trajectory (diffrax; compile-time constant).
         batch_size: trajectories integrated in lockstep per chunk (diffrax). A chunk runs
@@ -124,39 +133,240 @@ def solve_flow(
 
     Returns:
         A ``Trajectory`` (batched if ``theta0`` is (B, p)); check ``status``.
+
+    Raises:
+        FlowtoolsError: for an invalid option (before any work), or when an implicit
+            solver's dense Jacobian would not fit in memory (use an explicit solver).
     """
     theta0 = problem.check_theta(theta0)
-    _check_options(t1, loss_threshold, rtol, n_save)
+    opts = _check_options(t1, loss_threshold, gtol, rtol, atol_rel, n_save, max_steps,
+                          batch_size)
+    t1, loss_threshold, gtol = opts["t1"], opts["loss_threshold"], opts["gtol"]
+    backend = V.choice(backend, "backend", ("diffrax", "scipy"))
+    solver = V.choice(solver, f"{backend} solver",
+                      SOLVERS if backend == "diffrax" else SCIPY_METHODS)
     step_to_saves = save_ts is not None
     if save_ts is None:
-        save_ts = default_save_times(t1, n_save)
-    save_ts = np.asarray(save_ts, dtype=float)
-    if save_ts.ndim != 1 or np.any(np.diff(save_ts) < 0) or save_ts[0] < 0 or save_ts[-1] > t1:
-        raise FlowtoolsError("save_ts must be a 1-d increasing array inside [0, t1].")
-    if np.any(np.linalg.norm(np.atleast_2d(theta0), axis=-1) == 0):
+        save_ts = default_save_times(t1, opts["n_save"])
+    save_ts = V.increasing_times(save_ts, "save_ts", 0.0, t1)
+    _check_memory(problem.n_params, backend, solver, min(opts["batch_size"], len(
+        np.atleast_2d(theta0))))
+    info = dict(t1=t1, loss_threshold=loss_threshold, gtol=gtol, rtol=opts["rtol"],
+                atol_rel=opts["atol_rel"])
+    single = theta0.ndim == 1
+    batch = np.atleast_2d(theta0)
+    # Stops that hold at the start (events fire only on a crossing): end there, 0 steps.
+    loss0, relg0 = (np.asarray(v) for v in _start_values(problem, jnp.asarray(batch)))
+    at_start = np.where(loss0 <= loss_threshold, Status.CONVERGED,
+                        np.where((relg0 <= gtol) & (backend == "diffrax"),
+                                 Status.STATIONARY, -1))
+    run = at_start < 0
+    if np.any(np.max(np.abs(batch[run]), axis=-1) == 0):
         raise FlowtoolsError(
             "θ0 = 0 is a critical point (the flow stays there); start from a non-zero θ0."
         )
-    info = dict(t1=t1, loss_threshold=loss_threshold, rtol=rtol, atol_rel=atol_rel)
-    if backend == "diffrax":
-        if solver not in SOLVERS:
-            raise FlowtoolsError(
-                f"unknown diffrax solver {solver!r}; use one of {sorted(SOLVERS)}."
-            )
-        return _solve_diffrax(problem, theta0, t1, loss_threshold, gtol, solver, rtol, atol_rel,
-                              save_ts, max_steps, batch_size, step_to_saves, info)
-    if backend == "scipy":
-        if solver not in SCIPY_METHODS:
-            solver = "Radau"
-        return _solve_scipy(problem, theta0, t1, loss_threshold, solver, rtol, atol_rel,
-                            save_ts, info)
-    raise FlowtoolsError(f"unknown backend {backend!r}; use 'diffrax' or 'scipy'.")
+    if run.any():
+        if backend == "diffrax":
+            traj = _solve_diffrax(problem, batch[run], t1, loss_threshold, gtol, solver,
+                                  opts["rtol"], opts["atol_rel"], save_ts, opts["max_steps"],
+                                  opts["batch_size"], step_to_saves, info)
+        else:
+            traj = _solve_scipy(problem, batch[run], t1, loss_threshold, solver, opts["rtol"],
+                                opts["atol_rel"], save_ts, info)
+    else:
+        traj = None
+    traj = _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info)
+    traj = _final_status(problem, traj, loss_threshold)
+    return traj[0] if single else traj
+
+
+def _norm(v):
+    """‖v‖ without underflow or overflow of the squares (v of scale 1e-200 or 1e200)."""
+    scale = jnp.max(jnp.abs(v))
+    safe = jnp.where(scale > 0, scale, 1.0)
+    return safe * jnp.linalg.norm(v / safe) * (scale > 0)
+
+
+@jax.jit
+def _start_values_jit(problem, batch):
+    def one(theta):
+        loss, g = jax.value_and_grad(problem.loss)(theta)
+        nrm = _norm(theta)
+        return loss, _norm(g) / jnp.where(nrm > 0, nrm, 1.0)
+
+    return jax.vmap(one)(batch)
+
+
+def _start_values(problem, batch):
+    """(ℓ(θ0), ‖∇ℓ(θ0)‖/‖θ0‖) per member."""
+    return _start_values_jit(problem, batch)
+
+
+def _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info):
+    """The integrated members (``traj``, in order) and those that ended at t = 0, merged
+    into one batched ``Trajectory`` in the order of ``batch``."""
+    if traj is not None and run.all():
+        return traj
+    B, S, p = len(batch), len(save_ts), batch.shape[1]
+    ts = np.full((B, S), np.nan)
+    thetas = np.full((B, S, p), np.nan)
+    losses = np.full((B, S), np.nan)
+    first = save_ts[0] == 0
+    ts[:, 0] = np.where(first, 0.0, np.nan)
+    thetas[:, 0] = np.where(first, batch, np.nan)
+    losses[:, 0] = np.where(first, loss0, np.nan)
+    out = dict(ts=ts, thetas=thetas, losses=losses, t_final=np.zeros(B),
+               theta_final=batch.copy(), loss_final=np.asarray(loss0, dtype=float).copy(),
+               status=np.where(run, Status.HORIZON, at_start).astype(np.int8),
+               steps=np.zeros(B, dtype=np.int64), grad_evals=np.ones(B, dtype=np.int64))
+    extra = {}
+    if traj is not None:
+        for name in out:
+            out[name][run] = getattr(traj, name)
+        extra = {k: v for k, v in traj.info.items() if k not in info}
+        if "rejected_steps" in extra:
+            rej = np.zeros(B, dtype=np.int64)
+            rej[run] = extra["rejected_steps"]
+            extra["rejected_steps"] = rej.tolist()
+    method = traj.method if traj is not None else f"{backend}:{solver}"
+    return Trajectory(**out, wall_time=traj.wall_time if traj is not None else 0.0,
+                      compile_time=traj.compile_time if traj is not None else 0.0,
+                      method=method, info=dict(info, **extra))
+
+
+def _final_status(problem, traj, threshold):
+    """Make the status agree with the end point: a run whose end loss is ≤ the threshold
+    is CONVERGED, and a STATIONARY end must be a minimum (else NOT_MINIMUM)."""
+    status = np.array(np.atleast_1d(traj.status), dtype=np.int8)
+    lf = np.atleast_1d(traj.loss_final)
+    status[(status == Status.HORIZON) & (lf <= threshold)] = Status.CONVERGED
+    checks = {}
+    for i in np.flatnonzero(status == Status.STATIONARY):
+        check = stationary_check(problem, np.atleast_2d(traj.theta_final)[i], threshold)
+        checks[int(i)] = check
+        if not check["minimum"]:
+            status[i] = Status.NOT_MINIMUM
+    info = dict(traj.info, stationary_check=checks) if checks else traj.info
+    return dataclasses.replace(traj, status=status.reshape(np.shape(traj.status)), info=info)
+
+
+# ---------------------------------------------------------------------- end-point checks
+_DENSE_HESSIAN_MAX = 3000  # above: Lanczos and MINRES on Hessian-vector products
+
+
+def stationary_check(problem: Problem, theta, loss_threshold: float = 0.0) -> dict:
+    """Is a point where the flow stopped by ‖∇ℓ‖ ≤ gtol‖θ‖ a minimum to working precision?
+
+    With g = ∇ℓ(θ) and H = ∇²ℓ(θ) (eigenvalues λ_j), it is a minimum iff
+
+    * λ_min ≥ −1e-9·max|λ_j| (no direction of negative curvature: not a saddle), and
+    * Newton's predicted decrease d = ½ gᵀH⁺g (pseudo-inverse, |λ| ≤ 1e-12·max|λ| dropped)
+      is negligible: d ≤ 1e-3·ℓ(θ) (the loss has settled), or d ≤ max(threshold, 100·d₀),
+      where d₀ = ½ δgᵀH⁺δg is the same prediction for δg = ∇ℓ(θ + δ) − ∇ℓ(θ), δ one unit in
+      the last place of each θ_i: a decrease no larger than what round-off of θ itself
+      produces is not a decrease the flow can make in float64.
+
+    The second test catches plateaus where ‖∇ℓ‖/‖θ‖ is tiny only because ‖θ‖ is huge
+    (θ0 of scale 1e100: ℓ ≈ 1e169, H ⪰ 0, d ≈ ℓ/4). Returns a dict with ``minimum`` (bool),
+    ``lambda_min``, ``lambda_max``, ``predicted_decrease``, ``roundoff_decrease``, ``loss``
+    and ``reason``.
+    """
+    theta = jnp.asarray(theta, dtype=float)
+    loss, g, g_ulp = (np.asarray(v) for v in _grads_at(problem, theta))
+    dg = g_ulp - g
+    p = theta.shape[-1]
+    if p <= _DENSE_HESSIAN_MAX:
+        lam, U = np.linalg.eigh(np.asarray(_hessian_at(problem, theta)))
+        lam_min, lam_max = float(lam[0]), float(np.max(np.abs(lam)))
+        keep = np.abs(lam) > 1e-12 * max(lam_max, 1e-300)
+
+        def decrease(v):
+            c = U[:, keep].T @ v
+            return 0.5 * float(np.sum(c * c / lam[keep]))
+    else:
+        lam_min, lam_max, decrease = _matrix_free_spectrum(problem, theta)
+    d, d0 = decrease(g), decrease(dg)
+    saddle = lam_min < -1e-9 * max(lam_max, 1e-300)
+    settled = d <= 1e-3 * float(loss) or d <= max(loss_threshold, 100.0 * abs(d0))
+    if saddle:
+        reason = (f"∇²ℓ has the negative eigenvalue {lam_min:.3g} (largest |λ| {lam_max:.3g}):"
+                  " a saddle, which the flow leaves under any perturbation")
+    elif not settled:
+        reason = (f"Newton's step predicts a further loss decrease of {d:.3g} from ℓ = "
+                  f"{float(loss):.3g} (round-off level {abs(d0):.3g}): the flow is still "
+                  "moving; lower gtol (0 disables the stop)")
+    else:
+        reason = "∇²ℓ ⪰ 0 and no decrease beyond round-off: a minimum to working precision"
+    return dict(minimum=bool(not saddle and settled), lambda_min=lam_min, lambda_max=lam_max,
+                predicted_decrease=d, roundoff_decrease=abs(d0), loss=float(loss),
+                reason=reason)
+
+
+@jax.jit
+def _grads_at(problem, theta):
+    loss, g = jax.value_and_grad(problem.loss)(theta)
+    ulp = jnp.spacing(jnp.abs(theta))
+    return loss, g, problem.grad(theta + ulp)
+
+
+@jax.jit
+def _hessian_at(problem, theta):
+    return problem.hessian(theta)
+
+
+def _matrix_free_spectrum(problem, theta):
+    """λ_min, max|λ| (Lanczos) and g ↦ ½gᵀH⁺g (MINRES) from Hessian-vector products."""
+    from scipy.sparse.linalg import LinearOperator, eigsh, minres
+
+    hvp = jax.jit(lambda v: jax.jvp(problem.grad, (theta,), (v,))[1])
+    p = theta.shape[-1]
+    op = LinearOperator((p, p), matvec=lambda v: np.asarray(hvp(jnp.asarray(v))), dtype=float)
+    lam_max = float(np.abs(eigsh(op, k=1, which="LM", return_eigenvectors=False,
+                                 tol=1e-6)[0]))
+    lam_min = float(eigsh(op, k=1, which="SA", return_eigenvectors=False, tol=1e-6)[0])
+
+    def decrease(v):
+        x, _ = minres(op, np.asarray(v), rtol=1e-10, maxiter=10 * p)
+        return 0.5 * float(np.dot(v, x))
+
+    return lam_min, lam_max, decrease
+
+
+def _check_memory(p: int, backend: str, solver: str, batch: int) -> None:
+    """Refuse an implicit solve whose dense p×p Jacobians would not fit in memory (it would
+    abort the interpreter inside XLA), naming the alternatives."""
+    if backend == "diffrax" and solver not in IMPLICIT:
+        return
+    need = 8.0 * p * p * (4 if backend == "diffrax" else 6) * batch
+    avail = _available_memory()
+    if need > 0.5 * avail:
+        raise FlowtoolsError(
+            f"the implicit solver {backend}:{solver} needs dense {p}×{p} Jacobians: about "
+            f"{need / 2**30:.3g} GiB for batch_size {batch}, more than half of the "
+            f"{avail / 2**30:.3g} GiB available. Use an explicit solver (solver='dopri8' "
+            "or 'tsit5': memory O(p) per trajectory), a smaller batch_size, or a smaller "
+            "model."
+        )
+
+
+def _available_memory() -> float:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30
 
 
 # ---------------------------------------------------------------------- diffrax backend
 def to_lognorm(theta):
-    """θ ↦ y = (r, ω) with θ = e^r ω, ‖ω‖ = 1."""
-    nrm = jnp.linalg.norm(theta)
+    """θ ↦ y = (r, ω) with θ = e^r ω, ‖ω‖ = 1 (scaled: no underflow of ‖θ‖² for tiny θ)."""
+    nrm = _norm(theta)
     return jnp.concatenate([jnp.log(nrm)[None], theta / nrm])
 
 
@@ -207,6 +417,12 @@ class _TimeBisection(optx.Bisection):
     def terminate(self, fn, y, args, options, state, tags):
         width = jnp.abs(state.lower - state.upper)
         return width < self.atol + self.rtol * jnp.abs(y), optx.RESULTS.successful
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        # The end of the bracket after the crossing (with flip=True the condition is ≤ 0
+        # at `upper`): the end point then satisfies its stopping rule (ℓ ≤ threshold), so
+        # a flow restarted from it ends at once.
+        return state.upper, aux, {}
 
 
 def _make_solver(name, rtol, atol):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools.activations import Activation, get_activation
 from flowtools.errors import FlowtoolsError
 
@@ -61,11 +62,13 @@ class SingleNeuron:
 
     def __post_init__(self):
         object.__setattr__(self, "activation", get_activation(self.activation))
-        w0 = tuple(float(v) for v in np.atleast_1d(np.asarray(self.w0, dtype=float)))
-        object.__setattr__(self, "w0", w0)
-        vals = (self.a0, *w0, 0.0 if self.b0 is None else self.b0)
-        if not np.all(np.isfinite(vals)):
-            raise FlowtoolsError(f"target parameters must be finite, got {vals}.")
+        w0 = V.real_array(self.w0, "the target's w0", ndim=(0, 1))
+        if w0.size == 0:
+            raise FlowtoolsError("the target's w0 is empty: give one weight per input.")
+        object.__setattr__(self, "w0", tuple(float(v) for v in np.atleast_1d(w0)))
+        object.__setattr__(self, "a0", V.real(self.a0, "the target's a0"))
+        if self.b0 is not None:
+            object.__setattr__(self, "b0", V.real(self.b0, "the target's b0"))
 
     @property
     def dim(self) -> int:

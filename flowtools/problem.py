@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools import network
 from flowtools.activations import Activation, get_activation
 from flowtools.data import SAMPLERS, Dataset
@@ -47,14 +48,12 @@ class Problem(eqx.Module):
         """Validate and build a problem from a ``Dataset``."""
         if not isinstance(data, Dataset):
             data = Dataset(*data)
-        if int(width) != width or width < 1:
-            raise FlowtoolsError(f"width m must be a positive integer, got {width!r}.")
         return cls(
             X=jnp.asarray(data.X),
             y=jnp.asarray(data.y),
             activation=get_activation(activation),
-            width=int(width),
-            bias=bool(bias),
+            width=V.width(width),
+            bias=V.flag(bias, "bias"),
         )
 
     # ---------------------------------------------------------------- shapes
@@ -87,7 +86,7 @@ class Problem(eqx.Module):
 
     def check_theta(self, theta) -> np.ndarray:
         """θ as a float64 array of shape (p,) or (B, p); a clear error otherwise."""
-        theta = np.asarray(theta, dtype=float)
+        theta = V.real_array(theta, "θ", finite=False)
         if theta.ndim not in (1, 2) or theta.shape[-1] != self.n_params:
             raise FlowtoolsError(
                 f"θ must have shape ({self.n_params},) or (batch, {self.n_params}) for "
@@ -219,13 +218,11 @@ class Problem(eqx.Module):
 
         ``seed`` may be an int (shape (p,)) or a sequence of ints (shape (B, p)).
         """
-        if not np.isfinite(scale) or scale <= 0:
-            raise FlowtoolsError(f"the initial scale must be positive, got {scale!r}.")
-        seeds = np.atleast_1d(seed)
-        out = np.stack(
-            [scale * np.random.default_rng(int(s)).standard_normal(self.n_params) for s in seeds]
-        )
-        return out if np.ndim(seed) else out[0]
+        scale = V.positive_float(scale, "the initial scale")
+        seed = V.seeds(seed)
+        out = np.stack([scale * np.random.default_rng(s).standard_normal(self.n_params)
+                        for s in np.atleast_1d(seed)])
+        return out if isinstance(seed, list) else out[0]
 
     def with_ratios(self, theta, ratios) -> np.ndarray:
         """Rescale neurons 2…m so that C_k/C_1 = ratios[k−2] (the paper's Figures 2, 5:
@@ -248,8 +245,10 @@ class Problem(eqx.Module):
         """Gaussian θ0 of the given scale with the second neuron rescaled so that
         C_1/C_2 = c (m = 2; the paper's Figure 2 protocol)."""
         self._require_width2("the ratio c")
-        if not np.isfinite(c) or c == 0:
-            raise FlowtoolsError(f"the ratio c = C1/C2 must be finite and non-zero, got {c}.")
+        c = V.real(c, "the ratio c = C1/C2")
+        if c == 0:
+            raise FlowtoolsError("the ratio c = C1/C2 must be non-zero (C1 = 0 leaves the "
+                                 "first neuron at the origin), got 0.")
         return self.with_ratios(self.init_gaussian(scale, seed), 1.0 / c)
 
 
@@ -270,8 +269,9 @@ def make_problem(
     Target default: a_0 = 1, w_0 = 1 (all ones in ℝ^d), b_0 = 1 if ``bias`` — that is,
     tanh(x + 1) for d = 1 (Example 1) and tanh(1ᵀx + 1) (Appendix B).
     """
-    if sampling not in SAMPLERS:
-        raise FlowtoolsError(f"unknown sampling {sampling!r}; use one of {sorted(SAMPLERS)}.")
+    sampling = V.choice(sampling, "sampling", sorted(SAMPLERS))
+    dim, bias, seed = V.dim(dim), V.flag(bias, "bias"), V.nonnegative_int(seed, "the data seed")
+    width = V.width(width)
     if target is None:
         target = network.SingleNeuron("tanh", 1.0, np.ones(dim), 1.0 if bias else None)
     if sampling == "grid":
