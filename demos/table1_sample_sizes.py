@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
+from flowtools._io import atomic_open  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -128,7 +129,7 @@ def main(argv=None):
     ax.legend(fontsize=8)
     fig.suptitle(f"Table 1 measured — Example 1, grid data, scale {args.scale:g}, "
                  f"{len(seeds)} seeds per n, {how}")
-    with open(out / "table1_sample_sizes.csv", "w", newline="") as fh:
+    with atomic_open(out / "table1_sample_sizes.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["n", "name", "seeds", "recovered", "fraction", "reached_loss_1e-15",
                     "median_gen_error", "c_tilde_recovered_min", "c_tilde_recovered_max"])
@@ -151,7 +152,11 @@ def main(argv=None):
         print(f"{r['n']:>2}  {r['name']:<30} {r['recovered']:>4}/{r['seeds']:<4} "
               f"{r['reached_loss_1e-15']:>7} {r['median_gen_error']:>11.2e}  {fb}")
     print(f"wrote {out / 'table1_sample_sizes.csv'}")
-    finish(out, "table1_sample_sizes", fig, data, t_start)
+    finish(out, "table1_sample_sizes", fig, data, t_start,
+           null_means="in fraction_by_c_tilde_bin: no seed fell in that c̃ bin; in "
+           "per_seed.gen_error (and median_gen_error): not measured, the run diverged; "
+           "elsewhere a number that is not finite (NaN or ±infinity, e.g. per_seed.loss_final "
+           "of a diverged run)")
     return rows
 
 

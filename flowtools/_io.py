@@ -237,18 +237,33 @@ def check_output_file(path, *, what: str = "the output file") -> pathlib.Path:
 # ---------------------------------------------------------------------- sets of files
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold SIGINT/SIGTERM back for a few renames (delivered right after), so Ctrl-C cannot
-    stop a commit half-way. A no-op off the main thread or without pthread_sigmask."""
-    sigs = {signal.SIGINT} | ({signal.SIGTERM} if hasattr(signal, "SIGTERM") else set())
-    if not hasattr(signal, "pthread_sigmask") or \
-            threading.current_thread() is not threading.main_thread():
+    """Hold SIGINT/SIGTERM back for a few renames, so Ctrl-C cannot stop a commit half-way:
+    their Python handlers are swapped for one that only records the signal, and a recorded
+    signal is handed to the original handler right after (KeyboardInterrupt for Ctrl-C).
+    (A signal mask would not do: another thread may take the signal.) A no-op off the main
+    thread."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    sigs = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    received = []
+    old = {}
+    for s in sigs:
+        handler = signal.getsignal(s)
+        if handler is None or handler is signal.SIG_IGN:
+            continue  # installed outside Python, or ignored: leave it alone
+        old[s] = signal.signal(s, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(received):
+            handler = old[s]
+            if callable(handler):
+                handler(s, None)
+            else:  # SIG_DFL: deliver it again now that the default action is back
+                os.kill(os.getpid(), s)
 
 
 def _remove(path: pathlib.Path) -> None:

@@ -1,4 +1,5 @@
-"""Matplotlib helpers shared by the CLI, demos and theory (Agg backend, files only)."""
+"""Matplotlib helpers shared by the CLI, demos and theory (Agg backend, files only; every
+figure is written atomically through ``flowtools._io.savefig``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from flowtools._io import savefig  # noqa: E402
 
 
 def parameter_names(problem) -> list[str]:
@@ -43,6 +46,8 @@ def plot_trajectories(problem, members, path, *, title="", max_params=12):
     ax_p.legend(fontsize=8, ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        savefig(fig, path, dpi=110)  # atomically: the old file or the new one, never half
+    finally:
+        plt.close(fig)
     return path

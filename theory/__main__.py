@@ -1,7 +1,14 @@
 """``python -m theory``: verify every theorem, corollary and proposition of the paper.
 
 Prints a claim-by-claim table, writes ``report.md``, ``results.json`` and the figures to
-the output folder (default ``out/theory``), and exits with status 1 if a claim fails.
+the output folder (default ``out/theory``), and exits with status 1 if a claim fails, 2 for
+bad input (one line on stderr), 130 when interrupted (Ctrl-C).
+
+The output folder is checked (created, writable) before any work. The report is built in a
+hidden staging folder inside it and moved into place at the end (``figures/`` swapped
+whole, then ``results.json``, then ``report.md`` last — the marker; an existing report.md is
+removed first). Interrupted or failed runs leave the folder as it was; whenever report.md
+exists, results.json and figures/ beside it are from the same run.
 """
 
 from __future__ import annotations
@@ -25,21 +32,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "'1 + tanh(x)': σ(0) ≠ 0) to see the checks fail / become n/a")
 
 
-def run(args) -> int:
-    from theory.runner import run as run_all
+OUTPUTS = ("figures", "results.json", "report.md")  # the order they are moved into place
 
-    report = run_all(quick=args.quick, out=args.out, only=args.only,
-                     activation=args.activation)
+
+def run(args) -> int:
+    from flowtools._io import check_output_dir, staged_outputs
+    from theory import runner
+
+    out = check_output_dir(args.out, what="--out")  # before any work
+    with staged_outputs(out, OUTPUTS) as stage:  # nothing partial on Ctrl-C or a crash
+        report = runner.run(quick=args.quick, out=str(stage), only=args.only,
+                            activation=args.activation)
     print(report.table())
-    print(f"report: {args.out}/report.md  ({report.timings['total']:.1f} s)")
+    print(f"report: {out / 'report.md'}  ({report.timings['total']:.1f} s)")
     return 0 if report.ok else 1
 
 
 def main(argv=None) -> int:
+    from flowtools.errors import FlowtoolsError
+
     p = argparse.ArgumentParser(prog="python -m theory", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    return run(p.parse_args(argv))
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except FlowtoolsError as err:
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{p.prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

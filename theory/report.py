@@ -19,7 +19,6 @@ figures) and ``results.json`` to an output folder.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
+NULL_MEANS = ("a number not measured or not finite: measured and threshold are null for an "
+              "n/a claim (its reason says why); elsewhere null stands for NaN or ±infinity")
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,20 @@ def new_figure(*args, **kwargs):
 
 
 def save_figure(fig, out_dir, name) -> str:
-    """Save ``fig`` as ``out_dir/figures/name.png``; return the path relative to out_dir."""
+    """Save ``fig`` as ``out_dir/figures/name.png`` (atomically); return the path relative
+    to out_dir."""
     import matplotlib.pyplot as plt
+
+    from flowtools._io import savefig
 
     rel = os.path.join("figures", f"{name}.png")
     path = os.path.join(out_dir, rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fig.tight_layout()
+        savefig(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
     return rel
 
 
@@ -215,14 +221,16 @@ class Report:
                 "claims": [_jsonable(asdict(c)) for c in self.claims]}
 
     def write(self, out_dir) -> tuple[str, str]:
-        """Write report.md and results.json into ``out_dir``; return their paths."""
+        """Write results.json (strict JSON, ``null`` for an unmeasured or non-finite number)
+        and then report.md into ``out_dir``, each atomically; return their paths. (``python
+        -m theory`` also makes the pair and figures/ one set: ``theory.__main__``.)"""
+        from flowtools._io import write_json, write_text
+
         os.makedirs(out_dir, exist_ok=True)
         md = os.path.join(out_dir, "report.md")
         js = os.path.join(out_dir, "results.json")
-        with open(md, "w") as f:
-            f.write(self.markdown())
-        with open(js, "w") as f:
-            json.dump(self.to_json(), f, indent=1, allow_nan=True)
+        write_json(js, self.to_json(), indent=1, null_means=NULL_MEANS)
+        write_text(md, self.markdown())
         return md, js
 
 

@@ -6,6 +6,11 @@
     run(args) -> int              the exit code
 
 Modules are discovered, so adding a subcommand is adding a file.
+
+Exit status: what ``run`` returns (0 success, 1 a failed status or claim); 2 for bad input
+(an argparse usage error, or a ``FlowtoolsError``: one line on stderr, no traceback); 130
+when interrupted (Ctrl-C: one line "interrupted"; files are written atomically, so none is
+left half-written).
 """
 
 from __future__ import annotations
@@ -38,14 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from flowtools.errors import FlowtoolsError
-
-    args = build_parser().parse_args(argv)
+    command = "flowtools"
     try:
-        return int(args._run(args) or 0)
-    except FlowtoolsError as err:  # bad input: the message says what to do, no traceback
-        print(f"flowtools {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        from flowtools.errors import FlowtoolsError
+
+        args = build_parser().parse_args(argv)
+        command = f"flowtools {args.command}"
+        try:
+            return int(args._run(args) or 0)
+        except FlowtoolsError as err:  # bad input: the message says what to do, no traceback
+            print(f"{command}: error: {err}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, the conventional 128 + SIGINT
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0

@@ -11,41 +11,56 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import warnings
 
 NAME = "compare"
 HELP = "flow versus gradient descent: gaps, orders, modified flows, stability edge, branches"
 
 
+NULL_MEANS = ("a number that is not finite (NaN: undefined or not measured, e.g. an order "
+              "that cannot be fitted or a run that diverged; or ±infinity)")
+
+
 def add_arguments(p) -> None:
-    from flowtools.cli._common import add_init_arguments, add_problem_arguments
+    from flowtools.cli._common import (
+        add_init_arguments,
+        add_problem_arguments,
+        half_open_unit,
+        positive_float,
+    )
 
     add_problem_arguments(p)
     add_init_arguments(p)
     g = p.add_argument_group("comparison")
-    g.add_argument("--lrs", type=float, nargs="+", default=None,
-                   help="learning rates (default 1e-3 … 1e-1; with --branch-map the "
+    g.add_argument("--lrs", type=positive_float("a learning rate"), nargs="+", default=None,
+                   help="learning rates > 0 (default 1e-3 … 1e-1; with --branch-map the "
                    "paper's 0.01 0.05 0.25 0.5)")
-    g.add_argument("--t1", type=float, default=10.0,
-                   help="horizon of the aligned comparison in flow time (default 10)")
-    g.add_argument("--radius", type=float, default=0.5, help="escape radius (default 0.5)")
-    g.add_argument("--endpoint-t1", type=float, default=None,
-                   help="also compare end points and branches at this flow time")
+    g.add_argument("--t1", type=positive_float("the horizon t1"), default=10.0,
+                   help="horizon of the aligned comparison in flow time, > 0 (default 10)")
+    g.add_argument("--radius", type=positive_float("the escape radius"), default=0.5,
+                   help="escape radius > 0 (default 0.5)")
+    g.add_argument("--endpoint-t1", type=positive_float("the end-point horizon"),
+                   default=None, help="also compare end points and branches at this flow "
+                   "time (> 0)")
     g.add_argument("--branch-map", action="store_true",
                    help="final branch over c̃ (uses --scale, first --seed) instead")
-    g.add_argument("--c-tilde", type=float, nargs="+",
+    g.add_argument("--c-tilde", type=half_open_unit("c̃"), nargs="+",
                    default=[0.3, 0.6, 0.7, 0.72, 0.74, 0.76, 0.8, 0.9, 1.0],
-                   help="c̃ values for --branch-map")
-    g.add_argument("--horizon", type=float, default=5e4,
-                   help="GD's flow-time horizon for --branch-map (default 5e4)")
-    g.add_argument("--json", default=None, help="write the results to this JSON file")
+                   help="c̃ values in (0, 1] for --branch-map")
+    g.add_argument("--horizon", type=positive_float("the GD horizon"), default=5e4,
+                   help="GD's flow-time horizon for --branch-map, > 0 (default 5e4)")
+    g.add_argument("--json", default=None,
+                   help="write the results to this JSON file (strict JSON; null stands for "
+                   "a non-finite number)")
 
 
 def run(args) -> int:
+    from flowtools._io import check_output_file, write_json
     from flowtools.cli._common import problem_from_args, theta0_from_args
     from flowtools.compare import DEFAULT_LRS, EX1_LRS, GDStabilityWarning, branch_map, compare
 
+    if args.json:
+        check_output_file(args.json, what="--json")  # before any work
     problem = problem_from_args(args)
     if args.branch_map:
         res = branch_map(problem, args.c_tilde, args.lrs or EX1_LRS, scale=args.scale,
@@ -64,6 +79,5 @@ def run(args) -> int:
             print(f"warning: {w.message}")
     print(res.table())
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res.to_dict(), fh, indent=1, default=str)
+        write_json(args.json, res.to_dict(), indent=1, default=str, null_means=NULL_MEANS)
     return 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from flowtools.cli._common import add_problem_arguments, problem_from_args
+from flowtools.cli._common import add_problem_arguments, positive_int, problem_from_args
 
 NAME = "hessian"
 HELP = "derive −∇²ℓ(0) symbolically: blocks, eigenvalues, top eigenspace, C(θ), assumptions"
@@ -28,8 +28,9 @@ def add_arguments(p) -> None:
     add_problem_arguments(p)
     g = p.add_argument_group("symbolic data and display")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--symbolic-data", type=int, metavar="N", default=None,
-                     help="N symbolic samples x_{i,j}, y_i instead of numbers")
+    src.add_argument("--symbolic-data", type=positive_int("the number of symbolic samples"),
+                     metavar="N", default=None,
+                     help="N ≥ 1 symbolic samples x_{i,j}, y_i instead of numbers")
     src.add_argument("--moments", action="store_true",
                      help="data as the symbols γ_1, …, γ_d̃ and n")
     src.add_argument("--X", nargs="+", metavar="ROW", default=None,
@@ -41,10 +42,10 @@ def add_arguments(p) -> None:
                    help="keep σ'(0) as the symbol σ_1")
     g.add_argument("--exact", action="store_true",
                    help="print numeric matrices exactly (default: decimals, exact μ1)")
-    g.add_argument("--digits", type=int, default=8,
-                   help="significant digits of the decimal approximations (default 8)")
-    g.add_argument("--max-size", type=int, default=16,
-                   help="print the full p×p matrix only up to this size (default 16)")
+    g.add_argument("--digits", type=positive_int("the number of digits"), default=8,
+                   help="significant digits of the decimal approximations, ≥ 1 (default 8)")
+    g.add_argument("--max-size", type=positive_int("the matrix size limit"), default=16,
+                   help="print the full p×p matrix only up to this size, ≥ 1 (default 16)")
 
 
 def _data_from_args(args):

@@ -16,8 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from flowtools.cli._common import (
+    TimeRange,
     add_init_arguments,
     add_problem_arguments,
+    finite_float,
+    open_interval,
     problem_from_args,
     theta0_from_args,
 )
@@ -30,26 +33,51 @@ def add_arguments(p) -> None:
     add_problem_arguments(p)
     add_init_arguments(p)
     g = p.add_argument_group("limit")
-    g.add_argument("--times", "-t", type=float, nargs="+", default=None,
-                   help="limiting times t (default: --t-range -2 10 50)")
-    g.add_argument("--t-range", type=float, nargs=3, metavar=("T0", "T1", "N"),
-                   default=None, help="N evenly spaced times from T0 to T1")
+    times = g.add_mutually_exclusive_group()
+    times.add_argument("--times", "-t", type=finite_float("a time t"), nargs="+",
+                       default=None, help="limiting times t, finite (default: --t-range -2 "
+                       "10 50)")
+    times.add_argument("--t-range", type=finite_float("T0, T1 and N"), nargs=3,
+                       action=TimeRange, metavar=("T0", "T1", "N"), default=None,
+                       help="N evenly spaced times from T0 to T1 (finite; N an integer ≥ 1)")
     g.add_argument("--method", default="extrapolate",
                    choices=["extrapolate", "manifold", "both"],
                    help="α-extrapolation, unstable-manifold parametrization, or both with "
                    "their difference (default extrapolate)")
     g.add_argument("--keep-scale", action="store_true",
                    help="use θ as drawn instead of normalizing to ‖C(θ)‖ = 1")
-    g.add_argument("--rtol", type=float, default=1e-13, help="flow tolerance (default 1e-13)")
+    g.add_argument("--rtol", type=open_interval("the flow tolerance rtol", 0, 1),
+                   default=1e-13, help="flow tolerance in (0, 1) (default 1e-13)")
     g.add_argument("--endpoint", action="store_true",
                    help="also print lim_{t→∞} h (the flow's stopping rules, loss ≤ 1e-15)")
-    g.add_argument("--plot", metavar="PATH", default=None, help="save a plot of h(θ, t)")
+    g.add_argument("--plot", metavar="PATH", default=None,
+                   help="save a plot of h(θ, t) (format from the suffix: .png, .pdf, .svg, …)")
+
+
+def _check_plot_path(path):
+    """--plot: a writable file path with a format matplotlib writes (checked before work)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from flowtools._io import check_output_file
+    from flowtools.errors import FlowtoolsError
+
+    path = check_output_file(path, what="--plot")
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix and path.suffix[1:].lower() not in kinds:
+        raise FlowtoolsError(f"--plot {str(path)!r}: matplotlib cannot write {path.suffix!r} "
+                             f"files; use one of {', '.join('.' + k for k in sorted(kinds))}.")
+    return path
 
 
 def run(args) -> int:
     from flowtools.errors import FlowtoolsError
     from flowtools.limit import limit, limit_endpoint
 
+    if args.plot:
+        _check_plot_path(args.plot)
     pb = problem_from_args(args)
     theta = theta0_from_args(pb, args)
     if theta.ndim != 1:
@@ -63,9 +91,7 @@ def run(args) -> int:
         ts = np.asarray(args.times, dtype=float)
     else:
         t0, t1, n = args.t_range if args.t_range is not None else (-2.0, 10.0, 50)
-        if int(n) != n or n < 1:
-            raise FlowtoolsError(f"--t-range N must be a positive integer, got {n}.")
-        ts = np.linspace(t0, t1, int(n))
+        ts = np.linspace(t0, t1, n)  # N validated while parsing (TimeRange)
     methods = ["extrapolate", "manifold"] if args.method == "both" else [args.method]
     results = {m: limit(pb, theta, ts, method=m, rtol=args.rtol) for m in methods}
     print(f"C(θ) = {np.array2string(pb.imbalance(theta), precision=6)}")
@@ -111,5 +137,9 @@ def _plot(results, path) -> None:
         ax.set_xlabel("t")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from flowtools._io import savefig
+
+    try:
+        savefig(fig, path, dpi=120)  # atomically
+    finally:
+        plt.close(fig)

@@ -1,7 +1,12 @@
 """Integrate the gradient flow (or run gradient descent) for a problem and save the result.
 
-Writes OUT/trajectory.npz (``flowtools.Trajectory.load`` reads it back), OUT/summary.json,
-and OUT/trajectory.png (loss and parameters against time, log time axis).
+Writes OUT/trajectory.npz (``flowtools.Trajectory.load`` reads it back), OUT/summary.json
+(strict JSON; null stands for a non-finite number) and OUT/trajectory.png (loss and
+parameters against time, log time axis). OUT is checked (created, writable) before the
+computation. The three files are written as one set: they are computed into a hidden
+folder inside OUT and renamed into place at the end, summary.json last (an existing
+summary.json is removed first). So while summary.json exists, the other two files beside it
+come from the same run; a run killed while renaming leaves no summary.json.
 
 Examples:
   flowtools run                                   # Example 1, scale 1e-8, seed 0, flow
@@ -12,14 +17,15 @@ Examples:
 
 from __future__ import annotations
 
-import json
-import pathlib
-
 import numpy as np
 
 from flowtools.cli._common import (
     add_init_arguments,
     add_problem_arguments,
+    nonnegative_float,
+    open_interval,
+    positive_float,
+    positive_int,
     problem_from_args,
     theta0_from_args,
 )
@@ -38,19 +44,33 @@ def add_arguments(p):
     g.add_argument("--solver", default="kvaerno5",
                    help="diffrax: kvaerno3/4/5, tsit5, dopri5, dopri8; scipy: Radau, BDF, "
                    "LSODA (default kvaerno5)")
-    g.add_argument("--t1", type=float, default=1e12, help="flow horizon (default 1e12)")
-    g.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
-    g.add_argument("--lr", type=float, default=0.05, help="GD learning rate (default 0.05)")
-    g.add_argument("--max-iter", type=int, default=10**6, help="GD iterations (1e6)")
-    g.add_argument("--loss-threshold", type=float, default=1e-15,
-                   help="stop at loss ≤ this (default 1e-15, the paper's rule)")
+    g.add_argument("--t1", type=positive_float("the horizon t1"), default=1e12,
+                   help="flow horizon, finite and > 0 (default 1e12)")
+    g.add_argument("--rtol", type=open_interval("the relative tolerance rtol", 0, 1),
+                   default=1e-10, help="relative tolerance in (0, 1) (1e-10)")
+    g.add_argument("--lr", type=positive_float("the learning rate lr"), default=0.05,
+                   help="GD learning rate > 0 (default 0.05)")
+    g.add_argument("--max-iter", type=positive_int("the iteration limit"), default=10**6,
+                   help="GD iterations, ≥ 1 (1e6)")
+    g.add_argument("--loss-threshold",
+                   type=nonnegative_float("the loss threshold", " (0 disables the stop)"),
+                   default=1e-15, help="stop at loss ≤ this, ≥ 0 (default 1e-15, the paper's "
+                   "rule; 0 disables the stop)")
     p.add_argument("--out", default="out/run", help="output folder (default out/run)")
 
 
+FILES = ("trajectory.npz", "trajectory.png", "summary.json")  # summary.json last: the marker
+NULL_MEANS = ("a number that is not finite (NaN or ±infinity), e.g. the loss of a run that "
+              "diverged (status nonfinite) or c when C2 = 0")
+
+
 def run(args) -> int:
+    from flowtools._io import check_output_dir, staged_outputs, write_json
     from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
+    from flowtools.trajectory import Status
 
+    out = check_output_dir(args.out, what="--out")  # before any work
     problem = problem_from_args(args)
     theta0 = theta0_from_args(problem, args)
     print(f"problem: {problem.activation.expr}, m = {problem.width}, d = {problem.dim}, "
@@ -66,30 +86,28 @@ def run(args) -> int:
               flush=True)
         traj = run_gd(problem, theta0, args.lr, max_iter=args.max_iter,
                       loss_threshold=args.loss_threshold)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    traj.save(out / "trajectory.npz")
     members = list(traj) if traj.batched else [traj]
     rows = []
     for i, tr in enumerate(members):
-        row = dict(member=i, status=tr.messages, t_final=float(tr.t_final),
-                   loss_final=float(tr.loss_final), steps=int(tr.steps),
-                   theta_final=np.asarray(tr.theta_final).tolist())
+        st = Status(int(tr.status))
+        row = dict(member=i, status=tr.messages, status_name=st.name.lower(), ok=st.ok,
+                   t_final=float(tr.t_final), loss_final=float(tr.loss_final),
+                   steps=int(tr.steps), theta_final=np.asarray(tr.theta_final).tolist())
         if not problem.assumption_failures() and problem.width == 2:
             row["c"] = float(problem.ratio(np.atleast_2d(theta0)[i]))
         rows.append(row)
     summary = dict(method=traj.method, wall_time_s=traj.wall_time,
-                   compile_time_s=traj.compile_time, members=rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    _plot(problem, members, out / "trajectory.png", traj.method)
+                   compile_time_s=traj.compile_time, files=list(FILES), members=rows)
+    with staged_outputs(out, FILES) as stage:
+        traj.save(stage / "trajectory.npz")
+        _plot(problem, members, stage / "trajectory.png", traj.method)
+        write_json(stage / "summary.json", summary, indent=2, null_means=NULL_MEANS)
     print(traj.summary())
     print(f"compile {traj.compile_time:.2f} s, run {traj.wall_time:.2f} s")
     for r in rows[:10]:
         print(f"  #{r['member']}: t = {r['t_final']:.4g}, loss = {r['loss_final']:.3g}, "
               f"steps = {r['steps']}" + (f", c = {r['c']:.4g}" if "c" in r else ""))
     print(f"wrote {out / 'trajectory.npz'}, {out / 'summary.json'}, {out / 'trajectory.png'}")
-    from flowtools.trajectory import Status
-
     return 0 if all(Status(int(s)).ok for s in np.atleast_1d(traj.status)) else 1
 
 
