@@ -172,6 +172,9 @@ def test_inputs(problem: Problem, n_test: int = 1000, *, interval=(-2.0, 2.0),
     return np.random.default_rng(seed).uniform(*interval, (n_test, problem.dim))
 
 
+test_inputs.__test__ = False  # a helper, not a pytest test
+
+
 def generalization_error(problem: Problem, theta, *, target: SingleNeuron | None = None,
                          X_test=None) -> np.ndarray:
     """‖f_θ − f*‖ on a test set: the root mean square (1/N Σ_j (f_θ(x_j) − f*(x_j))²)^{1/2}
