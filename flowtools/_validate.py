@@ -21,6 +21,7 @@ values never as reals, and NaN never passes a comparison.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -174,3 +175,27 @@ def width(value) -> int:
 def dim(value) -> int:
     """The input dimension d ≥ 1."""
     return positive_int(value, "the input dimension d")
+
+
+def memory(need_bytes: float, what: str, advice: str) -> None:
+    """Refuse work whose arrays would not fit in memory (XLA would abort the interpreter
+    instead of raising): more than half of the memory available now."""
+    avail = available_memory()
+    if need_bytes > 0.5 * avail:
+        raise FlowtoolsError(f"{what} needs about {need_bytes / 2**30:.3g} GiB, more than half "
+                             f"of the {avail / 2**30:.3g} GiB available: {advice}.")
+
+
+def available_memory() -> float:
+    """Bytes of memory available now (Linux MemAvailable; physical pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30

@@ -136,6 +136,7 @@ def linearized_gd_rate(problem: Problem, lr: float, *, n_iter: int | None = None
     if n_iter is not None:
         n_iter = V.positive_int(n_iter, "n_iter")
     p = problem.n_params
+    _require_dense_hessian(problem, "the linearized GD rate")
     H0 = np.asarray(problem.hessian(jnp.zeros(p)))
     if n_iter is None:
         n_iter = math.ceil(42.0 / math.log1p(lr * np.linalg.norm(H0, 2)))
@@ -201,6 +202,7 @@ def stability_edge(problem: Problem, theta, *, measure: bool = True, eps: float 
     n_iter = V.positive_int(n_iter, "n_iter")
     rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
     th = jnp.asarray(theta)
+    _require_dense_hessian(problem, "the stability edge")
     lam, vec = np.linalg.eigh(np.asarray(problem.hessian(th)))
     lam_max, v = float(lam[-1]), vec[:, -1]
     if lam_max <= 0:
@@ -317,6 +319,9 @@ def align(problem: Problem, theta0, lr: float, *, t1: float = 10.0, n_rec: int =
     n_rec = V.positive_int(n_rec, "n_rec")
     rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
     max_steps = V.positive_int(max_steps, "max_steps")
+    V.memory(8.0 * problem.n_params * (n_rec + 1) * 8,
+             f"recording GD and three flows at {n_rec + 1} times (p = {problem.n_params})",
+             "lower n_rec or use a smaller model")
     K = int(np.floor(t1 / lr + 1e-9))
     if K < 1:
         raise FlowtoolsError(f"the horizon t1 = {t1} is shorter than one step lr = {lr}.")
@@ -462,6 +467,7 @@ def compare(problem: Problem, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
     loss_threshold = V.loss_threshold(loss_threshold)
     tol = V.positive_float(tol, "the branch tolerance tol")
     keep = V.flag(keep, "keep")
+    _require_dense_hessian(problem, "compare's stability edge")
     al = [align(problem, theta0, lr, t1=t1, n_rec=n_rec, rtol=rtol) for lr in lrs]
     if not all(a.solver_ok for a in al):
         raise FlowtoolsError("the flow integration failed (max_steps): lower t1 or raise rtol.")
@@ -508,8 +514,22 @@ def _stability_message(lr, st, edge_path, edge_end):
 
 
 def _lam_max(problem, thetas):
-    H = jax.vmap(problem.hessian)(jnp.asarray(thetas))
-    return np.linalg.eigvalsh(np.asarray(H))[:, -1]
+    """λ_max(∇²ℓ) at each of ``thetas`` (K, p): dense Hessians, all at once when they fit in
+    a quarter of the available memory, one at a time otherwise."""
+    thetas = jnp.asarray(thetas)
+    p = problem.n_params
+    _require_dense_hessian(problem, "λ_max along the path")
+    if 8.0 * p * p * len(thetas) <= 0.25 * V.available_memory():
+        H = jax.vmap(problem.hessian)(thetas)
+        return np.linalg.eigvalsh(np.asarray(H))[:, -1]
+    return np.array([np.linalg.eigvalsh(np.asarray(problem.hessian(th)))[-1] for th in thetas])
+
+
+def _require_dense_hessian(problem, what):
+    p = problem.n_params
+    V.memory(3 * 8.0 * p * p, f"{what} (a dense {p}×{p} Hessian and its eigen-decomposition)",
+             "compare flow and GD on a smaller model (the dense Hessian is what the stability "
+             "edge 2/λ_max is computed from)")
 
 
 def _endpoints(problem, theta0, lrs, T, loss_threshold, tol, status):

@@ -36,7 +36,6 @@ log-spaced times in (0, t1] plus t = 0 and the end point.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import diffrax
@@ -150,8 +149,13 @@ def solve_flow(
     if save_ts is None:
         save_ts = default_save_times(t1, opts["n_save"])
     save_ts = V.increasing_times(save_ts, "save_ts", 0.0, t1)
-    _check_memory(problem.n_params, backend, solver, min(opts["batch_size"], len(
-        np.atleast_2d(theta0))))
+    if backend == "scipy" or solver in IMPLICIT:
+        p, chunk = problem.n_params, min(opts["batch_size"], len(np.atleast_2d(theta0)))
+        V.memory(8.0 * p * p * (4 if backend == "diffrax" else 6) * chunk,
+                 f"the implicit solver {backend}:{solver} (dense {p}×{p} Jacobians, "
+                 f"batch_size {chunk})",
+                 "use an explicit solver (solver='dopri8' or 'tsit5': memory O(p) per "
+                 "trajectory), a smaller batch_size, or a smaller model")
     info = dict(t1=t1, loss_threshold=loss_threshold, gtol=gtol, rtol=opts["rtol"],
                 atol_rel=opts["atol_rel"])
     single = theta0.ndim == 1
@@ -327,37 +331,6 @@ def _matrix_free_spectrum(problem, theta, g):
 
     x, _ = minres(op, np.asarray(g), rtol=1e-10, maxiter=10 * p)
     return lam_min, lam_max, 0.5 * float(np.dot(g, x)), float(np.linalg.norm(x))
-
-
-def _check_memory(p: int, backend: str, solver: str, batch: int) -> None:
-    """Refuse an implicit solve whose dense p×p Jacobians would not fit in memory (it would
-    abort the interpreter inside XLA), naming the alternatives."""
-    if backend == "diffrax" and solver not in IMPLICIT:
-        return
-    need = 8.0 * p * p * (4 if backend == "diffrax" else 6) * batch
-    avail = _available_memory()
-    if need > 0.5 * avail:
-        raise FlowtoolsError(
-            f"the implicit solver {backend}:{solver} needs dense {p}×{p} Jacobians: about "
-            f"{need / 2**30:.3g} GiB for batch_size {batch}, more than half of the "
-            f"{avail / 2**30:.3g} GiB available. Use an explicit solver (solver='dopri8' "
-            "or 'tsit5': memory O(p) per trajectory), a smaller batch_size, or a smaller "
-            "model."
-        )
-
-
-def _available_memory() -> float:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 8.0 * 2**30
 
 
 # ---------------------------------------------------------------------- diffrax backend

@@ -134,3 +134,15 @@ def test_implicit_solver_memory_guard():
         ft.solve_flow(big, big.init_gaussian(1e-8, seed=0))
     with pytest.raises(ft.FlowtoolsError, match="explicit"):
         ft.solve_flow(big, big.init_gaussian(1e-8, seed=0), backend="scipy", solver="Radau")
+
+
+def test_dense_hessian_memory_guard():
+    """GD-versus-flow comparisons need dense Hessians (the stability edge): refused, with
+    the reason, before any work at width 10⁶."""
+    from flowtools.compare import compare, stability_edge
+
+    big = ft.make_problem(6, width=10**6)
+    th = big.init_gaussian(1e-8, seed=0)
+    for call in (lambda: compare(big, th, [0.01]), lambda: stability_edge(big, th)):
+        with pytest.raises(ft.FlowtoolsError, match="GiB"):
+            call()
