@@ -193,18 +193,15 @@ def _norm(v):
 
 
 @jax.jit
-def _start_values_jit(problem, batch):
+def _start_values(problem, batch):
+    """(ℓ(θ0), ‖∇ℓ(θ0)‖/‖θ0‖) per member."""
+
     def one(theta):
         loss, g = jax.value_and_grad(problem.loss)(theta)
         nrm = _norm(theta)
         return loss, _norm(g) / jnp.where(nrm > 0, nrm, 1.0)
 
     return jax.vmap(one)(batch)
-
-
-def _start_values(problem, batch):
-    """(ℓ(θ0), ‖∇ℓ(θ0)‖/‖θ0‖) per member."""
-    return _start_values_jit(problem, batch)
 
 
 def _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info):
