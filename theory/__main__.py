@@ -49,6 +49,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
+    from flowtools.cli._common import interrupts_not_lost
     from flowtools.errors import FlowtoolsError
 
     p = argparse.ArgumentParser(prog="python -m theory", description=__doc__,
@@ -56,7 +57,8 @@ def main(argv=None) -> int:
     add_arguments(p)
     args = p.parse_args(argv)
     try:
-        return run(args)
+        with interrupts_not_lost():
+            return run(args)
     except FlowtoolsError as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)
         return 2

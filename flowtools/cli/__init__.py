@@ -45,12 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     command = "flowtools"
     try:
+        from flowtools.cli._common import interrupts_not_lost
         from flowtools.errors import FlowtoolsError
 
         args = build_parser().parse_args(argv)
         command = f"flowtools {args.command}"
         try:
-            return int(args._run(args) or 0)
+            with interrupts_not_lost():
+                return int(args._run(args) or 0)
         except FlowtoolsError as err:  # bad input: the message says what to do, no traceback
             print(f"{command}: error: {err}", file=sys.stderr)
             return 2

@@ -20,12 +20,42 @@ exit with status 2, before any work:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from collections.abc import Callable
 
 import numpy as np
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
+
+
+# ---------------------------------------------------------------------- Ctrl-C
+@contextlib.contextmanager
+def interrupts_not_lost():
+    """Make Ctrl-C reach the command even when it lands in a callback whose exceptions
+    Python only reports (JAX runs one at every garbage collection: the KeyboardInterrupt
+    would be printed as "Exception ignored in ..." and the run would go on). Such an
+    interrupt is raised again in the main thread a few milliseconds later, once it has left
+    the callback (from a timer thread: raised at once it would be swallowed again)."""
+    import _thread
+    import threading
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            timer = threading.Timer(0.005, _thread.interrupt_main)
+            timer.daemon = True
+            timer.start()
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 # ---------------------------------------------------------------------- option types
