@@ -55,7 +55,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m theory", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a usage error (2), already printed
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
     try:
         with interrupts_not_lost():
             return run(args)

@@ -7,8 +7,10 @@
 
 Modules are discovered, so adding a subcommand is adding a file.
 
-Exit status: what ``run`` returns (0 success, 1 a failed status or claim); 2 for bad input
-(an argparse usage error, or a ``FlowtoolsError``: one line on stderr, no traceback); 130
+``main(argv)`` returns the exit status (it never raises ``SystemExit``): what ``run``
+returns (0 success, 1 a failed status or claim); 0 after ``--help``; 2 for bad input (an
+argparse usage error naming the option, or a ``FlowtoolsError``: one line on stderr, no
+traceback); 130
 when interrupted (Ctrl-C: one line "interrupted"; files are written atomically, so none is
 left half-written).
 """
@@ -48,7 +50,10 @@ def main(argv=None) -> int:
         from flowtools.cli._common import interrupts_not_lost
         from flowtools.errors import FlowtoolsError
 
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help (0) or a usage error (2), already printed
+            return done.code if isinstance(done.code, int) else int(done.code is not None)
         command = f"flowtools {args.command}"
         try:
             with interrupts_not_lost():
