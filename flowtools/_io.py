@@ -75,11 +75,13 @@ def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
     it was. ``mode`` is "wb" (default) or "w" (text, UTF-8 unless ``encoding``).
 
         >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> p = pathlib.Path(tmp.name) / "a.txt"
         >>> with atomic_open(p, "w") as fh:
         ...     _ = fh.write("new")
         >>> p.read_text()
         'new'
+        >>> tmp.cleanup()
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open writes whole files: mode 'wb' or 'w', got {mode!r}")

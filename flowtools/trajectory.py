@@ -194,15 +194,17 @@ class Trajectory:
         count p, and status codes of ``Status``; ``FlowtoolsError`` otherwise.
 
             >>> import tempfile, os
+            >>> tmp = tempfile.TemporaryDirectory()
             >>> tr = Trajectory(ts=np.array([0.0, 1.0]), thetas=np.zeros((2, 3)),
             ...                 losses=np.array([1.0, 0.5]), t_final=np.float64(1.0),
             ...                 theta_final=np.zeros(3), loss_final=np.float64(0.5),
             ...                 status=np.int8(1), steps=np.int64(4), grad_evals=np.int64(9))
-            >>> p = tr.save(os.path.join(tempfile.mkdtemp(), "run"))
+            >>> p = tr.save(os.path.join(tmp.name, "run"))
             >>> p.name
             'run.npz'
             >>> Status(Trajectory.load(p.with_suffix("")).status).name
             'HORIZON'
+            >>> tmp.cleanup()
         """
         src = _find(path)
         arrays, meta = _read(src)
@@ -369,6 +371,12 @@ class _Unstorable(Exception):
     pass
 
 
+def _hashable(key):
+    if isinstance(key, (list, dict, np.ndarray)):
+        raise ValueError(f"a dict key {key!r} is not hashable")
+    return key
+
+
 def _encode(x, where: str):
     if x is None or isinstance(x, (str, bool)):
         return x
@@ -390,14 +398,14 @@ def _encode(x, where: str):
     if isinstance(x, list):
         return [_encode(v, f"{where}[{i}]") for i, v in enumerate(x)]
     if isinstance(x, dict):
-        out = {}
-        for k, v in x.items():
-            if not isinstance(k, str):
-                raise _Unstorable(f"{where} has a key {k!r} that is not a string.")
-            if k == _TAG:
-                raise _Unstorable(f"{where} uses the reserved key {_TAG!r}.")
-            out[k] = _encode(v, f"{where}[{k!r}]")
-        return out
+        if any(k == _TAG for k in x):
+            raise _Unstorable(f"{where} uses the reserved key {_TAG!r}.")
+        if all(isinstance(k, str) for k in x):
+            return {k: _encode(v, f"{where}[{k!r}]") for k, v in x.items()}
+        # other keys (e.g. member indices): a list of [key, value] pairs
+        return {_TAG: "dict", "items": [[_encode(k, f"{where} key {k!r}"),
+                                         _encode(v, f"{where}[{k!r}]")]
+                                        for k, v in x.items()]}
     raise _Unstorable(f"{where} holds a {type(x).__name__} ({x!r:.60}), which would not be "
                       "read back as saved: store numbers, text, lists, dicts or arrays.")
 
@@ -423,6 +431,8 @@ def _decode(x):
         return np.array([_decode(v) for v in x["data"]], dtype=dtype).reshape(x["shape"])
     if kind == "tuple":
         return tuple(_decode(v) for v in x["items"])
+    if kind == "dict":
+        return {_hashable(_decode(k)): _decode(v) for k, v in x["items"]}
     raise ValueError(f"unknown tag {kind!r}")
 
 

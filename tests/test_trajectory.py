@@ -27,7 +27,9 @@ def _traj(batch=None, S=4, p=3, status=Status.HORIZON):
         info=dict(t1=1.0, rtol=1e-10, inf=float("inf"), nan=float("nan"),
                   arr=np.array([1.0, np.nan]), ints=np.arange(3, dtype=np.int32),
                   scalar=np.float32(0.5), pair=(1, "a"), nested={"rejected": [0, 1]},
-                  flag=True, none=None))
+                  flag=True, none=None, by_member={0: {"minimum": np.bool_(False),
+                                                        "lambda_min": -1.15}, 3: "x"},
+                  mixed_keys={1.5: 1, (1, 2): 2, "s": 3}))
 
 
 def _same(a: Trajectory, b: Trajectory):
@@ -45,6 +47,9 @@ def _same(a: Trajectory, b: Trajectory):
     assert ib["arr"].dtype == np.float64 and ib["ints"].dtype == np.int32
     assert type(ib["scalar"]) is np.float32 and ib["pair"] == (1, "a")
     assert ib["nested"] == {"rejected": [0, 1]} and ib["flag"] is True and ib["none"] is None
+    assert ib["by_member"] == {0: {"minimum": False, "lambda_min": -1.15}, 3: "x"}
+    assert type(ib["by_member"][0]["minimum"]) is np.bool_
+    assert ib["mixed_keys"] == {1.5: 1, (1, 2): 2, "s": 3}
 
 
 @pytest.mark.parametrize("batch", [None, 3])
