@@ -1,16 +1,23 @@
 """Activation functions, each defined once as a sympy expression in one variable.
 
-The JAX function is generated from the same expression (``sympy.lambdify`` with the
-``jax`` module), so numeric and symbolic code can never disagree. Every activation knows
-σ(0), σ'(0), σ''(0) exactly and whether it is odd.
+The JAX function is generated from the same expression (``lambdify_jax``), so numeric and
+symbolic code can never disagree. Strings are read by ``flowtools.expressions`` (a
+whitelist parser that never evaluates Python); an expression that cannot work as a real
+activation (complex, infinite, unknown functions) is refused when the ``Activation`` is
+built. Every activation knows σ^(k)(0) exactly — or raises ``AssumptionError`` when it does
+not exist (σ = Max(0, x) has no σ'(0)) — and whether it is odd.
 
     >>> from flowtools.activations import get_activation
     >>> act = get_activation("tanh")
     >>> act.sigma0, act.dsigma0, act.is_odd
     (0, 1, True)
-    >>> custom = get_activation("2*tanh(x)")      # any sympy expression in x
+    >>> custom = get_activation("2*tanh(x)")      # an expression in x
     >>> custom.dsigma0
     2
+    >>> get_activation("Max(0, x)").dsigma0  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    flowtools.errors.AssumptionError: σ'(0) is not defined for σ(x) = Max(0, x): σ' jumps at 0 ...
 """
 
 from __future__ import annotations
@@ -21,9 +28,92 @@ from functools import cached_property
 
 import sympy as sp
 
-from flowtools.errors import FlowtoolsError
+from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.expressions import check_expression, parse_expression, x
 
-x = sp.Symbol("x", real=True)
+__all__ = ["Activation", "available", "get_activation", "register", "lambdify_jax", "x"]
+
+#: Functions with kinks or jumps (and DiracDelta, from differentiating them).
+NONSMOOTH = (sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min, sp.DiracDelta)
+_NOT_FINITE = (sp.nan, sp.zoo, sp.oo, -sp.oo)
+
+
+def lambdify_jax(args, expr, **kwargs):
+    """``sympy.lambdify`` to JAX. sympy's "jax" module leaves ``erf`` to ``math.erf``
+    (scalars only, no tracing); here it is ``jax.scipy.special.erf``."""
+    import jax.scipy.special as jsp
+
+    return sp.lambdify(args, expr, modules=[{"erf": jsp.erf}, "jax"], **kwargs)
+
+
+# ------------------------------------------------------------------ one-sided values
+
+
+def classical(expr: sp.Expr) -> sp.Expr:
+    """The derivative away from kinks: ``DiracDelta`` terms (from differentiating sign,
+    Heaviside) dropped."""
+    return expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+
+
+def _sign_at(u: sp.Expr, point) -> int:
+    v = sp.N(u.subs(x, point), 50)
+    return 0 if v == 0 else (1 if v > 0 else -1)
+
+
+def branch(e: sp.Expr, point) -> sp.Expr:
+    """The elementary expression that equals e near ``point`` (on the open interval between
+    kinks that contains it): every non-smooth function replaced by its branch there,
+    decided by the signs of the arguments at ``point``."""
+    if not e.args:
+        return e
+    args = [branch(a, point) for a in e.args]
+    if isinstance(e, (sp.Max, sp.Min)):
+        best = args[0]
+        for a in args[1:]:
+            s = _sign_at(a - best, point)
+            if (s > 0) if isinstance(e, sp.Max) else (s < 0):
+                best = a
+        return best
+    if isinstance(e, (sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta)):
+        s = _sign_at(args[0], point)
+        if isinstance(e, sp.Abs):
+            return s * args[0]
+        if isinstance(e, sp.sign):
+            return sp.Integer(s)
+        if isinstance(e, sp.DiracDelta):
+            return sp.S.Zero if s else e.func(*args)
+        return sp.Integer(int(s > 0)) if s else e.func(*args)
+    return e.func(*args)
+
+
+def side_limit(expr: sp.Expr, c, side: int, eps=sp.Rational(1, 10**12)) -> sp.Expr | None:
+    """lim expr(x) as x → c from the left (side −1) or right (+1), exactly: the non-smooth
+    functions are replaced by their branch at c ± eps (``eps`` must be smaller than the
+    distance to the next kink), then sympy takes the limit of the elementary rest. None
+    if sympy cannot."""
+    b = branch(expr, c + side * eps)
+    v = b.subs(x, c)
+    if not v.has(*_NOT_FINITE):
+        return sp.simplify(v)
+    try:
+        return sp.limit(b, x, c, "+" if side > 0 else "-")
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+
+
+def finite_real(v) -> bool:
+    """Whether v is a finite real number (not nan, ±∞, complex or a DiracDelta)."""
+    return (isinstance(v, sp.Expr) and v.is_number and not v.has(*_NOT_FINITE, sp.DiracDelta)
+            and v.is_extended_real is not False and v.is_finite is not False
+            and not v.has(sp.I))
+
+
+def prime(k: int) -> str:
+    """σ, σ', σ'', σ''', σ^(4), …"""
+    return "σ" + ("'" * k if k <= 3 else f"^({k})")
+
+
+# ------------------------------------------------------------------ activations
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,16 +128,18 @@ class Activation:
     name: str
     expr: sp.Expr
     _fn: Callable = field(init=False, repr=False, compare=False)
+    _jets: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        free = self.expr.free_symbols
-        if free - {x}:
+        try:
+            check_expression(self.expr)
+        except FlowtoolsError as err:
             raise FlowtoolsError(
-                f"activation {self.name!r}: the expression {self.expr} has the free "
-                f"symbols {sorted(map(str, free))}; an activation must be an expression "
-                "in the one variable x, e.g. 'x/(1+x**2)'."
-            )
-        object.__setattr__(self, "_fn", sp.lambdify(x, self.expr, modules="jax"))
+                f"activation {self.name!r} cannot be used: {err}; an activation must be a "
+                "real expression in the one variable x, e.g. 'x/(1+x**2)'."
+            ) from None
+        object.__setattr__(self, "_fn", lambdify_jax(x, self.expr))
+        object.__setattr__(self, "_jets", {})
 
     def __call__(self, z):
         """σ(z) elementwise, on JAX arrays (traceable under ``jit``/``grad``)."""
@@ -65,28 +157,64 @@ class Activation:
         return hash(sp.srepr(self.expr))
 
     def derivative(self, k: int = 1) -> sp.Expr:
-        """The k-th derivative of σ as a sympy expression."""
-        return sp.diff(self.expr, x, k)
+        """The k-th derivative of σ as a sympy expression (k = 0: σ)."""
+        return sp.diff(self.expr, x, k) if k else self.expr
 
     def taylor0(self, k: int) -> sp.Expr:
-        """σ^(k)(0), exactly."""
-        return sp.simplify(self.derivative(k).subs(x, 0)) if k else sp.simplify(
-            self.expr.subs(x, 0)
-        )
+        """σ^(k)(0), exactly. Raises ``AssumptionError`` if it does not exist: σ^(k) is
+        singular at 0 (sin(x)/x gives 0/0 there, in sympy and in JAX), jumps at 0
+        (σ' of Max(0, x)), or a lower derivative is not continuous at 0 (sign(x))."""
+        value, why = self._jet(k)
+        if why:
+            raise AssumptionError(f"{prime(k)}(0) is not defined for σ(x) = {self.expr}: "
+                                  f"{why}")
+        return value
+
+    def _jet(self, k: int):
+        """(σ^(k)(0), None), or (None, the reason it does not exist); cached."""
+        if k not in self._jets:
+            self._jets[k] = self._compute_jet(k)
+        return self._jets[k]
+
+    def _compute_jet(self, k: int):
+        for j in range(k):  # σ^(k)(0) exists only if σ^(j) is continuous at 0
+            value, why = self._jet(j)
+            if why:
+                return None, why
+            d = classical(self.derivative(j))
+            if d.has(*NONSMOOTH):
+                lo, hi = side_limit(d, 0, -1), side_limit(d, 0, 1)
+                if lo is None or hi is None or sp.simplify(lo - value) != 0 or sp.simplify(
+                        hi - value) != 0:
+                    return None, (f"{prime(j)} is not continuous at 0 (left limit {lo}, "
+                                  f"right limit {hi}, {prime(j)}(0) = {value}).")
+        d = classical(self.derivative(k))
+        if k == 0 or not d.has(*NONSMOOTH):
+            v = sp.simplify(self.derivative(k).subs(x, 0))
+            if not finite_real(v):
+                return None, (f"{prime(k)} evaluates to {v} at x = 0 (0/0 or a singularity; "
+                              "JAX computes nan or inf there too). Rewrite σ without it.")
+            return v, None
+        lo, hi = side_limit(d, 0, -1), side_limit(d, 0, 1)
+        if lo is None or hi is None:
+            return None, f"sympy cannot take the one-sided limits of {prime(k)} at 0."
+        if not (finite_real(lo) and finite_real(hi)) or sp.simplify(lo - hi) != 0:
+            return None, f"{prime(k)} jumps at 0 (left limit {lo}, right limit {hi})."
+        return lo, None
 
     @cached_property
     def sigma0(self) -> sp.Expr:
-        """σ(0)."""
+        """σ(0) (``AssumptionError`` if undefined)."""
         return self.taylor0(0)
 
     @cached_property
     def dsigma0(self) -> sp.Expr:
-        """σ'(0)."""
+        """σ'(0) (``AssumptionError`` if undefined)."""
         return self.taylor0(1)
 
     @cached_property
     def d2sigma0(self) -> sp.Expr:
-        """σ''(0)."""
+        """σ''(0) (``AssumptionError`` if undefined)."""
         return self.taylor0(2)
 
     @cached_property
@@ -102,8 +230,11 @@ _REGISTRY: dict[str, Activation] = {}
 
 
 def register(name: str, expr: sp.Expr | str, *aliases: str) -> Activation:
-    """Add an activation to the registry under ``name`` (and ``aliases``)."""
-    act = Activation(name, sp.sympify(expr, locals={"x": x}))
+    """Add an activation to the registry under ``name`` (and ``aliases``); a string
+    ``expr`` is read with the safe parser."""
+    if isinstance(expr, str):
+        expr = parse_expression(expr, what=f"the activation {name!r}")
+    act = Activation(name, expr)
     for key in (name, *aliases):
         _REGISTRY[key] = act
     return act
@@ -123,8 +254,10 @@ def available() -> list[str]:
 def get_activation(spec: str | sp.Expr | Activation) -> Activation:
     """An ``Activation`` from a registered name, a sympy expression or a string in ``x``.
 
-    Raises ``FlowtoolsError`` for an unknown name that is not a valid expression in x,
-    or for an expression in more than one variable.
+    Strings are read by ``flowtools.expressions.parse_expression`` (no Python is
+    evaluated). Raises ``FlowtoolsError`` for an unknown name that is not a valid
+    expression in x, an expression in another variable, or one that cannot work (complex,
+    infinite, unsupported functions).
     """
     if isinstance(spec, Activation):
         return spec
@@ -132,19 +265,16 @@ def get_activation(spec: str | sp.Expr | Activation) -> Activation:
         return _REGISTRY[spec]
     if isinstance(spec, str):
         try:
-            expr = sp.sympify(spec.replace("^", "**"), locals={"x": x})
-        except (sp.SympifyError, SyntaxError, TypeError) as err:
+            expr = parse_expression(spec, what="the activation")
+        except FlowtoolsError as err:
             raise FlowtoolsError(
-                f"unknown activation {spec!r}: not one of {available()} and not a "
-                "sympy expression in x (for example 'x/(1+x**2)')."
-            ) from err
-        bare_name = spec.strip().isidentifier() and spec.strip() != "x"
-        if not isinstance(expr, sp.Expr) or bare_name or expr.free_symbols != {x}:
-            extra = sorted(map(str, expr.free_symbols - {x})) if isinstance(expr, sp.Expr) else []
+                f"unknown activation {spec!r}: not a registered name ({', '.join(available())})"
+                f" and not a valid expression in x — {err}"
+            ) from None
+        if x not in expr.free_symbols:
             raise FlowtoolsError(
-                f"unknown activation {spec!r}: not one of the registered names "
-                f"{available()} and not an expression in the one variable x (for example "
-                "'x/(1+x**2)')" + (f"; it contains the symbols {extra}." if extra else ".")
+                f"activation {spec!r} is the constant {expr}: give a registered name "
+                f"({', '.join(available())}) or an expression in x, e.g. 'x/(1+x**2)'."
             )
         return Activation(spec, expr)
     if isinstance(spec, sp.Expr):

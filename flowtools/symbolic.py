@@ -27,58 +27,77 @@ Width 1000 therefore costs what width 2 costs.
 
 Data may be numbers (converted to exact rationals: 0.4 becomes 2/5), ``n`` symbolic samples
 (``data=10``: symbols x_{i,j}, y_i) or ``None`` (the moments γ_j and n as symbols).
-``symbolic_derivatives=True`` keeps σ'(0), σ''(0), σ'''(0) as the symbols σ_1, σ_2, σ_3.
-``field_taylor_term`` gives the quadratic or cubic Taylor term of the field −∇ℓ at 0.
+``symbolic_derivatives=True`` keeps σ'(0), σ''(0), … as the symbols σ_1, σ_2, ….
+``field_taylor_term`` gives the Taylor term of any degree K of the field −∇ℓ at 0.
+σ(0) and σ'(0) must exist (``AssumptionError`` otherwise: Max(0, x) has no σ'(0), so ℓ
+has no Hessian at 0); Theorem 1's and 2's assumptions are in ``flowtools.assumptions``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
 import numpy as np
 import sympy as sp
 
-from flowtools.activations import Activation, get_activation
-from flowtools.activations import x as _x
+from flowtools import _validate
+from flowtools.activations import Activation, get_activation, lambdify_jax
+from flowtools.assumptions import AssumptionReport, Check, check_assumptions
 from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.expressions import parse_number
 
-#: σ_k := σ^(k)(0), the symbols used when derivatives are kept symbolic.
+__all__ = ["SIGMA", "sigma_symbol", "origin_hessian", "OriginHessian", "field_taylor_term",
+           "FieldTaylorTerm", "third_order_term", "check_assumptions", "AssumptionReport",
+           "Check"]  # the last three live in flowtools.assumptions (re-exported)
+
+#: σ_k := σ^(k)(0), the symbols used when derivatives are kept symbolic (``sigma_symbol(k)``
+#: gives the same symbol for any k).
 SIGMA = sp.symbols("sigma_0:4", real=True)
 N_SYM = sp.Symbol("n", integer=True, positive=True)
-_NONSMOOTH = (sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta, sp.Max, sp.Min, sp.Piecewise,
-              sp.floor, sp.ceiling, sp.frac, sp.re, sp.im, sp.arg, sp.conjugate)
+
+
+def sigma_symbol(k: int) -> sp.Symbol:
+    """σ_k, the symbol standing for σ^(k)(0) (``SIGMA[k]`` for k < 4)."""
+    return sp.Symbol(f"sigma_{k}", real=True)
 
 
 # ==================================================================== data
 
 
 def _exact(v, where: str) -> sp.Expr:
-    """A data value as an exact sympy number (floats via their shortest repr: 0.4 → 2/5)."""
-    if isinstance(v, bool):
+    """A data value as an exact sympy number: ints exactly, floats via their shortest repr
+    (0.4 → 2/5), strings such as '1/3' or 'tanh(1)' through the safe parser
+    (``flowtools.expressions.parse_number``: no Python is evaluated), sympy numbers as
+    they are."""
+    if isinstance(v, (bool, np.bool_)):
         raise FlowtoolsError(f"non-numeric data: {where} is the boolean {v!r}.")
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, (numbers.Integral, np.integer)):
         return sp.Integer(int(v))
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(v):
             raise FlowtoolsError(f"{where} is {v!r}: data must be finite numbers.")
         return sp.Rational(repr(float(v)))
-    try:
-        e = sp.sympify(v, locals={"x": _x})
-    except (sp.SympifyError, SyntaxError, TypeError, AttributeError) as err:
-        raise FlowtoolsError(
-            f"non-numeric data: {where} = {v!r} is not a number (give numbers, exact "
-            "strings such as '1/3' or 'tanh(1)', or use data=n for symbolic samples)."
-        ) from err
-    if not isinstance(e, sp.Expr) or not e.is_number or e.free_symbols:
-        raise FlowtoolsError(
-            f"non-numeric data: {where} = {v!r} is not a number (give numbers, or use "
-            "data=n for n symbolic samples)."
-        )
-    if e.is_real is False or not e.is_finite:
-        raise FlowtoolsError(f"{where} = {v!r} is not a finite real number.")
-    return sp.nsimplify(e) if isinstance(e, sp.Float) else e
+    if isinstance(v, numbers.Rational):  # fractions.Fraction
+        return sp.Rational(v.numerator, v.denominator)
+    if isinstance(v, str):
+        try:
+            return parse_number(v, what=where)
+        except FlowtoolsError as err:
+            raise FlowtoolsError(
+                f"non-numeric data: {err} (give numbers, exact strings such as '1/3' or "
+                "'tanh(1)', or use data=n for symbolic samples)."
+            ) from None
+    if isinstance(v, sp.Expr) and v.is_number and not v.free_symbols:
+        if v.has(sp.I) or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or v.is_real is False:
+            raise FlowtoolsError(f"{where} = {v} is not a finite real number.")
+        return sp.nsimplify(v) if isinstance(v, sp.Float) else v
+    raise FlowtoolsError(
+        f"non-numeric data: {where} = {v!r} is not a number (give numbers, exact strings "
+        "such as '1/3', or use data=n for n symbolic samples)."
+    )
 
 
 def _sample_symbols(dt: int):
@@ -141,9 +160,7 @@ def _parse_data(data, dim, bias) -> _Data:
     from flowtools.data import Dataset
 
     if data is None or (isinstance(data, (int, np.integer)) and not isinstance(data, bool)):
-        if dim is None or int(dim) != dim or dim < 1:
-            raise FlowtoolsError(f"give the input dimension dim ≥ 1, got {dim!r}.")
-        dt = int(dim) + bool(bias)
+        dt = _validate.dim(dim) + bool(bias)
         if data is None:
             return _Data("moments", dt, bool(bias))
         n = int(data)
@@ -197,7 +214,8 @@ def _sum_over_samples(expr: sp.Expr, data: _Data) -> sp.Expr:
 
 def _jets(expr: sp.Expr, sig) -> sp.Expr:
     """σ(0) ↦ σ_0 and σ^(k)(0) (a ``Subs`` of a derivative) ↦ σ_k."""
-    expr = expr.replace(lambda e: isinstance(e, sp.Subs), lambda e: SIGMA[e.expr.derivative_count])
+    expr = expr.replace(lambda e: isinstance(e, sp.Subs),
+                        lambda e: sigma_symbol(e.expr.derivative_count))
     return expr.subs(sig(0), SIGMA[0])
 
 
@@ -224,34 +242,22 @@ def _sample_blocks(dt: int, bias: bool):
 
 
 def _sigma_values(act: Activation | None, symbolic: bool, upto: int = 3) -> dict:
+    """{σ_0: σ(0)} and, unless ``symbolic``, {σ_k: σ^(k)(0)} for k ≤ ``upto``; raises
+    ``AssumptionError`` (saying what is needed) if one of them does not exist."""
     if act is None:
         return {}
-    vals = {SIGMA[0]: act.sigma0}
-    if not symbolic:
-        vals.update({SIGMA[k]: act.taylor0(k) for k in range(1, upto + 1)})
-    return vals
+    ks = [0] if symbolic else range(upto + 1)
+    try:
+        return {sigma_symbol(k): act.taylor0(k) for k in ks}
+    except AssumptionError as err:
+        hint = "" if symbolic else (" (symbolic_derivatives=True keeps σ'(0), σ''(0), … as "
+                                    "symbols)")
+        raise AssumptionError(f"the derivation needs σ^(k)(0) for k ≤ {max(ks)}, and {err}"
+                              f"{hint}") from None
 
 
 def _resolve_activation(activation):
-    if activation is None:
-        return None
-    try:
-        return get_activation(activation)
-    except FlowtoolsError as err:
-        if not isinstance(activation, str):
-            raise
-        from flowtools.activations import available
-
-        raise FlowtoolsError(
-            f"unknown activation {activation!r}: not a registered name ({', '.join(available())})"
-            f" and not an expression in the one variable x ({err})"
-        ) from err
-
-
-def _check_width(width) -> int:
-    if isinstance(width, bool) or int(width) != width or width < 1:
-        raise FlowtoolsError(f"width m must be a positive integer, got {width!r}.")
-    return int(width)
+    return None if activation is None else get_activation(activation)
 
 
 # ==================================================================== eigen-analysis
@@ -343,150 +349,6 @@ def _helmert(m: int):
         q[j] = -j * c
         out.append(q)
     return out
-
-
-# ==================================================================== assumptions
-
-
-@dataclass(frozen=True)
-class Check:
-    """One assumption: ``holds`` is True, False, or None (sympy cannot tell)."""
-
-    name: str
-    holds: bool | None
-    detail: str
-
-    def __str__(self):
-        mark = {True: "holds", False: "FAILS", None: "cannot tell"}[self.holds]
-        return f"[{mark:>11}] {self.name}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class AssumptionReport:
-    """Theorem 1's assumptions (i) σ ∈ C²(ℝ), σ(0) = 0, σ'(0) ≠ 0, (ii) γ ≠ 0, and
-    Theorem 2's σ analytic, each checked symbolically."""
-
-    checks: tuple[Check, ...]
-
-    @property
-    def failures(self) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if c.holds is False)
-
-    @property
-    def theorem1_holds(self) -> bool | None:
-        """True / False / None (undecided) for all of Theorem 1's assumptions."""
-        t1 = [c.holds for c in self.checks if c.name.startswith("Theorem 1")]
-        return False if False in t1 else (None if None in t1 else True)
-
-    def violates(self, label: str) -> bool:
-        """Whether a failing check's name contains ``label``, e.g. ``"Theorem 1 (i)"``."""
-        return any(label in c.name for c in self.failures)
-
-    def __str__(self):
-        return "\n".join(map(str, self.checks))
-
-
-def _continuity(expr) -> tuple[bool | None, str]:
-    from sympy.calculus.util import continuous_domain
-
-    try:
-        dom = continuous_domain(expr, _x, sp.S.Reals)
-    except (NotImplementedError, ValueError, TypeError):
-        dom = None
-    if dom == sp.S.Reals:
-        return True, "continuous on ℝ"
-    if dom is not None:
-        return False, f"continuous only on {dom}"
-    # piecewise: look for jumps where a non-smooth atom's argument vanishes
-    pts = set()
-    for atom in expr.atoms(*_NONSMOOTH):
-        for arg in atom.args:
-            if arg.has(_x):
-                try:
-                    pts |= set(sp.solveset(arg, _x, sp.S.Reals) & sp.FiniteSet(
-                        *sp.solve(arg, _x)))
-                except (NotImplementedError, TypeError, ValueError):
-                    pass
-    e2 = expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
-    for c in pts:
-        try:
-            lo, hi = sp.limit(e2, _x, c, "-"), sp.limit(e2, _x, c, "+")
-        except (NotImplementedError, ValueError):
-            continue
-        if sp.simplify(lo - hi) != 0 or expr.has(sp.DiracDelta):
-            return False, f"jumps at x = {c}"
-    return None, "sympy cannot decide continuity"
-
-
-def check_assumptions(activation, *, gamma=None, symbolic_derivatives: bool = False
-                      ) -> AssumptionReport:
-    """Check Theorem 1's assumptions (i) σ twice continuously differentiable, σ(0) = 0,
-    σ'(0) ≠ 0 and (ii) γ ≠ 0, and Theorem 2's σ analytic (Zhao, Bai, Zhang, section 5.1).
-
-    ``activation`` is a name, an expression in x, an ``Activation``, or None (a generic σ:
-    the σ checks are then undecided). ``gamma`` is γ (numbers or expressions) or None.
-
-        >>> check_assumptions("cos(x) - 1").violates("Theorem 1 (i)")     # σ'(0) = 0
-        True
-    """
-    act = _resolve_activation(activation)
-    checks = []
-    if act is None:
-        checks += [Check("Theorem 1 (i): σ ∈ C²(ℝ)", None, "σ is generic"),
-                   Check("Theorem 1 (i): σ(0) = 0", None, "σ is generic"),
-                   Check("Theorem 1 (i): σ'(0) ≠ 0", None, "σ is generic")]
-    else:
-        e = act.expr
-        ok, why = True, "σ, σ', σ'' continuous on ℝ"
-        for k in range(3):
-            hk, wk = _continuity(act.derivative(k) if k else e)
-            if hk is not True:
-                ok, why = hk, f"σ{chr(39) * k}: {wk}"
-                break
-        checks.append(Check("Theorem 1 (i): σ ∈ C²(ℝ)", ok, why))
-        s0 = act.sigma0
-        checks.append(Check("Theorem 1 (i): σ(0) = 0", bool(s0 == 0),
-                            f"σ(0) = {s0}" + ("" if s0 == 0 else
-                            ": the origin is not a critical point; subtract σ(0) from σ")))
-        s1 = act.dsigma0
-        if symbolic_derivatives:
-            checks.append(Check("Theorem 1 (i): σ'(0) ≠ 0", bool(s1 != 0),
-                                f"σ'(0) = {s1} (kept as the symbol σ_1 in the derivation)"))
-        else:
-            checks.append(Check("Theorem 1 (i): σ'(0) ≠ 0", bool(s1 != 0), f"σ'(0) = {s1}" + (
-                "" if s1 != 0 else ": −∇²ℓ(0) has no positive eigenvalue, no escape")))
-    if gamma is None:
-        checks.append(Check("Theorem 1 (ii): γ ≠ 0", None, "no data given"))
-    else:
-        g = [sp.expand(c) for c in gamma]
-        if all(c == 0 for c in g):
-            checks.append(Check("Theorem 1 (ii): γ ≠ 0", False,
-                                "γ = Σ y_i x̃_i = 0 for these data: change the data or target"))
-        elif any(c.is_number and c != 0 for c in g):
-            shown = [c if c.is_Integer or not c.is_number else sp.N(c, 8) for c in g]
-            checks.append(Check("Theorem 1 (ii): γ ≠ 0", True, f"γ = {shown}"))
-        else:
-            checks.append(Check("Theorem 1 (ii): γ ≠ 0", None,
-                                "γ is symbolic: holds for generic data"))
-    if act is None:
-        checks.append(Check("Theorem 2: σ analytic", None, "σ is generic"))
-    else:
-        checks.append(Check("Theorem 2: σ analytic", *_analytic(act)))
-    return AssumptionReport(tuple(checks))
-
-
-def _analytic(act: Activation) -> tuple[bool | None, str]:
-    e = act.expr
-    bad = e.atoms(*_NONSMOOTH)
-    if bad:
-        return None, f"contains {sorted(map(str, bad))}: cannot tell (likely not analytic)"
-    ok, why = _continuity(e)
-    if ok is not True:
-        return ok, why
-    for pw in e.atoms(sp.Pow):
-        if not pw.exp.is_integer and pw.base.has(_x) and not pw.base.is_positive:
-            return None, f"{pw}: cannot tell whether the base stays positive"
-    return True, "built from analytic functions, without singularities on ℝ"
 
 
 # ==================================================================== result
@@ -609,7 +471,7 @@ class OriginHessian:
 
         Raises ``AssumptionError`` if Theorem 1's assumptions fail (then the top eigenspace
         is not one direction per neuron)."""
-        reasons = list(map(str, self.assumptions.failures))
+        reasons = [str(c) for c in self.assumptions.failures if c.name.startswith("Theorem 1")]
         if not reasons and not self.block_diagonal:
             reasons.append(f"σ(0) = {self.coupling[0, 0] / -self.n} is not known to be 0, so "
                            "the neurons are coupled at 0 (give a concrete activation)")
@@ -629,10 +491,9 @@ class OriginHessian:
         """A jitted JAX function (X, y) ↦ ∇²ℓ(0) (p×p), lambdified from the derived blocks in
         moment form (any data of the same d). ``sigma`` gives values for σ_k symbols
         left free (default: the activation's own values)."""
-        vals = dict(self._sigma)
-        if self.activation is not None:
-            vals.update(_sigma_values(self.activation, False))
-        vals.update(sigma or {})
+        vals = {**self._sigma, **(sigma or {})}
+        if self.activation is not None and SIGMA[1] not in vals:
+            vals = {**_sigma_values(self.activation, False, upto=1), **vals}
         A = self._moment_block.subs(vals)
         B = self._moment_coupling.subs(vals)
         m = self.width
@@ -674,7 +535,7 @@ def _lambdify_moments(exprs, dt: int, bias: bool):
         raise FlowtoolsError(f"cannot lambdify: free symbols {sorted(map(str, leftover))}; "
                              "give their values (sigma=...).")
     order = sorted(table, key=str)
-    fns = [sp.lambdify(order, e, modules="jax", cse=True) for e in exprs]
+    fns = [lambdify_jax(order, e, cse=True) for e in exprs]
 
     def moments(X, y):
         Xa = augment(jnp.asarray(X).reshape(len(y), -1), bias)
@@ -713,7 +574,7 @@ def origin_hessian(activation, *, width: int, dim: int | None = None, bias: bool
         (sqrt(13), 1000)
     """
     act = _resolve_activation(activation)
-    m = _check_width(width)
+    m = _validate.width(width)
     d = _parse_data(data, dim, bias)
     sig = _sigma_values(act, symbolic_derivatives, upto=1)
     # 1. one sample, two neurons → sum over samples in moment form
@@ -820,7 +681,7 @@ class FieldTaylorTerm:
         if left:
             raise FlowtoolsError(f"cannot lambdify: free symbols {sorted(map(str, left))}.")
         order = sorted(table, key=str)
-        f = sp.lambdify([list(th), order], list(self.moment_expr), modules="jax", cse=True)
+        f = lambdify_jax([list(th), order], list(self.moment_expr), cse=True)
         from flowtools.network import augment
 
         def term(theta, X, y):
@@ -852,16 +713,11 @@ def field_taylor_term(activation, *, width: int, dim: int | None = None, bias: b
         Matrix([[-a_1*w_1_1**2 - w_1_1**3/3, -a_1**2*w_1_1 - a_1*w_1_1**2]])
     """
     act = _resolve_activation(activation)
-    m = _check_width(width)
-    if isinstance(order, bool) or int(order) != order or order < 1:
-        raise FlowtoolsError(f"order must be a positive integer, got {order!r}.")
-    K = int(order)
+    m = _validate.width(width)
+    K = _validate.positive_int(order, "the order K")
     d = _parse_data(data, dim, bias)
     sig = _sigma_values(act, symbolic_derivatives, upto=K)
-    s = [sig.get(SIGMA[k], SIGMA[k]) if k < 4 else sp.Symbol(f"sigma_{k}", real=True)
-         for k in range(K + 1)]
-    if act is not None and not symbolic_derivatives:
-        s = [act.taylor0(k) for k in range(K + 1)]
+    s = [sig.get(sigma_symbol(k), sigma_symbol(k)) for k in range(K + 1)]
     xs, yv = _sample_symbols(d.dt)
     xv = list(xs[:-1]) + [sp.S.One] if d.bias else list(xs)
     theta = [(sp.Symbol(f"a_{k + 1}", real=True),

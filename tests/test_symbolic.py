@@ -12,6 +12,7 @@ import pytest
 import sympy as sp
 
 import flowtools as ft
+from flowtools.assumptions import ANALYTIC, C2, DSIGMA0, SIGMA0, theorem1_failures
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.symbolic import (
     SIGMA,
@@ -19,6 +20,7 @@ from flowtools.symbolic import (
     check_assumptions,
     field_taylor_term,
     origin_hessian,
+    sigma_symbol,
     third_order_term,
 )
 
@@ -182,14 +184,67 @@ def test_assumption_checks():
     assert check_assumptions("Max(0, x)").violates("C²")  # ReLU: σ' jumps at 0
     assert check_assumptions("tanh", gamma=[0, 0]).violates("Theorem 1 (ii)")
     assert check_assumptions("1/(x - 1) + 1").violates("C²")
-    assert check_assumptions("sin").checks[-1].holds is True  # analytic
-    assert check_assumptions("Abs(x)**3").checks[-1].holds is None  # cannot tell
+    assert check_assumptions("sin").get(ANALYTIC).holds is True
+    abs3 = check_assumptions("Abs(x)**3")  # C², but not analytic at 0
+    assert abs3.get(C2).holds is True and abs3.get(ANALYTIC).holds is False
     oh = origin_hessian("tanh(x) + 1/2", width=2, dim=1, data=([[1], [2]], [1, 1]))
     assert oh.assumptions.violates("Theorem 1 (i)")
     with pytest.raises(AssumptionError, match="σ\\(0\\) = 0"):
         oh.imbalance
     with pytest.raises(AssumptionError, match="not known to be 0"):
         origin_hessian(None, width=2, dim=1).imbalance
+
+
+# (activation, the Theorem 1 checks that must fail): non-smooth σ fail C² (and σ'(0) where it
+# does not exist); singular, 0/0 or undefined values fail, they never "hold"
+BROKEN = [
+    ("Max(0, x)", {C2, DSIGMA0}),  # σ' jumps: no σ'(0) (sympy's Heaviside(0) = 1/2 is no σ'(0))
+    ("sign(x)", {C2, DSIGMA0}),  # σ jumps at 0
+    ("Heaviside(x)", {C2, SIGMA0, DSIGMA0}),
+    ("Abs(x)", {C2, DSIGMA0}),
+    ("x + x*Abs(x)", {C2}),  # σ'' jumps, σ'(0) = 1 exists
+    ("sin(x)/x", {C2, SIGMA0, DSIGMA0}),  # 0/0 at 0 (nan in JAX too)
+    ("1/x", {C2, SIGMA0, DSIGMA0}),
+    ("x**3", {DSIGMA0}),
+]
+
+
+@pytest.mark.parametrize("act,failing", BROKEN)
+def test_broken_activations_fail_the_one_check(act, failing):
+    rep = check_assumptions(act, gamma=[1, 2])
+    assert {c.name for c in rep.failures if c.name.startswith("Theorem 1")} == failing
+    assert rep.theorem1_holds is False
+    fails = theorem1_failures(act, np.array([1.0, 2.0]))  # what Problem uses: the same check
+    assert sorted(f.split(" fails:")[0] for f in fails) == sorted(failing)
+    if DSIGMA0 in failing and act != "x**3":
+        assert "not defined" in rep.get(DSIGMA0).detail
+        with pytest.raises(AssumptionError, match=r"σ'\(0\) is not defined"):
+            ft.get_activation(act).dsigma0
+
+
+@pytest.mark.parametrize("act", ["x + Max(0, x)**3", "Abs(x)**3 + x", "x + Heaviside(x)*x**3",
+                                 "x + Min(0, x)**3", "x + sign(x)*x**4"])
+def test_kinks_that_are_c2_pass_theorem1_but_not_theorem2(act):
+    rep = check_assumptions(act, gamma=[1])
+    assert rep.theorem1_holds is True and theorem1_failures(act, [1.0]) == []
+    assert rep.get(ANALYTIC).holds is False and "x = 0" in rep.get(ANALYTIC).detail
+
+
+def test_kinks_away_from_zero():
+    rep = check_assumptions("x + Max(x - 1, 0)**2", gamma=[1])  # σ'' jumps at x = 1
+    assert rep.violates("C²") and "x = 1" in rep.get(C2).detail
+    assert not rep.violates("σ'(0)")  # σ is smooth near 0
+    assert check_assumptions("tan(x)").violates("C²")  # poles at π/2 + kπ
+
+
+def test_no_hessian_when_sigma_is_not_differentiable_at_0():
+    with pytest.raises(AssumptionError, match=r"σ'\(0\) is not defined"):
+        origin_hessian("Max(0, x)", width=2, dim=1, data=([[1], [2]], [1, 3]))
+    oh = origin_hessian("Max(0, x)", width=2, dim=1, data=([[1], [2]], [1, 3]),
+                        symbolic_derivatives=True)  # σ'(0) kept as a symbol: fine
+    assert SIGMA[1] in oh.mu1.free_symbols and oh.assumptions.violates("C²")
+    with pytest.raises(AssumptionError, match=r"σ'''\(0\) is not defined"):
+        field_taylor_term("x + Max(0, x)**3", width=1, dim=1, data=([[1]], [1]), order=3)
 
 
 # ------------------------------------------------------------------ Taylor terms of the field
@@ -222,6 +277,34 @@ def test_field_taylor_terms_match_jax(act):
     oh = origin_hessian(act, width=2, dim=2, data=data)
     assert (T1.expr - sp.Matrix(oh.matrix) * sp.Matrix(T1.theta)).applyfunc(
         sp.expand).is_zero_matrix
+
+
+@eqx.filter_jit
+def _jets_upto(pb, theta, K):
+    """[(1/k!) d^k/dt^k (−∇ℓ)(tθ) at t = 0 for k = 1…K], nested forward differentiation."""
+    fs = [lambda t: pb.field(t * theta)]
+    for _ in range(K):
+        fs.append(jax.jacfwd(fs[-1]))
+    return [fs[k](0.0) / math.factorial(k) for k in range(1, K + 1)]
+
+
+@pytest.mark.parametrize("act", ["tanh", "exp(x) - 1", "tanh(x) + 1/2", "erf(x)"])
+def test_field_taylor_terms_of_any_order(act):
+    """Orders 4 and 5 need σ^(4)(0), σ^(5)(0) (a table of 4 derivatives used to stop at 3).
+    (For an odd σ with σ(0) = 0 the even orders vanish.)"""
+    odd = ft.get_activation(act).is_odd
+    pb = _problem(act, 2, 1, True)
+    data = (np.asarray(pb.X), np.asarray(pb.y))
+    theta = jnp.asarray(pb.init_gaussian(1.0, seed=5))
+    refs = [np.asarray(r) for r in _jets_upto(pb, theta, 5)]
+    for K in (4, 5):
+        T = field_taylor_term(act, width=2, dim=1, data=data, order=K)
+        ref = refs[K - 1]
+        assert (np.abs(ref).max() > 1e-3) == (K == 5 or not odd)  # non-trivial term
+        got = np.asarray(T.to_jax()(theta, pb.X, pb.y))
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-11 * max(1.0, np.abs(ref).max()))
+    Ts = field_taylor_term(None, width=1, dim=1, data=2, order=5)
+    assert {sigma_symbol(4), sigma_symbol(5)} <= Ts.expr.free_symbols
 
 
 def test_third_order_term_closed_form():
