@@ -1,7 +1,8 @@
 """The theorems' hypotheses, checked symbolically before anything is measured.
 
-* A.T1 (Theorem 1): σ ∈ C²(ℝ), σ(0) = 0, σ'(0) ≠ 0; γ ≠ 0 — ``flowtools.symbolic.
-  check_assumptions`` with γ in exact rationals from the data.
+* A.T1 (Theorem 1): σ ∈ C²(ℝ), σ(0) = 0, σ'(0) ≠ 0; γ ≠ 0 — the one check of
+  ``flowtools.assumptions`` (also behind ``Problem.assumption_failures``), with γ in exact
+  rationals from the data.
 * A.T2 (Theorem 2): in addition σ analytic.
 * A.T3 (Theorem 3, for g = −∇ℓ or a general field F): F ∈ C², F(0) = 0, DF(0)
   diagonalizable, its top eigenvalue μ1 > 0. Networks: from the symbolic origin Hessian
@@ -33,26 +34,34 @@ STATEMENTS = {
 
 
 def _network_checks(case):
+    from flowtools.assumptions import ANALYTIC, SIGMA0, check_assumptions
+    from flowtools.errors import AssumptionError
     from flowtools.symbolic import OriginHessian
 
-    oh = OriginHessian.from_problem(case.problem)
-    rep = oh.assumptions
+    pb = case.problem
+    try:
+        oh = OriginHessian.from_problem(pb)
+        rep, mu1 = oh.assumptions, oh.mu1
+    except AssumptionError:  # σ(0) or σ'(0) does not exist: no Hessian at 0, same checks
+        oh, mu1 = None, None
+        rep = check_assumptions(pb.activation, gamma=pb.gamma)
     out = {}
-    t1 = [c for c in rep.checks if c.name.startswith("Theorem 1")]
-    out["T1"] = [(c.name, c.holds, c.detail) for c in t1]
-    out["T2"] = [(c.name, c.holds, c.detail) for c in rep.checks if c.name.startswith(
-        "Theorem 2")]
-    mu1 = oh.mu1
+    out["T1"] = [(c.name, c.holds, c.detail) for c in rep.checks
+                 if c.name.startswith("Theorem 1")]
+    an, s0 = rep.get(ANALYTIC), rep.get(SIGMA0)
+    out["T2"] = [(an.name, an.holds, an.detail)]
     mu1_pos = bool(sp.simplify(mu1) > 0) if mu1 is not None else False
-    an = out["T2"][0] if out["T2"] else ("", None, "")
-    t3 = [("g = −∇ℓ ∈ C² (σ analytic ⇒ σ ∈ C³)", an[1], an[2]),
-          ("g(0) = −∇ℓ(0) = 0 ⇔ σ(0) = 0", rep.checks[1].holds, rep.checks[1].detail),
-          ("DF(0) = −∇²ℓ(0) symmetric ⇒ diagonalizable", True, "a Hessian"),
-          ("μ1 > 0", mu1_pos, f"μ1 = {sp.N(mu1, 12)} exactly {_short(mu1)}")]
+    mu1_text = f"μ1 = {sp.N(mu1, 12)} exactly {_short(mu1)}" if mu1 is not None else \
+        "−∇²ℓ(0) does not exist (σ'(0) is not defined)"
+    t3 = [("g = −∇ℓ ∈ C² (σ analytic ⇒ σ ∈ C³)", an.holds, an.detail),
+          ("g(0) = −∇ℓ(0) = 0 ⇔ σ(0) = 0", s0.holds, s0.detail),
+          ("DF(0) = −∇²ℓ(0) symmetric ⇒ diagonalizable", oh is not None or None,
+           "a Hessian" if oh is not None else mu1_text),
+          ("μ1 > 0", mu1_pos, mu1_text)]
     nums = {}
-    if mu1_pos and not case.problem.assumption_failures():
-        num_mu1 = float(case.problem.mu1)
-        num_mu2 = float(case.problem.mu2)
+    if mu1_pos and not pb.assumption_failures():
+        num_mu1 = float(pb.mu1)
+        num_mu2 = float(pb.mu2)
         nums = dict(mu1_exact=float(sp.N(mu1, 20)), mu1_numeric=num_mu1,
                     mu2_exact=float(sp.N(oh.mu2, 20)) if oh.mu2 is not None else None,
                     mu2_numeric=num_mu2)
@@ -61,11 +70,10 @@ def _network_checks(case):
         t3.append(("exact μ1, μ2 = the numeric ones used by the limit (≤ 1e-13 rel.)",
                    bool(e1 <= 1e-13 and e2 <= 1e-13), f"rel. diff {e1:.1e}, {e2:.1e}"))
     out["T3"] = t3
-    analytic = out["T2"][0][1] if out["T2"] else None
-    out["T4"] = [("ℓ analytic (σ analytic)", analytic, out["T2"][0][2] if out["T2"] else ""),
+    out["T4"] = [("ℓ analytic (σ analytic)", an.holds, an.detail),
                  ("ℓ = ½Σ(f_θ(x_i) − y_i)² ≥ 0", True, "a sum of squares"),
-                 ("∇ℓ(0) = 0 (σ(0) = 0)", rep.checks[1].holds, rep.checks[1].detail),
-                 ("0 a strict saddle: λ_max(−∇²ℓ(0)) = μ1 > 0", mu1_pos, f"μ1 = {_short(mu1)}")]
+                 ("∇ℓ(0) = 0 (σ(0) = 0)", s0.holds, s0.detail),
+                 ("0 a strict saddle: λ_max(−∇²ℓ(0)) = μ1 > 0", mu1_pos, mu1_text)]
     return out, nums
 
 
