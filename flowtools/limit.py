@@ -19,6 +19,28 @@ Two independent methods:
   P(e^{μ1 t}·s) from a Taylor series, evaluated where its truncation error is ≤ 1e-17 and
   continued beyond by the flow from P(τ0). No flow from a tiny α is ever needed.
 
+**Error estimates** (``LimitResult.error``) are measured, not assumed. Every flow is solved
+twice, at ``rtol`` and at rtol/``REF_RATIO``; the reported h is the first, and its estimate
+is the sum of
+
+1. the extrapolation's truncation: the last difference of the Richardson column times
+   q^r/(1 − q^r) for the next exponent r (extrapolate), or the series' truncation error
+   (manifold, inside its radius; ``tol`` relative beyond);
+2. the flows' global error: the same extrapolation applied to the reference sequence, and
+   the difference of the two values (divided by 1 − REF_RATIO^−0.8: the reference's own
+   share, see ``RTOL_ORDER``). This includes the error common to all α_k — the shared
+   trajectory after the escape — which the differences of the sequence cannot show;
+3. a round-off floor for what both solves share: the rounding of the save times
+   t + log(1/α_k)/μ1 and of the α_k, eps·(‖x‖ + |T|·‖F(x)‖) per entry, propagated with the
+   extrapolation's weights.
+
+The stopping threshold of the Richardson recursion is the measured noise of the sequence
+(the variation over α_k of result − reference), not an assumed multiple of rtol. The
+reference solve costs ~1.3× the result's flow (dopri8's steps grow as rtol^−1/8), so a
+call integrates ~2.3× what a single solve would. Where the flows are at round-off
+(rtol ≲ 1e-12 on Example 1) the two solves differ by their round-off only, and the estimate
+is that of the noise, not of a smaller truncation error.
+
 ``limit`` takes a ``Problem``; ``limit_field`` the same for any field F (Theorem 3), with a
 small diffrax integrator in log-norm coordinates. ``limit_endpoint`` gives lim_{t→∞} h with
 the flow's stopping rules (Theorem 2). ``aligned_times`` puts flows and GD runs from
@@ -45,13 +67,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools import manifold
 from flowtools._compile import compiled
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.flow import from_lognorm, lognorm_field, solve_flow, to_lognorm
 from flowtools.problem import Problem
+from flowtools.trajectory import Status
 
 METHODS = ("extrapolate", "manifold")
+# The flows' global error is measured, not assumed: every flow is solved a second time at
+# rtol / REF_RATIO, and the difference of the two results (propagated through the same
+# extrapolation) is the flow part of the error estimate. The global error of dopri8 with
+# the PI controller goes as rtol^p, p = 0.8–1.2 measured on Example 1 (extrapolation and
+# manifold continuation, rtol 1e-12 … 1e-8; tests/test_limit.py fits it), so the
+# reference carries REF_RATIO^−p ≤ 16 % of the result's error: the difference is divided
+# by 1 − REF_RATIO^−RTOL_ORDER (exact when the two errors are aligned, 16 % high when they
+# are independent, as at the round-off floor).
+REF_RATIO = 10.0
+RTOL_ORDER = 0.8
+_REF_GAIN = 1.0 / (1.0 - REF_RATIO ** -RTOL_ORDER)
+_EPS = float(np.finfo(float).eps)
 
 
 # ====================================================================== the system
@@ -136,8 +172,6 @@ class FlowSystem:
         save_ts = np.concatenate([save_ts, np.full(-S % 64, save_ts[-1])])
         t1 = float(save_ts[-1]) if save_ts[-1] > 0 else 1e-12
         if self.problem is not None:
-            from flowtools.trajectory import Status
-
             tr = solve_flow(self.problem, theta0, t1=t1, loss_threshold=0.0, gtol=0.0,
                             save_ts=save_ts, rtol=rtol, solver=solver, max_steps=max_steps,
                             batch_size=len(theta0))
@@ -172,14 +206,19 @@ _FIELD_SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": di
 def _field_batch(field, theta0s, save_ts, rtol, solver_name, max_steps):
     # Log-norm coordinates θ = e^r ω (as flowtools.flow): relative error control at any scale.
     vf = lognorm_field(lambda theta, args: field(theta))
+    # Steps land exactly on the save times (as solve_flow with save_ts): the saved states
+    # carry the step accuracy. Dopri8's dense interpolant is not error-controlled: read
+    # between steps, the closed-form field of the tests came out 300× less accurate
+    # (2e-12 instead of 6e-15 relative at rtol 1e-13), for 30 % fewer steps.
+    controller = diffrax.ClipStepSizeController(
+        diffrax.PIDController(rtol=rtol, atol=rtol * 1e-3, pcoeff=0.4, icoeff=0.3),
+        step_ts=save_ts)
 
     def one(th0):
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(vf), _FIELD_SOLVERS[solver_name](), 0.0, save_ts[-1], None,
             to_lognorm(th0), saveat=diffrax.SaveAt(ts=save_ts, fn=lambda t, y, a: from_lognorm(y)),
-            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-3,
-                                                      pcoeff=0.4, icoeff=0.3),
-            max_steps=max_steps, throw=False,
+            stepsize_controller=controller, max_steps=max_steps, throw=False,
         )
         return sol.ys, sol.result == diffrax.RESULTS.successful
 
@@ -187,8 +226,7 @@ def _field_batch(field, theta0s, save_ts, rtol, solver_name, max_steps):
 
 
 def _field_flow(field, theta0, save_ts, rtol, solver, max_steps):
-    if solver not in _FIELD_SOLVERS:
-        solver = "dopri8"
+    V.choice(solver, "solver", _FIELD_SOLVERS)
     args = (field, jnp.asarray(theta0), jnp.asarray(save_ts), jnp.float64(rtol), solver,
             int(max_steps))
     exe, comp = compiled(_field_batch, *args)
@@ -280,8 +318,9 @@ class LimitEndpoint:
     Attributes:
         theta, loss: the end point and ℓ there.
         t: the limiting time at which the flow stopped.
-        status: ``Status`` code of the flow from the start point (CONVERGED: ℓ ≤ threshold;
-            HORIZON: t1 reached first — the end point is then a finite-horizon one).
+        status: the ``Status`` of the flow from the start point (CONVERGED: ℓ ≤ threshold;
+            HORIZON: t1 reached first — the end point is then a finite-horizon one;
+            STATIONARY: a local minimum above the threshold; failures as in ``Status``).
         start_t, start_theta: where on the limiting trajectory the flow started.
         trajectory: the ``Trajectory`` of that flow (flow time 0 = limiting time start_t).
     """
@@ -289,17 +328,25 @@ class LimitEndpoint:
     theta: np.ndarray
     loss: float
     t: float
-    status: int
+    status: Status
     start_t: float
     start_theta: np.ndarray
     method: str
     trajectory: object = None
 
     @property
-    def message(self) -> str:
-        from flowtools.trajectory import Status
+    def ok(self) -> bool:
+        """True unless the flow failed (``Status.ok``: CONVERGED, HORIZON, STATIONARY)."""
+        return Status(self.status).ok
 
-        return Status(int(self.status)).message
+    @property
+    def converged(self) -> bool:
+        """True if the flow reached ℓ ≤ loss_threshold (a global minimum for ℓ ≥ 0)."""
+        return Status(self.status) is Status.CONVERGED
+
+    @property
+    def message(self) -> str:
+        return Status(self.status).message
 
 
 # ====================================================================== the two methods
@@ -350,7 +397,7 @@ def exponent_candidates(system: FlowSystem, max_exponent: float = 8.0) -> np.nda
     return np.array(sorted(cands - {0.0}))
 
 
-def _generalized_richardson(A, q, noise, candidates, snap=0.15):
+def _generalized_richardson(A, q, noise, candidates, snap=0.15, carry=()):
     """Extrapolate A_0, A_1, … (errors ~ Σ c_j α^{r_j}, α_k = α_0 q^k) to α = 0.
 
     At each level the exponent r is *observed* from the two smallest-α differences of the
@@ -358,11 +405,16 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15):
     (an inexact exponent would leave a residual proportional to its error) and eliminated:
     T' = (T_{k+1} − q^r T_k)/(1 − q^r). Admissible: ``candidates`` above the last exponent
     used, or that exponent once more — a resonance (e.g. 2 = 1 − (−μ1)/μ1 = 1 + 1) brings
-    α^r log α terms, i.e. (a + b k) q^{rk}, which a repeated elimination removes. Stops at
-    the noise floor, keeping two entries for the error estimate.
+    α^r log α terms, i.e. (a + b k) q^{rk}, which a repeated elimination removes. Stops
+    when the last difference is at the noise floor (``noise``: the measured noise of one
+    entry, amplified by the levels so far), keeping two entries for the error estimate.
+    The same eliminations are applied to each sequence in ``carry`` (a reference solve,
+    or the identity for the weights of the linear combination).
 
-    Returns (value, error estimate, observed first rate or NaN, exponents used)."""
+    Returns (value, truncation error estimate, observed first rate or NaN, exponents used,
+    the carried sequences' values)."""
     col = np.asarray(A)
+    carry = [np.asarray(c) for c in carry]
     used, lq, amp = [], np.log(1.0 / q), 1.0
     r_obs0 = np.nan
 
@@ -373,11 +425,9 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15):
         again = [last] if used.count(last) < 2 else []
         return np.concatenate([again, candidates[candidates > last + 1e-9]])
 
-    at_noise = False
     while len(col) >= 3:
         d = np.linalg.norm(np.diff(col, axis=0), axis=-1)
         if d[-1] <= 4 * noise * amp:
-            at_noise = True
             break
         r_hat = np.log(d[-2] / d[-1]) / lq if d[-2] > 4 * noise * amp else np.nan
         if not used:
@@ -393,34 +443,49 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15):
             break
         rho = q**r
         col = (col[1:] - rho * col[:-1]) / (1 - rho)
+        carry = [(x[1:] - rho * x[:-1]) / (1 - rho) for x in carry]
         amp *= (1 + rho) / (1 - rho)
         used.append(r)
     d_last = float(np.linalg.norm(col[-1] - col[-2]))
+    if carry and np.shape(carry[0]) == np.shape(col):
+        # the reference sequence (carry[0]) has the same truncation but less flow noise:
+        # its last difference, if smaller, is the better measure of the truncation
+        d_last = min(d_last, float(np.linalg.norm(carry[0][-1] - carry[0][-2])))
     c = admissible()
     r_next = float(c[0]) if c.size else (used[-1] if used else 0.0) + 1.0
+    if used and len(col) >= 3:
+        # the next exponent lies between the last one repeated (a resonance, α^r log α: the
+        # conservative choice) and the next new candidate; the final column's observed
+        # decay (the reference's, less noisy) decides where, if it is above the noise
+        ref_col = carry[0] if carry and np.shape(carry[0]) == np.shape(col) else col
+        dd = np.linalg.norm(np.diff(ref_col, axis=0), axis=-1)
+        new = c[c > used[-1] + 1e-9]
+        if new.size and dd[-1] > 0 and dd[-2] > 4 * noise * amp:
+            r_seen = np.log(dd[-2] / dd[-1]) / lq
+            r_next = float(min(max(r_seen, r_next), new[0]))
     rho = q**r_next
-    # At the noise floor the last difference measures the noise itself; otherwise it is
-    # dominated by the next term of the expansion, q^{r_next}/(1 − q^{r_next}) of it remaining.
-    # Flow errors common to all α_k (the shared trajectory after the escape) do not show in
-    # the differences: an a-priori floor of half the assumed noise (amplified) covers them.
-    err = max(d_last if at_noise else d_last * rho / (1 - rho), 0.5 * noise * amp)
-    return col[-1], err, r_obs0, used
+    # The last difference is dominated by the next term of the expansion (or, at the noise
+    # floor, bounds it), q^{r_next}/(1 − q^{r_next}) of it remaining in the value. The
+    # flows' errors (noise and the part common to all α_k, invisible in the differences)
+    # are measured separately, by the reference solve carried along.
+    err = d_last * rho / (1 - rho)
+    return col[-1], err, r_obs0, used, [x[-1] for x in carry]
 
 
-def _noise_factor(system, noise_factor):
-    # The flows' error in units of rtol·‖h‖, measured against the manifold method on
-    # Example 1 (solve_flow, dopri8: ~0.1) and on the closed-form field of the tests
-    # (the log-norm diffrax integrator of this module: ~1).
-    if noise_factor is not None:
-        return float(noise_factor)
-    return 0.1 if system.problem is not None else 1.0
+def _field_values(system, X):
+    """F(x) for the rows of X (…, p)."""
+    X = np.asarray(X)
+    F = np.asarray(jax.vmap(system.field)(jnp.asarray(X.reshape(-1, X.shape[-1]))))
+    return F.reshape(X.shape)
 
 
 def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-13,
-                 solver="dopri8", noise_factor=None, max_steps=100_000):
+                 solver="dopri8", max_steps=100_000):
+    eps = V.in_open_interval(eps, "eps", 0.0, 1.0)
+    q = V.in_open_interval(q, "q", 0.0, 1.0)
+    levels = V.integer(levels, "levels", minimum=2)
+    rtol, max_steps = _flow_options(system, rtol, solver, max_steps)
     theta, ts, s, ns, nth, log_tau = _prepare(system, theta, ts)
-    if not 0 < q < 1 or levels < 2 or not 0 < eps < 1:
-        raise FlowtoolsError("need 0 < q < 1, levels ≥ 2 and 0 < eps < 1.")
     mu1, lq = system.mu1, np.log(1.0 / q)
     # Window of each time: effective scale α‖θ‖/min(1, τ) from eps down by q^levels.
     la_top = np.log(eps) + np.minimum(0.0, log_tau) - np.log(nth)
@@ -438,23 +503,46 @@ def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-13,
     theta0 = np.exp(log_alpha)[:, None] * theta[None, :]
     out, wall, comp = system.flow(theta0, save_ts, rtol=rtol, solver=solver,
                                   max_steps=max_steps)
-    A = out[idx, inv.reshape(idx.shape)]  # (T, L+1, p)
+    ref, wall_ref, comp_ref = system.flow(theta0, save_ts, rtol=rtol / REF_RATIO,
+                                          solver=solver, max_steps=max_steps)
+    sel = (idx, inv.reshape(idx.shape))
+    A, B = out[sel], ref[sel]  # (T, L+1, p): result and reference sequences
     tw = time.perf_counter()
-    values, errors, rates, all_rates = [], [], [], []
+    # Round-off that both solves share (so that their difference cannot show it): the save
+    # times t + log(1/α_k)/μ1 and the α_k are rounded once, which moves each entry by
+    # ~eps·(‖x‖ + |T|·‖F(x)‖).
+    floor = _EPS * (np.linalg.norm(A, axis=-1)
+                    + np.abs(T_shift) * np.linalg.norm(_field_values(system, A[:, -1]),
+                                                     axis=-1)[:, None])
+    values, errors, rates, all_rates, parts = [], [], [], [], []
     cands = exponent_candidates(system)
-    noise_factor = _noise_factor(system, noise_factor)
-    for a in A:
-        noise = noise_factor * rtol * np.linalg.norm(a[-1])
-        v, e, r, rs = _generalized_richardson(a, q, noise, cands)
-        values.append(v), errors.append(e), rates.append(r), all_rates.append(rs)
-    wall += time.perf_counter() - tw
+    eye = np.eye(levels + 1)
+    for a, b, f in zip(A, B, floor, strict=True):
+        # the noise of one entry, measured: half the largest difference of consecutive
+        # (result − reference) errors (the part of the flow error that varies with α_k)
+        noise = max(0.5 * float(np.max(np.linalg.norm(np.diff(a - b, axis=0), axis=-1))),
+                    float(np.max(f)))
+        v, e_seq, r, rs, (vb, w) = _generalized_richardson(a, q, noise, cands, carry=(b, eye))
+        e_flow = _REF_GAIN * float(np.linalg.norm(v - vb))
+        e_round = float(np.sqrt(np.sum((w * f) ** 2)))
+        values.append(v), rates.append(r), all_rates.append(rs)
+        errors.append(e_seq + e_flow + e_round)
+        parts.append((e_seq, e_flow, e_round))
+    wall += wall_ref + time.perf_counter() - tw
+    parts = np.array(parts)
     info = dict(eps=eps, q=q, levels=levels, rtol=rtol, solver=solver, n_flows=K,
-                alphas=np.exp(log_alpha), level_rates=all_rates, sequence=A)
-    return np.array(values), np.array(errors), np.array(rates), wall, comp, info
+                alphas=np.exp(log_alpha), level_rates=all_rates, sequence=A,
+                reference_sequence=B, reference_rtol=rtol / REF_RATIO,
+                error_parts=dict(sequence=parts[:, 0], flow=parts[:, 1], round_off=parts[:, 2]),
+                flow_wall_time=dict(result=wall - wall_ref, reference=wall_ref))
+    return np.array(values), np.array(errors), np.array(rates), wall, comp + comp_ref, info
 
 
 def _manifold(system, theta, ts, *, order=manifold.DEFAULT_ORDER, rtol=1e-13, solver="dopri8",
-              tol=1e-17, noise_factor=None, max_steps=100_000):
+              tol=1e-17, max_steps=100_000):
+    order = V.integer(order, "order", minimum=3)
+    tol = V.in_open_interval(tol, "tol", 0.0, 1.0)
+    rtol, max_steps = _flow_options(system, rtol, solver, max_steps)
     theta, ts, s, ns, nth, log_tau = _prepare(system, theta, ts)
     mu1 = system.mu1
     tc = time.perf_counter()
@@ -465,34 +553,68 @@ def _manifold(system, theta, ts, *, order=manifold.DEFAULT_ORDER, rtol=1e-13, so
     t0 = (log_tau0 - np.log(ns)) / mu1
     thetas = np.zeros((len(ts), system.p))
     errors = np.zeros(len(ts))
+    flow_err = np.zeros(len(ts))
     inside = ts <= t0
     thetas[inside] = manifold.evaluate(Q, log_tau[inside])
     errors[inside] = manifold.truncation_error(Q, log_tau[inside])
-    wall = 0.0
+    # where the series is evaluated, τ = e^{log τ} carries the rounding of log τ
+    t_eff = np.abs(log_tau) / mu1
+    wall, wall_ref = 0.0, 0.0
     if (~inside).any():
         x0 = manifold.evaluate(Q, log_tau0)
         order_t = np.argsort(ts[~inside])
         st = ts[~inside][order_t] - t0
         out, wall, c2 = system.flow(x0[None], st, rtol=rtol, solver=solver, max_steps=max_steps)
-        comp += c2
+        ref, wall_ref, c3 = system.flow(x0[None], st, rtol=rtol / REF_RATIO, solver=solver,
+                                        max_steps=max_steps)
+        comp += c2 + c3
         vals = np.empty((len(st), system.p))
         vals[order_t] = out[0]
+        dref = np.empty(len(st))
+        dref[order_t] = _REF_GAIN * np.linalg.norm(out[0] - ref[0], axis=-1)
         thetas[~inside] = vals
-        nrm = np.linalg.norm(vals, axis=-1)
-        errors[~inside] = nrm * (tol + _noise_factor(system, noise_factor) * rtol)
+        # the start point's series error (relative, carried along) and the flow's error,
+        # measured against the reference solve
+        flow_err[~inside] = dref
+        errors[~inside] = np.linalg.norm(vals, axis=-1) * tol + dref
+        t_eff[~inside] = np.abs(log_tau0) / mu1 + np.abs(ts[~inside] - t0)
+    dh_dt = _field_values(system, thetas)
+    floor = _EPS * (np.linalg.norm(thetas, axis=-1) + t_eff * np.linalg.norm(dh_dt, axis=-1))
+    errors = errors + floor
     info = dict(order=order, rtol=rtol, solver=solver, coefficients=Q, t0=t0,
-                tau0=float(np.exp(log_tau0)), radius=manifold.series_radius(Q))
-    return thetas, errors, np.full(len(ts), np.nan), wall, comp, info
+                tau0=float(np.exp(log_tau0)), radius=manifold.series_radius(Q), dh_dt=dh_dt,
+                reference_rtol=rtol / REF_RATIO,
+                error_parts=dict(series=errors - flow_err - floor, flow=flow_err,
+                                 round_off=floor),
+                flow_wall_time=dict(result=wall, reference=wall_ref))
+    return thetas, errors, np.full(len(ts), np.nan), wall + wall_ref, comp, info
+
+
+def _flow_options(system, rtol, solver, max_steps):
+    rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
+    if system.problem is None:
+        V.choice(solver, "solver", _FIELD_SOLVERS)
+    elif not isinstance(solver, str):  # the name itself is checked by solve_flow
+        raise FlowtoolsError(f"solver must be a solver name (a string), got {solver!r}.")
+    return rtol, V.positive_int(max_steps, "max_steps")
+
+
+_OPTIONS = {"extrapolate": ("eps", "q", "levels", "rtol", "solver", "max_steps"),
+            "manifold": ("order", "rtol", "solver", "tol", "max_steps")}
 
 
 # ====================================================================== public entry points
 def _limit_system(system, theta, ts, method, opts):
-    if method not in METHODS:
-        raise FlowtoolsError(f"unknown method {method!r}; use one of {METHODS}.")
+    V.choice(method, "method", METHODS)
+    unknown = sorted(set(opts) - set(_OPTIONS[method]))
+    if unknown:
+        raise FlowtoolsError(f"unknown option(s) {', '.join(unknown)} for method={method!r}: "
+                             f"use {', '.join(_OPTIONS[method])}.")
     t_start = time.perf_counter()
     core = _extrapolate if method == "extrapolate" else _manifold
     thetas, err, rate, wall, comp, info = core(system, theta, ts, **opts)
-    info["dh_dt"] = np.asarray(jax.vmap(system.field)(jnp.asarray(thetas)))
+    if "dh_dt" not in info:
+        info["dh_dt"] = _field_values(system, thetas)
     info["total_time"] = time.perf_counter() - t_start
     ts = np.atleast_1d(np.asarray(ts, dtype=float))
     return LimitResult(ts=ts, thetas=thetas, error=err, rate=rate, rate_bound=system.rate_bound,
@@ -509,11 +631,12 @@ def limit(problem: Problem, theta, ts, *, method: str = "extrapolate", **options
         ts: one time or a 1-d array of times on the limiting axis (any real numbers).
         method: "extrapolate" (flows from α_k θ + extrapolation to α = 0) or "manifold"
             (parametrization of the unstable manifold, continued by the flow).
-        options: extrapolate: ``eps`` (1e-3), ``q`` (0.25), ``levels`` (5), ``rtol``
-            (1e-13), ``solver`` ("dopri8"), ``noise_factor`` (0.1: the flows' noise floor
-            assumed when stopping the extrapolation, in units of rtol·‖h‖); manifold:
-            ``order`` (9), ``rtol`` (1e-13), ``solver`` ("dopri8"), ``tol`` (1e-17, series
-            truncation).
+        options: extrapolate: ``eps`` (1e-3, in (0, 1): the largest effective scale),
+            ``q`` (0.25, in (0, 1): α_{k+1}/α_k), ``levels`` (5, an integer ≥ 2), ``rtol``
+            (1e-13, in (0, 1); the error check solves again at rtol/10, so rtol ≳ 1e-14),
+            ``solver`` ("dopri8"), ``max_steps`` (100 000); manifold: ``order`` (9, an
+            integer ≥ 3), ``rtol``, ``solver``, ``max_steps`` (as above), ``tol`` (1e-17,
+            series truncation). Unknown options raise.
 
     Returns:
         ``LimitResult`` with h, the error estimate, the observed rate and Theorem 3's bound.
@@ -564,18 +687,23 @@ def limit_endpoint(problem: Problem, theta, *, method: str = "manifold",
     """
 
     system = FlowSystem.from_problem(problem)
-    if method not in METHODS:
-        raise FlowtoolsError(f"unknown method {method!r}; use one of {METHODS}.")
+    V.choice(method, "method", METHODS)
+    if start_t is not None:
+        start_t = V.real(start_t, "start_t")
     if method == "manifold" and start_t is None:
         res = _limit_system(system, theta, [0.0], "manifold", {})
-        start_t = min(0.0, float(res.info["t0"]))
-    elif start_t is None:
-        start_t = 0.0
-    res = _limit_system(system, theta, [start_t], method, {})
+        if res.info["t0"] < 0:  # start inside the series' range: no flow involved
+            start_t = float(res.info["t0"])
+            res = _limit_system(system, theta, [start_t], method, {})
+        else:
+            start_t = 0.0
+    else:
+        start_t = 0.0 if start_t is None else start_t
+        res = _limit_system(system, theta, [start_t], method, {})
     x0 = res.thetas[0]
     tr = solve_flow(problem, x0, t1=t1, loss_threshold=loss_threshold, rtol=rtol, solver=solver)
     return LimitEndpoint(theta=np.asarray(tr.theta_final), loss=float(tr.loss_final),
-                         t=start_t + float(tr.t_final), status=int(tr.status),
+                         t=start_t + float(tr.t_final), status=Status(int(tr.status)),
                          start_t=start_t, start_theta=x0, method=method, trajectory=tr)
 
 
