@@ -1,0 +1,51 @@
+"""Sweeps: a grid of named axes, computed on an executor, stored as each task finishes.
+
+- ``Grid`` (``Grid.from_toml``)     — axes over problem, initialization and integrator
+                                      parameters; validated with line numbers
+- ``run_sweep``                     — compute the missing cells (in-process or on Dask)
+- ``open_results``, ``export_netcdf`` — the zarr store as an ``xarray.Dataset``; netCDF
+- ``summarize``                     — what ``flowtools sweep show STORE`` prints
+- ``InProcessExecutor``, ``DaskExecutor`` — where tasks run
+
+See ``flowtools/sweep/README_section.md`` for the command line and the Dask cluster route.
+"""
+
+from flowtools.sweep.cells import compute_task, plan
+from flowtools.sweep.executors import (
+    AbstractExecutor,
+    DaskExecutor,
+    InProcessExecutor,
+    make_executor,
+)
+from flowtools.sweep.grid import Axis, Grid, GridError
+from flowtools.sweep.run import SweepResult, default_store, run_sweep, summarize
+from flowtools.sweep.store import (
+    StoreBusy,
+    StoreMismatch,
+    SweepStore,
+    export_netcdf,
+    open_results,
+    store_lock,
+)
+
+__all__ = [
+    "AbstractExecutor",
+    "Axis",
+    "DaskExecutor",
+    "Grid",
+    "GridError",
+    "InProcessExecutor",
+    "StoreBusy",
+    "StoreMismatch",
+    "SweepResult",
+    "SweepStore",
+    "compute_task",
+    "default_store",
+    "export_netcdf",
+    "make_executor",
+    "open_results",
+    "plan",
+    "run_sweep",
+    "store_lock",
+    "summarize",
+]

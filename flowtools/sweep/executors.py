@@ -1,0 +1,286 @@
+"""Where a sweep's tasks run: in this process, on a Dask ``LocalCluster``, or on an
+existing Dask cluster. Workers only compute; the driver process writes the store.
+
+The contract (``AbstractExecutor``): ``run(fn, tasks)`` yields ``(task, result)`` pairs as
+tasks finish, in any order, where ``result`` is ``fn(task.spec)`` or the exception it
+raised; ``n_workers`` and ``describe()`` say what runs them; executors are context
+managers (``close`` releases what they started).
+
+* ``InProcessExecutor``: one task after the other, in the calling process.
+* ``DaskExecutor()``: starts ``distributed.LocalCluster(n_workers=N, threads_per_worker=1,
+  processes=True)`` — one single-threaded worker process per core, nothing to install or
+  start by hand — and closes it at the end.
+* ``DaskExecutor(address="tcp://host:8786")``: the workers of a running scheduler
+  (``dask scheduler`` + ``dask worker``, dask-jobqueue on SLURM/PBS, Kubernetes, …).
+
+**One compilation per problem shape, per worker at most.** A task's solver is compiled
+once per worker process and problem shape (``Task.compile_key``); JAX's persistent cache
+(``flowtools._config``, which every worker applies when it imports flowtools) does not
+keep diffrax executables (see the design notes), so a worker that switches shape
+compiles again. ``DaskExecutor`` therefore hands tasks out itself: each worker stays on
+one shape while that shape has tasks left, and moves to the shape with the most pending
+cells that no other worker is on (only then to one that is shared), with at most
+``depth`` tasks queued per worker so that none idles while the driver reacts.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from flowtools import _validate as V
+from flowtools.errors import FlowtoolsError
+from flowtools.sweep.cells import Task
+
+__all__ = ["AbstractExecutor", "DaskExecutor", "InProcessExecutor", "make_executor",
+           "resolve_executor"]
+
+
+class AbstractExecutor(abc.ABC):
+    """Runs tasks and yields their results as they finish (see the module docstring)."""
+
+    @abc.abstractmethod
+    def run(self, fn: Callable, tasks: list[Task]) -> Iterator[tuple[Task, object]]:
+        """Yield ``(task, fn(task.spec) or the exception raised)`` for every task."""
+
+    @property
+    @abc.abstractmethod
+    def n_workers(self) -> int:
+        """How many tasks may run at once."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line for the log, e.g. "Dask LocalCluster, 2 worker processes"."""
+
+    def close(self) -> None:
+        """Release what the executor started."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _by_compile_key(tasks):
+    groups = collections.OrderedDict()
+    for t in tasks:
+        groups.setdefault(t.compile_key, []).append(t)
+    return [t for g in groups.values() for t in g]
+
+
+class InProcessExecutor(AbstractExecutor):
+    """Runs the tasks one after the other in this process, grouped by problem shape."""
+
+    def run(self, fn, tasks):
+        for task in _by_compile_key(tasks):
+            try:
+                result = fn(task.spec)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as err:  # failure as data: the driver reports it
+                result = err
+            yield task, result
+
+    @property
+    def n_workers(self) -> int:
+        return 1
+
+    def describe(self) -> str:
+        return "in-process (1 worker: this process)"
+
+
+def _worker_info():
+    """Runs on a worker: import flowtools there (float64, compilation cache) and report."""
+    import os
+    import socket
+
+    import jax
+
+    import flowtools  # noqa: F401
+    from flowtools.sweep.store import library_versions
+
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "versions": library_versions(),
+            "jax_cache": str(jax.config.jax_compilation_cache_dir or "")}
+
+
+class DaskExecutor(AbstractExecutor):
+    """Tasks on Dask workers: a new ``LocalCluster`` of ``n_workers`` single-threaded
+    processes (default: one per core), or the scheduler at ``address``.
+
+    Args:
+        address: a running scheduler ("tcp://host:8786"); None starts a LocalCluster.
+        n_workers: LocalCluster size (ignored with ``address``).
+        depth: tasks queued per worker (2: one running, one ready).
+        timeout: seconds to wait for the first worker (and for any worker when all left).
+    """
+
+    def __init__(self, address: str | None = None, n_workers: int | None = None, *,
+                 depth: int = 2, timeout: float = 120.0):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - a dependency of flowtools
+            raise FlowtoolsError("the dask executor needs dask[distributed]: pip install "
+                                 "'dask[distributed]'.") from None
+        self.address = address
+        self.depth = V.positive_int(depth, "depth")
+        self.timeout = V.positive_float(timeout, "timeout")
+        self.cluster = None
+        if address is None:
+            n = (os.cpu_count() or 1) if n_workers is None else V.positive_int(n_workers,
+                                                                             "workers")
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(address, timeout=f"{int(self.timeout)}s")
+            except (OSError, TimeoutError) as err:
+                raise FlowtoolsError(f"cannot reach the Dask scheduler at {address!r}: {err}. "
+                                     "Start one with `dask scheduler` (and workers with "
+                                     f"`dask worker {address}`), or use --executor dask for "
+                                     "a local cluster.") from None
+        try:
+            self.client.wait_for_workers(1, timeout=self.timeout)
+        except TimeoutError:
+            self.close()
+            raise FlowtoolsError(f"no Dask worker joined the scheduler {address!r} within "
+                                 f"{self.timeout:g} s: start some with `dask worker "
+                                 f"{address}`.") from None
+        self.worker_info = self.client.run(_worker_info)
+        self._check_versions()
+
+    def _check_versions(self):
+        from flowtools.sweep.store import library_versions
+
+        mine = library_versions()
+        bad = {w: i["versions"] for w, i in self.worker_info.items() if i["versions"] != mine}
+        if bad:
+            w, v = next(iter(bad.items()))
+            self.close()
+            raise FlowtoolsError(f"{len(bad)} Dask worker(s) run other library versions than "
+                                 f"this process ({w}: {v}; here: {mine}): results would not "
+                                 "match the store's key. Install the same versions on the "
+                                 "workers.")
+
+    @property
+    def n_workers(self) -> int:
+        return len(self._workers())
+
+    def _workers(self) -> list[str]:
+        return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def describe(self) -> str:
+        n = len(self._workers())
+        if self.cluster is not None:
+            return f"Dask LocalCluster, {n} single-threaded worker process(es)"
+        return f"Dask scheduler {self.address}, {n} worker(s)"
+
+    def run(self, fn, tasks):
+        from distributed import wait
+
+        queues: dict[str, collections.deque] = collections.OrderedDict()
+        for t in tasks:
+            queues.setdefault(t.compile_key, collections.deque()).append(t)
+        inflight: dict = {}
+        load = collections.Counter()
+        assigned: dict[str, str] = {}
+        lonely_since = None
+        try:
+            while queues or inflight:
+                workers = self._workers()
+                for w in list(assigned):
+                    if w not in workers:
+                        del assigned[w]
+                for w in workers:
+                    while load[w] < self.depth and queues:
+                        key = assigned.get(w)
+                        if key not in queues:
+                            key = self._pick(queues, assigned, w)
+                            assigned[w] = key
+                        task = queues[key].popleft()
+                        if not queues[key]:
+                            del queues[key]
+                        fut = self.client.submit(fn, task.spec, workers=[w],
+                                                 allow_other_workers=True, pure=False,
+                                                 key=f"flowtools-sweep-task-{task.number}-"
+                                                     f"{os.urandom(4).hex()}")
+                        inflight[fut] = (task, w)
+                        load[w] += 1
+                if not inflight:
+                    if lonely_since is None:
+                        lonely_since = time.monotonic()
+                    elif time.monotonic() - lonely_since > self.timeout:
+                        raise FlowtoolsError(f"no Dask worker left for {self.timeout:g} s; "
+                                             f"{sum(map(len, queues.values()))} task(s) not "
+                                             "run (they stay missing in the store).")
+                    time.sleep(0.5)
+                    continue
+                lonely_since = None
+                finished, _ = wait(list(inflight), timeout=5.0, return_when="FIRST_COMPLETED")
+                for fut in finished:
+                    task, w = inflight.pop(fut)
+                    load[w] -= 1
+                    if fut.status == "finished":
+                        yield task, fut.result()
+                    else:
+                        err = fut.exception()
+                        yield task, err if isinstance(err, BaseException) else RuntimeError(
+                            f"task {task.number} {fut.status}")
+                    fut.release()
+        finally:
+            if inflight:
+                self.client.cancel(list(inflight))
+
+    @staticmethod
+    def _pick(queues, assigned, worker):
+        taken = {k for w, k in assigned.items() if w != worker}
+        pending = {k: sum(t.n_cells for t in q) for k, q in queues.items()}
+        return max(queues, key=lambda k: (k not in taken, pending[k]))
+
+    def close(self) -> None:
+        client, cluster = getattr(self, "client", None), getattr(self, "cluster", None)
+        self.client = self.cluster = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def make_executor(executor="local", workers: int | None = None) -> AbstractExecutor:
+    """An executor from a name: "local" (in this process), "dask" (a LocalCluster of
+    ``workers`` processes, default one per core), a scheduler address ("tcp://host:port"
+    or "host:port"), "auto" (dask if ``workers`` > 1, else local), or an
+    ``AbstractExecutor`` (returned as is)."""
+    return resolve_executor(executor, workers)()
+
+
+def resolve_executor(executor="local", workers: int | None = None
+                     ) -> Callable[[], AbstractExecutor]:
+    """Check the arguments of ``make_executor`` without starting anything; return the
+    function that starts the executor."""
+    if isinstance(executor, AbstractExecutor):
+        return lambda: executor
+    if workers is not None:
+        workers = V.positive_int(workers, "workers")
+    if executor in (None, "auto"):
+        executor = "dask" if workers and workers > 1 else "local"
+    if not isinstance(executor, str):
+        raise FlowtoolsError(f"executor must be 'local', 'dask' or a scheduler address, got "
+                             f"{executor!r}.")
+    if executor == "local":
+        if workers not in (None, 1):
+            raise FlowtoolsError(f"the local (in-process) executor runs one task at a time; "
+                                 f"for --workers {workers} use --executor dask.")
+        return InProcessExecutor
+    if executor == "dask":
+        return lambda: DaskExecutor(n_workers=workers)
+    if "://" in executor or ":" in executor:
+        return lambda: DaskExecutor(address=executor)
+    raise FlowtoolsError(f"unknown executor {executor!r}: use local, dask, or a Dask "
+                         "scheduler address such as tcp://127.0.0.1:8786.")

@@ -1,0 +1,734 @@
+"""A sweep's grid: named axes over problem, initialization and integrator parameters.
+
+A grid is a Cartesian product. Every parameter is either *fixed* (a scalar) or an *axis*
+(a list of distinct values, or ``{linspace = [a, b, num]}``, ``{geomspace = [a, b, num]}``,
+``{range = [start, stop]}`` / ``{range = [start, stop, step]}``); the axes, in the order
+they appear, are the dimensions of the results (``xarray`` dims). A grid file is TOML:
+
+.. code-block:: toml
+
+    [sweep]                     # optional: name, description, cells_per_task
+    name = "fig4"
+
+    [problem]                   # flowtools.make_problem
+    n = [3, 4, 5, 6]
+    sampling = "gaussian"
+    data_seed = {range = [0, 5]}
+
+    [init]                      # Problem.init_gaussian / init_ratio
+    scale = 1e-20
+    c_tilde = {linspace = [0.02, 1.0, 50]}
+
+    [integrator]                # flowtools.solve_flow (method "flow") or run_gd ("gd")
+    method = "flow"
+    loss_threshold = 1e-20
+    max_steps = 20000
+
+    [outputs]                   # what is stored per cell besides the end point
+    trajectory_points = 0
+
+Every value is checked before anything runs (``flowtools._validate``); a bad grid raises
+``GridError`` naming the file, the LINE, the parameter and the valid choices. Defaults come
+from the signatures of ``make_problem``, ``solve_flow``, ``run_gd`` and ``classify``, so a
+grid means what those functions mean. The *definition* (axes, every fixed parameter that
+applies, outputs, layout) is what a results store is keyed by.
+
+    >>> g = Grid.from_text('''
+    ... [problem]
+    ... n = [3, 4]
+    ... [init]
+    ... scale = 1e-4
+    ... seed = {range = [0, 3]}
+    ... ''')
+    >>> g.dims, g.shape, g.size
+    (('n', 'seed'), (2, 3), 6)
+    >>> g.cell((1, 2))["n"], g.cell((1, 2))["seed"], g.cell((1, 2))["method"]
+    (4, 2, 'flow')
+    >>> Grid.from_text('[init]\\nscale = 1e-4\\nc_tlide = 0.5\\n', source="g.toml")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    flowtools.sweep.grid.GridError: g.toml:3: unknown key 'c_tlide' in [init] (did you ...
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import pathlib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowtools import _validate as V
+from flowtools.errors import FlowtoolsError
+
+__all__ = ["Axis", "Grid", "GridError", "PARAMETERS", "SECTIONS", "load_grid"]
+
+FORMAT_VERSION = 1
+_REQUIRED = object()
+
+
+class GridError(FlowtoolsError):
+    """A grid definition that cannot run: the message names the file, line and parameter."""
+
+
+# ---------------------------------------------------------------------- parameters
+def _defaults():
+    """Defaults of the library functions a cell calls, read from their signatures."""
+    from flowtools.branches import classify
+    from flowtools.descent import run_gd
+    from flowtools.flow import solve_flow
+    from flowtools.problem import make_problem
+
+    def sig(fn):
+        return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    mp, sf, gd, cl = sig(make_problem), sig(solve_flow), sig(run_gd), sig(classify)
+    return dict(n=mp["n"], sampling=mp["sampling"], data_seed=mp["seed"],
+                activation=mp["activation"], width=mp["width"], dim=mp["dim"],
+                bias=mp["bias"], t1=sf["t1"], loss_threshold=sf["loss_threshold"],
+                gd_loss_threshold=gd["loss_threshold"], gtol=sf["gtol"], rtol=sf["rtol"],
+                atol_rel=sf["atol_rel"], solver=sf["solver"], max_steps=sf["max_steps"],
+                max_iter=gd["max_iter"], branch_tol=cl["tol"])
+
+
+def _string(value, name):
+    if not isinstance(value, str):
+        raise FlowtoolsError(f"{name} must be a string, got {value!r}.")
+    return value
+
+
+def _activation(value, name):
+    from flowtools.activations import available, get_activation
+
+    if not isinstance(value, str):
+        raise FlowtoolsError(f"{name} must be a string: a registered name "
+                             f"({', '.join(available())}) or an expression in x, "
+                             f"got {value!r}.")
+    get_activation(value)  # raises FlowtoolsError naming the registered names
+    return value
+
+
+def _c_tilde(value, name):
+    v = V.positive_float(value, name)
+    if v > 1:
+        raise FlowtoolsError(f"{name} = min(|c|, 1/|c|) must lie in (0, 1], got {value!r}.")
+    return v
+
+
+def _nonzero(value, name):
+    v = V.real(value, name)
+    if v == 0:
+        raise FlowtoolsError(f"{name} = C1/C2 must be finite and non-zero, got {value!r}.")
+    return v
+
+
+def _points(value, name):
+    v = V.nonnegative_int(value, name)
+    if v == 1:
+        raise FlowtoolsError(f"{name} must be 0 (no trajectory) or ≥ 2 (the start and at "
+                             "least one more point), got 1.")
+    return v
+
+
+def _solvers():
+    from flowtools.flow import SOLVERS
+
+    return list(SOLVERS)
+
+
+def _samplers():
+    from flowtools.data import SAMPLERS
+
+    return sorted(SAMPLERS)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One grid parameter: its section, a check (value, label) → normalized value, the
+    default (``_REQUIRED`` if none), whether it may be an axis, which integrator methods it
+    applies to (None: all), and the choices to list in messages."""
+
+    name: str
+    section: str
+    check: Callable
+    default: object = None
+    axis: bool = True
+    methods: tuple | None = None
+    choices: Callable | None = None
+    doc: str = ""
+
+
+def _choice(options: Callable):
+    return lambda v, name: V.choice(v, name, options())
+
+
+def _build_parameters():
+    d = _defaults()
+    P = Param
+    flow, gd = ("flow",), ("gd",)
+    items = [
+        P("name", "sweep", _string, "", axis=False, doc="a name for the results"),
+        P("description", "sweep", _string, "", axis=False, doc="free text"),
+        P("cells_per_task", "sweep", V.positive_int, 8, axis=False,
+          doc="cells of one problem computed by one task and stored as one chunk"),
+        P("n", "problem", V.positive_int, d["n"], doc="sample size"),
+        P("sampling", "problem", _choice(_samplers), d["sampling"], choices=_samplers,
+          doc="inputs: evenly spaced on [-2, 2], standard Gaussian, or uniform"),
+        P("data_seed", "problem", V.nonnegative_int, d["data_seed"],
+          doc="seed of random inputs (gaussian, uniform)"),
+        P("activation", "problem", _activation, d["activation"],
+          doc="registered name or expression in x"),
+        P("width", "problem", V.positive_int, d["width"], doc="width m"),
+        P("dim", "problem", V.positive_int, d["dim"], doc="input dimension d"),
+        P("bias", "problem", V.flag, d["bias"], doc="a bias (augmented input (x, 1))"),
+        P("scale", "init", V.positive_float, _REQUIRED, doc="Gaussian initialization scale"),
+        P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
+        P("c_tilde", "init", _c_tilde, None,
+          doc="prescribed c = C1/C2 = c̃ in (0, 1] (init_ratio, width 2)"),
+        P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
+        P("method", "integrator", _choice(lambda: ["flow", "gd"]), "flow",
+          choices=lambda: ["flow", "gd"], doc="gradient flow or gradient descent"),
+        P("t1", "integrator", V.positive_float, d["t1"], methods=flow, doc="flow horizon"),
+        P("loss_threshold", "integrator", lambda v, n: V.loss_threshold(v),
+          d["loss_threshold"], doc="stop at loss ≤ this (0 disables)"),
+        P("gtol", "integrator", lambda v, n: V.nonnegative_float(v, n), d["gtol"],
+          methods=flow, doc="stationarity stop ‖∇ℓ‖ ≤ gtol·‖θ‖ (0 disables)"),
+        P("rtol", "integrator", lambda v, n: V.in_open_interval(v, n, 0.0, 1.0), d["rtol"],
+          methods=flow, doc="relative tolerance"),
+        P("atol_rel", "integrator", V.positive_float, d["atol_rel"], methods=flow,
+          doc="absolute tolerance relative to rtol"),
+        P("solver", "integrator", _choice(_solvers), d["solver"], methods=flow,
+          choices=_solvers, doc="diffrax solver"),
+        P("max_steps", "integrator", V.positive_int, d["max_steps"], methods=flow,
+          doc="solver step budget per cell"),
+        P("lr", "integrator", lambda v, n: V.learning_rate(v), _REQUIRED, methods=gd,
+          doc="GD learning rate"),
+        P("max_iter", "integrator", V.positive_int, d["max_iter"], methods=gd,
+          doc="GD iteration limit"),
+        P("trajectory_points", "outputs", _points, 0, axis=False,
+          doc="saved points per cell (0: end point only)"),
+        P("test_inputs", "outputs", _choice(lambda: ["default", "gaussian"]), "default",
+          axis=False, choices=lambda: ["default", "gaussian"],
+          doc="generalization-error test set: default (evenly spaced for d = 1, uniform on "
+              "[-2, 2]^d) or standard Gaussian"),
+        P("n_test", "outputs", V.positive_int, 1000, axis=False, doc="test points"),
+        P("test_seed", "outputs", V.nonnegative_int, 0, axis=False, doc="seed of the test set"),
+        P("branch_tol", "outputs", V.positive_float, d["branch_tol"], axis=False,
+          doc="classify's tolerance for Q1/Q2"),
+    ]
+    return {p.name: p for p in items}
+
+
+PARAMETERS: dict[str, Param] = _build_parameters()
+SECTIONS: dict[str, list[str]] = {}
+for _p in PARAMETERS.values():
+    SECTIONS.setdefault(_p.section, []).append(_p.name)
+#: Sections whose parameters are part of a cell's computation (and may be axes).
+AXIS_SECTIONS = ("problem", "init", "integrator")
+INIT_AXES = tuple(SECTIONS["init"])
+_SPACINGS = ("linspace", "geomspace", "range")
+
+
+def relevant(name: str, params: Mapping) -> bool:
+    """Whether parameter ``name`` changes a cell with these parameters (data_seed does not
+    with evenly spaced inputs; flow settings do not for GD and vice versa)."""
+    p = PARAMETERS[name]
+    if p.methods is not None and params.get("method") not in p.methods:
+        return False
+    if name == "data_seed":
+        return params.get("sampling") != "grid"
+    if name in ("c_tilde", "ratio"):
+        return params.get(name) is not None
+    return True
+
+
+# ---------------------------------------------------------------------- line numbers
+class _Locator:
+    """Line numbers of tables and keys in TOML text (tomllib gives none for values).
+
+    A small scanner that skips strings, comments and the continuation lines of multi-line
+    arrays and inline tables, so only real ``key =`` lines are found."""
+
+    def __init__(self, text: str | None):
+        self.tables: dict[str, int] = {}
+        self.keys: dict[tuple[str, str], int] = {}
+        if text:
+            self._scan(text)
+
+    def _scan(self, text):
+        section, depth, in_ml = "", 0, None
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = raw
+            if in_ml is not None:  # inside a multi-line string
+                end = line.find(in_ml)
+                if end < 0:
+                    continue
+                line, in_ml = line[end + 3:], None
+                starts_key = False
+            else:
+                starts_key = depth == 0
+            stripped = line.strip()
+            if starts_key and stripped.startswith("["):
+                name = stripped.lstrip("[").split("]")[0].strip()
+                if not stripped.startswith("[["):
+                    section = name.replace('"', "").replace("'", "").replace(" ", "")
+                    self.tables.setdefault(section, lineno)
+                continue
+            if starts_key and "=" in stripped and not stripped.startswith("#"):
+                key = stripped.split("=", 1)[0].strip()
+                parts = [k.strip().strip('"').strip("'") for k in key.split(".")]
+                if len(parts) == 1:
+                    self.keys.setdefault((section, parts[0]), lineno)
+                else:
+                    sec = ".".join(filter(None, [section] + parts[:-1]))
+                    self.keys.setdefault((sec, parts[-1]), lineno)
+                    self.tables.setdefault(sec, lineno)
+                line = line.split("=", 1)[1]
+            depth, in_ml = self._brackets(line, depth)
+
+    @staticmethod
+    def _brackets(line, depth):
+        """Bracket depth after ``line`` (strings and comments skipped) and the delimiter
+        of a multi-line string left open, if any."""
+        i, n = 0, len(line)
+        while i < n:
+            ch = line[i]
+            if ch == "#":
+                break
+            if line.startswith('"""', i) or line.startswith("'''", i):
+                q = line[i:i + 3]
+                end = line.find(q, i + 3)
+                if end < 0:
+                    return depth, q
+                i = end + 3
+                continue
+            if ch in "\"'":
+                j = i + 1
+                while j < n and line[j] != ch:
+                    j += 2 if (ch == '"' and line[j] == "\\") else 1
+                i = j + 1
+                continue
+            if ch in "[{":
+                depth += 1
+            elif ch in "]}":
+                depth = max(depth - 1, 0)
+            i += 1
+        return depth, None
+
+
+class _Where:
+    """Formats the location of an error: ``source:line: `` (line if known)."""
+
+    def __init__(self, source, locator):
+        self.source = source or "<grid>"
+        self.loc = locator
+
+    def __call__(self, section=None, key=None) -> str:
+        line = None
+        if section is not None and key is not None:
+            line = self.loc.keys.get((section, key))
+        if line is None and section is not None:
+            line = self.loc.tables.get(section)
+        return f"{self.source}:{line}: " if line else f"{self.source}: "
+
+
+# ---------------------------------------------------------------------- the grid
+@dataclass(frozen=True)
+class Axis:
+    """A dimension of the grid: a parameter name, its section and its distinct values."""
+
+    name: str
+    section: str
+    values: tuple
+
+    def __len__(self):
+        return len(self.values)
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A validated grid. Build it with ``Grid.from_toml(path)``, ``Grid.from_text`` or
+    ``Grid.from_dict`` (the same nested tables as the TOML file).
+
+    Attributes:
+        axes: the axes in order (the dims of the results).
+        fixed: every parameter that is not an axis (defaults filled in; ``c_tilde`` /
+            ``ratio`` None when not used).
+        outputs: the [outputs] settings.
+        name, description: from [sweep].
+        cells_per_task: cells per task and per stored chunk (along the init axes).
+        source: the file read (informational; not part of the definition).
+    """
+
+    axes: tuple[Axis, ...]
+    fixed: Mapping
+    outputs: Mapping
+    name: str = ""
+    description: str = ""
+    cells_per_task: int = 8
+    source: str | None = None
+    _p_max: int = field(default=0, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_toml(cls, path) -> Grid:
+        """Read and validate a TOML grid file."""
+        path = pathlib.Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise GridError(f"grid file {str(path)!r} not found.") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise GridError(f"cannot read the grid file {str(path)!r}: {err}.") from None
+        return cls.from_text(text, source=str(path))
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str | None = None) -> Grid:
+        """Parse and validate TOML text (``source`` names it in messages)."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise GridError(f"{source or '<grid>'}: not valid TOML: {err}.") from None
+        return cls.from_dict(data, source=source, _text=text)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, *, source: str | None = None, _text=None) -> Grid:
+        """Validate a grid given as nested tables {section: {parameter: value or axis}}."""
+        where = _Where(source, _Locator(_text))
+        if not isinstance(data, Mapping):
+            raise GridError(f"{where()}a grid is a table of sections, got {type(data).__name__}.")
+        values: dict[str, object] = {}
+        axes: list[Axis] = []
+        for section, table in data.items():
+            if section not in SECTIONS:
+                if section in PARAMETERS:
+                    raise GridError(
+                        f"{where(section)}{section!r} must be inside a table: put it under "
+                        f"[{PARAMETERS[section].section}].")
+                raise GridError(f"{where(section)}unknown table [{section}]"
+                                f"{_suggest(section, SECTIONS)}: use one of "
+                                f"{', '.join(f'[{s}]' for s in SECTIONS)}.")
+            if not isinstance(table, Mapping):
+                raise GridError(f"{where(section)}[{section}] must be a table of "
+                                f"parameters, got {table!r}.")
+            for key, raw in table.items():
+                if key not in SECTIONS[section]:
+                    other = PARAMETERS.get(key)
+                    hint = (f" ({key!r} belongs in [{other.section}])" if other else
+                            _suggest(key, SECTIONS[section]))
+                    raise GridError(f"{where(section, key)}unknown key {key!r} in "
+                                    f"[{section}]{hint}: use one of "
+                                    f"{', '.join(SECTIONS[section])}.")
+                p = PARAMETERS[key]
+                label = f"{section}.{key}"
+                vals = _axis_values(raw, p, label, where(section, key))
+                if vals is None:
+                    values[key] = _checked(p, raw, label, where(section, key))
+                else:
+                    axes.append(Axis(key, section, vals))
+        return cls._finish(axes, values, where, source)
+
+    @classmethod
+    def _finish(cls, axes, values, where, source):
+        on_axis = {a.name: a for a in axes}
+        given = set(values) | set(on_axis)
+
+        def loc(name):
+            return where(PARAMETERS[name].section, name)
+
+        methods = on_axis["method"].values if "method" in on_axis else (
+            values.get("method", "flow"),)
+        # parameters of one method only, given for a grid that never runs it
+        for name in sorted(given):
+            p = PARAMETERS[name]
+            if p.methods is not None and not set(p.methods) & set(methods):
+                raise GridError(f"{loc(name)}integrator.{name} applies to method "
+                                f"{' or '.join(map(repr, p.methods))} only, but this grid "
+                                f"runs {', '.join(map(repr, methods))}: remove it or set "
+                                "method.")
+        fixed = {}
+        for name, p in PARAMETERS.items():
+            if p.section in ("sweep", "outputs") or name in on_axis:
+                continue
+            if name in values:
+                fixed[name] = values[name]
+            elif p.default is _REQUIRED:
+                if p.methods is not None and not set(p.methods) & set(methods):
+                    fixed[name] = None
+                    continue
+                raise GridError(f"{where(p.section)}[{p.section}] needs {name!r} ({p.doc}).")
+            else:
+                fixed[name] = p.default
+        if "gd" in methods and "loss_threshold" not in given:
+            fixed["loss_threshold"] = _defaults()["gd_loss_threshold"]
+        if "c_tilde" in given and "ratio" in given:
+            raise GridError(f"{loc('ratio')}give init.c_tilde or init.ratio, not both (both "
+                            "prescribe c = C1/C2).")
+        for name in ("c_tilde", "ratio"):
+            if name in given:
+                widths = on_axis["width"].values if "width" in on_axis else (fixed["width"],)
+                if any(w != 2 for w in widths):
+                    raise GridError(f"{loc(name)}init.{name} prescribes C1/C2, defined for "
+                                    f"width 2; this grid has width {list(widths)}.")
+        sampling = on_axis["sampling"].values if "sampling" in on_axis else (fixed["sampling"],)
+        if "data_seed" in given and set(sampling) == {"grid"}:
+            raise GridError(f"{loc('data_seed')}problem.data_seed has no effect with "
+                            "sampling 'grid' (evenly spaced inputs): remove it, or use "
+                            "sampling 'gaussian' or 'uniform'.")
+        outputs = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["outputs"]}
+        sweep = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["sweep"]}
+        grid = cls(axes=tuple(axes), fixed=fixed, outputs=outputs, name=sweep["name"] or (
+            pathlib.Path(source).stem if source else ""), description=sweep["description"],
+            cells_per_task=sweep["cells_per_task"], source=source)
+        p_max = grid._check_problems(where)
+        object.__setattr__(grid, "_p_max", p_max)
+        return grid
+
+    def _check_problems(self, where) -> int:
+        """Build every distinct problem once (cheap: data only) so that combinations that
+        cannot work (grid sampling with d > 1, an activation without σ'(0) for c̃, …) are
+        refused before anything runs. Returns the largest parameter count p."""
+        names = SECTIONS["problem"]
+        p_axes = [a for a in self.axes if a.section == "problem"]
+        needs_theory = "c_tilde" in self.dims or "ratio" in self.dims or any(
+            self.fixed.get(k) is not None for k in ("c_tilde", "ratio"))
+        p_max, seen = 0, set()
+        for combo in itertools.product(*(a.values for a in p_axes)):
+            params = dict({k: self.fixed[k] for k in names if k in self.fixed},
+                          **dict(zip((a.name for a in p_axes), combo, strict=True)))
+            key = tuple(sorted((k, v) for k, v in params.items() if relevant(k, params)))
+            if key in seen:
+                continue
+            seen.add(key)
+            desc = ", ".join(f"{a.name} = {v!r}" for a, v in zip(p_axes, combo, strict=True))
+            try:
+                pb = problem_from(params)
+            except FlowtoolsError as err:
+                raise GridError(f"{where('problem')}the problem"
+                                f"{' with ' + desc if desc else ''} cannot be built: {err}"
+                                ) from None
+            if needs_theory and pb.assumption_failures():
+                name = "c_tilde" if "c_tilde" in self.dims or self.fixed.get("c_tilde") \
+                    else "ratio"
+                raise GridError(f"{where('init', name)}init.{name} needs C(θ), which rests "
+                                f"on Theorem 1's assumptions; they fail for the problem"
+                                f"{' with ' + desc if desc else ''}: "
+                                + " ".join(pb.assumption_failures()))
+            p_max = max(p_max, pb.n_params)
+        return p_max
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(a) for a in self.axes)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def p_max(self) -> int:
+        """The largest parameter count p over the grid (θ arrays are padded to it)."""
+        return self._p_max
+
+    def axis(self, name: str) -> Axis:
+        for a in self.axes:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def cell(self, index) -> dict:
+        """All parameters of the cell at ``index`` (one integer per axis)."""
+        index = tuple(index)
+        if len(index) != len(self.axes):
+            raise FlowtoolsError(f"a cell index has one entry per axis {self.dims}, got "
+                                 f"{index}.")
+        out = dict(self.fixed)
+        for a, i in zip(self.axes, index, strict=True):
+            out[a.name] = a.values[i]
+        return out
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        """Cells per stored chunk along each axis: 1 along problem and integrator axes;
+        along the init axes (innermost first) up to ``cells_per_task`` cells in all. One
+        chunk = one task: cells that share a problem and a compiled solver."""
+        out = [1] * len(self.axes)
+        budget = self.cells_per_task
+        for i in reversed(range(len(self.axes))):
+            if self.axes[i].section == "init" and budget >= 1:
+                out[i] = min(len(self.axes[i]), budget)
+                budget //= out[i]
+        return tuple(out)
+
+    def blocks(self):
+        """The chunks as tuples of slices (one per axis), in C order."""
+        ranges = [range(0, n, c) for n, c in zip(self.shape, self.chunks, strict=True)]
+        for starts in itertools.product(*ranges):
+            yield tuple(slice(s, min(s + c, n)) for s, c, n in
+                        zip(starts, self.chunks, self.shape, strict=True))
+
+    # ------------------------------------------------------------------ identity
+    def definition(self) -> dict:
+        """Everything that determines the results, as plain JSON values: the axes, the
+        fixed parameters that apply, outputs and the chunk layout (not the name or the
+        source file). Stores are keyed by this and the library versions."""
+        methods = set(self.axis("method").values) if "method" in self.dims else {
+            self.fixed["method"]}
+        fixed = {}
+        for k, v in self.fixed.items():
+            p = PARAMETERS[k]
+            if p.methods is not None and not set(p.methods) & methods:
+                continue
+            if k in ("c_tilde", "ratio") and v is None:
+                continue
+            if k == "data_seed" and "sampling" not in self.dims and \
+                    self.fixed["sampling"] == "grid":
+                continue
+            fixed[k] = v
+        return {"format_version": FORMAT_VERSION,
+                "axes": [[a.name, list(a.values)] for a in self.axes],
+                "fixed": fixed, "outputs": dict(self.outputs),
+                "cells_per_task": self.cells_per_task}
+
+    def key(self, versions: Mapping | None = None) -> str:
+        """SHA-256 of the canonical JSON of ``definition()`` and ``versions``."""
+        text = json.dumps({"definition": self.definition(), "versions": dict(versions or {})},
+                          sort_keys=True, allow_nan=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def describe(self) -> str:
+        """A few lines: the axes with their sizes, and the fixed parameters."""
+        lines = [f"grid {self.name or '(unnamed)'}: {self.size} cells = "
+                 + " × ".join(f"{a.name}[{len(a)}]" for a in self.axes) if self.axes else
+                 f"grid {self.name or '(unnamed)'}: 1 cell"]
+        for a in self.axes:
+            lines.append(f"  {a.name:16s} {_short(a.values)}")
+        fixed = self.definition()["fixed"]
+        lines.append("  fixed: " + ", ".join(f"{k} = {v!r}" for k, v in fixed.items()))
+        return "\n".join(lines)
+
+
+def load_grid(grid) -> Grid:
+    """A ``Grid`` from a ``Grid``, a path to a TOML file, or a dict of tables."""
+    if isinstance(grid, Grid):
+        return grid
+    if isinstance(grid, Mapping):
+        return Grid.from_dict(grid)
+    if isinstance(grid, (str, pathlib.Path)):
+        return Grid.from_toml(grid)
+    raise GridError(f"a grid is a Grid, a TOML file path or a dict of tables, got "
+                    f"{type(grid).__name__}.")
+
+
+def problem_from(params: Mapping):
+    """The ``Problem`` of a cell's parameters (``make_problem``)."""
+    from flowtools.problem import make_problem
+
+    return make_problem(params["n"], sampling=params["sampling"],
+                        activation=params["activation"], width=params["width"],
+                        dim=params["dim"], bias=params["bias"], seed=params["data_seed"])
+
+
+# ---------------------------------------------------------------------- values
+def _checked(p: Param, value, label, where):
+    if isinstance(value, (list, dict)) and not p.axis:
+        raise GridError(f"{where}{label} is a setting, not an axis: give one value, got "
+                        f"{value!r}.")
+    try:
+        out = p.check(value, label)
+    except FlowtoolsError as err:
+        raise GridError(f"{where}{err}" + _choices_hint(p, str(err))) from None
+    return out
+
+
+def _choices_hint(p: Param, message: str) -> str:
+    if p.choices is not None and "use one of" not in message:
+        return f" (choices: {', '.join(p.choices())})"
+    return ""
+
+
+def _axis_values(raw, p: Param, label, where):
+    """The checked values if ``raw`` declares an axis, None for a scalar."""
+    if isinstance(raw, dict):
+        if not p.axis:
+            _checked(p, raw, label, where)
+        keys = list(raw)
+        if len(keys) != 1 or keys[0] not in _SPACINGS:
+            raise GridError(f"{where}{label}: an axis table has one key, one of "
+                            f"{', '.join(_SPACINGS)} (e.g. {{linspace = [0.1, 1.0, 10]}}), "
+                            f"got {raw!r}.")
+        kind, args = keys[0], raw[keys[0]]
+        vals = _spacing(kind, args, label, where)
+    elif isinstance(raw, list):
+        if not p.axis:
+            _checked(p, raw, label, where)
+        vals = raw
+    else:
+        return None
+    if not vals:
+        raise GridError(f"{where}{label} is an empty axis: give at least one value.")
+    out = []
+    for i, v in enumerate(vals):
+        if isinstance(v, (list, dict)):
+            raise GridError(f"{where}{label}[{i}] must be a single value, got {v!r}.")
+        out.append(_checked(p, v, f"{label}[{i}]", where))
+    seen = {}
+    for i, v in enumerate(out):
+        if v in seen:
+            raise GridError(f"{where}{label} lists {v!r} twice (entries {seen[v]} and {i}): "
+                            "the values along an axis must be distinct.")
+        seen[v] = i
+    return tuple(out)
+
+
+def _spacing(kind, args, label, where):
+    if not isinstance(args, list) or not all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+        raise GridError(f"{where}{label}: {kind} takes a list of numbers, got {args!r}.")
+    if kind == "range":
+        if len(args) not in (2, 3) or any(a != int(a) for a in args):
+            raise GridError(f"{where}{label}: range takes [start, stop] or [start, stop, "
+                            f"step] as integers (stop excluded, as Python's range), got "
+                            f"{args!r}.")
+        r = range(*(int(a) for a in args))
+        if len(r) == 0:
+            raise GridError(f"{where}{label}: range{tuple(args)} is empty.")
+        return list(r)
+    if len(args) != 3 or args[2] != int(args[2]) or args[2] < 1:
+        raise GridError(f"{where}{label}: {kind} takes [start, stop, num] with an integer "
+                        f"num ≥ 1, got {args!r}.")
+    a, b, num = float(args[0]), float(args[1]), int(args[2])
+    if kind == "geomspace" and not (a > 0 and b > 0):
+        raise GridError(f"{where}{label}: geomspace needs start and stop > 0, got {args!r}.")
+    fn = np.linspace if kind == "linspace" else np.geomspace
+    return [float(v) for v in fn(a, b, num)]
+
+
+def _suggest(word, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _short(values) -> str:
+    vals = list(values)
+    if len(vals) <= 6:
+        return f"{len(vals)}: " + ", ".join(map(_fmt, vals))
+    return f"{len(vals)}: " + ", ".join(map(_fmt, vals[:3])) + ", …, " + _fmt(vals[-1])
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else repr(v)
