@@ -490,8 +490,14 @@ class OriginHessian:
     def to_jax(self, sigma: dict | None = None):
         """A jitted JAX function (X, y) ↦ ∇²ℓ(0) (p×p), lambdified from the derived blocks in
         moment form (any data of the same d). ``sigma`` gives values for σ_k symbols
-        left free (default: the activation's own values)."""
-        vals = {**self._sigma, **(sigma or {})}
+        left free (default: the activation's own values), as {σ_k symbol: number}."""
+        given = {}
+        for k, v in (sigma or {}).items():
+            if not isinstance(k, sp.Symbol):
+                raise FlowtoolsError(f"sigma keys must be the symbols σ_k (flowtools.symbolic."
+                                     f"sigma_symbol(k)), got {k!r}.")
+            given[k] = _exact(v, f"sigma[{k}]")
+        vals = {**self._sigma, **given}
         if self.activation is not None and SIGMA[1] not in vals:
             vals = {**_sigma_values(self.activation, False, upto=1), **vals}
         A = self._moment_block.subs(vals)

@@ -16,7 +16,7 @@ from flowtools.activations import get_activation, register
 from flowtools.assumptions import check_assumptions, theorem1_failures
 from flowtools.errors import FlowtoolsError
 from flowtools.network import SingleNeuron
-from flowtools.symbolic import field_taylor_term, origin_hessian
+from flowtools.symbolic import SIGMA, field_taylor_term, origin_hessian
 
 PWNED = "pwned.txt"
 HOSTILE = [
@@ -54,6 +54,8 @@ PYTHON_ENTRY_POINTS = {
 DATA_ENTRY_POINTS = {
     "origin_hessian(X)": lambda s: origin_hessian("tanh", width=2, data=([[s]], [1])),
     "origin_hessian(y)": lambda s: origin_hessian("tanh", width=2, data=([[1]], [s])),
+    "OriginHessian.to_jax(sigma)": lambda s: origin_hessian(
+        "tanh", width=1, dim=1, symbolic_derivatives=True).to_jax(sigma={SIGMA[1]: s}),
 }
 
 

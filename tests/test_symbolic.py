@@ -325,7 +325,7 @@ def test_bad_input():
     with pytest.raises(FlowtoolsError, match="unknown activation 'tanhh'"):
         origin_hessian("tanhh", width=2, dim=1)
     with pytest.raises(FlowtoolsError, match="free symbols"):
-        origin_hessian(sp.sympify("x*y"), width=2, dim=1)
+        origin_hessian(sp.Symbol("x") * sp.Symbol("y"), width=2, dim=1)
     with pytest.raises(FlowtoolsError, match="non-numeric"):
         origin_hessian("tanh", width=2, data=([["a"]], [1]))
     with pytest.raises(FlowtoolsError, match="non-numeric"):
