@@ -156,6 +156,9 @@ def check_expression(expr, *, variables: Mapping[str, sp.Symbol] | None = None,
         raise _raise(f"{expr!r} is not an expression")
     syms = set(variables.values())
     bad = sorted(map(str, expr.free_symbols - syms))
+    if set(bad) & set(variables):
+        raise _raise(f"its symbol(s) {sorted(set(bad) & set(variables))} lack the assumption "
+                     "real=True: build it from flowtools.activations.x = Symbol('x', real=True)")
     if bad:
         raise _raise(f"it contains the unknown symbol(s) {bad}")
     if expr.has(sp.I):

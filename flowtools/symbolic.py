@@ -250,8 +250,8 @@ def _sigma_values(act: Activation | None, symbolic: bool, upto: int = 3) -> dict
     try:
         return {sigma_symbol(k): act.taylor0(k) for k in ks}
     except AssumptionError as err:
-        hint = "" if symbolic else (" (symbolic_derivatives=True keeps σ'(0), σ''(0), … as "
-                                    "symbols)")
+        hint = "" if symbolic else (" (symbolic_derivatives=True, on the command line "
+                                    "--symbolic-derivatives, keeps σ'(0), σ''(0), … as symbols)")
         raise AssumptionError(f"the derivation needs σ^(k)(0) for k ≤ {max(ks)}, and {err}"
                               f"{hint}") from None
 
