@@ -26,6 +26,7 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools import network
 from flowtools.activations import Activation, get_activation
+from flowtools.assumptions import theorem1_failures
 from flowtools.data import SAMPLERS, Dataset
 from flowtools.errors import AssumptionError, FlowtoolsError
 
@@ -130,26 +131,9 @@ class Problem(eqx.Module):
         return np.asarray(self.y @ self.Xa)
 
     def assumption_failures(self) -> list[str]:
-        """Theorem 1's assumptions that fail for this problem (empty if all hold)."""
-        act = self.activation
-        fails = []
-        if act.sigma0 != 0:
-            fails.append(
-                f"(i) σ(0) = 0 fails: σ(0) = {act.sigma0} for σ(x) = {act.expr}; the "
-                "origin is then not a critical point. Use an activation with σ(0) = 0 "
-                "or subtract σ(0)."
-            )
-        if act.dsigma0 == 0:
-            fails.append(
-                f"(i) σ'(0) ≠ 0 fails for σ(x) = {act.expr}: the origin's Hessian is 0 "
-                "and there is no exponential escape. Use an activation with σ'(0) ≠ 0."
-            )
-        if not np.any(self.gamma):
-            fails.append(
-                "(ii) γ = Σ y_i x̃_i ≠ 0 fails: γ = 0 for this dataset, so the origin's "
-                "Hessian vanishes. Change the data or the target (or add a bias)."
-            )
-        return fails
+        """Theorem 1's assumptions that fail for this problem (empty if all hold): the one
+        check of ``flowtools.assumptions``, shared with ``check_assumptions`` and theory/."""
+        return theorem1_failures(self.activation, self.gamma)
 
     def require_theory(self) -> None:
         """Raise ``AssumptionError`` if Theorem 1's assumptions fail."""

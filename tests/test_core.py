@@ -147,3 +147,20 @@ def test_float64_check_detects_float32():
     with jax.enable_x64(False):
         with pytest.raises(Float64Unavailable, match="JAX_ENABLE_X64"):
             check_float64()
+
+
+@pytest.mark.parametrize("act", ["Max(0, x)", "sign(x)", "sin(x)/x"])
+def test_one_assumption_check_for_problems(act):
+    """Problem, check_assumptions and theory/ share one check: Max(0, x) gave [] and
+    μ1 = 2.81 (σ'(0) = ½ from Heaviside(0)); sign(x) [] then a sympy TypeError; sin(x)/x
+    σ(0) = nan reported as 'holds'."""
+    from flowtools.symbolic import check_assumptions
+
+    pb = ft.make_problem(6, activation=act)
+    fails = pb.assumption_failures()
+    assert fails and all("Theorem 1" in f for f in fails)
+    assert check_assumptions(act, gamma=pb.gamma).theorem1_holds is False
+    with pytest.raises(AssumptionError):
+        pb.mu1
+    with pytest.raises(AssumptionError):
+        pb.imbalance(pb.init_gaussian(1e-3, seed=0))
