@@ -157,6 +157,22 @@ def increasing_times(value, name: str, lo: float, hi: float, *, strict: bool = F
     return arr
 
 
+def samples(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs X (n, d) — a 1-d X is one input per sample — and labels y (n,), n ≥ 1; any
+    dtype (numeric checks are the caller's). Returns X as 2-d."""
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise FlowtoolsError(f"X must have shape (n, d), got shape {X.shape}.")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise FlowtoolsError(f"y must have shape (n,) = ({X.shape[0]},) to match X {X.shape}, "
+                             f"got {y.shape}.")
+    if X.shape[0] == 0:
+        raise FlowtoolsError("the dataset is empty (n = 0): give at least one sample.")
+    return X, y
+
+
 def loss_threshold(value) -> float:
     """The loss threshold of the stopping rule: ≥ 0 (0 disables the stop)."""
     return nonnegative_float(value, "loss_threshold", hint=" (0 disables the stop)")

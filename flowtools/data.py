@@ -29,19 +29,8 @@ class Dataset:
     y: np.ndarray
 
     def __post_init__(self):
-        X = V.real_array(self.X, "X", finite=False)
-        y = V.real_array(self.y, "y", finite=False)
-        if X.ndim == 1:
-            X = X[:, None]
-        if X.ndim != 2:
-            raise FlowtoolsError(f"X must have shape (n, d), got shape {X.shape}.")
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise FlowtoolsError(
-                f"y must have shape (n,) = ({X.shape[0]},) to match X {X.shape}, "
-                f"got {y.shape}."
-            )
-        if X.shape[0] == 0:
-            raise FlowtoolsError("the dataset is empty (n = 0): give at least one sample.")
+        X, y = V.samples(V.real_array(self.X, "X", finite=False),
+                         V.real_array(self.y, "y", finite=False))
         for name, arr in (("X", X), ("y", y)):
             bad = ~np.isfinite(arr)
             if bad.any():

@@ -180,16 +180,7 @@ def _parse_data(data, dim, bias) -> _Data:
             f"Dataset or a pair (X, y); got {type(data).__name__}."
         )
     Xr, yr = data
-    Xr = np.asarray(Xr, dtype=object)
-    yr = np.asarray(yr, dtype=object)
-    if Xr.ndim == 1:
-        Xr = Xr[:, None]
-    if Xr.ndim != 2 or yr.ndim != 1 or yr.shape[0] != Xr.shape[0]:
-        raise FlowtoolsError(
-            f"X must have shape (n, d) and y shape (n,); got {Xr.shape} and {yr.shape}."
-        )
-    if Xr.shape[0] == 0:
-        raise FlowtoolsError("the dataset is empty (n = 0): give at least one sample.")
+    Xr, yr = _validate.samples(np.asarray(Xr, dtype=object), np.asarray(yr, dtype=object))
     if dim is not None and Xr.shape[1] != dim:
         raise FlowtoolsError(f"dim = {dim} but X has {Xr.shape[1]} columns.")
     n, d = Xr.shape
