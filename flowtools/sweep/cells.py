@@ -137,8 +137,8 @@ class Task:
         settings); executors keep them on one worker where they can."""
         pb, it = self.spec["problem"], self.spec["integrator"]
         static = {k: pb[k] for k in ("n", "activation", "width", "dim", "bias")}
-        static.update({k: it.get(k) for k in ("method", "solver", "max_steps")})
-        if it["method"] == "gd":
+        static.update({k: it.get(k) for k in ("dynamics", "solver", "max_steps")})
+        if it["dynamics"] == "gd":
             static["batch"] = self.n_cells
         return json.dumps(static, sort_keys=True)
 
@@ -214,7 +214,7 @@ def compute_task(spec: Mapping) -> dict:
 
         >>> from flowtools.sweep.grid import Grid
         >>> g = Grid.from_text('[init]\\nscale = 1e-4\\nseed = [0, 1]\\n[integrator]\\n'
-        ...                    'method = "gd"\\nlr = 0.05\\nmax_iter = 100\\n')
+        ...                    'dynamics = "gd"\\nlr = 0.05\\nmax_iter = 100\\n')
         >>> out = compute_task(plan(g)[0].spec)
         >>> out["theta_final"].shape, out["status"].tolist()
         ((2, 6), [1, 1])
@@ -232,7 +232,7 @@ def compute_task(spec: Mapping) -> dict:
     B, p = len(inits), pb.n_params
     theta0 = np.stack([initial_state(pb, ini) for ini in inits])
     compile_time = 0.0
-    if it["method"] == "flow":
+    if it["dynamics"] == "flow":
         runs = []
         for th in theta0:
             tr = solve_flow(pb, th, t1=it["t1"], loss_threshold=it["loss_threshold"],

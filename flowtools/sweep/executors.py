@@ -222,7 +222,11 @@ class DaskExecutor(AbstractExecutor):
                     time.sleep(0.5)
                     continue
                 lonely_since = None
-                finished, _ = wait(list(inflight), timeout=5.0, return_when="FIRST_COMPLETED")
+                try:
+                    finished, _ = wait(list(inflight), timeout=5.0,
+                                       return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished yet: look at the workers again
+                    continue
                 for fut in finished:
                     task, w = inflight.pop(fut)
                     load[w] -= 1

@@ -19,8 +19,8 @@ they appear, are the dimensions of the results (``xarray`` dims). A grid file is
     scale = 1e-20
     c_tilde = {linspace = [0.02, 1.0, 50]}
 
-    [integrator]                # flowtools.solve_flow (method "flow") or run_gd ("gd")
-    method = "flow"
+    [integrator]                # flowtools.solve_flow (dynamics "flow") or run_gd ("gd")
+    dynamics = "flow"
     loss_threshold = 1e-20
     max_steps = 20000
 
@@ -42,7 +42,7 @@ applies, outputs, layout) is what a results store is keyed by.
     ... ''')
     >>> g.dims, g.shape, g.size
     (('n', 'seed'), (2, 3), 6)
-    >>> g.cell((1, 2))["n"], g.cell((1, 2))["seed"], g.cell((1, 2))["method"]
+    >>> g.cell((1, 2))["n"], g.cell((1, 2))["seed"], g.cell((1, 2))["dynamics"]
     (4, 2, 'flow')
     >>> Grid.from_text('[init]\\nscale = 1e-4\\nc_tlide = 0.5\\n', source="g.toml")
     ... # doctest: +ELLIPSIS
@@ -60,6 +60,7 @@ import itertools
 import json
 import math
 import pathlib
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -195,8 +196,10 @@ def _build_parameters():
         P("c_tilde", "init", _c_tilde, None,
           doc="prescribed c = C1/C2 = c̃ in (0, 1] (init_ratio, width 2)"),
         P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
-        P("method", "integrator", _choice(lambda: ["flow", "gd"]), "flow",
-          choices=lambda: ["flow", "gd"], doc="gradient flow or gradient descent"),
+        P("dynamics", "integrator", _choice(lambda: ["flow", "gd"]), "flow",
+          choices=lambda: ["flow", "gd"],
+          # not named `method`: xarray's Dataset.sel(method=...) is the fill-method keyword
+          doc="gradient flow or gradient descent"),
         P("t1", "integrator", V.positive_float, d["t1"], methods=flow, doc="flow horizon"),
         P("loss_threshold", "integrator", lambda v, n: V.loss_threshold(v),
           d["loss_threshold"], doc="stop at loss ≤ this (0 disables)"),
@@ -242,7 +245,7 @@ def relevant(name: str, params: Mapping) -> bool:
     """Whether parameter ``name`` changes a cell with these parameters (data_seed does not
     with evenly spaced inputs; flow settings do not for GD and vice versa)."""
     p = PARAMETERS[name]
-    if p.methods is not None and params.get("method") not in p.methods:
+    if p.methods is not None and params.get("dynamics") not in p.methods:
         return False
     if name == "data_seed":
         return params.get("sampling") != "grid"
@@ -397,7 +400,9 @@ class Grid:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise GridError(f"{source or '<grid>'}: not valid TOML: {err}.") from None
+            m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
+            where = f"{source or '<grid>'}:{m.group(1)}:" if m else f"{source or '<grid>'}:"
+            raise GridError(f"{where} not valid TOML: {err}.") from None
         return cls.from_dict(data, source=source, _text=text)
 
     @classmethod
@@ -412,7 +417,7 @@ class Grid:
             if section not in SECTIONS:
                 if section in PARAMETERS:
                     raise GridError(
-                        f"{where(section)}{section!r} must be inside a table: put it under "
+                        f"{where('', section)}{section!r} must be inside a table: put it under "
                         f"[{PARAMETERS[section].section}].")
                 raise GridError(f"{where(section)}unknown table [{section}]"
                                 f"{_suggest(section, SECTIONS)}: use one of "
@@ -445,16 +450,16 @@ class Grid:
         def loc(name):
             return where(PARAMETERS[name].section, name)
 
-        methods = on_axis["method"].values if "method" in on_axis else (
-            values.get("method", "flow"),)
+        methods = on_axis["dynamics"].values if "dynamics" in on_axis else (
+            values.get("dynamics", "flow"),)
         # parameters of one method only, given for a grid that never runs it
         for name in sorted(given):
             p = PARAMETERS[name]
             if p.methods is not None and not set(p.methods) & set(methods):
-                raise GridError(f"{loc(name)}integrator.{name} applies to method "
+                raise GridError(f"{loc(name)}integrator.{name} applies to dynamics "
                                 f"{' or '.join(map(repr, p.methods))} only, but this grid "
                                 f"runs {', '.join(map(repr, methods))}: remove it or set "
-                                "method.")
+                                "dynamics.")
         fixed = {}
         for name, p in PARAMETERS.items():
             if p.section in ("sweep", "outputs") or name in on_axis:
@@ -586,8 +591,8 @@ class Grid:
         """Everything that determines the results, as plain JSON values: the axes, the
         fixed parameters that apply, outputs and the chunk layout (not the name or the
         source file). Stores are keyed by this and the library versions."""
-        methods = set(self.axis("method").values) if "method" in self.dims else {
-            self.fixed["method"]}
+        methods = set(self.axis("dynamics").values) if "dynamics" in self.dims else {
+            self.fixed["dynamics"]}
         fixed = {}
         for k, v in self.fixed.items():
             p = PARAMETERS[k]

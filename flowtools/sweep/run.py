@@ -10,7 +10,7 @@ finishes; and summarize a store.
     ... scale = 1e-4
     ... seed = [0, 1, 2]
     ... [integrator]
-    ... method = "gd"
+    ... dynamics = "gd"
     ... lr = 0.05
     ... max_iter = 2000
     ... ''')
