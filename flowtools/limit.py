@@ -243,7 +243,9 @@ class LimitResult:
     Attributes:
         ts: (T,) limiting times t.
         thetas: (T, p) h(θ, t).
-        error: (T,) estimated error ‖ĥ − h‖ (2-norm, absolute).
+        error: (T,) estimated error ‖ĥ − h‖ (2-norm, absolute): truncation + the flows'
+            global error measured against a reference solve at rtol/10 + a round-off floor
+            (the three in ``info["error_parts"]``; see the module docstring).
         rate: (T,) observed rate of convergence in α (extrapolate; NaN where the sequence
             was at the noise floor, and for the manifold method).
         rate_bound: Theorem 3's rate (μ1 − μ2)/(2μ1 − μ2).
@@ -433,7 +435,16 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15, carry=()):
         if not used:
             r_obs0 = r_hat
         c = admissible()
-        if np.isfinite(r_hat) and c.size and np.min(np.abs(c - r_hat)) <= snap * abs(r_hat):
+        # Observed rates that fall along the column (towards small α), well above the
+        # noise, betray a lower exponent not yet dominant — typically a resonance's
+        # α^r log α beside a larger α^{r'} term: eliminate the largest admissible exponent
+        # at or below the last observed rate, not the nearest one.
+        falling = (len(d) >= 3 and np.isfinite(r_hat) and d[-1] > 100 * noise * amp
+                   and np.log(d[-3] / d[-2]) / lq - r_hat > 0.03
+                   and np.any(c <= r_hat))
+        if falling:
+            r = float(np.max(c[c <= r_hat]))
+        elif np.isfinite(r_hat) and c.size and np.min(np.abs(c - r_hat)) <= snap * abs(r_hat):
             r = float(c[np.argmin(np.abs(c - r_hat))])
         elif np.isfinite(r_hat) and r_hat > (used[-1] if used else 0.0):
             r = float(r_hat)

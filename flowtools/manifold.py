@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import jet
 
+from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 
 DEFAULT_ORDER = 9
@@ -87,9 +88,9 @@ def ray_coefficients(field, q1, mu1: float, *, jacobian=None, order: int = DEFAU
         (order, p) array; row n−1 is Q_n, and Σ_n τ^n Q_n solves x' = F(x) with
         x(t) = Σ_n e^{nμ1 t} Q_n up to O(τ^{N+1}).
     """
-    q1 = jnp.asarray(q1, dtype=jnp.float64)
-    if order < 1:
-        raise FlowtoolsError(f"the order of the parametrization must be ≥ 1, got {order}.")
+    order = V.integer(order, "the order of the parametrization", minimum=1)
+    mu1 = V.positive_float(mu1, "μ1")
+    q1 = jnp.asarray(V.real_array(q1, "q1", ndim=(1,)), dtype=jnp.float64)
     if jacobian is None:
         jacobian = jax.jacfwd(field)(jnp.zeros_like(q1))
     J = jnp.asarray(jacobian, dtype=jnp.float64)
@@ -120,6 +121,7 @@ def series_radius(Q) -> float:
 def safe_radius(Q, tol: float = 1e-17) -> float:
     """The largest τ at which the truncation error of Σ_{n≤N} τ^n Q_n, estimated by the
     last two non-zero terms relative to the first, is ≤ ``tol``."""
+    tol = V.positive_float(tol, "tol")
     Q = np.asarray(Q)
     c = np.linalg.norm(Q, axis=-1)
     n = np.arange(1, len(c) + 1)

@@ -88,28 +88,32 @@ def test_methods_agree_example1_more_directions(pb, c):
 
 def test_error_estimate_follows_the_flow_tolerance(pb):
     """The measured flow part is real: loosening rtol from 1e-13 to 1e-9 raises the actual
-    error ~1000× and the estimate with it; the global error's exponent in rtol (fitted on
-    rtol 1e-12 … 1e-8) is the one the estimate's reference correction assumes at least
-    (``RTOL_ORDER``)."""
+    error ~1000× and the estimate with it, its ratio to the actual error in [0.1, 10]
+    (strict from rtol 1e-10 up, where the flows' error is well above the round-off of the
+    default and of the reference); the global error's exponent in rtol, fitted on rtol
+    1e-11 … 1e-8, is at least the one the reference correction assumes (``RTOL_ORDER``)."""
     from flowtools.limit import RTOL_ORDER
 
     theta = _direction(pb, 0.5)
     ts = TS[1:]
     ref = _reference(pb, theta, ts)
-    rtols = np.array([1e-12, 1e-11, 1e-10, 1e-9, 1e-8])
-    act, est = [], []
+    rtols = np.array([1e-13, 1e-11, 1e-10, 1e-9, 1e-8])
+    act, est, flow = [], [], []
     for rtol in rtols:
         res = limit(pb, theta, ts, rtol=rtol)
         a = np.linalg.norm(res.thetas - ref.thetas, axis=-1)
-        _assert_estimate_bounds(res.error, a, ref.error, strict=True)
+        _assert_estimate_bounds(res.error, a, ref.error, strict=rtol >= 1e-10)
         act.append(np.sqrt(np.mean(a**2)))
         est.append(np.sqrt(np.mean(res.error**2)))
+        flow.append(np.min(res.info["error_parts"]["flow"] / res.error))
     act, est = np.array(act), np.array(est)
-    p = np.polyfit(np.log(rtols), np.log(act), 1)[0]
+    p = np.polyfit(np.log(rtols[1:]), np.log(act[1:]), 1)[0]
     assert RTOL_ORDER - 0.1 <= p <= 1.4, p
-    # the estimate grows in proportion: its ratio to the actual error stays within 3×
-    grow_a, grow_e = act[-1] / act[0], est[-1] / est[0]
-    assert grow_a > 1e3 and 1 / 3 < grow_e / grow_a < 3, (grow_a, grow_e)
+    # rtol 1e-9 instead of 1e-13: ≥ 300× the actual error and ≥ 100× the estimate, mostly
+    # its measured flow part
+    i9 = int(np.flatnonzero(rtols == 1e-9)[0])
+    assert act[i9] > 300 * act[0] and est[i9] > 100 * est[0], (act, est)
+    assert flow[i9] > 0.5, flow
 
 
 def test_depends_on_C_only(pb):
@@ -154,6 +158,7 @@ def test_dh_dt_is_the_field(pb):
 # ------------------------------------------------- a field with a closed-form limit
 MU = (1.0, 0.5, -1.0)
 BETA = 0.3
+ROUND_OFF = 100 * np.finfo(float).eps  # the flows' round-off floor after extrapolation
 M = np.array([[1.0, 0.4, 0.1], [0.2, 1.0, -0.3], [0.0, 0.5, 1.0]])  # not orthogonal
 MINV = np.linalg.inv(M)
 
@@ -193,13 +198,20 @@ def test_closed_form_field_and_rate():
     assert np.all(np.abs(e.rate - 0.5) < 0.02), e.rate
     err = np.linalg.norm(e.thetas - exact, axis=-1)
     assert np.all(err / nrm < 1e-9), err / nrm
-    assert np.all((e.error / err > 0.1) & (e.error / err < 10)), e.error / err
+    # At the default rtol these flows (steps landing on the save times) sit at their
+    # round-off floor — ~30 eps per entry, the same for any rtol ≤ 1e-12, mostly along the
+    # trajectory (time-like) — amplified ~4× by the extrapolation: actual errors ~1e-14
+    # relative, whose realization varies 10× under a 1e-9 perturbation of θ (and so across
+    # machines). A ratio is meaningless there: the estimate must not be optimistic
+    # (est > actual/10), and above it is compared with max(actual, ROUND_OFF·‖h‖).
+    assert np.all(e.error / err > 0.1), e.error / err
+    _assert_estimate_bounds(e.error, err, ROUND_OFF * nrm, strict=False)
     # looser flows (rtol 1e-7; the steps land on ~50 save times, so the error grows slowly
-    # with rtol): a larger actual error and, measured, a larger estimate
+    # with rtol): the flows' error dominates, ≫ round-off, and the ratio is strict
     loose = limit_field(_field, theta, ts, method="extrapolate", rtol=1e-7)
     err_l = np.linalg.norm(loose.thetas - exact, axis=-1)
     assert np.all(err_l > 30 * err), (err_l, err)
-    assert np.all((loose.error / err_l > 0.1) & (loose.error / err_l < 10)), loose.error / err_l
+    _assert_estimate_bounds(loose.error, err_l, ROUND_OFF * nrm, strict=True)
     flow, flow_l = e.info["error_parts"]["flow"], loose.info["error_parts"]["flow"]
     assert np.all(flow_l > 10 * flow), (flow_l, flow)  # the flow part is measured
 
