@@ -134,8 +134,14 @@ class DaskExecutor(AbstractExecutor):
         if address is None:
             n = (os.cpu_count() or 1) if n_workers is None else V.positive_int(n_workers,
                                                                              "workers")
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+            import dask
+
+            # the driver places every task itself (one compilation per shape and worker
+            # where possible): no stealing
+            with dask.config.set({"distributed.scheduler.work-stealing": False}):
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1,
+                                            processes=True, dashboard_address=None,
+                                            silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:
             try:
@@ -145,8 +151,8 @@ class DaskExecutor(AbstractExecutor):
                                      "Start one with `dask scheduler` (and workers with "
                                      f"`dask worker {address}`), or use --executor dask for "
                                      "a local cluster.") from None
-        try:
-            self.client.wait_for_workers(1, timeout=self.timeout)
+        try:  # a LocalCluster: all of them, so that the first tasks spread at once
+            self.client.wait_for_workers(1 if address else n, timeout=self.timeout)
         except TimeoutError:
             self.close()
             raise FlowtoolsError(f"no Dask worker joined the scheduler {address!r} within "
@@ -187,27 +193,31 @@ class DaskExecutor(AbstractExecutor):
         queues: dict[str, collections.deque] = collections.OrderedDict()
         for t in tasks:
             queues.setdefault(t.compile_key, collections.deque()).append(t)
-        inflight: dict = {}
-        load = collections.Counter()
-        assigned: dict[str, str] = {}
+        inflight: dict = {}  # future -> (task, worker)
+        assigned: dict[str, str] = {}  # worker -> the compile key it works on
+        compiled = collections.defaultdict(set)  # worker -> keys it has compiled
+        stats = collections.defaultdict(lambda: {"cells": 0, "seconds": 0.0, "compile": 0.0})
         lonely_since = None
         try:
             while queues or inflight:
                 workers = self._workers()
-                for w in list(assigned):
-                    if w not in workers:
-                        del assigned[w]
+                self._requeue_lost(workers, inflight, queues, assigned)
+                load = collections.Counter(w for _, w in inflight.values())
                 for w in workers:
                     while load[w] < self.depth and queues:
                         key = assigned.get(w)
                         if key not in queues:
-                            key = self._pick(queues, assigned, w)
+                            key = self._pick(queues, assigned, w, compiled, stats)
+                            if key is None:
+                                break  # every shape left is in hand: wait (see _pick)
                             assigned[w] = key
                         task = queues[key].popleft()
                         if not queues[key]:
                             del queues[key]
+                        # strict placement (stealing would make another worker compile);
+                        # a worker that leaves gets its tasks requeued (_requeue_lost)
                         fut = self.client.submit(fn, task.spec, workers=[w],
-                                                 allow_other_workers=True, pure=False,
+                                                 allow_other_workers=False, pure=False,
                                                  key=f"flowtools-sweep-task-{task.number}-"
                                                      f"{os.urandom(4).hex()}")
                         inflight[fut] = (task, w)
@@ -229,9 +239,16 @@ class DaskExecutor(AbstractExecutor):
                     continue
                 for fut in finished:
                     task, w = inflight.pop(fut)
-                    load[w] -= 1
                     if fut.status == "finished":
-                        yield task, fut.result()
+                        out = fut.result()
+                        meta = out.get("_meta", {}) if isinstance(out, dict) else {}
+                        st = stats[task.compile_key]
+                        st["cells"] += task.n_cells
+                        st["seconds"] += max(meta.get("seconds", 0.0)
+                                             - meta.get("compile_time", 0.0), 0.0)
+                        st["compile"] = max(st["compile"], meta.get("compile_time", 0.0))
+                        compiled[w].add(task.compile_key)
+                        yield task, out
                     else:
                         err = fut.exception()
                         yield task, err if isinstance(err, BaseException) else RuntimeError(
@@ -241,11 +258,42 @@ class DaskExecutor(AbstractExecutor):
             if inflight:
                 self.client.cancel(list(inflight))
 
+    def _requeue_lost(self, workers, inflight, queues, assigned):
+        """Tasks placed on a worker that has left go back to the front of their queue."""
+        alive = set(workers)
+        for w in [w for w in assigned if w not in alive]:
+            del assigned[w]
+        lost = [(f, t) for f, (t, w) in inflight.items() if w not in alive]
+        for fut, task in lost:
+            del inflight[fut]
+            fut.cancel()
+            queues.setdefault(task.compile_key, collections.deque()).appendleft(task)
+
     @staticmethod
-    def _pick(queues, assigned, worker):
-        taken = {k for w, k in assigned.items() if w != worker}
+    def _pick(queues, assigned, worker, compiled, stats):
+        """The compile key ``worker`` should take next, or None to wait.
+
+        A shape no other worker is on (most pending cells first; one this worker compiled
+        before first of all). A shape in another worker's hands is joined only when its
+        remaining work, split among its workers, is longer than a compilation here (zero
+        if this worker compiled it already): so a worker does not compile for seconds to
+        take two short tasks another worker would finish before it is ready."""
+        others = collections.Counter(k for w, k in assigned.items() if w != worker)
         pending = {k: sum(t.n_cells for t in q) for k, q in queues.items()}
-        return max(queues, key=lambda k: (k not in taken, pending[k]))
+        free = [k for k in queues if k not in others]
+        if free:
+            return max(free, key=lambda k: (k in compiled[worker], pending[k]))
+        best, gain = None, 0.0
+        compile_any = max((s["compile"] for s in stats.values()), default=0.0)
+        for k in queues:
+            s = stats.get(k)
+            if not s or not s["cells"]:
+                continue  # no timing yet (its worker may still be compiling): wait
+            remaining = pending[k] * s["seconds"] / s["cells"] / others[k]
+            cost = 0.0 if k in compiled[worker] else (s["compile"] or compile_any)
+            if remaining - cost > gain:
+                best, gain = k, remaining - cost
+        return best
 
     def close(self) -> None:
         client, cluster = getattr(self, "client", None), getattr(self, "cluster", None)
