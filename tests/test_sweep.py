@@ -77,7 +77,7 @@ seed = {range = [0, 10]}
 [integrator]
 dynamics = "gd"
 lr = 0.05
-max_iter = 2000000
+max_iter = 1000000
 loss_threshold = 0.0
 """
 
@@ -120,6 +120,9 @@ def killable_reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("killref")
     res = run_sweep(_write(folder / "k.toml", KILLABLE), folder / "k.zarr")
     assert res.ok
+    ds = open_results(folder / "k.zarr")
+    # every iteration ran: 1e6 GD steps at lr 0.05 from scale 1e-4 reach a tiny loss
+    assert np.all(ds["steps"].values == 10**6) and np.all(ds["loss_final"].values < 1e-12)
     return folder / "k.zarr"
 
 
@@ -392,3 +395,26 @@ def test_local_cluster_gives_identical_cells(reference, tmp_path):
     assert len(res.workers) == 2 and os.getpid() not in {
         int(w.split(":")[1]) for w in res.workers}
     _assert_same(tmp_path / "dask.zarr", reference, VARS_COMPARED + ("ts", "losses", "thetas"))
+
+
+def test_a_task_that_raises_leaves_its_cells_missing(tmp_path, monkeypatch):
+    import flowtools.sweep.run as R
+
+    g = Grid.from_text('[sweep]\ncells_per_task = 1\n[problem]\nn = 4\n[init]\nscale = 1e-4\n'
+                       'seed = [0, 1, 2]\n[integrator]\ndynamics = "gd"\nlr = 0.05\n'
+                       'max_iter = 100\n')
+    real = R.compute_task
+
+    def flaky(spec):
+        if spec["inits"][0]["seed"] == 1:
+            raise RuntimeError("worker trouble")
+        return real(spec)
+
+    monkeypatch.setattr(R, "compute_task", flaky)
+    res = run_sweep(g, tmp_path / "f.zarr", fsync=True)
+    assert res.computed == 2 and res.missing == 1 and not res.ok
+    assert "seed = 1" in res.errors[0] and "worker trouble" in res.errors[0]
+    assert open_results(tmp_path / "f.zarr")["done"].values.tolist() == [True, False, True]
+    monkeypatch.setattr(R, "compute_task", real)
+    res = run_sweep(g, tmp_path / "f.zarr", resume=True)
+    assert res.cached == 2 and res.computed == 1 and res.ok

@@ -198,10 +198,15 @@ def _test_inputs(problem, outputs):
 
 
 def _gd_record_at(max_iter: int, points: int) -> np.ndarray:
-    """``points`` recorded iterations: 0, log-spaced ones up to max_iter, padded with
-    max_iter (repeats keep the length fixed)."""
-    ks = np.unique(np.round(np.geomspace(1, max_iter, max(points - 1, 1))).astype(np.int64))
-    ks = np.concatenate([[0], ks])[:points]
+    """``points`` recorded iterations: 0, then log-spaced ones ending at max_iter (run_gd
+    stops at the last recorded iteration), padded with max_iter to a fixed length.
+
+        >>> _gd_record_at(1000, 2).tolist(), _gd_record_at(1000, 5).tolist()
+        ([0, 1000], [0, 1, 10, 100, 1000])
+    """
+    logs = np.geomspace(1, max_iter, points - 1) if points > 2 else np.array([max_iter])
+    ks = np.concatenate([[0], np.unique(np.round(logs).astype(np.int64))])[:points]
+    ks[-1] = max_iter
     return np.concatenate([ks, np.full(points - len(ks), max_iter)]).astype(np.int64)
 
 
