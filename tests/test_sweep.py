@@ -234,12 +234,17 @@ def test_store_opens_in_xarray_and_exports_netcdf(reference, tmp_path):
     back.close()
 
 
-def test_show_summarizes(reference, capsys):
+def test_show_and_export_on_the_command_line(reference, tmp_path, capsys):
     assert main(["sweep", "show", str(reference), "--cells"]) == 0
     out = capsys.readouterr().out
     assert "cells: 12 = data_seed[2] × c_tilde[3] × dynamics[2]; done 12, missing 0" in out
     assert "status:" in out and "wall time:" in out and "by data_seed:" in out
     assert out.count("dynamics=gd:") == 6
+    nc = tmp_path / "cli.nc"
+    assert main(["sweep", "export", str(reference), str(nc)]) == 0
+    with xr.open_dataset(nc) as back:
+        assert back["status"].dims == ("data_seed", "c_tilde", "dynamics")
+    assert main(["sweep", "show", str(tmp_path / "nowhere.zarr")]) == 2
 
 
 def test_rerun_needs_resume_and_computes_nothing(reference):
