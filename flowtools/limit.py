@@ -20,8 +20,9 @@ Two independent methods:
   continued beyond by the flow from P(τ0). No flow from a tiny α is ever needed.
 
 **Error estimates** (``LimitResult.error``) are measured, not assumed. Every flow is solved
-twice, at ``rtol`` and at rtol/``REF_RATIO``; the reported h is the first, and its estimate
-is the sum of
+twice, at ``rtol`` and at rtol/``REF_RATIO`` with two steps per save interval at least (a
+reference on the same save grid would repeat the result's steps wherever the grid, not the
+tolerance, limits them); the reported h is the first, and its estimate is the sum of
 
 1. the extrapolation's truncation: the last difference of the Richardson column times
    q^r/(1 − q^r) for the next exponent r (extrapolate), or the series' truncation error
@@ -36,10 +37,13 @@ is the sum of
 
 The stopping threshold of the Richardson recursion is the measured noise of the sequence
 (the variation over α_k of result − reference), not an assumed multiple of rtol. The
-reference solve costs ~1.3× the result's flow (dopri8's steps grow as rtol^−1/8), so a
-call integrates ~2.3× what a single solve would. Where the flows are at round-off
-(rtol ≲ 1e-12 on Example 1) the two solves differ by their round-off only, and the estimate
-is that of the noise, not of a smaller truncation error.
+reference solve costs ~1.3–2× the result's flow (dopri8's steps grow as rtol^−1/8, and it
+steps at least twice per save interval), so a call integrates ~2.5× what a single solve
+would. Measured estimate/actual where the flows' error dominates (rtol ≥ 1e-10): 0.9–2.5 on
+Example 1 and the closed-form field of the tests. Where the flows are at round-off (the
+default rtol 1e-13 on Example 1: ~1e-15 relative) the two solves differ by their round-off
+only: the estimate is then that noise, typically 2–6× the actual error, whose realization
+itself varies several-fold from run to run.
 
 ``limit`` takes a ``Problem``; ``limit_field`` the same for any field F (Theorem 3), with a
 small diffrax integrator in log-norm coordinates. ``limit_endpoint`` gives lim_{t→∞} h with
@@ -164,12 +168,14 @@ class FlowSystem:
         """s = W1ᵀθ, the coordinates in the μ1-eigenspace (C(θ)/(√2‖γ‖) for a network)."""
         return np.asarray(theta) @ self.W1
 
-    def flow(self, theta0, save_ts, *, rtol, solver, max_steps=100_000):
+    def flow(self, theta0, save_ts, *, rtol, solver, max_steps=100_000, pad_to=0):
         """States (K, S, p) at ``save_ts`` from each row of ``theta0`` (K, p)."""
         save_ts = np.asarray(save_ts, dtype=float)
         S = len(save_ts)
-        # Pad to a multiple of 64 saves (repeating the last): fewer shapes, fewer compilations.
-        save_ts = np.concatenate([save_ts, np.full(-S % 64, save_ts[-1])])
+        # Pad to a multiple of 64 saves (repeating the last) — at least ``pad_to``, so that a
+        # result and its reference share one shape: fewer shapes, fewer compilations.
+        n = max(S, int(pad_to))
+        save_ts = np.concatenate([save_ts, np.full(n - S + (-n % 64), save_ts[-1])])
         t1 = float(save_ts[-1]) if save_ts[-1] > 0 else 1e-12
         if self.problem is not None:
             tr = solve_flow(self.problem, theta0, t1=t1, loss_threshold=0.0, gtol=0.0,
@@ -483,6 +489,31 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15, carry=()):
     return col[-1], err, r_obs0, used, [x[-1] for x in carry]
 
 
+def _reference_grid(save_ts):
+    """The reference solve's save grid: ``save_ts`` with the midpoints of consecutive
+    saves (and of 0 and the first), and where ``save_ts`` lie in it. The steps of both
+    solves land on their saves; where the save spacing, not the tolerance, limits the
+    steps, a reference on the same grid would repeat the result's steps — and its error,
+    which the difference would then miss (measured: the manifold method's continuation at
+    rtol 1e-9 and 1e-10 agreed to 1e-14 where both were 1e-12 off). Two steps per interval
+    make the reference 2^8× more accurate there."""
+    t = np.concatenate([[0.0], save_ts])
+    grid = np.unique(np.concatenate([save_ts, 0.5 * (t[1:] + t[:-1])]))
+    grid = grid[grid > 0] if save_ts[0] > 0 else grid
+    return grid, np.searchsorted(grid, save_ts)
+
+
+def _reference_flow(system, theta0, save_ts, *, rtol, solver, max_steps):
+    """The result's flow at rtol and the reference's at rtol/REF_RATIO on the finer grid
+    (``_reference_grid``), both at ``save_ts``: (result, reference, wall times, compile)."""
+    grid, pick = _reference_grid(save_ts)
+    out, wall, comp = system.flow(theta0, save_ts, rtol=rtol, solver=solver,
+                                  max_steps=max_steps, pad_to=len(grid))
+    ref, wall_ref, comp_ref = system.flow(theta0, grid, rtol=rtol / REF_RATIO, solver=solver,
+                                          max_steps=max_steps, pad_to=len(grid))
+    return out, ref[:, pick], wall, wall_ref, comp + comp_ref
+
+
 def _field_values(system, X):
     """F(x) for the rows of X (…, p)."""
     X = np.asarray(X)
@@ -512,10 +543,8 @@ def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-13,
     uniq, inv = np.unique(T_shift.ravel(), return_inverse=True)
     save_ts = uniq
     theta0 = np.exp(log_alpha)[:, None] * theta[None, :]
-    out, wall, comp = system.flow(theta0, save_ts, rtol=rtol, solver=solver,
-                                  max_steps=max_steps)
-    ref, wall_ref, comp_ref = system.flow(theta0, save_ts, rtol=rtol / REF_RATIO,
-                                          solver=solver, max_steps=max_steps)
+    out, ref, wall, wall_ref, comp = _reference_flow(system, theta0, save_ts, rtol=rtol,
+                                                     solver=solver, max_steps=max_steps)
     sel = (idx, inv.reshape(idx.shape))
     A, B = out[sel], ref[sel]  # (T, L+1, p): result and reference sequences
     tw = time.perf_counter()
@@ -546,7 +575,7 @@ def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-13,
                 reference_sequence=B, reference_rtol=rtol / REF_RATIO,
                 error_parts=dict(sequence=parts[:, 0], flow=parts[:, 1], round_off=parts[:, 2]),
                 flow_wall_time=dict(result=wall - wall_ref, reference=wall_ref))
-    return np.array(values), np.array(errors), np.array(rates), wall, comp + comp_ref, info
+    return np.array(values), np.array(errors), np.array(rates), wall, comp, info
 
 
 def _manifold(system, theta, ts, *, order=manifold.DEFAULT_ORDER, rtol=1e-13, solver="dopri8",
@@ -575,10 +604,9 @@ def _manifold(system, theta, ts, *, order=manifold.DEFAULT_ORDER, rtol=1e-13, so
         x0 = manifold.evaluate(Q, log_tau0)
         order_t = np.argsort(ts[~inside])
         st = ts[~inside][order_t] - t0
-        out, wall, c2 = system.flow(x0[None], st, rtol=rtol, solver=solver, max_steps=max_steps)
-        ref, wall_ref, c3 = system.flow(x0[None], st, rtol=rtol / REF_RATIO, solver=solver,
-                                        max_steps=max_steps)
-        comp += c2 + c3
+        out, ref, wall, wall_ref, c2 = _reference_flow(system, x0[None], st, rtol=rtol,
+                                                       solver=solver, max_steps=max_steps)
+        comp += c2
         vals = np.empty((len(st), system.p))
         vals[order_t] = out[0]
         dref = np.empty(len(st))

@@ -43,16 +43,31 @@ def _reference(pb, theta, ts):
     return limit(pb, theta, ts, method="manifold", rtol=REF_RTOL)
 
 
-def _assert_estimate_bounds(est, actual, ref_err, *, strict):
-    """estimate/actual in [0.1, 10]. Not strict (the flows at their round-off floor, actual
-    ~1e-15 relative, comparable with the reference's own error): the upper side compares
-    with max(actual, the reference's estimated error), the floor below which no actual
-    error can be measured; the lower side (an optimistic estimate) is always checked."""
+def _norm(res):
+    return np.linalg.norm(res.thetas, axis=-1)
+
+
+ROUND_OFF = 100 * np.finfo(float).eps  # the flows' round-off floor after extrapolation
+
+
+def _assert_estimate_bounds(est, actual, ref_err, nrm, *, strict):
+    """estimate/actual in [0.1, 10], the lower side (an optimistic estimate) always.
+
+    strict: the flows' own error dominates (it must exceed 10 × the reference's estimated
+    error) and the upper side is the plain ratio. Not strict — the flows at their
+    round-off floor, actual errors ~1e-15 relative, whose realization varies several-fold
+    from run to run (and machine to machine), so that a ratio is meaningless: the upper
+    side compares with max(actual, the reference's error, ROUND_OFF·‖h‖), ROUND_OFF =
+    100 eps — the flows' round-off per entry (~10–30 eps, measured: the same for any
+    rtol ≤ 1e-12) amplified by the extrapolation's weights. There the estimate (which
+    measures the round-off of two solves) runs 2–6× above the actual error."""
     assert np.all(est > 0.1 * actual), (est / actual, est, actual)
-    resolved = actual if strict else np.maximum(actual, ref_err)
-    assert np.all(est < 10 * resolved), (est / resolved, est, actual, ref_err)
     if strict:
         assert np.all(actual > 10 * ref_err), (actual, ref_err)  # the reference resolves it
+        resolved = actual
+    else:
+        resolved = np.maximum(np.maximum(actual, ref_err), ROUND_OFF * nrm)
+    assert np.all(est < 10 * resolved), (est / resolved, est, actual, ref_err)
 
 
 def _check_agreement(pb, c):
@@ -63,16 +78,16 @@ def _check_agreement(pb, c):
     # both methods' error estimates against the actual errors (round-off regime: rtol 1e-13)
     for res in (e, m):
         actual = np.linalg.norm(res.thetas - ref.thetas, axis=-1)
-        _assert_estimate_bounds(res.error, actual, ref.error, strict=False)
+        _assert_estimate_bounds(res.error, actual, ref.error, _norm(ref), strict=False)
     # observed rate (where measurable) beside Theorem 3's bound 1/2: here it is 1
     assert e.rate_bound == pytest.approx(0.5)
     r = e.rate[np.isfinite(e.rate)]
     assert r.size >= 3 and np.all(np.abs(r - 1) < 0.05) and np.all(r >= e.rate_bound)
-    # flow-error regime (rtol 1e-10: actual errors ~1e-13 ≫ the reference's): strict ratio
+    # flow-error regime (rtol 1e-9: actual errors ~1e-12 ≫ the reference's): strict ratio
     for method in ("extrapolate", "manifold"):
-        res = limit(pb, theta, TS[1:], method=method, rtol=1e-10)
+        res = limit(pb, theta, TS[1:], method=method, rtol=1e-9)
         actual = np.linalg.norm(res.thetas - ref.thetas[1:], axis=-1)
-        _assert_estimate_bounds(res.error, actual, ref.error[1:], strict=True)
+        _assert_estimate_bounds(res.error, actual, ref.error[1:], _norm(ref)[1:], strict=True)
 
 
 @pytest.mark.parametrize("c", [0.5, None])
@@ -89,7 +104,7 @@ def test_methods_agree_example1_more_directions(pb, c):
 def test_error_estimate_follows_the_flow_tolerance(pb):
     """The measured flow part is real: loosening rtol from 1e-13 to 1e-9 raises the actual
     error ~1000× and the estimate with it, its ratio to the actual error in [0.1, 10]
-    (strict from rtol 1e-10 up, where the flows' error is well above the round-off of the
+    (strict from rtol 1e-9 up, where the flows' error is well above the round-off of the
     default and of the reference); the global error's exponent in rtol, fitted on rtol
     1e-11 … 1e-8, is at least the one the reference correction assumes (``RTOL_ORDER``)."""
     from flowtools.limit import RTOL_ORDER
@@ -102,7 +117,7 @@ def test_error_estimate_follows_the_flow_tolerance(pb):
     for rtol in rtols:
         res = limit(pb, theta, ts, rtol=rtol)
         a = np.linalg.norm(res.thetas - ref.thetas, axis=-1)
-        _assert_estimate_bounds(res.error, a, ref.error, strict=rtol >= 1e-10)
+        _assert_estimate_bounds(res.error, a, ref.error, _norm(ref), strict=rtol >= 1e-9)
         act.append(np.sqrt(np.mean(a**2)))
         est.append(np.sqrt(np.mean(res.error**2)))
         flow.append(np.min(res.info["error_parts"]["flow"] / res.error))
@@ -158,7 +173,6 @@ def test_dh_dt_is_the_field(pb):
 # ------------------------------------------------- a field with a closed-form limit
 MU = (1.0, 0.5, -1.0)
 BETA = 0.3
-ROUND_OFF = 100 * np.finfo(float).eps  # the flows' round-off floor after extrapolation
 M = np.array([[1.0, 0.4, 0.1], [0.2, 1.0, -0.3], [0.0, 0.5, 1.0]])  # not orthogonal
 MINV = np.linalg.inv(M)
 
@@ -205,13 +219,14 @@ def test_closed_form_field_and_rate():
     # machines). A ratio is meaningless there: the estimate must not be optimistic
     # (est > actual/10), and above it is compared with max(actual, ROUND_OFF·‖h‖).
     assert np.all(e.error / err > 0.1), e.error / err
-    _assert_estimate_bounds(e.error, err, ROUND_OFF * nrm, strict=False)
+    _assert_estimate_bounds(e.error, err, 0 * nrm, nrm, strict=False)  # exact reference
     # looser flows (rtol 1e-7; the steps land on ~50 save times, so the error grows slowly
     # with rtol): the flows' error dominates, ≫ round-off, and the ratio is strict
     loose = limit_field(_field, theta, ts, method="extrapolate", rtol=1e-7)
     err_l = np.linalg.norm(loose.thetas - exact, axis=-1)
     assert np.all(err_l > 30 * err), (err_l, err)
-    _assert_estimate_bounds(loose.error, err_l, ROUND_OFF * nrm, strict=True)
+    _assert_estimate_bounds(loose.error, err_l, 0 * nrm, nrm, strict=True)
+    assert np.all(err_l > 10 * ROUND_OFF * nrm), err_l / nrm
     flow, flow_l = e.info["error_parts"]["flow"], loose.info["error_parts"]["flow"]
     assert np.all(flow_l > 10 * flow), (flow_l, flow)  # the flow part is measured
 
