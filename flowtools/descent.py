@@ -62,6 +62,8 @@ def _gd_batch(problem, theta0s, lr, threshold, record_at, max_iter):
     init = (theta0s, jnp.int64(0), jnp.zeros(B, bool), jnp.full(B, max_iter, jnp.int64),
             jnp.full(B, Status.HORIZON, jnp.int8))
     c, (rec_theta, rec_loss) = jax.lax.scan(segment, init, record_at)
+    # records may end before max_iter: the iterations after the last one still run
+    c = jax.lax.while_loop(lambda c: (c[1] < max_iter) & ~jnp.all(c[2]), step, c)
     theta, k, done, kstop, status = c
     # the last recorded iterate is max_iter: check it against the threshold, no update
     ell = loss(theta)

@@ -76,3 +76,14 @@ def test_gd_divergence_is_a_status_not_numbers():
     assert "lower the learning rate" in gd.messages[0]
     with pytest.raises(RuntimeError, match="NaN or infinite"):
         gd.raise_on_failure()
+
+
+def test_records_that_end_early_do_not_stop_gd():
+    """record_at = [0, 1] with max_iter = 1000 stopped after one iteration but reported
+    1000 steps and HORIZON; the end point must be iterate 1000 whatever is recorded."""
+    pb = ft.example1()
+    th0 = pb.init_gaussian(1e-2, seed=0)
+    full = ft.run_gd(pb, th0, 0.05, max_iter=1000, loss_threshold=0)
+    early = ft.run_gd(pb, th0, 0.05, max_iter=1000, loss_threshold=0, record_at=[0, 1])
+    assert early.steps == 1000 and early.t_final == pytest.approx(50.0)
+    np.testing.assert_array_equal(early.theta_final, full.theta_final)
