@@ -7,7 +7,7 @@
 - ``summarize``                     — what ``flowtools sweep show STORE`` prints
 - ``InProcessExecutor``, ``DaskExecutor`` — where tasks run
 
-See ``flowtools/sweep/README_section.md`` for the command line and the Dask cluster route.
+See the "Sweeps" section of README.md for the command line and the Dask cluster route.
 """
 
 from flowtools.sweep.cells import compute_task, plan
