@@ -53,6 +53,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from flowtools._io import _fsync_dir
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import variables
 from flowtools.sweep.grid import FORMAT_VERSION, Grid
@@ -88,19 +89,6 @@ def _write_all(fh, data) -> None:
     """Write ``data`` to the open file ``fh`` (one call; a seam for tests that kill the
     process in the middle of a write)."""
     fh.write(data)
-
-
-def _fsync_dir(folder: pathlib.Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_file_atomic(path: pathlib.Path, data, *, fsync: bool = False) -> None:
