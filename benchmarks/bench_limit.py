@@ -10,9 +10,13 @@ extrapolation, so it cannot serve as the reference) — and, for the two methods
 median and range over the grid (t ≥ 0) of their error estimate / that actual error.
 
 Both methods measure the flows' global error by solving every flow a second time at
-rtol/10 (``flowtools.limit.REF_RATIO``): the column "ref. share" is the fraction of the
-method's wall time spent on that reference solve (~55 %: dopri8 takes rtol^−1/8 more steps
-at the tighter tolerance), so a call costs ~2.2× what it did with an assumed noise floor.
+rtol/10 (``flowtools.limit.REF_RATIO``), with extra steps in the longest save intervals:
+the column "ref. share" is the fraction of the method's wall time spent on that reference
+solve (~50 %: dopri8 takes rtol^−1/8 more steps at the tighter tolerance), so a call costs
+about twice what it did with an assumed noise floor (measured here on the 50-point grid:
+extrapolate 0.21–0.25 s → 0.50–0.59 s, 10–20× → 26–37× the naive single flow; manifold
+0.06–0.10 s → 0.08–0.13 s). The estimate/actual column is at the round-off regime for the
+default rtol 1e-13 (actual ~1e-15 relative, where a ratio says little); try --rtol 1e-9.
 
     python benchmarks/bench_limit.py [--c 0.5 1 2] [--repeat 3] [--rtol 1e-13]
 """

@@ -20,9 +20,10 @@ Two independent methods:
   continued beyond by the flow from P(τ0). No flow from a tiny α is ever needed.
 
 **Error estimates** (``LimitResult.error``) are measured, not assumed. Every flow is solved
-twice, at ``rtol`` and at rtol/``REF_RATIO`` with two steps per save interval at least (a
-reference on the same save grid would repeat the result's steps wherever the grid, not the
-tolerance, limits them); the reported h is the first, and its estimate is the sum of
+twice, at ``rtol`` and at rtol/``REF_RATIO``, the second with an extra step in each of the
+longest save intervals (a reference on the same save grid would repeat the result's steps
+wherever the grid, not the tolerance, limits them); the reported h is the first, and its
+estimate is the sum of
 
 1. the extrapolation's truncation: the last difference of the Richardson column times
    q^r/(1 − q^r) for the next exponent r (extrapolate), or the series' truncation error
@@ -37,13 +38,13 @@ tolerance, limits them); the reported h is the first, and its estimate is the su
 
 The stopping threshold of the Richardson recursion is the measured noise of the sequence
 (the variation over α_k of result − reference), not an assumed multiple of rtol. The
-reference solve costs ~1.3–2× the result's flow (dopri8's steps grow as rtol^−1/8, and it
-steps at least twice per save interval), so a call integrates ~2.5× what a single solve
-would. Measured estimate/actual where the flows' error dominates (rtol ≥ 1e-10): 0.9–2.5 on
-Example 1 and the closed-form field of the tests. Where the flows are at round-off (the
-default rtol 1e-13 on Example 1: ~1e-15 relative) the two solves differ by their round-off
-only: the estimate is then that noise, typically 2–6× the actual error, whose realization
-itself varies several-fold from run to run.
+reference costs 1–1.4× the result's flow (dopri8's steps grow as rtol^−1/8, plus the extra
+steps), so a call costs ~2× the flows of a single solve. Measured estimate/actual where
+the flows' error dominates (rtol ≥ 1e-9 on Example 1, 1e-7 on the closed-form field of
+the tests): 0.9–2.5. Where the flows are at round-off (the default rtol 1e-13: ~1e-15
+relative on Example 1) the two solves differ by their round-off only: the estimate is then
+that noise, typically 1–5× the actual error, whose realization itself varies several-fold
+from run to run (and machine to machine).
 
 ``limit`` takes a ``Problem``; ``limit_field`` the same for any field F (Theorem 3), with a
 small diffrax integrator in log-norm coordinates. ``limit_endpoint`` gives lim_{t→∞} h with
@@ -489,26 +490,35 @@ def _generalized_richardson(A, q, noise, candidates, snap=0.15, carry=()):
     return col[-1], err, r_obs0, used, [x[-1] for x in carry]
 
 
-def _reference_grid(save_ts):
-    """The reference solve's save grid: ``save_ts`` with the midpoints of consecutive
-    saves (and of 0 and the first), and where ``save_ts`` lie in it. The steps of both
-    solves land on their saves; where the save spacing, not the tolerance, limits the
-    steps, a reference on the same grid would repeat the result's steps — and its error,
-    which the difference would then miss (measured: the manifold method's continuation at
-    rtol 1e-9 and 1e-10 agreed to 1e-14 where both were 1e-12 off). Two steps per interval
-    make the reference 2^8× more accurate there."""
+def _reference_grid(save_ts, size):
+    """The reference solve's save grid, at most ``size`` points: ``save_ts`` with the
+    midpoints of the longest intervals between consecutive saves (and of 0 and the first),
+    as many as fit; and where ``save_ts`` lie in it. The steps of both solves land on their
+    saves; where the save spacing, not the tolerance, limits the steps, a reference on the
+    same grid would repeat the result's steps — and their error, which the difference then
+    misses (measured: the manifold method's continuation at rtol 1e-9 and 1e-10 agreed to
+    1e-14 where both were 1e-12 off, over its first interval). Two steps per interval make
+    the reference 2^8× more accurate there. Short intervals (dense saves) matter least:
+    a step much shorter than the tolerance allows is accurate anyway."""
     t = np.concatenate([[0.0], save_ts])
-    grid = np.unique(np.concatenate([save_ts, 0.5 * (t[1:] + t[:-1])]))
-    grid = grid[grid > 0] if save_ts[0] > 0 else grid
+    length = np.diff(t)
+    n_free = max(0, int(size) - len(np.unique(save_ts)))
+    longest = np.argsort(-length, kind="stable")[:n_free]
+    longest = longest[length[longest] > 0]
+    mids = 0.5 * (t[longest] + t[longest + 1])
+    grid = np.unique(np.concatenate([save_ts, mids]))
     return grid, np.searchsorted(grid, save_ts)
 
 
 def _reference_flow(system, theta0, save_ts, *, rtol, solver, max_steps, min_saves=64):
-    """The result's flow at rtol and the reference's at rtol/REF_RATIO on the finer grid
+    """The result's flow at rtol and the reference's at rtol/REF_RATIO on the refined grid
     (``_reference_grid``), both at ``save_ts``: (result, reference, wall times, compile).
-    Both are padded to one shape of at least ``min_saves`` saves (one compilation)."""
-    grid, pick = _reference_grid(save_ts)
-    n = max(len(grid), min_saves)
+    Both have the result's padded shape — a multiple of 64 saves, at least ``min_saves`` —
+    so one compilation serves both, and the reference's extra saves take only the slots the
+    result pads anyway."""
+    S = len(save_ts)
+    n = max(S + (-S % 64), int(min_saves))
+    grid, pick = _reference_grid(save_ts, n)
     out, wall, comp = system.flow(theta0, save_ts, rtol=rtol, solver=solver,
                                   max_steps=max_steps, pad_to=n)
     ref, wall_ref, comp_ref = system.flow(theta0, grid, rtol=rtol / REF_RATIO, solver=solver,
@@ -545,8 +555,8 @@ def _extrapolate(system, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-13,
     uniq, inv = np.unique(T_shift.ravel(), return_inverse=True)
     save_ts = uniq
     theta0 = np.exp(log_alpha)[:, None] * theta[None, :]
-    # (≥ 128 saves: the reference grid of up to 64 saves — 8 times × 8 levels — fits,
-    # so the sweeps of theory/ and the tests compile one shape per batch size)
+    # (≥ 128 saves: room for the reference's midpoints of up to 64 save intervals — 8 times
+    # × 8 levels, theory's sweeps — in one compiled shape per batch size)
     out, ref, wall, wall_ref, comp = _reference_flow(system, theta0, save_ts, rtol=rtol,
                                                      solver=solver, max_steps=max_steps,
                                                      min_saves=128)
