@@ -76,7 +76,7 @@ from flowtools import _validate as V
 from flowtools import manifold
 from flowtools._compile import compiled
 from flowtools.errors import AssumptionError, FlowtoolsError
-from flowtools.flow import from_lognorm, lognorm_field, solve_flow, to_lognorm
+from flowtools.flow import SOLVERS, from_lognorm, lognorm_field, solve_flow, to_lognorm
 from flowtools.problem import Problem
 from flowtools.trajectory import Status
 
@@ -648,8 +648,8 @@ def _flow_options(system, rtol, solver, max_steps):
     rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
     if system.problem is None:
         V.choice(solver, "solver", _FIELD_SOLVERS)
-    elif not isinstance(solver, str):  # the name itself is checked by solve_flow
-        raise FlowtoolsError(f"solver must be a solver name (a string), got {solver!r}.")
+    else:  # checked here, before any series or flow work, as solve_flow would
+        V.choice(solver, "diffrax solver", SOLVERS)
     return rtol, V.positive_int(max_steps, "max_steps")
 
 
