@@ -4,6 +4,9 @@
     >>> report = run(quick=True, out="out/theory", only=["corollaries"])  # doctest: +SKIP
     >>> report.ok  # doctest: +SKIP
     True
+
+(Skipped as a doctest only because it computes for about half a minute and writes a
+report folder; ``tests/test_theory.py`` runs the same quick subset and checks its verdicts.)
 """
 
 from __future__ import annotations
