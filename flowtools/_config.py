@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import os
 
-import jax
+# equinox's runtime checks (inside diffrax) are host callbacks by default, and JAX's
+# persistent compilation cache refuses executables that contain host callbacks: every
+# process (every Dask worker) would recompile the solvers. With EQX_ON_ERROR=nan a failed
+# check yields NaN instead (flowtools reads solver failures from `sol.result` and reports
+# NONFINITE / SOLVER_FAILED), and the executables are cached. Set before equinox is
+# imported; a value the user chose is kept.
+os.environ.setdefault("EQX_ON_ERROR", "nan")
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 # Compiling a stiff diffrax solver takes seconds: keep compilations across processes.
