@@ -53,7 +53,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from flowtools._io import _fsync_dir
+from flowtools._io import atomic_open
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import variables
 from flowtools.sweep.grid import FORMAT_VERSION, Grid
@@ -93,23 +93,12 @@ def _write_all(fh, data) -> None:
 
 def write_file_atomic(path: pathlib.Path, data, *, fsync: bool = False) -> None:
     """Write ``data`` to a hidden temporary file beside ``path`` and rename it onto
-    ``path``: a reader (or a later run after SIGKILL) sees the old or the new file, never
-    part of one. ``fsync`` also flushes the file and its folder to disk (power loss)."""
+    ``path`` (``flowtools._io.atomic_open``): a reader (or a later run after SIGKILL) sees
+    the old or the new file, never part of one. ``fsync`` also flushes the file and its
+    folder to disk (power loss)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    try:
-        with open(tmp, "wb") as fh:
-            _write_all(fh, data)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if fsync:
-        _fsync_dir(path.parent)
+    with atomic_open(path, "wb", fsync=fsync, suffix=".partial") as fh:
+        _write_all(fh, data)
 
 
 def _atomic_store_class():
