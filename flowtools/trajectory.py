@@ -63,6 +63,34 @@ _MESSAGES = {
 }
 
 
+class Regime(enum.IntEnum):
+    """How gradient descent at one learning rate relates to the flow (``compare``,
+    ``branch_map``): the second member of the outcome vocabulary, beside ``Status``."""
+
+    FOLLOWS = 0
+    BEYOND_EDGE = 1
+    DIVERGED = 2
+
+    @property
+    def message(self) -> str:
+        return _REGIME_MESSAGES[self]
+
+    @property
+    def ok(self) -> bool:
+        return self is Regime.FOLLOWS
+
+
+_REGIME_MESSAGES = {
+    Regime.FOLLOWS: "GD follows the flow: η is below the stability edge 2/λ_max on the "
+    "flow's path and at its end point, and GD stayed finite; its gaps are results",
+    Regime.BEYOND_EDGE: "η is at or beyond GD's stability edge 2/λ_max (on the flow's path "
+    "or at its end point): GD cannot settle where the flow goes, so its gaps are not "
+    "discretization errors; lower the learning rate below the edge",
+    Regime.DIVERGED: "GD overflowed (NaN or inf): nothing it produced is a result; lower "
+    "the learning rate below 2/λ_max",
+}
+
+
 @dataclass(frozen=True, eq=False)
 class Trajectory:
     """Saved points of one trajectory or of a batch (leading axis) of trajectories.
