@@ -10,7 +10,7 @@ extrapolation, so it cannot serve as the reference) — and, for the two methods
 median and range over the grid (t ≥ 0) of their error estimate / that actual error.
 
 Both methods measure the flows' global error by solving every flow a second time at
-rtol/10 (``flowtools.limit.REF_RATIO``), with extra steps in the longest save intervals:
+rtol/10 (``flowtools.limiting.REF_RATIO``), with extra steps in the longest save intervals:
 the column "ref. share" is the fraction of the method's wall time spent on that reference
 solve (~50 %: dopri8 takes rtol^−1/8 more steps at the tighter tolerance), so a call costs
 about twice what it did with an assumed noise floor (measured here on the 50-point grid:
@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import flowtools as ft
-from flowtools.limit import FlowSystem, limit
+from flowtools.limiting import FlowSystem, limit
 
 
 def _timed(fn, repeat):

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
-from flowtools.compare import (  # noqa: E402
+from flowtools.discretization import (  # noqa: E402
     GDStabilityWarning,
     branch_map,
     compare,

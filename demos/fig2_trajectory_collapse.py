@@ -5,11 +5,11 @@ evenly spaced on [−2, 2]). Five trials, each with its own seed and initializat
 (1e-4 … 1e-12), the second neuron rescaled so that c = C1/C2 = 0.5 in every trial
 (``Problem.init_ratio``). Loss and parameters are plotted against the aligned time
 
-    τ = t − log(1/‖C(θ0)‖)/μ1            (``flowtools.limit.aligned_times``, Theorem 1)
+    τ = t − log(1/‖C(θ0)‖)/μ1            (``flowtools.limiting.aligned_times``, Theorem 1)
 
 for the gradient flow (``solve_flow``) and for GD at the paper's lr = 0.01 (``run_gd``,
 iterate k at t = k·lr). For GD the escape rate from the origin is log(1 + lr·μ1)/lr rather
-than μ1 (``flowtools.compare.escape_rate``); the GD panels use that rate in the shift, and
+than μ1 (``flowtools.discretization.escape_rate``); the GD panels use that rate in the shift, and
 the JSON also reports the misalignment left by the paper's μ1 shift. tanh is odd, so a trial
 whose C(θ0) has C1 < 0 runs along the mirror image −θ(t); it is shown as −θ(t) (the paper
 counts θ0 and −θ0 as the same initialization).
@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 from scipy.interpolate import CubicSpline  # noqa: E402
 
 import flowtools as ft  # noqa: E402
-from flowtools.compare import escape_rate, fit_order  # noqa: E402
-from flowtools.limit import aligned_times  # noqa: E402
+from flowtools.discretization import escape_rate, fit_order  # noqa: E402
+from flowtools.limiting import aligned_times  # noqa: E402
 from flowtools.plotting import parameter_names  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))

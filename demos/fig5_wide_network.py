@@ -6,7 +6,7 @@ initialization scale; in every trial neurons 2…1000 are rescaled so that
 C_k/C_1 = 1.5 + 0.0015(k − 1) (``Problem.with_ratios``; the caption's formula, read for
 k ≥ 2 since C_1/C_1 = 1), so all trials share C/‖C‖. Loss and the first two neurons'
 parameters against the aligned time τ = t − log(1/‖C(θ0)‖)/μ1
-(``flowtools.limit.aligned_times``), for the gradient flow (explicit Dopri8: the implicit
+(``flowtools.limiting.aligned_times``), for the gradient flow (explicit Dopri8: the implicit
 solvers need a 3000 × 3000 Jacobian per step) and for GD at the paper's lr = 0.01
 (``run_gd``, shifted with GD's escape rate log(1 + lr·μ1)/lr).
 
@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 from scipy.interpolate import CubicSpline  # noqa: E402
 
 import flowtools as ft  # noqa: E402
-from flowtools.compare import escape_rate  # noqa: E402
-from flowtools.limit import aligned_times  # noqa: E402
+from flowtools.discretization import escape_rate  # noqa: E402
+from flowtools.limiting import aligned_times  # noqa: E402
 from flowtools.plotting import parameter_names  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))

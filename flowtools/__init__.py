@@ -1,45 +1,80 @@
-"""flowtools: gradient-flow dynamics of two-layer networks under small initialization.
+"""flowtools: gradient-flow dynamics of small networks under small initialization.
 
-One entry function per task (see each module's docstring for the mathematics):
+The public API, one entry function per task (each module's docstring has the mathematics):
 
-- ``example1``, ``make_problem``, ``Problem``   — problems (network + data)
-- ``solve_flow``                                 — gradient flow (diffrax; scipy cross-check)
-- ``run_gd``                                     — gradient descent, the paper's protocol
-- ``origin_hessian``, ``check_assumptions``      — symbolic −∇²ℓ(0) and Theorem 1's assumptions
-- ``limit``, ``limit_endpoint``, ``aligned_times`` — h(θ,t) = lim_{α→0} φ(αθ, t + log(1/α)/μ1)
-- ``compare``, ``branch_map``, ``classify``      — flow versus GD; target-set branches
+- models: ``AbstractModel`` (the interface), ``LossModel`` (any JAX loss), ``Problem``,
+  ``make_problem``, ``example1`` (the paper's two-layer network), ``SingleNeuron``,
+  ``Dataset``, ``Activation``, ``get_activation``
+- ``solve_flow`` (gradient flow: diffrax, scipy cross-check), ``run_gd`` (gradient descent,
+  the paper's protocol); both return a ``Trajectory`` with a ``Status``
+- ``origin_hessian``, ``OriginHessian``, ``check_assumptions``: symbolic −∇²ℓ(0)
+- ``limit``, ``limit_field``, ``limit_endpoint``, ``aligned_times``, ``LimitResult``,
+  ``LimitEndpoint``, ``FlowSystem``: h(θ,t) = lim_{α→0} φ(αθ, t + log(1/α)/μ1)
+- ``compare``, ``Comparison``, ``align``, ``escape_rate``, ``stability_edge``,
+  ``modified_field``, ``Regime``: GD as a discretization of the flow
+- ``classify``, ``generalization_error``: target-set branches
+- ``FlowtoolsError``, ``AssumptionError``
+
+Subpackages are named after their concept (``models``, ``integrate``, ``symbolic``,
+``limiting``, ``discretization``, ``experiments``, ``sweep``); import from them for the
+rest.
 """
 
 from flowtools import _config  # noqa: F401  (float64 on import)
 from flowtools.activations import Activation, get_activation
 from flowtools.branches import classify, generalization_error
-from flowtools.compare import branch_map, compare
 from flowtools.data import Dataset
 from flowtools.descent import run_gd
+from flowtools.discretization import (
+    Comparison,
+    GDStabilityWarning,
+    align,
+    branch_map,
+    compare,
+    escape_rate,
+    modified_field,
+    stability_edge,
+)
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.flow import solve_flow
-from flowtools.limit import LimitResult, aligned_times, limit, limit_endpoint, limit_field
-from flowtools.network import SingleNeuron
-from flowtools.problem import Problem, example1, make_problem
+from flowtools.limiting import (
+    FlowSystem,
+    LimitEndpoint,
+    LimitResult,
+    aligned_times,
+    limit,
+    limit_endpoint,
+    limit_field,
+)
+from flowtools.models import AbstractModel, LossModel, Problem, SingleNeuron, example1, make_problem
 from flowtools.symbolic import OriginHessian, check_assumptions, origin_hessian
-from flowtools.trajectory import Status, Trajectory
+from flowtools.trajectory import Regime, Status, Trajectory
 
 __all__ = [
+    "AbstractModel",
     "Activation",
     "AssumptionError",
+    "Comparison",
     "Dataset",
+    "FlowSystem",
     "FlowtoolsError",
+    "GDStabilityWarning",
+    "LimitEndpoint",
     "LimitResult",
+    "LossModel",
     "OriginHessian",
     "Problem",
+    "Regime",
     "SingleNeuron",
     "Status",
     "Trajectory",
+    "align",
     "aligned_times",
     "branch_map",
     "check_assumptions",
     "classify",
     "compare",
+    "escape_rate",
     "example1",
     "generalization_error",
     "get_activation",
@@ -47,8 +82,10 @@ __all__ = [
     "limit_endpoint",
     "limit_field",
     "make_problem",
+    "modified_field",
     "origin_hessian",
     "run_gd",
     "solve_flow",
+    "stability_edge",
 ]
 __version__ = "0.1.0"

@@ -45,8 +45,8 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
-from flowtools.network import SingleNeuron, augment
-from flowtools.problem import Problem
+from flowtools.models import Problem
+from flowtools.models.network import SingleNeuron, augment
 
 BRANCHES = ("Q1", "Q2", "other")
 

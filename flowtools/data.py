@@ -4,7 +4,7 @@ Each sampler is reproducible from a seed (NumPy's ``default_rng``). Labels come 
 target (``y_i = f*(x_i)``) or are given.
 
     >>> from flowtools.data import grid
-    >>> from flowtools.network import SingleNeuron
+    >>> from flowtools.models.network import SingleNeuron
     >>> ds = grid(6, SingleNeuron("tanh", 1.0, [1.0], 1.0))   # the paper's Example 1
     >>> ds.X.ravel()
     array([-2. , -1.2, -0.4,  0.4,  1.2,  2. ])

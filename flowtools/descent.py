@@ -24,7 +24,7 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
-from flowtools.problem import Problem
+from flowtools.models import Problem
 from flowtools.trajectory import Status, Trajectory
 
 

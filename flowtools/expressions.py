@@ -54,7 +54,7 @@ def _rational(p, q):
 # name → (sympy callable, allowed numbers of arguments). Each works in the JAX code
 # generated from an activation (``flowtools.activations``), under jit and grad; non-smooth
 # ones (abs, Max, Min, sign, Heaviside) are allowed as building blocks, and the assumption
-# checks (``flowtools.assumptions``) say where they break σ ∈ C².
+# checks (``flowtools.symbolic.assumptions``) say where they break σ ∈ C².
 FUNCTIONS: dict[str, tuple] = {
     "tanh": (sp.tanh, (1,)), "sinh": (sp.sinh, (1,)), "cosh": (sp.cosh, (1,)),
     "sin": (sp.sin, (1,)), "cos": (sp.cos, (1,)), "tan": (sp.tan, (1,)),

@@ -48,7 +48,7 @@ import optimistix as optx
 from flowtools import _validate as V
 from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
-from flowtools.problem import Problem
+from flowtools.models import Problem
 from flowtools.trajectory import Status, Trajectory
 
 SOLVERS = {

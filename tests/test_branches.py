@@ -6,7 +6,7 @@ import pytest
 import flowtools as ft
 from flowtools.branches import classify, default_target, generalization_error
 from flowtools.errors import FlowtoolsError
-from flowtools.network import SingleNeuron
+from flowtools.models.network import SingleNeuron
 
 
 @pytest.fixture(scope="module")

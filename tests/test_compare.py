@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import flowtools as ft
-from flowtools.compare import (
+from flowtools.discretization import (
     GDStabilityWarning,
     align,
     branch_map,
@@ -94,7 +94,7 @@ def test_escape_shift_scales_with_log_scale(pb):
     lr, shifts = 0.01, []
     for alpha in (1e-3, 1e-6):
         a = align(pb, alpha * v, lr, t1=5.0)
-        from flowtools.compare import escape_time
+        from flowtools.discretization import escape_time
         shifts.append(escape_time(a.ts, a.gd, 0.5) - escape_time(a.ts, a.flows[0], 0.5))
     slope = (shifts[1] - shifts[0]) / np.log(1e3)
     expect = 1 / escape_rate(pb, lr) - 1 / pb.mu1

@@ -10,7 +10,7 @@ import pytest
 
 import flowtools as ft
 from flowtools.errors import AssumptionError, FlowtoolsError
-from flowtools.limit import (
+from flowtools.limiting import (
     FlowSystem,
     aligned_times,
     compare_methods,
@@ -107,7 +107,7 @@ def test_error_estimate_follows_the_flow_tolerance(pb):
     (strict from rtol 1e-9 up, where the flows' error is well above the round-off of the
     default and of the reference); the global error's exponent in rtol, fitted on rtol
     1e-11 … 1e-8, is at least the one the reference correction assumes (``RTOL_ORDER``)."""
-    from flowtools.limit import RTOL_ORDER
+    from flowtools.limiting import RTOL_ORDER
 
     theta = _direction(pb, 0.5)
     ts = TS[1:]
@@ -283,7 +283,7 @@ def test_aligned_times_put_small_flows_on_h(pb):
     ("manifold", dict(levels=5), "unknown option"),
 ])
 def test_bad_options_raise_before_any_work(monkeypatch, method, opts, match):
-    L = importlib.import_module("flowtools.limit")  # (flowtools.limit is also the function)
+    L = importlib.import_module("flowtools.limiting.core")
 
     def no_work(*a, **k):
         raise AssertionError("work started before the options were checked")
@@ -300,7 +300,7 @@ def test_unknown_solver_raises_for_networks(pb):
 
 
 def test_endpoint_status_is_a_status():
-    from flowtools.limit import LimitEndpoint
+    from flowtools.limiting import LimitEndpoint
     from flowtools.trajectory import Status
 
     def ep(status):
@@ -356,7 +356,7 @@ def test_cli(pb, capsys):
 def test_endpoint_both_methods_and_neuron_swap(pb):
     """Theorem 2: lim_{t→∞} h by the flow's stopping rule from a point of h found by either
     method; c ↔ 1/c swaps the two neurons (Q2 branch for c = 2 and c = 1/2)."""
-    from flowtools.limit import limit_endpoint
+    from flowtools.limiting import limit_endpoint
     from flowtools.trajectory import Status
 
     th = _direction(pb, 2.0)

@@ -13,10 +13,10 @@ import pytest
 
 import flowtools as ft
 from flowtools.activations import get_activation, register
-from flowtools.assumptions import check_assumptions, theorem1_failures
 from flowtools.errors import FlowtoolsError
-from flowtools.network import SingleNeuron
+from flowtools.models.network import SingleNeuron
 from flowtools.symbolic import SIGMA, field_taylor_term, origin_hessian
+from flowtools.symbolic.assumptions import check_assumptions, theorem1_failures
 
 PWNED = "pwned.txt"
 HOSTILE = [

@@ -139,7 +139,7 @@ def test_implicit_solver_memory_guard():
 def test_dense_hessian_memory_guard():
     """GD-versus-flow comparisons need dense Hessians (the stability edge): refused, with
     the reason, before any work at width 10⁶."""
-    from flowtools.compare import compare, stability_edge
+    from flowtools.discretization import compare, stability_edge
 
     big = ft.make_problem(6, width=10**6)
     th = big.init_gaussian(1e-8, seed=0)

@@ -12,7 +12,6 @@ import pytest
 import sympy as sp
 
 import flowtools as ft
-from flowtools.assumptions import ANALYTIC, C2, DSIGMA0, SIGMA0, theorem1_failures
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.symbolic import (
     SIGMA,
@@ -23,6 +22,7 @@ from flowtools.symbolic import (
     sigma_symbol,
     third_order_term,
 )
+from flowtools.symbolic.assumptions import ANALYTIC, C2, DSIGMA0, SIGMA0, theorem1_failures
 
 USER = "atan(x) + x**3/5"  # user-defined, σ'(0) = 1, not odd-symmetric in form
 ACTIVATIONS = ["tanh", "rational", "sin", USER]

@@ -9,7 +9,7 @@ import pytest
 
 import flowtools as ft
 from flowtools import _validate as V
-from flowtools.compare import align, branch_map, compare, stability_edge
+from flowtools.discretization import align, branch_map, compare, stability_edge
 
 
 @pytest.fixture(scope="module")

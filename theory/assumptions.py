@@ -1,7 +1,7 @@
 """The theorems' hypotheses, checked symbolically before anything is measured.
 
 * A.T1 (Theorem 1): σ ∈ C²(ℝ), σ(0) = 0, σ'(0) ≠ 0; γ ≠ 0 — the one check of
-  ``flowtools.assumptions`` (also behind ``Problem.assumption_failures``), with γ in exact
+  ``flowtools.symbolic.assumptions`` (also behind ``Problem.assumption_failures``), with γ in exact
   rationals from the data.
 * A.T2 (Theorem 2): in addition σ analytic.
 * A.T3 (Theorem 3, for g = −∇ℓ or a general field F): F ∈ C², F(0) = 0, DF(0)
@@ -34,9 +34,9 @@ STATEMENTS = {
 
 
 def _network_checks(case):
-    from flowtools.assumptions import ANALYTIC, SIGMA0, check_assumptions
     from flowtools.errors import AssumptionError
     from flowtools.symbolic import OriginHessian
+    from flowtools.symbolic.assumptions import ANALYTIC, SIGMA0, check_assumptions
 
     pb = case.problem
     try:

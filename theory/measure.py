@@ -14,7 +14,7 @@
 * ``curve_distance``: an upper bound of the distance from points to the curve
   {h(θ_B, τ) : τ ∈ ℝ}, found without assuming any time shift (Gauss–Newton on τ, each
   iterate's h(θ_B, τ) recomputed by the limit method).
-* ``endpoint``: lim_{t→∞} h(θ, t) by ``flowtools.limit.limit_endpoint`` with an error
+* ``endpoint``: lim_{t→∞} h(θ, t) by ``flowtools.limiting.limit_endpoint`` with an error
   estimate from a second run at a 100× tighter tolerance.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowtools.limit import limit, limit_endpoint, limit_field
+from flowtools.limiting import limit, limit_endpoint, limit_field
 
 LEVELS = 7
 MAX_TIMES = 8

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 
 import flowtools as ft
-from flowtools.limit import FlowSystem
+from flowtools.limiting import FlowSystem
 
 # ---------------------------------------------------------------------- the fields
 _R = sp.Matrix([[1, sp.Rational(1, 2), 0, sp.Rational(1, 3)],

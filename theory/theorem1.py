@@ -123,7 +123,7 @@ def figure_collapse(ctx, case):
     the aligned time τ = t + log‖C(θ0)‖/μ1 (the paper's Figures 2 and 5), with h(θ̂, τ)
     (θ̂: ‖C‖ = 1)."""
     from flowtools.flow import solve_flow
-    from flowtools.limit import aligned_times
+    from flowtools.limiting import aligned_times
 
     pb, mu1, b = case.problem, case.system.mu1, case.problem.block
     scales = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]  # 8: the limit's batch shape

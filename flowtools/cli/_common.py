@@ -169,7 +169,7 @@ def add_problem_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def problem_from_args(args):
-    from flowtools.problem import make_problem
+    from flowtools.models import make_problem
 
     return make_problem(args.n, sampling=args.sampling, activation=args.activation,
                         width=args.width, dim=args.dim, bias=not args.no_bias,

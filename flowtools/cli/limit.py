@@ -74,7 +74,7 @@ def _check_plot_path(path):
 
 def run(args) -> int:
     from flowtools.errors import FlowtoolsError
-    from flowtools.limit import limit, limit_endpoint
+    from flowtools.limiting import limit, limit_endpoint
 
     if args.plot:
         _check_plot_path(args.plot)

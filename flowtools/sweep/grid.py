@@ -86,7 +86,7 @@ def _defaults():
     from flowtools.branches import classify
     from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
-    from flowtools.problem import make_problem
+    from flowtools.models import make_problem
 
     def sig(fn):
         return {k: p.default for k, p in inspect.signature(fn).parameters.items()
@@ -641,7 +641,7 @@ def load_grid(grid) -> Grid:
 
 def problem_from(params: Mapping):
     """The ``Problem`` of a cell's parameters (``make_problem``)."""
-    from flowtools.problem import make_problem
+    from flowtools.models import make_problem
 
     return make_problem(params["n"], sampling=params["sampling"],
                         activation=params["activation"], width=params["width"],

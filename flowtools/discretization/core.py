@@ -34,7 +34,7 @@ needed at these scales), so that the O(η³) gap of the second-order modified fl
 far above the integration error down to η = 1e-3.
 
     >>> import flowtools as ft
-    >>> from flowtools.compare import compare
+    >>> from flowtools.discretization import compare
     >>> pb = ft.example1()
     >>> cmp = compare(pb, pb.init_gaussian(1e-2, seed=0), [0.004, 0.008, 0.016, 0.032])
     >>> [round(float(q), 1) for q in cmp.orders]   # GD vs the flow, modified flows 1, 2
@@ -57,7 +57,7 @@ from flowtools import _validate as V
 from flowtools.branches import classify
 from flowtools.descent import run_gd
 from flowtools.errors import FlowtoolsError
-from flowtools.problem import Problem
+from flowtools.models import Problem
 
 DEFAULT_LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 PAPER_LRS = (0.01, 0.05, 0.25, 0.5)  # the paper's learning rates (Appendix C)

@@ -30,7 +30,7 @@ Data may be numbers (converted to exact rationals: 0.4 becomes 2/5), ``n`` symbo
 ``symbolic_derivatives=True`` keeps σ'(0), σ''(0), … as the symbols σ_1, σ_2, ….
 ``field_taylor_term`` gives the Taylor term of any degree K of the field −∇ℓ at 0.
 σ(0) and σ'(0) must exist (``AssumptionError`` otherwise: Max(0, x) has no σ'(0), so ℓ
-has no Hessian at 0); Theorem 1's and 2's assumptions are in ``flowtools.assumptions``.
+has no Hessian at 0); Theorem 1's and 2's assumptions are in ``flowtools.symbolic.assumptions``.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ import sympy as sp
 
 from flowtools import _validate
 from flowtools.activations import Activation, get_activation, lambdify_jax
-from flowtools.assumptions import AssumptionReport, Check, check_assumptions
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.expressions import parse_number
+from flowtools.symbolic.assumptions import AssumptionReport, Check, check_assumptions
 
 __all__ = ["SIGMA", "sigma_symbol", "origin_hessian", "OriginHessian", "field_taylor_term",
            "FieldTaylorTerm", "third_order_term", "check_assumptions", "AssumptionReport",
@@ -388,7 +388,7 @@ class OriginHessian:
     # ------------------------------------------------------------ construction
     @classmethod
     def from_problem(cls, problem, *, symbolic_derivatives: bool = False) -> OriginHessian:
-        """The origin Hessian of a ``flowtools.problem.Problem`` (its data made exact)."""
+        """The origin Hessian of a ``flowtools.models.Problem`` (its data made exact)."""
         return origin_hessian(problem.activation, width=problem.width, dim=problem.dim,
                               bias=problem.bias, data=(np.asarray(problem.X),
                                                        np.asarray(problem.y)),
@@ -523,7 +523,7 @@ def _lambdify_moments(exprs, dt: int, bias: bool):
     """Lambdify expressions in moment symbols to JAX functions of the raw data (X, y)."""
     import jax.numpy as jnp
 
-    from flowtools.network import augment
+    from flowtools.models.network import augment
 
     syms = set().union(*(e.free_symbols for e in exprs))
     table = {s: _MOMENT_EXPS[(s, dt, bias)] for s in syms if (s, dt, bias) in _MOMENT_EXPS}
@@ -679,7 +679,7 @@ class FieldTaylorTerm:
             raise FlowtoolsError(f"cannot lambdify: free symbols {sorted(map(str, left))}.")
         order = sorted(table, key=str)
         f = lambdify_jax([list(th), order], list(self.moment_expr), cse=True)
-        from flowtools.network import augment
+        from flowtools.models.network import augment
 
         def term(theta, X, y):
             y = jnp.asarray(y)

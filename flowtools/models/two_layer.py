@@ -6,8 +6,10 @@ the data vector γ, the top eigenvalue μ1 of −∇²ℓ(0), the imbalance C(θ
     −∇²ℓ(0) = blockdiag(D_1, …, D_m),  D_k = σ'(0)·[[0, γᵀ], [γ, 0]]
     μ1   = |σ'(0)|·‖γ‖,   C_k(θ) = a_k‖γ‖ + sign(σ'(0))·w_kᵀγ
 
-(Zhao, Bai, Zhang, section 5.1 and Appendix A.1.) ``Problem`` is an ``equinox.Module``:
-its arrays are pytree leaves, so one compiled solver serves every dataset of one shape.
+(Zhao, Bai, Zhang, section 5.1 and Appendix A.1.) ``Problem`` is the paper's family of
+``flowtools.models.AbstractModel``: an ``equinox.Module`` whose arrays are pytree leaves,
+so one compiled solver serves every dataset of one shape. It stores the target that
+labelled its data (``target``; None for data given as arrays).
 
     >>> import flowtools as ft
     >>> pb = ft.example1()                      # tanh, m = 2, bias, target tanh(x + 1)
@@ -24,17 +26,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools import network
 from flowtools.activations import Activation, get_activation
-from flowtools.assumptions import theorem1_failures
 from flowtools.data import SAMPLERS, Dataset
-from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.errors import FlowtoolsError
+from flowtools.models import network
+from flowtools.models.base import AbstractModel
+from flowtools.models.network import SingleNeuron
+from flowtools.symbolic.assumptions import theorem1_failures
 
 
-class Problem(eqx.Module):
+class Problem(AbstractModel):
     """Network (activation, width, bias) + data (X, y) with ℓ = ½Σ(f_θ(x_i) − y_i)².
 
-    Build one with ``Problem.create`` (validates the input) or ``example1``.
+    Build one with ``Problem.create`` (validates the input), ``make_problem`` or
+    ``example1``.
     """
 
     X: jax.Array  # (n, d) raw inputs
@@ -42,19 +47,28 @@ class Problem(eqx.Module):
     activation: Activation = eqx.field(static=True)
     width: int = eqx.field(static=True)
     bias: bool = eqx.field(static=True)
+    target: SingleNeuron | None = eqx.field(static=True, default=None)
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def create(cls, data: Dataset, *, activation="tanh", width: int = 2, bias=True):
-        """Validate and build a problem from a ``Dataset``."""
+    def create(cls, data: Dataset, *, activation="tanh", width: int = 2, bias=True,
+               target: SingleNeuron | None = None):
+        """Validate and build a problem from a ``Dataset`` (``target``: the single neuron
+        that labelled the data, if any — used by branches and generalization errors)."""
         if not isinstance(data, Dataset):
             data = Dataset(*data)
+        if target is not None and not isinstance(target, SingleNeuron):
+            raise FlowtoolsError(f"target must be a SingleNeuron, got {type(target).__name__}.")
+        if target is not None and target.dim != data.dim:
+            raise FlowtoolsError(f"the target takes inputs of dimension {target.dim}, the "
+                                 f"data have {data.dim}.")
         return cls(
             X=jnp.asarray(data.X),
             y=jnp.asarray(data.y),
             activation=get_activation(activation),
             width=V.width(width),
             bias=V.flag(bias, "bias"),
+            target=target,
         )
 
     # ---------------------------------------------------------------- shapes
@@ -81,22 +95,28 @@ class Problem(eqx.Module):
         """The (augmented) inputs x̃_i as rows, (n, d̃)."""
         return network.augment(self.X, self.bias)
 
+    @property
+    def layout(self) -> str:
+        return (f"width {self.width}, d = {self.dim}, bias = {self.bias}: layout "
+                "(a_1, w_1, …, a_m, w_m)")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """a_k, w_k (w_k,j for d > 1), b_k in the paper's layout."""
+        names = []
+        for k in range(1, self.width + 1):
+            names.append(f"a{k}")
+            if self.dim == 1:
+                names.append(f"w{k}")
+            else:
+                names += [f"w{k},{j}" for j in range(1, self.dim + 1)]
+            if self.bias:
+                names.append(f"b{k}")
+        return tuple(names)
+
     def unpack(self, theta):
         """θ ↦ (a (…, m), W (…, m, d̃))."""
         return network.unpack(jnp.asarray(theta), self.width)
-
-    def check_theta(self, theta) -> np.ndarray:
-        """θ as a float64 array of shape (p,) or (B, p); a clear error otherwise."""
-        theta = V.real_array(theta, "θ", finite=False)
-        if theta.ndim not in (1, 2) or theta.shape[-1] != self.n_params:
-            raise FlowtoolsError(
-                f"θ must have shape ({self.n_params},) or (batch, {self.n_params}) for "
-                f"width {self.width}, d = {self.dim}, bias = {self.bias} (layout "
-                f"(a_1, w_1, …, a_m, w_m)); got shape {theta.shape}."
-            )
-        if not np.all(np.isfinite(theta)):
-            raise FlowtoolsError("θ contains NaN or infinite entries.")
-        return theta
 
     # ---------------------------------------------------------------- loss and field
     def predict(self, theta, X=None):
@@ -112,18 +132,6 @@ class Problem(eqx.Module):
         r = self.residual(theta)
         return 0.5 * jnp.dot(r, r)
 
-    def grad(self, theta):
-        """∇ℓ(θ)."""
-        return jax.grad(self.loss)(jnp.asarray(theta, dtype=float))
-
-    def field(self, theta):
-        """The gradient-flow field −∇ℓ(θ)."""
-        return -self.grad(theta)
-
-    def hessian(self, theta):
-        """∇²ℓ(θ)."""
-        return jax.hessian(self.loss)(jnp.asarray(theta, dtype=float))
-
     # ---------------------------------------------------------------- theory
     @property
     def gamma(self) -> np.ndarray:
@@ -132,19 +140,8 @@ class Problem(eqx.Module):
 
     def assumption_failures(self) -> list[str]:
         """Theorem 1's assumptions that fail for this problem (empty if all hold): the one
-        check of ``flowtools.assumptions``, shared with ``check_assumptions`` and theory/."""
+        check of ``flowtools.symbolic.assumptions``, shared with ``check_assumptions``."""
         return theorem1_failures(self.activation, self.gamma)
-
-    def require_theory(self) -> None:
-        """Raise ``AssumptionError`` if Theorem 1's assumptions fail."""
-        fails = self.assumption_failures()
-        if fails:
-            raise AssumptionError(
-                "this quantity rests on Theorem 1's assumptions, which fail here:\n  "
-                + "\n  ".join(fails)
-                + "\n(The flow and gradient descent still run; only the "
-                "theory-dependent quantities are undefined.)"
-            )
 
     @property
     def dsigma0(self) -> float:
@@ -197,17 +194,6 @@ class Problem(eqx.Module):
             raise FlowtoolsError(f"{what} is defined for width m = 2, this has {self.width}.")
 
     # ---------------------------------------------------------------- initializers
-    def init_gaussian(self, scale: float, seed=0) -> np.ndarray:
-        """θ0 ~ N(0, scale²·I) (the paper's protocol) from NumPy's ``default_rng(seed)``.
-
-        ``seed`` may be an int (shape (p,)) or a sequence of ints (shape (B, p)).
-        """
-        scale = V.positive_float(scale, "the initial scale")
-        seed = V.seeds(seed)
-        out = np.stack([scale * np.random.default_rng(s).standard_normal(self.n_params)
-                        for s in np.atleast_1d(seed)])
-        return out if isinstance(seed, list) else out[0]
-
     def with_ratios(self, theta, ratios) -> np.ndarray:
         """Rescale neurons 2…m so that C_k/C_1 = ratios[k−2] (the paper's Figures 2, 5:
         neuron k's parameters θ_k ↦ s_k·θ_k, which scales C_k by s_k).
@@ -236,6 +222,12 @@ class Problem(eqx.Module):
         return self.with_ratios(self.init_gaussian(scale, seed), 1.0 / c)
 
 
+def default_target(dim: int = 1, bias: bool = True) -> SingleNeuron:
+    """The paper's target: a_0 = 1, w_0 = 1 (all ones in ℝ^d), b_0 = 1 with a bias —
+    tanh(x + 1) for d = 1 (Example 1), tanh(1ᵀx + 1) in Appendix B."""
+    return SingleNeuron("tanh", 1.0, np.ones(dim), 1.0 if bias else None)
+
+
 def make_problem(
     n: int = 6,
     *,
@@ -257,7 +249,7 @@ def make_problem(
     dim, bias, seed = V.dim(dim), V.flag(bias, "bias"), V.nonnegative_int(seed, "the data seed")
     width = V.width(width)
     if target is None:
-        target = network.SingleNeuron("tanh", 1.0, np.ones(dim), 1.0 if bias else None)
+        target = default_target(dim, bias)
     if sampling == "grid":
         if dim != 1:
             raise FlowtoolsError("'grid' sampling is for d = 1; use 'uniform' or 'gaussian'.")
@@ -266,7 +258,8 @@ def make_problem(
         data = SAMPLERS["uniform"](n, target, dim=dim, low=interval[0], high=interval[1], seed=seed)
     else:
         data = SAMPLERS["gaussian"](n, target, dim=dim, seed=seed)
-    return Problem.create(data, activation=activation, width=width, bias=bias)
+    return Problem.create(data, activation=activation, width=width, bias=bias,
+                          target=target if isinstance(target, SingleNeuron) else None)
 
 
 def example1(n: int = 6, *, sampling: str = "grid", seed: int = 0) -> Problem:

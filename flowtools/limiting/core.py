@@ -15,7 +15,7 @@ Two independent methods:
   chosen so that the effective scale α‖θ‖/min(1, e^{μ1 t}‖s‖) runs from ``eps`` down by
   q^levels. Returns the estimate, an error estimate, and the observed rate beside the
   theorem's bound.
-* ``method="manifold"``: the parametrization method (``flowtools.manifold``): h(θ, t) =
+* ``method="manifold"``: the parametrization method (``flowtools.limiting.manifold``): h(θ, t) =
   P(e^{μ1 t}·s) from a Taylor series, evaluated where its truncation error is ≤ 1e-17 and
   continued beyond by the flow from P(τ0). No flow from a tiny α is ever needed.
 
@@ -52,7 +52,7 @@ the flow's stopping rules (Theorem 2). ``aligned_times`` puts flows and GD runs 
 different initial scales on the limiting time axis (Figures 2 and 5).
 
     >>> import flowtools as ft, numpy as np
-    >>> from flowtools.limit import limit
+    >>> from flowtools.limiting import limit
     >>> pb = ft.example1()
     >>> theta = pb.init_ratio(0.5, 1.0, seed=0)
     >>> res = limit(pb, theta, np.linspace(-2, 10, 50), method="manifold")
@@ -73,11 +73,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools import manifold
 from flowtools._compile import compiled
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.flow import SOLVERS, from_lognorm, lognorm_field, solve_flow, to_lognorm
-from flowtools.problem import Problem
+from flowtools.limiting import manifold
+from flowtools.models import Problem
 from flowtools.trajectory import Status
 
 METHODS = ("extrapolate", "manifold")
@@ -697,7 +697,7 @@ def limit(problem: Problem, theta, ts, *, method: str = "extrapolate", **options
 
     Example:
         >>> import flowtools as ft
-        >>> from flowtools.limit import limit
+        >>> from flowtools.limiting import limit
         >>> pb = ft.example1()
         >>> r = limit(pb, pb.init_ratio(1.0, 1.0, seed=0), [0.0, 2.0])
         >>> r.rate_bound

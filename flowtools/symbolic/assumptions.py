@@ -10,7 +10,7 @@ Abs, sign, Heaviside, Max, Min) σ is elementary and sympy finds its domain of c
 at each kink the one-sided limits of σ, σ', σ'' must agree. σ(0), σ'(0) that do not exist
 (nan, ±∞, a jump) fail, they never "hold".
 
-    >>> from flowtools.assumptions import check_assumptions, theorem1_failures
+    >>> from flowtools.symbolic.assumptions import check_assumptions, theorem1_failures
     >>> print(check_assumptions("Max(0, x)", gamma=[1, 2]))
     [      FAILS] Theorem 1 (i): σ ∈ C²(ℝ): σ' jumps at x = 0 (left limit 0, right limit 1)
     [      holds] Theorem 1 (i): σ(0) = 0: σ(0) = 0

@@ -1,0 +1,15 @@
+"""Models: what the engine needs from any model, and its families.
+
+* ``AbstractModel`` (``base``): the contract — parameter count and names, ``loss(θ)``, its
+  gradient and Hessian, initializers and optional theory hooks.
+* ``LossModel`` (``base``): any JAX loss (a function of θ, or an equinox model plus data).
+* ``Problem`` (``two_layer``): the paper's two-layer network with a single-neuron target.
+"""
+
+from flowtools.models import network
+from flowtools.models.base import AbstractModel, LossModel
+from flowtools.models.network import SingleNeuron
+from flowtools.models.two_layer import Problem, example1, make_problem
+
+__all__ = ["AbstractModel", "LossModel", "Problem", "SingleNeuron", "example1", "make_problem",
+           "network"]
