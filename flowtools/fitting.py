@@ -28,7 +28,7 @@ uncertainty is unknown, not zero).
 (2.0, 3.0, 4)
 >>> fit_slope([1.0, 2.0, 3.0], [2.0, 4.0, 6.0], logx=False, logy=False).slope
 2.0
->>> np.isnan(fit_slope([1.0, 2.0], [1.0, np.nan]).slope)
+>>> bool(np.isnan(fit_slope([1.0, 2.0], [1.0, np.nan]).slope))
 True
 """
 
