@@ -25,12 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
-from flowtools.discretization import (  # noqa: E402
-    GDStabilityWarning,
-    branch_map,
-    compare,
-    stability_edge,
-)
+from flowtools.discretization import GDStabilityWarning, compare, stability_edge  # noqa: E402
+from flowtools.experiments.branch_map import branch_map  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import finish, prepare  # noqa: E402

@@ -29,13 +29,13 @@ from flowtools.discretization import (
     Comparison,
     GDStabilityWarning,
     align,
-    branch_map,
     compare,
     escape_rate,
     modified_field,
     stability_edge,
 )
 from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.experiments.branch_map import branch_map
 from flowtools.flow import solve_flow
 from flowtools.limiting import (
     FlowSystem,

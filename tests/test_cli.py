@@ -343,7 +343,7 @@ def test_run_writes_strict_json_and_a_consistent_set(tmp_path, monkeypatch, caps
 def test_compare_json_is_strict(tmp_path, monkeypatch, capsys):
     import importlib
 
-    compare_module = importlib.import_module("flowtools.discretization.core")
+    compare_module = importlib.import_module("flowtools.discretization")
 
     class Fake:
         def table(self):

@@ -11,7 +11,6 @@ import flowtools as ft
 from flowtools.discretization import (
     GDStabilityWarning,
     align,
-    branch_map,
     compare,
     escape_rate,
     fit_order,
@@ -21,6 +20,7 @@ from flowtools.discretization import (
     stability_edge,
 )
 from flowtools.errors import FlowtoolsError
+from flowtools.experiments.branch_map import branch_map
 
 LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 

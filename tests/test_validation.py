@@ -9,7 +9,8 @@ import pytest
 
 import flowtools as ft
 from flowtools import _validate as V
-from flowtools.discretization import align, branch_map, compare, stability_edge
+from flowtools.discretization import align, compare, stability_edge
+from flowtools.experiments.branch_map import branch_map
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,12 @@ stability edge, alignment and the comparison of the two."""
 
 from flowtools.discretization.core import (
     DEFAULT_LRS,
-    EX1_LRS,
     PAPER_LRS,
     Alignment,
-    BranchMap,
     Comparison,
     GDStabilityWarning,
     StabilityEdge,
     align,
-    branch_map,
     compare,
     escape_rate,
     escape_time,
@@ -22,7 +19,7 @@ from flowtools.discretization.core import (
     stability_edge,
 )
 
-__all__ = ["DEFAULT_LRS", "EX1_LRS", "PAPER_LRS", "Alignment", "BranchMap", "Comparison",
-           "GDStabilityWarning", "StabilityEdge", "align", "branch_map", "compare",
+__all__ = ["DEFAULT_LRS", "PAPER_LRS", "Alignment", "Comparison",
+           "GDStabilityWarning", "StabilityEdge", "align", "compare",
            "escape_rate", "escape_time", "fit_order", "linearized_gd_rate", "modified_field",
            "modified_loss", "stability_edge"]
