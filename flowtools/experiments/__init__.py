@@ -1,0 +1,67 @@
+"""The experiments layer: what the paper's figures and tables compute, above the library.
+
+``demos/`` (one thin script per figure), ``theory/`` and the command line call this layer;
+it calls the library (models, flow, descent, limiting, discretization, branches) and never
+the other way round. One module per concept:
+
+- ``alignment``: aligned time τ = t + log‖C(θ0)‖/ρ with the flow's (μ1) or GD's own escape
+  rate (log(1 + ημ1)/η): ``time_shift``, ``aligned_flow``, ``aligned_gd``, ``resample``,
+  ``escape_time``, ``tau_grid``, ``AlignedRuns``
+- ``collapse``: the deviation of aligned runs from a reference run and its power of ‖C‖:
+  ``collapse_deviation``, ``collapse_order``, ``plot_collapse``
+- ``endpoint_panel``: Example 1's end points as (w, b, a) with Q1 and Q2:
+  ``plot_endpoints_3d``
+- ``branch_map``: the final branch over c̃ for the flow and GD: ``branch_map``,
+  ``BranchMap``, ``EX1_LRS``
+- ``outputs``: a figure script's command line and files: ``parser``, ``prepare``,
+  ``finish``
+
+Slopes (orders, exponents) are fitted by ``flowtools.fitting.fit_slope``; library-level
+matplotlib helpers are in ``flowtools.plotting``. The sweep engine (``flowtools.sweep``:
+grids, store, executors; ``flowtools sweep``) is the experiments' batch runner and may move
+here as ``experiments.sweep``; a future ``flowtools reproduce FIGURE`` command will be a
+registry of this layer's figure functions (today the ``main`` of each ``demos`` module),
+run with the sweep engine where a figure is a grid. Importing this package imports no
+plotting library.
+"""
+
+from flowtools.experiments.alignment import (
+    AlignedRuns,
+    aligned_flow,
+    aligned_gd,
+    escape_time,
+    resample,
+    tau_grid,
+    time_shift,
+)
+from flowtools.experiments.branch_map import EX1_LRS, BranchMap, branch_map
+from flowtools.experiments.collapse import (
+    CollapseDeviation,
+    collapse_deviation,
+    collapse_order,
+    plot_collapse,
+)
+from flowtools.experiments.endpoint_panel import plot_endpoints_3d
+from flowtools.experiments.outputs import NULL_MEANS, finish, parser, prepare
+
+__all__ = [
+    "EX1_LRS",
+    "NULL_MEANS",
+    "AlignedRuns",
+    "BranchMap",
+    "CollapseDeviation",
+    "aligned_flow",
+    "aligned_gd",
+    "branch_map",
+    "collapse_deviation",
+    "collapse_order",
+    "escape_time",
+    "finish",
+    "parser",
+    "plot_collapse",
+    "plot_endpoints_3d",
+    "prepare",
+    "resample",
+    "tau_grid",
+    "time_shift",
+]
