@@ -51,10 +51,22 @@ from flowtools.models.network import SingleNeuron, augment
 BRANCHES = ("Q1", "Q2", "other")
 
 
-def default_target(problem: Problem) -> SingleNeuron:
-    """The target ``make_problem`` uses by default: tanh(1ᵀx + 1) (tanh(1ᵀx) without a
-    bias) — Example 1's tanh(x + 1) for d = 1. Pass ``target=`` for any other."""
-    return SingleNeuron("tanh", 1.0, np.ones(problem.dim), 1.0 if problem.bias else None)
+def _target(problem: Problem, target: SingleNeuron | None) -> SingleNeuron:
+    """``target`` if given, else the target stored with the problem (``make_problem`` and
+    ``example1`` store theirs); a problem built from bare arrays has none."""
+    if not isinstance(problem, Problem):
+        raise FlowtoolsError(
+            f"branches are defined for the two-layer network with a single-neuron target "
+            f"(flowtools.models.Problem), not for {type(problem).__name__}."
+        )
+    if target is not None:
+        return target
+    if problem.target is None:
+        raise FlowtoolsError(
+            "this problem stores no target (its data were given as arrays): pass the single "
+            "neuron that labelled them as target=SingleNeuron(...)."
+        )
+    return problem.target
 
 
 def _target_vector(problem: Problem, target: SingleNeuron) -> np.ndarray:
@@ -105,7 +117,8 @@ def classify(problem: Problem, theta, *, target: SingleNeuron | None = None,
     Args:
         problem: the ``Problem`` (any width m, any d, with or without bias).
         theta: (p,) or (B, p) parameters, e.g. ``traj.theta_final``.
-        target: the single-neuron target (default: ``default_target(problem)``).
+        target: the single-neuron target (default: the one stored with the problem,
+            ``problem.target``; a problem without one needs ``target=``).
         tol: a set is assigned when θ is within this Euclidean distance of it. The default
             0.1 separates Example 1's end points at t ≳ 1e4; lower it for end points that
             reached a loss floor (their distance is then ~√loss or less).
@@ -115,7 +128,7 @@ def classify(problem: Problem, theta, *, target: SingleNeuron | None = None,
     """
     theta = problem.check_theta(theta)
     tol = V.positive_float(tol, "tol")
-    target = default_target(problem) if target is None else target
+    target = _target(problem, target)
     w0 = _target_vector(problem, target)
     a0 = float(target.a0)
     m = problem.width
@@ -192,7 +205,7 @@ def generalization_error(problem: Problem, theta, *, target: SingleNeuron | None
     raw = np.asarray(theta, dtype=float)
     bad = ~np.all(np.isfinite(np.atleast_2d(raw)), axis=-1)  # diverged runs: error = inf
     theta = problem.check_theta(np.where(np.isfinite(raw), raw, 0.0))
-    target = default_target(problem) if target is None else target
+    target = _target(problem, target)
     X = test_inputs(problem) if X_test is None else np.asarray(X_test, dtype=float)
     if X.ndim == 1:
         X = X[:, None]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import flowtools as ft
-from flowtools.branches import classify, default_target, generalization_error
+from flowtools.branches import classify, generalization_error
 from flowtools.errors import FlowtoolsError
 from flowtools.models.network import SingleNeuron
 
@@ -81,7 +81,7 @@ def test_general_width_and_target():
     r = classify(pb, th, target=target)
     assert r.branch == "Q2" and r.dist_Q2 < 1e-15
     assert generalization_error(pb, th, target=target) < 1e-15
-    assert default_target(pb).dim == 2
+    assert pb.target.dim == 2 and classify(pb, th).branch == "Q2"  # the stored target
     # a non-odd activation: the sign symmetry is not used
     pb2 = ft.make_problem(6, activation="x + x**2")
     r = classify(pb2, np.array([-0.3, -1, -1, -0.7, -1, -1]))
@@ -95,6 +95,19 @@ def test_bad_input(pb):
         classify(pb, np.zeros(6), tol=0)
     with pytest.raises(FlowtoolsError, match="dimension"):
         classify(pb, np.zeros(6), target=SingleNeuron("tanh", 1.0, [1.0, 1.0], 1.0))
+
+
+def test_problem_without_target_needs_target_argument(pb):
+    bare = ft.Problem.create((np.asarray(pb.X), np.asarray(pb.y)))  # data as arrays
+    assert bare.target is None
+    th = np.array([0.3, 1, 1, 0.7, 1, 1])
+    for call in (lambda: classify(bare, th), lambda: generalization_error(bare, th)):
+        with pytest.raises(FlowtoolsError, match="target="):
+            call()
+    assert classify(bare, th, target=pb.target).branch == "Q1"
+    model = ft.LossModel(lambda t, d: (t**2).sum(), n_params=6)
+    with pytest.raises(FlowtoolsError, match="two-layer"):
+        classify(model, th)
 
 
 def test_generalization_error_of_diverged_states_is_inf_without_warnings():
