@@ -4,8 +4,9 @@ Block method (flowtools.symbolic.origin_hessian): differentiate a two-neuron, on
 sum samples as moments, eigen-decompose two (d̃+1)×(d̃+1) blocks. Baseline, measured in the
 same run: the naive route — build the whole loss ℓ(θ) in sympy, take sp.hessian over all
 m(d̃+1) parameters, substitute θ = 0, then sympy's generic ``eigenvects`` and Gram–Schmidt of
-the top eigenvectors. Baselines run in a child process capped at --cap seconds (a capped run
-gives a lower bound, printed with '>').
+the top eigenvectors. Each measurement runs in a fresh child process (cold caches, nothing
+shared between runs); baselines are capped at --cap seconds (a capped run gives a lower
+bound, printed with '>').
 
 Cases (the issue's targets, < 2 s each):
   1. m = 2,    d = 1, bias, n = 6 numeric (Example 1's data, exact rationals)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import queue
 import time
 
 import numpy as np
@@ -28,25 +30,26 @@ import sympy as sp
 import flowtools as ft
 from flowtools import symbolic
 from flowtools.activations import x as X_SYM
-
-
-def _clear_caches():
-    symbolic._sample_blocks.cache_clear()
-    symbolic._moment_name.cache_clear()
-    symbolic._MOMENT_EXPS.clear()
-    sp.core.cache.clear_cache()  # sympy's own memo of derivatives and simplifications
+from flowtools.symbolic.exact import exact_number
 
 
 def block_method(m, d, data):
     """Seconds for origin_hessian (blocks, spectrum, top block vectors) and for everything
-    including the explicit sparse −∇²ℓ(0), the top basis and C(θ); cold caches."""
-    _clear_caches()
+    including the explicit sparse −∇²ℓ(0), the top basis and C(θ), and the spectrum as a
+    sorted list of floats (None if symbolic). Run in a fresh process: cold caches."""
     t0 = time.perf_counter()
     oh = symbolic.origin_hessian("tanh", width=m, dim=d, bias=True, data=data)
     t1 = time.perf_counter()
     _ = oh.matrix, oh.top_basis, oh.imbalance
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t0, oh
+    return t1 - t0, t2 - t0, _spectrum(oh.eigenvalues)
+
+
+def _spectrum(ev):
+    """{λ: multiplicity} → the sorted eigenvalues as floats, or None if one is symbolic."""
+    if not all(lam.is_number for lam in ev):
+        return None
+    return sorted(float(v) for v, k in ev.items() for _ in range(k))
 
 
 def naive(m, d, data):
@@ -61,8 +64,8 @@ def naive(m, d, data):
         ys = [sp.Symbol(f"y_{i}", real=True) for i in range(data)]
     else:
         rows = np.asarray(data[0]).reshape(len(data[1]), -1)
-        Xs = [[symbolic._exact(v, "X") for v in row] + [1] for row in rows]
-        ys = [symbolic._exact(v, "y") for v in data[1]]
+        Xs = [[exact_number(v, "X") for v in row] + [1] for row in rows]
+        ys = [exact_number(v, "y") for v in data[1]]
     loss = sum((sum(t[0] * sig(sum(t[j + 1] * xi[j] for j in range(dt))) for t in theta) - yi)
                ** 2 for xi, yi in zip(Xs, ys)) / 2
     flat = [v for t in theta for v in t]
@@ -75,23 +78,29 @@ def naive(m, d, data):
     return time.perf_counter() - t0, ev
 
 
-def _child(q, args):
-    q.put(naive(*args))
+def _child(q, fn, args):
+    try:
+        q.put(fn(*args))
+    except BaseException as err:  # reported by the parent, which would wait otherwise
+        q.put(err)
 
 
-def capped_naive(args, cap):
+def in_child(fn, args, cap=None):
+    """(fn(*args), wall seconds) in a fresh spawned process; (None, seconds) past ``cap``."""
     ctx = mp.get_context("spawn")  # JAX is multithreaded: no fork
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q, args))
+    p = ctx.Process(target=_child, args=(q, fn, args))
     t0 = time.perf_counter()
     p.start()
-    p.join(cap)
-    if p.is_alive():
+    try:
+        out = q.get(timeout=cap)  # before join: a large result would block the child's exit
+    except queue.Empty:
+        out = None
         p.terminate()
-        p.join()
-        return None, time.perf_counter() - t0
-    sec, ev = q.get()
-    return ev, sec
+    p.join()
+    if isinstance(out, BaseException):
+        raise out
+    return out, time.perf_counter() - t0
 
 
 def main(argv=None):
@@ -108,17 +117,17 @@ def main(argv=None):
     print(f"{'case':34s} {'block: derive':>14s} {'+ matrix, basis, C':>19s}   baseline "
           "(naive full sympy Hessian + eigenvects)")
     for name, m, d, data, baselines in cases:
-        t_core, t_full, oh = block_method(m, d, data)
+        (t_core, t_full, mine), _ = in_child(block_method, (m, d, data))
         line = f"{name:34s} {t_core:12.3f} s {t_full:17.3f} s"
         for bm, bd, bdata in baselines:
-            ev, sec = capped_naive((bm, bd, bdata), args.cap)
-            if ev is None:
-                line += f"   m={bm}: > {sec:.0f} s (capped; ratio > {sec / t_core:.0f}×)"
+            out, wall = in_child(naive, (bm, bd, bdata), args.cap)
+            if out is None:
+                line += f"   m={bm}: > {wall:.0f} s (capped; ratio > {wall / t_core:.0f}×)"
                 continue
+            sec, ev = out
             line += f"   m={bm}: {sec:.2f} s (ratio {sec / t_core:.0f}×)"
-            if bm == m and all(lam.is_number for lam in ev):  # the two methods must agree
-                mine = sorted(float(v) for v, k in oh.eigenvalues.items() for _ in range(k))
-                theirs = sorted(float(v) for v, k in ev.items() for _ in range(k))
+            theirs = _spectrum(ev)
+            if bm == m and mine is not None and theirs is not None:  # the methods must agree
                 line += f" [spectra agree: {np.allclose(mine, theirs, atol=1e-12)}]"
         print(line, flush=True)
 

@@ -67,6 +67,41 @@ def test_hessian_matches_jax(act, m, d, bias):
     assert np.max(np.abs(np.asarray(f(pb2.X, pb2.y)) - H2)) <= 1e-12 * max(1.0, np.abs(H2).max())
 
 
+def _max_rel_err(f, pb):
+    H = _H0(pb)
+    return np.max(np.abs(np.asarray(f(pb.X, pb.y)) - H)) / max(1.0, np.abs(H).max())
+
+
+def test_exports_are_independent_of_each_other_and_of_caches():
+    """Each OriginHessian and FieldTaylorTerm carries the moments its JAX export evaluates:
+    objects of different data and dimensions, built in any order, export correctly after
+    sympy's and the derivation's caches are cleared (what the benchmark does between runs;
+    a module-level registry of moments used to be cleared with them, breaking to_jax)."""
+    import importlib
+
+    from flowtools.symbolic import derivation
+
+    pb1 = _problem("tanh", 2, 1, True, n=4, seed=1)
+    pb2 = _problem("tanh(x) + 1/2", 3, 2, False, n=6, seed=2)  # coupled, other d, no bias
+    oh1, oh2 = OriginHessian.from_problem(pb1), OriginHessian.from_problem(pb2)
+    data1 = (np.asarray(pb1.X), np.asarray(pb1.y))
+    T1 = field_taylor_term("tanh", width=2, dim=1, data=data1, order=3)
+    derivation.sample_blocks.cache_clear()
+    sp.core.cache.clear_cache()
+    oh3 = origin_hessian("sin", width=2, dim=1, bias=True, data=7)  # same d̃ as oh1
+    pb3 = _problem("sin", 2, 1, True, n=7, seed=3)
+    for oh, pb in [(oh2, pb2), (oh1, pb1), (oh3, pb3), (oh1, pb3), (oh2, pb2)]:
+        assert _max_rel_err(oh.to_jax(), pb) <= 1e-12
+    theta = jnp.asarray(pb1.init_gaussian(1.0, seed=4))
+    ref = np.asarray(_jets(pb1, theta)[2])
+    got = np.asarray(T1.to_jax()(theta, pb1.X, pb1.y))
+    assert np.max(np.abs(got - ref)) <= 1e-12 * max(1.0, np.abs(ref).max())
+    for name in ("exact", "derivation", "spectrum", "hessian", "taylor"):  # no registries
+        mod = importlib.import_module(f"flowtools.symbolic.{name}")
+        assert not [k for k, v in vars(mod).items()
+                    if not k.startswith("__") and isinstance(v, (dict, list, set))], name
+
+
 @pytest.mark.parametrize("act", ["tanh(x) + 1/2", "cos(x)", "exp(x)"])
 def test_coupled_hessian_when_sigma0_nonzero(act):
     """σ(0) ≠ 0 couples the neurons: still equal to jax.hessian, and the spectrum from the
