@@ -111,8 +111,8 @@ class AlignedRuns:
 
 def aligned_flow(problem, theta0, taus, *, loss_threshold: float = 1e-15,
                  max_steps: int = 100_000, **solve_options) -> AlignedRuns:
-    """The gradient flow from each θ0 (B, p), saved exactly at t = τ − s(θ0) ≥ 0 (one solve
-    per member, one compilation; ``solve_options`` go to ``solve_flow``)."""
+    """The gradient flow from each θ0 (B, p), saved exactly at t = τ − s(θ0) (NaN where that
+    t < 0). One solve per member, one compilation; ``solve_options`` go to ``solve_flow``."""
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=float))
     taus = np.asarray(taus, dtype=float)
     shifts = time_shift(problem, theta0)
@@ -120,12 +120,12 @@ def aligned_flow(problem, theta0, taus, *, loss_threshold: float = 1e-15,
     losses = np.full((len(theta0), len(taus)), np.nan)
     runs = []
     for i, (th0, s) in enumerate(zip(theta0, shifts, strict=True)):
-        keep = taus - s >= 0
-        ts = taus[keep] - s
+        before = taus - s < 0  # saved at t = 0 (one shape for every member), then blanked
+        ts = np.maximum(taus - s, 0.0)
         tr = solve_flow(problem, th0, t1=float(ts[-1]), save_ts=ts,
                         loss_threshold=loss_threshold, max_steps=max_steps, **solve_options)
-        thetas[i, keep] = tr.thetas
-        losses[i, keep] = tr.losses
+        thetas[i], losses[i] = tr.thetas, tr.losses
+        thetas[i, before], losses[i, before] = np.nan, np.nan
         runs.append(tr)
     return AlignedRuns(taus, thetas, losses, shifts, growth_rate(problem), None, runs)
 
