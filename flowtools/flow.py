@@ -7,18 +7,14 @@ Two backends behind one function, ``solve_flow``:
 * ``backend="scipy"``: ``scipy.integrate.solve_ivp`` (Radau, BDF or LSODA) with the exact
   Hessian as Jacobian — an independent cross-check, ~100× slower.
 
-**Log-norm coordinates (diffrax backend).** Starting at scale α (down to 1e-20) the state
-grows by 1/α before anything happens, so component-wise error control with a fixed
-absolute tolerance either steps over the saddle escape (atol ≳ α·rtol) or, later, forces
-relative control on components that decay to zero at a minimum (steps then never grow).
-The diffrax backend therefore integrates θ = e^r·ω with
+**Log-norm coordinates (diffrax backend).** The diffrax backend integrates θ = e^r·ω
+(‖ω‖ = 1) through the integrator core (``flowtools.integrate``; the mathematics is in
+``flowtools.integrate.coords``): errors are controlled relative to ‖θ‖ at every scale, so
+one tolerance pair serves α = 1 and α = 1e-20, and implicit steps grow geometrically once
+the state rests. The scipy backend integrates θ itself with ``atol = atol_rel·rtol·‖θ0‖``.
 
-    r' = ωᵀĝ / ‖ω‖²,     ω' = ĝ − r'·ω,     ĝ = −∇ℓ(e^r ω)·e^{−r},
-
-which is the same flow (θ' = e^r(r'ω + ω') = −∇ℓ(θ) exactly) and keeps ‖ω‖ = ‖ω0‖ = 1
-invariant. Errors are then controlled relative to ‖θ‖ at every scale: one tolerance pair
-serves α = 1 and α = 1e-20, and implicit steps grow geometrically once the state rests.
-The scipy backend integrates θ itself with ``atol = atol_rel·‖θ0‖``.
+Any model of ``flowtools.models`` (the paper's ``Problem``, a ``LossModel`` wrapping a JAX
+loss, …) can be integrated: the flow needs only ``loss`` and its autodiff gradient.
 
 Stopping: at ℓ ≤ ``loss_threshold`` (default 1e-15, the paper's rule; located by a root
 find on log ℓ − log threshold), at a stationary point to working precision
@@ -38,31 +34,17 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 
 from flowtools import _validate as V
-from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
-from flowtools.models import Problem
+from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
+from flowtools.integrate.coords import norm as _norm
+from flowtools.models import AbstractModel
 from flowtools.trajectory import Status, Trajectory
 
-SOLVERS = {
-    "kvaerno3": diffrax.Kvaerno3,
-    "kvaerno4": diffrax.Kvaerno4,
-    "kvaerno5": diffrax.Kvaerno5,
-    "tsit5": diffrax.Tsit5,
-    "dopri5": diffrax.Dopri5,
-    "dopri8": diffrax.Dopri8,
-}
-IMPLICIT = {"kvaerno3", "kvaerno4", "kvaerno5"}
-# Field evaluations per step (explicit: stages, FSAL counted once; implicit: stages
-# counted once per Newton iteration — we count 2 — plus a Jacobian of p columns).
-_STAGES = {"kvaerno3": 4, "kvaerno4": 5, "kvaerno5": 7, "tsit5": 6, "dopri5": 6, "dopri8": 12}
 SCIPY_METHODS = ("Radau", "BDF", "LSODA")
 
 
@@ -72,21 +54,8 @@ def default_save_times(t1: float, n_save: int, t_first: float = 1e-2) -> np.ndar
     return np.concatenate([[0.0], np.geomspace(t_first, t1, n_save - 1)])
 
 
-def _check_options(t1, loss_threshold, gtol, rtol, atol_rel, n_save, max_steps, batch_size):
-    return dict(
-        t1=V.positive_float(t1, "the horizon t1"),
-        loss_threshold=V.loss_threshold(loss_threshold),
-        gtol=V.nonnegative_float(gtol, "gtol", hint=" (0 disables the stationarity stop)"),
-        rtol=V.in_open_interval(rtol, "rtol", 0.0, 1.0),
-        atol_rel=V.positive_float(atol_rel, "atol_rel"),
-        n_save=V.integer(n_save, "n_save", minimum=2),
-        max_steps=V.positive_int(max_steps, "max_steps"),
-        batch_size=V.positive_int(batch_size, "batch_size"),
-    )
-
-
 def solve_flow(
-    problem: Problem,
+    problem: AbstractModel,
     theta0,
     *,
     t1: float = 1e12,
@@ -104,7 +73,7 @@ def solve_flow(
     """Integrate dθ/dt = −∇ℓ(θ) from ``theta0`` ((p,) or a batch (B, p)).
 
     Args:
-        problem: the ``Problem``.
+        problem: the model (any ``flowtools.models.AbstractModel``).
         theta0: initial state(s).
         t1: time horizon (up to 1e12 and beyond).
         loss_threshold: stop as soon as ℓ(θ) ≤ this (0 disables the stop). A start at or
@@ -138,26 +107,37 @@ def solve_flow(
         FlowtoolsError: for an invalid option (before any work), or when an implicit
             solver's dense Jacobian would not fit in memory (use an explicit solver).
     """
+    if not isinstance(problem, AbstractModel):
+        raise FlowtoolsError(f"solve_flow needs a flowtools model (flowtools.models."
+                             f"AbstractModel, e.g. a Problem or a LossModel), got "
+                             f"{type(problem).__name__}.")
     theta0 = problem.check_theta(theta0)
-    opts = _check_options(t1, loss_threshold, gtol, rtol, atol_rel, n_save, max_steps,
-                          batch_size)
-    t1, loss_threshold, gtol = opts["t1"], opts["loss_threshold"], opts["gtol"]
     backend = V.choice(backend, "backend", ("diffrax", "scipy"))
-    solver = V.choice(solver, f"{backend} solver",
-                      SOLVERS if backend == "diffrax" else SCIPY_METHODS)
-    step_to_saves = save_ts is not None
+    t1 = V.positive_float(t1, "the horizon t1")
+    rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
+    atol_rel = V.positive_float(atol_rel, "atol_rel")
+    n_save = V.integer(n_save, "n_save", minimum=2)
+    if backend == "diffrax":
+        # every integrator setting validated once (unknown solver names raise)
+        opts = IntegratorOptions(solver=V.choice(solver, "diffrax solver", SOLVERS),
+                                 rtol=rtol, atol=rtol * atol_rel,
+                                 clip_to_saves=save_ts is not None, max_steps=max_steps,
+                                 batch_size=batch_size, t1=t1,
+                                 loss_threshold=loss_threshold, gtol=gtol)
+        loss_threshold, gtol = opts.loss_threshold, opts.gtol
+    else:
+        solver = V.choice(solver, "scipy solver", SCIPY_METHODS)
+        loss_threshold = V.loss_threshold(loss_threshold)
+        gtol = V.nonnegative_float(gtol, "gtol", hint=" (0 disables the stationarity stop)")
+        V.positive_int(max_steps, "max_steps"), V.positive_int(batch_size, "batch_size")
+        p = problem.n_params
+        V.memory(8.0 * p * p * 6, f"the implicit solver scipy:{solver} (dense {p}×{p} "
+                 "Jacobians)", "use the diffrax backend with an explicit solver "
+                 "(solver='dopri8' or 'tsit5': memory O(p) per trajectory), or a smaller model")
     if save_ts is None:
-        save_ts = default_save_times(t1, opts["n_save"])
+        save_ts = default_save_times(t1, n_save)
     save_ts = V.increasing_times(save_ts, "save_ts", 0.0, t1)
-    if backend == "scipy" or solver in IMPLICIT:
-        p, chunk = problem.n_params, min(opts["batch_size"], len(np.atleast_2d(theta0)))
-        V.memory(8.0 * p * p * (4 if backend == "diffrax" else 6) * chunk,
-                 f"the implicit solver {backend}:{solver} (dense {p}×{p} Jacobians, "
-                 f"batch_size {chunk})",
-                 "use an explicit solver (solver='dopri8' or 'tsit5': memory O(p) per "
-                 "trajectory), a smaller batch_size, or a smaller model")
-    info = dict(t1=t1, loss_threshold=loss_threshold, gtol=gtol, rtol=opts["rtol"],
-                atol_rel=opts["atol_rel"])
+    info = dict(t1=t1, loss_threshold=loss_threshold, gtol=gtol, rtol=rtol, atol_rel=atol_rel)
     single = theta0.ndim == 1
     batch = np.atleast_2d(theta0)
     # Stops that hold at the start (events fire only on a crossing): end there, 0 steps.
@@ -172,24 +152,15 @@ def solve_flow(
         )
     if run.any():
         if backend == "diffrax":
-            traj = _solve_diffrax(problem, batch[run], t1, loss_threshold, gtol, solver,
-                                  opts["rtol"], opts["atol_rel"], save_ts, opts["max_steps"],
-                                  opts["batch_size"], step_to_saves, info)
+            traj = _solve_diffrax(problem, batch[run], opts, save_ts, info)
         else:
-            traj = _solve_scipy(problem, batch[run], t1, loss_threshold, solver, opts["rtol"],
-                                opts["atol_rel"], save_ts, info)
+            traj = _solve_scipy(problem, batch[run], t1, loss_threshold, solver, rtol,
+                                atol_rel, save_ts, info)
     else:
         traj = None
     traj = _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info)
     traj = _final_status(problem, traj, loss_threshold)
     return traj[0] if single else traj
-
-
-def _norm(v):
-    """‖v‖ without underflow or overflow of the squares (v of scale 1e-200 or 1e200)."""
-    scale = jnp.max(jnp.abs(v))
-    safe = jnp.where(scale > 0, scale, 1.0)
-    return safe * jnp.linalg.norm(v / safe) * (scale > 0)
 
 
 @jax.jit
@@ -256,7 +227,7 @@ def _final_status(problem, traj, threshold):
 _DENSE_HESSIAN_MAX = 3000  # above: Lanczos and MINRES on Hessian-vector products
 
 
-def stationary_check(problem: Problem, theta, loss_threshold: float = 0.0) -> dict:
+def stationary_check(problem: AbstractModel, theta, loss_threshold: float = 0.0) -> dict:
     """Is a point where the flow stopped by ‖∇ℓ‖ ≤ gtol‖θ‖ a minimum to working precision?
 
     With g = ∇ℓ(θ) and H = ∇²ℓ(θ) (eigenvalues λ_j), it is a minimum iff
@@ -331,163 +302,28 @@ def _matrix_free_spectrum(problem, theta, g):
 
 
 # ---------------------------------------------------------------------- diffrax backend
-def to_lognorm(theta):
-    """θ ↦ y = (r, ω) with θ = e^r ω, ‖ω‖ = 1 (scaled: no underflow of ‖θ‖² for tiny θ)."""
-    nrm = _norm(theta)
-    return jnp.concatenate([jnp.log(nrm)[None], theta / nrm])
+def _model_field(theta, model):
+    return model.field(theta)
 
 
-def from_lognorm(y):
-    """y = (r, ω) ↦ θ = e^r ω."""
-    return jnp.exp(y[0]) * y[1:]
+def _model_loss(theta, model):
+    return model.loss(theta)
 
 
-def lognorm_field(field):
-    """A field F(θ, args) as a diffrax vector field in log-norm coordinates y = (r, ω):
-    r' = ωᵀĝ/‖ω‖², ω' = ĝ − r'ω with ĝ = F(e^r ω)·e^{−r} (so that (e^r ω)' = F)."""
-
-    def vf(t, y, args):
-        r, om = y[0], y[1:]
-        g = field(jnp.exp(r) * om, args) * jnp.exp(-r)
-        dr = jnp.dot(om, g) / jnp.dot(om, om)
-        return jnp.concatenate([dr[None], g - dr * om])
-
-    return vf
-
-
-_lognorm_field = lognorm_field(lambda theta, problem: problem.field(theta))
-
-
-def _log_loss_gap(t, y, problem, threshold, **kwargs):
-    # finite everywhere (ℓ may be exactly 0 at a minimum); threshold 0: never fires
-    loss = jnp.maximum(problem.loss(from_lognorm(y)), 1e-300)
-    return jnp.where(threshold > 0, jnp.log(loss) - jnp.log(jnp.maximum(threshold, 1e-300)),
-                     1.0)
-
-
-def _log_grad_gap(t, y, problem, gtol):
-    # ‖∇ℓ(θ)‖/‖θ‖ = ‖ĝ‖ (‖ω‖ = 1): the relative gradient, ~1e-16 at a minimum
-    g = problem.grad(from_lognorm(y)) * jnp.exp(-y[0])
-    gap = jnp.log(jnp.linalg.norm(g) + 1e-300) - jnp.log(jnp.maximum(gtol, 1e-300))
-    return jnp.where(gtol > 0, gap, 1.0)  # gtol 0: never fires
-
-
-def _save_fn(t, y, problem):
-    theta = from_lognorm(y)
-    return theta, problem.loss(theta)
-
-
-class _TimeBisection(optx.Bisection):
-    """Bisection that stops on the width of the time bracket alone: optimistix's also asks
-    |cond| < atol, which a condition with a jump (or round-off noise) never meets."""
-
-    def terminate(self, fn, y, args, options, state, tags):
-        width = jnp.abs(state.lower - state.upper)
-        return width < self.atol + self.rtol * jnp.abs(y), optx.RESULTS.successful
-
-    def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        # The end of the bracket after the crossing (with flip=True the condition is ≤ 0
-        # at `upper`): the end point then satisfies its stopping rule (ℓ ≤ threshold), so
-        # a flow restarted from it ends at once.
-        return state.upper, aux, {}
-
-
-def _make_solver(name, rtol, atol):
-    if name in IMPLICIT:
-        # Newton (chord) iterations accepted at kappa = 1 times the step tolerance: tighter
-        # kappa multiplies rejected steps without changing the solution beyond rtol.
-        return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
-    return SOLVERS[name]()
-
-
-@eqx.filter_jit
-def _diffrax_batch(problem, theta0s, t1, threshold, gtol, rtol, atol, save_ts, solver_name,
-                   max_steps, batch_size, step_to_saves):
-    solver = _make_solver(solver_name, rtol, atol)
-    term = diffrax.ODETerm(_lognorm_field)
-    # A PI controller (Söderlind's (0.4, 0.3)) keeps rejections near 10 % where the
-    # default I controller rejected ~45 % of Kvaerno5's steps on Example 1.
-    controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.4, icoeff=0.3)
-    if step_to_saves:
-        # Steps land exactly on the save times, so saved states carry the step accuracy
-        # rather than the (third-order Hermite, for Kvaerno) interpolant's. Not the default
-        # for log-spaced saves: with clipped steps the controller was seen to stall at
-        # t ~ 1e10 in the slow polynomial tail of Example 1.
-        controller = diffrax.ClipStepSizeController(controller, step_ts=save_ts)
-    # One scalar condition (the root finder takes one): log ℓ − log threshold, switched to
-    # −1 once the relative gradient is at its floor. Bisection on time alone locates either.
-    event = diffrax.Event(
-        lambda t, y, args, **kw: jnp.where(_log_grad_gap(t, y, args, gtol) <= 0, -1.0,
-                                           _log_loss_gap(t, y, args, threshold)),
-        # conditions go from > 0 to ≤ 0: flip=True fixes the bracket's orientation, so
-        # round-off noise at the ends can neither raise nor send the search outside it
-        root_finder=_TimeBisection(rtol=1e-12, atol=1e-6, flip=True),
+def _solve_diffrax(problem, theta0, opts: IntegratorOptions, save_ts, info):
+    sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss)
+    # the stop fires for ℓ ≤ threshold or ‖∇ℓ‖ ≤ gtol‖θ‖: the final loss says which
+    status = np.where((sol.status == Status.CONVERGED)
+                      & (sol.loss_final > opts.loss_threshold * (1 + 1e-5)),
+                      Status.STATIONARY, sol.status)
+    return Trajectory(
+        ts=sol.ts, thetas=sol.thetas, losses=sol.losses, t_final=sol.t_final,
+        theta_final=sol.theta_final, loss_final=sol.loss_final,
+        status=status.astype(np.int8), steps=sol.accepted, grad_evals=sol.field_evals,
+        wall_time=sol.wall_time, compile_time=sol.compile_time,
+        method=f"diffrax:{opts.solver}", info=dict(info, rejected_steps=sol.rejected.tolist(),
+                                                   grad_evals="estimate: steps×stages"),
     )
-
-    def one(theta0):
-        sol = diffrax.diffeqsolve(
-            term, solver, 0.0, t1, None, to_lognorm(theta0), args=problem,
-            saveat=diffrax.SaveAt(ts=save_ts, t1=True, fn=_save_fn),
-            stepsize_controller=controller, event=event, max_steps=max_steps,
-            adjoint=diffrax.ForwardMode(), throw=False,
-        )
-        thetas, losses = sol.ys
-        # sol.result: successful / event_occurred / max_steps_reached / other failures
-        res = sol.result
-        status = jnp.where(
-            res == diffrax.RESULTS.event_occurred,
-            Status.CONVERGED,  # or STATIONARY: told apart from the final loss below
-            jnp.where(res == diffrax.RESULTS.successful, Status.HORIZON,
-                      jnp.where(res == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS,
-                                Status.SOLVER_FAILED)))
-        stats = sol.stats
-        return (sol.ts, thetas, losses, status, stats["num_accepted_steps"],
-                stats["num_rejected_steps"])
-
-    return jax.lax.map(one, theta0s, batch_size=batch_size)
-
-
-def _solve_diffrax(problem, theta0, t1, threshold, gtol, solver, rtol, atol_rel, save_ts,
-                   max_steps, batch_size, step_to_saves, info):
-    single = theta0.ndim == 1
-    batch = np.atleast_2d(theta0)
-    batch_size = int(min(batch_size, len(batch)))
-    args = (problem, jnp.asarray(batch), jnp.float64(t1), jnp.float64(threshold),
-            jnp.float64(gtol), jnp.float64(rtol), jnp.float64(rtol * atol_rel),
-            jnp.asarray(save_ts),
-            solver, max_steps, batch_size, step_to_saves)
-    exe, compile_time = compiled(_diffrax_batch, *args)
-    tw = time.perf_counter()
-    out = exe(*args)
-    out = jax.block_until_ready(out)
-    wall = time.perf_counter() - tw
-    ts, thetas, losses, status, acc, rej = map(np.asarray, out)
-    # diffrax writes the end point (SaveAt t1=True) right after the last save made before
-    # the end, and pads with inf: the end point is the last finite entry of each row.
-    S = len(save_ts)
-    rows = np.arange(len(ts))
-    last = np.isfinite(ts).sum(axis=1) - 1
-    tf, thf, lf = ts[rows, last], thetas[rows, last], losses[rows, last]
-    dead = np.arange(S + 1)[None, :] >= last[:, None]
-    dead[:, -1] = True
-    ts, thetas, losses = ts.copy(), thetas.copy(), losses.copy()
-    ts[dead], thetas[dead], losses[dead] = np.nan, np.nan, np.nan
-    ts_s, th_s, ls_s = ts[:, :S], thetas[:, :S], losses[:, :S]
-    status = np.where(np.isfinite(lf) | (status == Status.MAX_STEPS), status, Status.NONFINITE)
-    # the event fires for ℓ ≤ threshold or ‖∇ℓ‖ ≤ gtol‖θ‖: the final loss says which
-    status = np.where((status == Status.CONVERGED) & (lf > threshold * (1 + 1e-5)),
-                      Status.STATIONARY, status)
-    p = problem.n_params
-    per_step = _STAGES[solver] * (2 if solver in IMPLICIT else 1)
-    evals = (acc + rej) * per_step + (acc + rej) * p * (solver in IMPLICIT)
-    traj = Trajectory(
-        ts=ts_s, thetas=th_s, losses=ls_s, t_final=tf, theta_final=thf,
-        loss_final=lf, status=status.astype(np.int8), steps=acc,
-        grad_evals=evals, wall_time=wall, compile_time=compile_time,
-        method=f"diffrax:{solver}", info=dict(info, rejected_steps=rej.tolist(),
-                                              grad_evals="estimate: steps×stages"),
-    )
-    return traj[0] if single else traj
 
 
 # ---------------------------------------------------------------------- scipy backend

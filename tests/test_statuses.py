@@ -13,7 +13,8 @@ import pytest
 import flowtools as ft
 from flowtools import Status
 from flowtools.cli import main
-from flowtools.flow import stationary_check, to_lognorm
+from flowtools.flow import stationary_check
+from flowtools.integrate import to_lognorm
 
 
 @pytest.fixture(scope="module")

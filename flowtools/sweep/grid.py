@@ -141,7 +141,7 @@ def _points(value, name):
 
 
 def _solvers():
-    from flowtools.flow import SOLVERS
+    from flowtools.integrate import SOLVERS
 
     return list(SOLVERS)
 

@@ -1,0 +1,229 @@
+"""The integrator core: ``integrate``, the one place where flowtools calls diffrax.
+
+    dθ/dt = F(θ),  θ(0) = θ0  for every row of a batch, saved at given times,
+
+in log-norm coordinates (``coords``) or in θ, with optional stops on a scalar loss ℓ:
+ℓ ≤ ``loss_threshold`` (located by bisection in time on log ℓ − log threshold) and
+‖F(θ)‖ ≤ ``gtol``·‖θ‖ (the relative gradient at its round-off floor, where a step
+controller would see only noise). ``solve_flow`` (F = −∇ℓ), the small-initialization
+limit (any F with F(0) = 0) and the GD comparison (stacked modified flows) all call it.
+
+A batch runs through ``jax.lax.map`` in chunks of ``batch_size`` trajectories (a chunk
+steps in lockstep until its slowest member ends). One compilation serves every call with
+the same field function, static options and array shapes: tolerances, horizon and
+thresholds are traced.
+
+    >>> import jax.numpy as jnp, numpy as np
+    >>> from flowtools.integrate import IntegratorOptions, integrate
+    >>> def decay(theta, rate):            # θ' = −rate·θ, θ(t) = e^{−rate t}θ0
+    ...     return -rate * theta
+    >>> sol = integrate(decay, jnp.float64(2.0), np.ones((1, 2)), np.array([0.0, 1.0]),
+    ...                 IntegratorOptions(solver="dopri8", rtol=1e-12, atol=1e-12))
+    >>> bool(np.allclose(sol.thetas[0, 1], np.exp(-2.0), rtol=1e-10))
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+from flowtools import _validate as V
+from flowtools._compile import compiled
+from flowtools.errors import FlowtoolsError
+from flowtools.integrate.coords import (
+    from_lognorm,
+    lognorm_field,
+    relative_field_norm,
+    to_lognorm,
+)
+from flowtools.integrate.options import IMPLICIT, SOLVERS, STAGES, IntegratorOptions
+from flowtools.trajectory import Status
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """What ``integrate`` returns (B trajectories, S saves).
+
+    Attributes:
+        ts: (B, S) save times, NaN after a trajectory's end.
+        thetas: (B, S, p) states at ``ts``.
+        losses: (B, S) ℓ at ``ts`` (NaN without a loss).
+        t_final, theta_final, loss_final: the end points (B,), (B, p), (B,).
+        status: (B,) ``Status`` codes: HORIZON (reached t1), CONVERGED (a stop fired: the
+            loss threshold or the relative-field floor; the caller tells them apart),
+            MAX_STEPS, SOLVER_FAILED, NONFINITE.
+        accepted, rejected: (B,) step counts.
+        field_evals: (B,) estimated evaluations of F (steps × stages, + p per step for the
+            Jacobian of an implicit solver).
+        wall_time, compile_time: seconds, apart.
+    """
+
+    ts: np.ndarray
+    thetas: np.ndarray
+    losses: np.ndarray
+    t_final: np.ndarray
+    theta_final: np.ndarray
+    loss_final: np.ndarray
+    status: np.ndarray
+    accepted: np.ndarray
+    rejected: np.ndarray
+    field_evals: np.ndarray
+    wall_time: float
+    compile_time: float
+
+
+def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
+              loss=None) -> Solution:
+    """Integrate dθ/dt = ``vf(θ, args)`` from each row of ``theta0s`` (B, p).
+
+    Args:
+        vf: the field, JAX-traceable; a static part of the compiled program (pass a
+            module-level function and put what varies in ``args``).
+        args: a pytree passed to ``vf`` and ``loss`` (arrays traced, other leaves static,
+            as ``equinox.filter_jit`` treats them).
+        theta0s: (B, p) initial states.
+        save_ts: (S,) non-decreasing save times in [0, t1].
+        options: ``IntegratorOptions`` (validated when built).
+        loss: optional ``loss(θ, args)`` → scalar, saved along and used by the stops.
+
+    Raises:
+        FlowtoolsError: when an implicit solver's dense Jacobians would not fit in memory.
+    """
+    if not isinstance(options, IntegratorOptions):
+        raise FlowtoolsError(f"options must be IntegratorOptions, got {type(options).__name__}.")
+    theta0s = np.atleast_2d(np.asarray(theta0s, dtype=float))
+    save_ts = np.asarray(save_ts, dtype=float)
+    if options.loss_threshold > 0 and loss is None:
+        raise FlowtoolsError("a loss threshold needs a loss: pass loss=.")
+    B, p = theta0s.shape
+    chunk = int(min(options.batch_size, B))
+    if options.implicit:
+        V.memory(8.0 * p * p * 4 * chunk,
+                 f"the implicit solver {options.solver} (dense {p}×{p} Jacobians, "
+                 f"batch_size {chunk})",
+                 "use an explicit solver (solver='dopri8' or 'tsit5': memory O(p) per "
+                 "trajectory), a smaller batch_size, or a smaller model")
+    t1 = float(save_ts[-1]) if options.t1 is None else options.t1
+    dyn = tuple(jnp.float64(v) for v in (t1, options.rtol, options.atol,
+                                         options.loss_threshold, options.gtol))
+    call = (vf, loss, args, jnp.asarray(theta0s), jnp.asarray(save_ts), dyn,
+            options.static(loss is not None), chunk)
+    exe, compile_time = compiled(_solve, *call)
+    tw = time.perf_counter()
+    out = jax.block_until_ready(exe(*call))
+    wall = time.perf_counter() - tw
+    ts, thetas, losses, status, acc, rej = map(np.asarray, out)
+    # diffrax writes the end point (SaveAt t1=True) right after the last save made before
+    # the end, and pads with inf: the end point is the last finite entry of each row.
+    S = len(save_ts)
+    rows = np.arange(B)
+    last = np.isfinite(ts).sum(axis=1) - 1
+    tf, thf, lf = ts[rows, last], thetas[rows, last], losses[rows, last]
+    dead = np.arange(S + 1)[None, :] >= last[:, None]
+    dead[:, -1] = True
+    ts, thetas, losses = ts.copy(), thetas.copy(), losses.copy()
+    ts[dead], thetas[dead], losses[dead] = np.nan, np.nan, np.nan
+    finite = np.all(np.isfinite(thf), axis=-1) & (np.isfinite(lf) if loss is not None else True)
+    status = np.where(finite | (status == Status.MAX_STEPS), status, Status.NONFINITE)
+    steps = acc + rej
+    evals = steps * STAGES[options.solver] * (2 if options.implicit else 1)
+    evals = evals + steps * p * options.implicit
+    return Solution(ts=ts[:, :S], thetas=thetas[:, :S], losses=losses[:, :S], t_final=tf,
+                    theta_final=thf, loss_final=lf, status=status.astype(np.int8),
+                    accepted=acc, rejected=rej, field_evals=evals, wall_time=wall,
+                    compile_time=compile_time)
+
+
+class _TimeBisection(optx.Bisection):
+    """Bisection that stops on the width of the time bracket alone: optimistix's also asks
+    |cond| < atol, which a condition with a jump (or round-off noise) never meets."""
+
+    def terminate(self, fn, y, args, options, state, tags):
+        width = jnp.abs(state.lower - state.upper)
+        return width < self.atol + self.rtol * jnp.abs(y), optx.RESULTS.successful
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        # The end of the bracket after the crossing (with flip=True the condition is ≤ 0
+        # at `upper`): the end point then satisfies its stopping rule (ℓ ≤ threshold), so
+        # a flow restarted from it ends at once.
+        return state.upper, aux, {}
+
+
+def _make_solver(name, rtol, atol):
+    if name in IMPLICIT:
+        # Newton (chord) iterations accepted at kappa = 1 times the step tolerance: tighter
+        # kappa multiplies rejected steps without changing the solution beyond rtol.
+        return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
+    return SOLVERS[name]()
+
+
+def _stop_event(vf, loss, threshold, gtol):
+    """One scalar condition (the root finder takes one): log ℓ − log threshold, switched to
+    −1 once the relative field ‖F‖/‖θ‖ is at or below gtol. Bisection on time alone
+    locates either."""
+
+    def cond(t, y, args, **kwargs):
+        ell = jnp.maximum(loss(from_lognorm(y), args), 1e-300)  # ℓ may be exactly 0
+        gap = jnp.where(threshold > 0, jnp.log(ell) - jnp.log(jnp.maximum(threshold, 1e-300)),
+                        1.0)
+        floor = jnp.log(relative_field_norm(vf, y, args) + 1e-300) - jnp.log(
+            jnp.maximum(gtol, 1e-300))
+        return jnp.where((gtol > 0) & (floor <= 0), -1.0, gap)
+
+    # conditions go from > 0 to ≤ 0: flip=True fixes the bracket's orientation, so round-off
+    # noise at the ends can neither raise nor send the search outside it
+    return diffrax.Event(cond, root_finder=_TimeBisection(rtol=1e-12, atol=1e-6, flip=True))
+
+
+def _theta_field(vf):
+    return lambda t, y, args: vf(y, args)
+
+
+def _identity(theta):
+    return theta
+
+
+@eqx.filter_jit
+def _solve(vf, loss, args, theta0s, save_ts, dyn, static, batch_size):
+    t1, rtol, atol, threshold, gtol = dyn
+    if static.coords == "lognorm":
+        term, y_of, theta_of = diffrax.ODETerm(lognorm_field(vf)), to_lognorm, from_lognorm
+    else:
+        term, y_of, theta_of = diffrax.ODETerm(_theta_field(vf)), _identity, _identity
+    solver = _make_solver(static.solver, rtol, atol)
+    controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=static.pcoeff,
+                                       icoeff=static.icoeff)
+    if static.clip_to_saves:
+        controller = diffrax.ClipStepSizeController(controller, step_ts=save_ts)
+    event = _stop_event(vf, loss, threshold, gtol) if static.events else None
+
+    def save(t, y, args):
+        theta = theta_of(y)
+        return theta, (loss(theta, args) if loss is not None else jnp.full((), jnp.nan))
+
+    def one(theta0):
+        sol = diffrax.diffeqsolve(
+            term, solver, 0.0, t1, None, y_of(theta0), args=args,
+            saveat=diffrax.SaveAt(ts=save_ts, t1=True, fn=save),
+            stepsize_controller=controller, event=event, max_steps=static.max_steps,
+            adjoint=diffrax.ForwardMode(), throw=False,
+        )
+        thetas, losses = sol.ys
+        res = sol.result
+        status = jnp.where(
+            res == diffrax.RESULTS.event_occurred, Status.CONVERGED,
+            jnp.where(res == diffrax.RESULTS.successful, Status.HORIZON,
+                      jnp.where(res == diffrax.RESULTS.max_steps_reached, Status.MAX_STEPS,
+                                Status.SOLVER_FAILED)))
+        return (sol.ts, thetas, losses, status, sol.stats["num_accepted_steps"],
+                sol.stats["num_rejected_steps"])
+
+    return jax.lax.map(one, theta0s, batch_size=batch_size)
