@@ -1,5 +1,5 @@
 """h(θ, ·) on a 50-point grid t ∈ [−2, 10], Example 1 (n = 6 grid): the two methods of
-``flowtools.limit`` beside the naive alternative, a single flow from αθ read at the shifted
+``flowtools.limiting`` beside the naive alternative, a single flow from αθ read at the shifted
 times t + log(1/α)/μ1 (α = 1e-8, 1e-12, 1e-16), all measured in this one run.
 
 For each: wall time per h(θ, ·) (compilation excluded, median of --repeat calls, first
@@ -79,8 +79,7 @@ def main(argv=None):
             return f"{np.median(r):.2f} [{r.min():.2f}, {r.max():.2f}]"
 
         def ref_share(res):
-            w = res.info["flow_wall_time"]
-            return w["reference"] / max(res.wall_time, 1e-300)
+            return res.reference_wall_time / max(res.wall_time, 1e-300)
 
         naive = {}
         for alpha in (1e-8, 1e-12, 1e-16):

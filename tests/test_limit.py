@@ -120,7 +120,7 @@ def test_error_estimate_follows_the_flow_tolerance(pb):
         _assert_estimate_bounds(res.error, a, ref.error, _norm(ref), strict=rtol >= 1e-9)
         act.append(np.sqrt(np.mean(a**2)))
         est.append(np.sqrt(np.mean(res.error**2)))
-        flow.append(np.min(res.info["error_parts"]["flow"] / res.error))
+        flow.append(np.min(res.error_parts.flow / res.error))
     act, est = np.array(act), np.array(est)
     p = np.polyfit(np.log(rtols[1:]), np.log(act[1:]), 1)[0]
     assert RTOL_ORDER - 0.1 <= p <= 1.4, p
@@ -161,7 +161,7 @@ def test_dh_dt_is_the_field(pb):
     dt = 1e-4
     ts = np.sort(np.concatenate([centres - dt, centres + dt]))
     res = limit(pb, th, ts, method="manifold")
-    assert res.info["t0"] > centres[0] and res.info["t0"] < centres[-1]  # both regimes
+    assert centres[0] < res.series.t0 < centres[-1]  # both regimes
     h = res.thetas.reshape(-1, 2, pb.n_params)
     fd = (h[:, 1] - h[:, 0]) / (2 * dt)
     mid = h.mean(axis=1)
@@ -227,7 +227,7 @@ def test_closed_form_field_and_rate():
     assert np.all(err_l > 30 * err), (err_l, err)
     _assert_estimate_bounds(loose.error, err_l, 0 * nrm, nrm, strict=True)
     assert np.all(err_l > 10 * ROUND_OFF * nrm), err_l / nrm
-    flow, flow_l = e.info["error_parts"]["flow"], loose.info["error_parts"]["flow"]
+    flow, flow_l = e.error_parts.flow, loose.error_parts.flow
     assert np.all(flow_l > 10 * flow), (flow_l, flow)  # the flow part is measured
 
 
@@ -243,6 +243,95 @@ def test_left_eigenvectors_of_a_nonsymmetric_field():
     # s = W1ᵀθ is the μ1-coordinate: the spectral projection of θ is V1 s
     proj = M[:, :1] @ (MINV[:1] @ theta)
     np.testing.assert_allclose(sy.V1 @ sy.coords(theta), proj, atol=1e-14)
+
+
+# ------------------------------------------------- any model: a linear gradient field
+_A_EIG = np.array([1.0, 1.0, 0.25, -0.5])  # μ1 = 1 twice (a 2-d top eigenspace), μ2 = 1/4
+_A_Q = np.linalg.qr(np.random.default_rng(5).standard_normal((4, 4)))[0]
+_A = (_A_Q * _A_EIG) @ _A_Q.T
+
+
+def _neg_quadratic(theta, A):
+    """ℓ(θ) = −½ θᵀAθ: the gradient flow is θ' = Aθ."""
+    return -0.5 * theta @ A @ theta
+
+
+@pytest.fixture(scope="module")
+def linear_model():
+    return ft.LossModel(_neg_quadratic, _A, n_params=4)
+
+
+def test_any_model_linear_field_closed_form(linear_model):
+    """Theorem 3 for a model flowtools does not ship: F(θ) = Aθ (A symmetric), so
+    φ(αθ, t + log(1/α)/μ1) = Σ_j α^{1−μ_j/μ1} e^{μ_j t} P_jθ and h(θ, t) = e^{μ1 t}·P1θ
+    exactly (P1 the projection on the μ1-eigenspace). Both methods against it; the errors
+    of φ are α^{3/4} and α^{3/2}, the rate bound (μ1 − μ2)/(2μ1 − μ2) = 3/7."""
+    theta = np.array([0.7, -0.4, 1.2, 0.3])
+    ts = np.array([-1.0, 0.0, 1.5, 3.0])
+    P1 = _A_Q[:, :2] @ _A_Q[:, :2].T
+    exact = np.exp(ts)[:, None] * (P1 @ theta)[None, :]
+    nrm = np.linalg.norm(exact, axis=-1)
+    m = limit(linear_model, theta, ts, method="manifold")
+    e = limit(linear_model, theta, ts, method="extrapolate")
+    for res in (m, e):
+        assert res.mu1 == pytest.approx(1.0) and res.mu2 == pytest.approx(0.25)
+        assert res.rate_bound == pytest.approx(3 / 7)
+        err = np.linalg.norm(res.thetas - exact, axis=-1)
+        assert np.all(err / nrm < 1e-10), (res.method, err / nrm)
+        assert np.all(res.error > 0.1 * err), (res.method, res.error, err)  # not optimistic
+        np.testing.assert_allclose(res.dh_dt, exact, rtol=1e-9)  # dh/dt = Ah = h here
+    # the series is linear (Q_n = 0 for n ≥ 2): exact everywhere, no flow needed
+    assert m.series.radius == np.inf and m.series.t0 > ts.max()
+    np.testing.assert_allclose(m.thetas, exact, rtol=1e-14)
+    assert m.sequence is None and m.alphas is None and m.exponents is None
+    # the extrapolation: its sequence and α windows are typed fields, the settings in info
+    L1 = e.info["levels"] + 1
+    assert e.sequence.shape == e.reference_sequence.shape == (len(ts), L1, 4)
+    assert e.alphas.shape == (len(ts), L1) and e.series is None
+    np.testing.assert_allclose(e.alphas[:, 1:] / e.alphas[:, :-1], e.info["q"])
+    assert np.all(np.abs(e.rate[np.isfinite(e.rate)] - 0.75) < 0.05), e.rate
+    parts = e.error_parts
+    np.testing.assert_allclose(parts.truncation + parts.flow + parts.round_off, e.error)
+    assert not {"sequence", "alphas", "dh_dt", "error_parts", "t0"} & (set(e.info) | set(m.info))
+
+
+def test_concatenate_joins_time_grids(linear_model):
+    theta = np.array([0.7, -0.4, 1.2, 0.3])
+    from flowtools.limiting import LimitResult
+
+    a = limit(linear_model, theta, [0.0, 1.0])
+    b = limit(linear_model, theta, [2.0])
+    ab = LimitResult.concatenate([a, b])
+    np.testing.assert_array_equal(ab.ts, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(ab.sequence, np.concatenate([a.sequence, b.sequence]))
+    np.testing.assert_array_equal(ab.error_parts.flow,
+                                  np.concatenate([a.error_parts.flow, b.error_parts.flow]))
+    assert len(ab.exponents) == 3 and ab.wall_time == a.wall_time + b.wall_time
+    with pytest.raises(FlowtoolsError, match="one method"):
+        LimitResult.concatenate([a, limit(linear_model, theta, [2.0], method="manifold")])
+
+
+def test_theory_quantities_refuse_other_models(linear_model):
+    """aligned_times and limit_endpoint rest on C(θ) and μ1 of the two-layer family."""
+    from flowtools.limiting import limit_endpoint
+
+    theta = np.array([0.7, -0.4, 1.2, 0.3])
+    with pytest.raises(AssumptionError, match="two-layer"):
+        aligned_times(linear_model, [0.0, 1.0], theta)
+    with pytest.raises(AssumptionError, match="two-layer"):
+        limit_endpoint(linear_model, theta)
+    with pytest.raises(FlowtoolsError, match="flowtools model"):
+        limit(lambda x: x, theta, [0.0])
+
+
+def test_not_a_saddle_model_raises():
+    """Theorem 3 needs ∇ℓ(0) = 0 and μ1 > 0: a clear AssumptionError otherwise."""
+    shifted = ft.LossModel(lambda th, A: 0.5 * jnp.sum((th - 1.0) ** 2), None, n_params=3)
+    with pytest.raises(AssumptionError, match="F\\(0\\) = 0"):
+        limit(shifted, np.ones(3), [0.0])
+    bowl = ft.LossModel(lambda th, A: 0.5 * jnp.sum(th**2), None, n_params=3)
+    with pytest.raises(AssumptionError, match="μ1"):
+        limit(bowl, np.ones(3), [0.0])
 
 
 # ------------------------------------------------- alignment
@@ -283,13 +372,14 @@ def test_aligned_times_put_small_flows_on_h(pb):
     ("manifold", dict(levels=5), "unknown option"),
 ])
 def test_bad_options_raise_before_any_work(monkeypatch, method, opts, match):
-    L = importlib.import_module("flowtools.limiting.core")
+    system = importlib.import_module("flowtools.limiting.system")
+    manifold = importlib.import_module("flowtools.limiting.manifold")
 
     def no_work(*a, **k):
         raise AssertionError("work started before the options were checked")
 
-    monkeypatch.setattr(L.FlowSystem, "flow", no_work)
-    monkeypatch.setattr(L.manifold, "ray_coefficients", no_work)
+    monkeypatch.setattr(system.FlowSystem, "flow", no_work)
+    monkeypatch.setattr(manifold, "ray_coefficients", no_work)
     with pytest.raises(FlowtoolsError, match=match):
         limit_field(_field, np.array([0.8, -0.5, 1.1]), [0.0], method=method, **opts)
 
@@ -310,6 +400,9 @@ def test_endpoint_status_is_a_status():
     assert ep(Status.CONVERGED).ok and ep(Status.CONVERGED).converged
     assert ep(Status.HORIZON).ok and not ep(Status.HORIZON).converged
     assert not ep(Status.MAX_STEPS).ok and "max_steps" in ep(Status.MAX_STEPS).message
+    assert ep(2).status is Status.MAX_STEPS  # an integer code becomes its Status
+    with pytest.raises(ValueError):
+        ep(99)
 
 
 def test_no_component_in_top_eigenspace(pb):

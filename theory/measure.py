@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowtools.limiting import limit, limit_endpoint, limit_field
+from flowtools.fitting import fit_slope
+from flowtools.limiting import LimitResult, limit, limit_endpoint, limit_field
 
 LEVELS = 7
 MAX_TIMES = 8
@@ -39,7 +40,7 @@ def limit_of(case, theta, ts, *, method="extrapolate", cache=None):
     if len(ts) > MAX_TIMES and method == "extrapolate":
         parts = [limit_of(case, theta, ts[i:i + MAX_TIMES], method=method, cache=cache)
                  for i in range(0, len(ts), MAX_TIMES)]
-        res = _concat(parts)
+        res = LimitResult.concatenate(parts)
     elif case.is_network:
         res = limit(case.problem, theta, ts, method=method, **opts)
     else:
@@ -47,24 +48,6 @@ def limit_of(case, theta, ts, *, method="extrapolate", cache=None):
     if cache is not None:
         cache[key] = res
     return res
-
-
-def _concat(parts):
-    from dataclasses import replace
-
-    first = parts[0]
-    cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("ts", "thetas", "error",
-                                                                        "rate")}
-    info = dict(first.info)
-    info["dh_dt"] = np.concatenate([p.info["dh_dt"] for p in parts])
-    for k in ("sequence", "reference_sequence"):
-        info[k] = np.concatenate([p.info[k] for p in parts]) if k in info else None
-    if "error_parts" in info:
-        info["error_parts"] = {k: np.concatenate([p.info["error_parts"][k] for p in parts])
-                               for k in info["error_parts"]}
-    return replace(first, **cat, info=info,
-                   wall_time=sum(p.wall_time for p in parts),
-                   compile_time=sum(p.compile_time for p in parts))
 
 
 def earliest_time(case, theta) -> float:
@@ -80,34 +63,25 @@ def cauchy(res):
     Every time uses the same window α_0 … α_L (see ``limit_of``); noise is the flows'
     measured error per entry, max_k ‖φ_rtol − φ_rtol/10‖ over the sequence (the limit's
     reference solve), below which differences carry no information."""
-    seq = np.asarray(res.info["sequence"])  # (T, L+1, p)
-    L1 = seq.shape[1]
-    alphas = np.asarray(res.info["alphas"])[:L1]
+    seq = res.sequence  # (T, L+1, p)
+    alphas = res.alphas[0]  # (L+1,): the same window at every time
     diffs = np.linalg.norm(np.diff(seq, axis=1), axis=-1)
-    ref = np.asarray(res.info["reference_sequence"])
+    ref = res.reference_sequence
     noise = np.max(np.linalg.norm(seq - ref, axis=-1), axis=1)
     return alphas, diffs, noise
 
 
 def fit_rate(alphas, diffs, noise, *, floor=100.0):
     """Exponent r of diffs ≈ c_t α^r: least squares over the points above floor × noise,
-    with one intercept per time. Returns (r, standard error, number of points used)."""
-    la = np.log(alphas[:-1])
-    xs, ys = [], []
-    for d, nz in zip(np.atleast_2d(diffs), np.atleast_1d(noise), strict=True):
-        keep = d > floor * nz
-        if keep.sum() >= 2:
-            x, y = la[keep], np.log(d[keep])
-            xs.append(x - x.mean())
-            ys.append(y - y.mean())
-    if not xs:
-        return float("nan"), float("nan"), 0
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    r = float(x @ y / (x @ x))
-    dof = len(x) - len(xs) - 1
-    resid = y - r * x
-    se = float(np.sqrt(resid @ resid / max(dof, 1) / (x @ x))) if dof > 0 else float("inf")
-    return r, se, len(x)
+    with one intercept per time (``flowtools.fitting.fit_slope`` with groups). Returns
+    (r, standard error, number of points used)."""
+    diffs = np.atleast_2d(diffs)
+    noise = np.atleast_1d(noise)
+    keep = diffs > floor * noise[:, None]
+    x = np.broadcast_to(alphas[:-1], diffs.shape)
+    groups = np.broadcast_to(np.arange(len(diffs))[:, None], diffs.shape)
+    fit = fit_slope(x, np.where(keep, diffs, np.nan), groups=groups)
+    return fit.slope, fit.stderr, fit.n
 
 
 def cauchy_figure(ax, alphas, diffs, noise, ts, rate, bound, title):
@@ -175,7 +149,7 @@ def curve_distance(case, points, errors, theta_b, tau0_grid, *, cache=None, iter
     for _ in range(iters):
         res = limit_of(case, theta_b, tau, cache=cache)
         r = points - res.thetas
-        F = res.info["dh_dt"]
+        F = res.dh_dt
         step = np.sum(r * F, axis=-1) / np.maximum(np.sum(F * F, axis=-1), 1e-300)
         new = np.maximum(tau + step, t_min)
         moved = np.abs(new - tau) * np.linalg.norm(F, axis=-1)

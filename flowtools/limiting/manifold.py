@@ -1,4 +1,4 @@
-"""The fast unstable manifold of the origin by the parametrization method.
+"""The manifold method: h on the fast unstable manifold, by the parametrization method.
 
 For a field F: ℝ^p → ℝ^p with F(0) = 0, J = DF(0) diagonalizable and top eigenvalue
 μ1 > 0 with eigenspace V1 (p × m), the parametrization P: ℝ^m → ℝ^p,
@@ -26,8 +26,12 @@ The limiting trajectory of Theorem 1 / Theorem 3 (paper, Appendix A) is then
 
     h(θ, t) = P(e^{μ1 t}·s),    s = W1ᵀθ  (left eigenvectors; W1 = V1 for a gradient field),
 
-a series Σ_n e^{n μ1 t} Q_n(σ)‖s‖^n inside its radius of convergence. ``flowtools.limit``
-continues it by the flow beyond.
+a series Σ_n e^{n μ1 t} Q_n(σ)‖s‖^n inside its radius of convergence.
+
+``method="manifold"`` (``solve``): h(θ, t) = P(e^{μ1 t}·s) from the series, evaluated where
+its truncation error is ≤ ``tol`` (1e-17) and continued beyond by the flow from P(τ0)
+(with the reference solve of ``flowtools.limiting.reference`` for its error). No flow
+from a tiny α is ever needed.
 
     >>> import flowtools as ft, numpy as np
     >>> pb = ft.example1()
@@ -38,6 +42,7 @@ continues it by the flow beyond.
 
 from __future__ import annotations
 
+import time
 from math import factorial
 
 import equinox as eqx
@@ -48,8 +53,12 @@ from jax.experimental import jet
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
+from flowtools.limiting.reference import EPS, REF_GAIN, REF_RATIO, reference_flow
+from flowtools.limiting.results import ErrorParts, LimitResult, ManifoldSeries
+from flowtools.limiting.system import FlowSystem, prepare
 
 DEFAULT_ORDER = 9
+OPTIONS = ("order", "rtol", "solver", "tol", "max_steps")
 
 
 @eqx.filter_jit
@@ -153,3 +162,60 @@ def truncation_error(Q, log_tau):
         return np.zeros_like(np.asarray(log_tau, dtype=float))
     k = nz[-1]
     return c[k] * np.exp(n[k] * np.asarray(log_tau, dtype=float))
+
+
+# ---------------------------------------------------------------------- the method
+def solve(system: FlowSystem, theta, ts, *, order=DEFAULT_ORDER, rtol=1e-13, solver="dopri8",
+          tol=1e-17, max_steps=100_000) -> LimitResult:
+    """h(θ, ts) by the manifold method (options: see ``flowtools.limiting.limit``)."""
+    order = V.integer(order, "order", minimum=3)
+    tol = V.in_open_interval(tol, "tol", 0.0, 1.0)
+    rtol, max_steps = system.check_flow_options(rtol, solver, max_steps)
+    theta, ts, s, ns, nth, log_tau = prepare(system, theta, ts)
+    mu1 = system.mu1
+    tc = time.perf_counter()
+    q1 = system.V1 @ (s / ns)
+    Q = ray_coefficients(system.field, q1, mu1, jacobian=system.J0, order=order)
+    comp = time.perf_counter() - tc
+    log_tau0 = np.log(min(safe_radius(Q, tol), 0.5 * series_radius(Q), 1e300))
+    t0 = (log_tau0 - np.log(ns)) / mu1
+    thetas = np.zeros((len(ts), system.p))
+    errors = np.zeros(len(ts))
+    flow_err = np.zeros(len(ts))
+    inside = ts <= t0
+    thetas[inside] = evaluate(Q, log_tau[inside])
+    errors[inside] = truncation_error(Q, log_tau[inside])
+    # where the series is evaluated, τ = e^{log τ} carries the rounding of log τ
+    t_eff = np.abs(log_tau) / mu1
+    wall, wall_ref = 0.0, 0.0
+    if (~inside).any():
+        x0 = evaluate(Q, log_tau0)
+        order_t = np.argsort(ts[~inside])
+        st = ts[~inside][order_t] - t0
+        out, ref, wall, wall_ref, c2 = reference_flow(system, x0[None], st, rtol=rtol,
+                                                      solver=solver, max_steps=max_steps)
+        comp += c2
+        vals = np.empty((len(st), system.p))
+        vals[order_t] = out[0]
+        dref = np.empty(len(st))
+        dref[order_t] = REF_GAIN * np.linalg.norm(out[0] - ref[0], axis=-1)
+        thetas[~inside] = vals
+        # the start point's series error (relative, carried along) and the flow's error,
+        # measured against the reference solve
+        flow_err[~inside] = dref
+        errors[~inside] = np.linalg.norm(vals, axis=-1) * tol + dref
+        t_eff[~inside] = np.abs(log_tau0) / mu1 + np.abs(ts[~inside] - t0)
+    dh_dt = system.field_values(thetas)
+    floor = EPS * (np.linalg.norm(thetas, axis=-1) + t_eff * np.linalg.norm(dh_dt, axis=-1))
+    errors = errors + floor
+    return LimitResult(
+        ts=ts, thetas=thetas, error=errors, rate=np.full(len(ts), np.nan),
+        rate_bound=system.rate_bound, method="manifold", mu1=system.mu1, mu2=system.mu2,
+        dh_dt=dh_dt,
+        error_parts=ErrorParts(truncation=errors - flow_err - floor, flow=flow_err,
+                               round_off=floor),
+        series=ManifoldSeries(coefficients=Q, t0=float(t0), tau0=float(np.exp(log_tau0)),
+                              radius=series_radius(Q)),
+        wall_time=wall + wall_ref, compile_time=comp, reference_wall_time=wall_ref,
+        info=dict(order=order, rtol=rtol, solver=solver, tol=tol,
+                  reference_rtol=rtol / REF_RATIO))
