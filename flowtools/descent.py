@@ -24,7 +24,8 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
-from flowtools.models import Problem
+from flowtools.models import AbstractModel
+from flowtools.models.base import check_model
 from flowtools.trajectory import Status, Trajectory
 
 
@@ -74,7 +75,7 @@ def _gd_batch(problem, theta0s, lr, threshold, record_at, max_iter):
 
 
 def run_gd(
-    problem: Problem,
+    problem: AbstractModel,
     theta0,
     lr: float,
     *,
@@ -86,7 +87,7 @@ def run_gd(
     """Gradient descent from ``theta0`` ((p,) or (B, p)) with learning rate ``lr``.
 
     Args:
-        problem: the ``Problem``.
+        problem: the model (any ``flowtools.models.AbstractModel``).
         theta0: initial state(s).
         lr: learning rate η > 0 (the paper uses 0.001–0.5).
         max_iter: iteration limit (the paper's "iterations", e.g. 1e6 for Figure 3).
@@ -99,7 +100,7 @@ def run_gd(
         A ``Trajectory`` with times t = k·lr, ``steps`` = iterations done, status
         CONVERGED, HORIZON (max_iter reached) or NONFINITE (diverged: lower ``lr``).
     """
-    theta0 = problem.check_theta(theta0)
+    theta0 = check_model(problem, "run_gd").check_theta(theta0)
     lr = V.learning_rate(lr)
     max_iter = V.positive_int(max_iter, "max_iter")
     loss_threshold = V.loss_threshold(loss_threshold)

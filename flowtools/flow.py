@@ -43,6 +43,7 @@ from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
 from flowtools.models import AbstractModel
+from flowtools.models.base import check_model
 from flowtools.trajectory import Status, Trajectory
 
 SCIPY_METHODS = ("Radau", "BDF", "LSODA")
@@ -107,11 +108,7 @@ def solve_flow(
         FlowtoolsError: for an invalid option (before any work), or when an implicit
             solver's dense Jacobian would not fit in memory (use an explicit solver).
     """
-    if not isinstance(problem, AbstractModel):
-        raise FlowtoolsError(f"solve_flow needs a flowtools model (flowtools.models."
-                             f"AbstractModel, e.g. a Problem or a LossModel), got "
-                             f"{type(problem).__name__}.")
-    theta0 = problem.check_theta(theta0)
+    theta0 = check_model(problem, "solve_flow").check_theta(theta0)
     backend = V.choice(backend, "backend", ("diffrax", "scipy"))
     t1 = V.positive_float(t1, "the horizon t1")
     rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)

@@ -131,6 +131,15 @@ class AbstractModel(eqx.Module):
         return out if isinstance(seed, list) else out[0]
 
 
+def check_model(model, what: str) -> AbstractModel:
+    """``model`` if it is a flowtools model; a clear error naming ``what`` otherwise."""
+    if not isinstance(model, AbstractModel):
+        raise FlowtoolsError(
+            f"{what} needs a flowtools model (flowtools.models.AbstractModel: a Problem, "
+            f"a LossModel wrapping a JAX loss, …), got {type(model).__name__}.")
+    return model
+
+
 class LossModel(AbstractModel):
     """Any JAX loss as a flowtools model: ℓ(θ) = ``fn(θ, data)``.
 
