@@ -21,6 +21,7 @@ from flowtools.discretization import (
 )
 from flowtools.errors import FlowtoolsError
 from flowtools.experiments.branch_map import branch_map
+from flowtools.trajectory import Regime, Status
 
 LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 
@@ -37,7 +38,7 @@ def cmp(pb):
 
 
 def test_gap_orders(cmp):
-    assert list(cmp.status) == ["ok"] * len(LRS)
+    assert list(cmp.status) == [Regime.FOLLOWS] * len(LRS)
     assert cmp.orders[0] == pytest.approx(1.0, abs=0.1)
     assert cmp.orders[1] == pytest.approx(2.0, abs=0.2)
     assert cmp.orders[2] == pytest.approx(3.0, abs=0.3)
@@ -115,15 +116,17 @@ def test_beyond_edge_is_flagged_not_nan(pb):
     th0 = pb.init_gaussian(1e-2, seed=0)
     with pytest.warns(GDStabilityWarning) as rec:
         c = compare(pb, th0, [0.01, 0.02, 0.35, 0.6], t1=10.0)
-    assert list(c.status[:2]) == ["ok", "ok"]
-    assert set(c.status[2:]) <= {"beyond_edge", "diverged"}
+    assert list(c.status[:2]) == [Regime.FOLLOWS, Regime.FOLLOWS]
+    assert set(c.status[2:]) <= {Regime.BEYOND_EDGE, Regime.DIVERGED}
     assert any("stability edge" in str(w.message) or "diverged" in str(w.message) for w in rec)
-    # the fitted order uses the "ok" rates only, so it stays the first-order slope
+    # the fitted order uses the FOLLOWS rates only, so it stays the first-order slope
     assert c.orders[0] == pytest.approx(fit_order(c.lrs[:2], c.gap[0, :2]), rel=1e-14)
     assert c.orders[0] == pytest.approx(1.0, abs=0.1)
     # diverged rates have NaN gaps *and* a status saying so
     for st, g in zip(c.status, c.gap[0], strict=True):
-        assert np.isfinite(g) or st == "diverged"
+        assert np.isfinite(g) or st is Regime.DIVERGED
+    assert c.to_dict()["status"][:2] == ["FOLLOWS", "FOLLOWS"]
+    assert "BEYOND_EDGE" in c.table() or "DIVERGED" in c.table()
 
 
 def test_bad_input(pb):
@@ -147,7 +150,17 @@ def test_branch_map_small(pb):
         bm = branch_map(pb, [0.3, 0.95], [0.05, 0.5], horizon=2e3)
     assert list(bm.flow) == ["Q2", "Q1"]
     assert list(bm.gd_limit[0]) == ["Q2", "Q1"]
-    assert all(lab in ("beyond_edge", "diverged") for lab in bm.gd_limit[1])
+    assert list(bm.gd_regime[0]) == [Regime.FOLLOWS] * 2
+    # label arrays hold labels only: GD beyond the edge (or diverged) has none, its regime
+    # (and, where it overflowed, the run's status) says why
+    assert list(bm.gd_limit[1]) == ["", ""]
+    assert set(bm.gd_regime[1]) <= {Regime.BEYOND_EDGE, Regime.DIVERGED}
+    for lab, reg, st in zip(bm.gd_T[1], bm.gd_regime[1], bm.gd_status[1], strict=True):
+        assert (lab == "") == (reg is Regime.DIVERGED) == (st is Status.NONFINITE)
+    assert set(bm.flow_status) == {Status.CONVERGED}
+    assert all(lab in ("Q1", "Q2", "other", "") for lab in bm.gd_T.ravel())
+    d = bm.to_dict()
+    assert d["flow_status"] == ["CONVERGED", "CONVERGED"] and d["gd_regime"][0] == ["FOLLOWS"] * 2
     assert np.all(bm.flow_edge < 0.5)
     assert [d[0] for d in bm.disagree] == [0.5, 0.5]
 
@@ -158,3 +171,45 @@ def test_branch_map_boundary_shift(pb):
     bm = branch_map(pb, [0.70, 0.72, 0.74, 0.76], [0.01, 0.05, 0.25])
     assert list(bm.flow) == ["Q2", "Q1", "Q1", "Q1"]
     assert list(bm.gd_limit[2]) == ["Q2", "Q2", "Q2", "Q1"]
+
+
+def _least_squares(theta, data):
+    X, y = data
+    r = X @ theta - y
+    return 0.5 * jnp.dot(r, r)
+
+
+def test_compare_any_model_linear_least_squares():
+    # ℓ = ½‖Xθ − y‖² (a LossModel, no theory): with e = θ − θ*, H = XᵀX, GD is
+    # e_k = (I − ηH)^k e0 and the flow e(t) = exp(−Ht) e0, so the gap has a closed form
+    X = np.array([[1.0, 0.0, 0.5], [1.0, 1.0, -0.5], [1.0, 2.0, 0.0], [0.5, -1.0, 1.0]])
+    star = np.array([0.5, -1.0, 2.0])
+    model = ft.LossModel(_least_squares, (X, X @ star), n_params=3)
+    lam, V = np.linalg.eigh(X.T @ X)
+    th0 = np.array([1.0, 0.5, -0.5])
+    lrs = [0.004, 0.008, 0.016, 0.032]
+    c = compare(model, th0, lrs, t1=2.0, n_rec=400, endpoint_t1=3.0, loss_threshold=0.0,
+                keep=True)
+    e0 = V.T @ (th0 - star)
+    for a, g in zip(c.alignments, c.gap[0], strict=True):
+        k = np.round(a.ts / a.lr)[:, None]
+        gd = (1 - a.lr * lam) ** k * e0
+        flow = np.exp(-lam * a.ts[:, None]) * e0
+        np.testing.assert_allclose(a.gd, gd @ V.T + star, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.flows[0], flow @ V.T + star, rtol=0, atol=1e-10)
+        assert g == pytest.approx(np.max(np.linalg.norm(gd - flow, axis=-1)), rel=1e-8)
+    assert list(c.status) == [Regime.FOLLOWS] * 4
+    assert c.lr_edge_path == pytest.approx(2 / lam[-1], rel=1e-12)
+    np.testing.assert_allclose(c.orders, [1.0, 2.0, 3.0], atol=0.05)
+    assert np.all(np.isnan(c.escape_pred_shift))  # needs the theory's μ1: NaN, not a guess
+    # end points: GD after round(T/η) steps against exp(−HT); no branches for this model
+    for lr, d in zip(lrs, c.endpoint_diff, strict=True):
+        K = round(3.0 / lr)
+        expect = np.linalg.norm((1 - lr * lam) ** K * e0 - np.exp(-3.0 * lam) * e0)
+        assert d == pytest.approx(expect, rel=1e-6)
+    assert c.flow_branch == "" and list(c.gd_branch) == [""] * 4 and c.same_branch is None
+    assert "FOLLOWS" in c.table()
+    with pytest.raises(ft.AssumptionError):
+        escape_rate(model, 0.01)
+    with pytest.raises(FlowtoolsError, match="two-layer"):
+        branch_map(model, [0.5])

@@ -4,7 +4,10 @@ points over the initial imbalance ratio c̃ (the paper's Figures 2–3 protocol,
 The flow and GD start from ``problem.init_ratio(c̃, scale, seed)``. The flow's label is
 that of its limit (integrated to the loss threshold); GD is labelled at its horizon T and
 after continuing its iterate with the flow (GD's t → ∞ label, valid only below the
-stability edge 2/λ_max at that end point).
+stability edge 2/λ_max at that end point). Label arrays hold only branch labels
+(``flowtools.branches.BRANCHES``), "" where there is none; why there is none is in the
+parallel arrays: the ``Status`` of the run (a flow that did not reach the threshold, a GD
+run that overflowed) and the ``Regime`` of GD against the flow (beyond the edge, diverged).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.branches import classify
 from flowtools.descent import run_gd
-from flowtools.discretization.core import _check_lrs, _lam_max
+from flowtools.discretization import lam_max
+from flowtools.discretization.comparison import _check_lrs, _plain
 from flowtools.errors import FlowtoolsError
 from flowtools.flow import solve_flow
 from flowtools.models import Problem
+from flowtools.trajectory import Regime, Status
 
 __all__ = ["EX1_LRS", "BranchMap", "branch_map"]
 
@@ -36,16 +41,26 @@ class BranchMap:
         horizon: GD's flow-time horizon T (GD runs max_iter = T/η iterations, the paper's
             protocol, stopping early at ``loss_threshold``).
         flow: (C,) branch of the flow's limit (``solve_flow`` to ``loss_threshold``:
-            the t → ∞ label), "undecided" if it did not get there.
+            the t → ∞ label), "" if it did not get there (see ``flow_status``).
+        flow_status: (C,) ``Status`` of those flows (CONVERGED: the label is the limit's).
+        flow_t: (C,) the time the flow reached the threshold (or stopped).
         flow_edge: (C,) 2/λ_max at the flow's end point (GD's stability edge there).
-        gd_T: (L, C) branch of GD's iterate at T (the finite-horizon label, ``tol``), or
-            "diverged".
+        gd_T: (L, C) branch of GD's iterate at T (the finite-horizon label, ``tol``), ""
+            where GD overflowed (see ``gd_status``).
+        gd_status: (L, C) ``Status`` of the GD runs (NONFINITE: diverged).
         gd_limit: (L, C) branch of the flow continued from GD's iterate at T to the loss
             threshold (GD's t → ∞ label, assuming GD follows the flow from there, i.e.
-            η below the stability edge there; "beyond_edge" otherwise).
+            η below the stability edge there); "" where ``gd_regime`` is not FOLLOWS or
+            the continued flow did not reach the threshold (``gd_limit_status``).
+        gd_regime: (L, C) ``Regime`` of GD against the flow at GD's end point: FOLLOWS,
+            BEYOND_EDGE (η ≥ 2/λ_max there) or DIVERGED.
+        gd_limit_status: (L, C) ``Status`` of the continued flows (CONVERGED for runs that
+            reached the threshold already; the GD run's status where it overflowed).
         gd_loss: (L, C) GD's loss at T (or when it stopped).
-        disagree: list of (lr, c̃, flow label, GD limit label, GD label at T) where the GD
-            limit label differs from the flow's.
+        gd_edge: (L, C) 2/λ_max at the end of the continued flow.
+        disagree: list of (lr, c̃, flow, GD limit, GD at T) where GD's limit label differs
+            from the flow's or GD does not follow the flow; each entry the label, or the
+            name of the status or regime where there is none.
     """
 
     c_tildes: np.ndarray
@@ -54,14 +69,26 @@ class BranchMap:
     scale: float
     seed: int
     flow: np.ndarray
+    flow_status: np.ndarray
     flow_t: np.ndarray
     flow_edge: np.ndarray
     gd_T: np.ndarray
+    gd_status: np.ndarray
     gd_limit: np.ndarray
+    gd_regime: np.ndarray
+    gd_limit_status: np.ndarray
     gd_loss: np.ndarray
     gd_edge: np.ndarray
     tol: float
     disagree: list
+
+    def _shown(self, i, j):
+        """Display strings (flow, GD limit, GD at T) of learning rate i, c̃ j."""
+        return (self.flow[j] or self.flow_status[j].name,
+                self.gd_limit[i, j] or (self.gd_regime[i, j].name
+                                        if not self.gd_regime[i, j].ok
+                                        else self.gd_limit_status[i, j].name),
+                self.gd_T[i, j] or self.gd_status[i, j].name)
 
     def table(self) -> str:
         head = f"{'c~':>6} {'flow(t→∞)':>10} {'2/λmax':>7} " + " ".join(
@@ -70,17 +97,17 @@ class BranchMap:
                  f"GD horizon T = {self.horizon:g} (label at T / label of the flow "
                  "continued from GD's iterate at T)", head]
         for j, c in enumerate(self.c_tildes):
-            lines.append(f"{c:6.3f} {self.flow[j]:>10} {self.flow_edge[j]:7.4f} " + " ".join(
-                f"{self.gd_T[i, j] + '/' + self.gd_limit[i, j]:>17}"
-                for i in range(len(self.lrs))))
+            cells = [self._shown(i, j) for i in range(len(self.lrs))]
+            lines.append(f"{c:6.3f} {self._shown(0, j)[0]:>10} {self.flow_edge[j]:7.4f} "
+                         + " ".join(f"{T + '/' + lim:>17}" for _, lim, T in cells))
         lines.append("disagreements (GD limit ≠ flow limit): " + (
             ", ".join(f"lr={lr:g} c~={c:.3f} ({f}→{g})" for lr, c, f, g, _ in self.disagree)
             or "none"))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                for k, v in self.__dict__.items()}
+        """JSON-ready (statuses and regimes by their names)."""
+        return {k: _plain(v) for k, v in self.__dict__.items()}
 
 
 def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
@@ -96,9 +123,12 @@ def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
 
         >>> import flowtools as ft
         >>> bm = branch_map(ft.example1(), [0.5, 0.9], [0.05], horizon=5e3)
-        >>> bm.flow.tolist(), bm.gd_limit.tolist()
-        (['Q2', 'Q1'], [['Q2', 'Q1']])
+        >>> bm.flow.tolist(), bm.gd_limit.tolist(), [r.name for r in bm.gd_regime[0]]
+        (['Q2', 'Q1'], [['Q2', 'Q1']], ['FOLLOWS', 'FOLLOWS'])
     """
+    if not isinstance(problem, Problem):
+        raise FlowtoolsError("the branch map over c̃ is defined for the paper's two-layer "
+                             f"network (flowtools.models.Problem), not {type(problem).__name__}.")
     problem._require_width2("the branch map over c̃")
     cs = V.real_array(c_tildes, "c_tildes", finite=False).ravel()
     if cs.size == 0 or np.any(~np.isfinite(cs)) or np.any(cs <= 0) or np.any(cs > 1):
@@ -111,44 +141,61 @@ def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
     tol = V.positive_float(tol, "the branch tolerance tol")
     th0 = np.stack([problem.init_ratio(c, scale, seed) for c in cs])
 
+    def labels(thetas):
+        return np.asarray(classify(problem, thetas, tol=tol).branch, dtype=object)
+
     def limit_labels(thetas):
         fl = solve_flow(problem, thetas, t1=1e12, loss_threshold=loss_threshold)
-        lab = np.asarray(classify(problem, fl.theta_final, tol=tol).branch, dtype=object)
-        lab[~np.asarray(fl.converged)] = "undecided"
-        return lab, np.atleast_1d(fl.t_final), fl.theta_final
+        lab, conv = labels(fl.theta_final), np.asarray(fl.converged)
+        lab[~conv] = ""
+        return lab, _statuses(fl.status), np.atleast_1d(fl.t_final), fl.theta_final
 
-    flow, flow_t, flow_end = limit_labels(th0)
-    flow_edge = 2.0 / np.maximum(_lam_max(problem, flow_end), 1e-300)
+    flow, flow_status, flow_t, flow_end = limit_labels(th0)
+    flow_edge = 2.0 / np.maximum(lam_max(problem, flow_end), 1e-300)
     L, C = lrs.size, cs.size
-    gd_T = np.empty((L, C), dtype=object)
-    gd_limit = np.empty((L, C), dtype=object)
+    gd_T = np.full((L, C), "", dtype=object)
+    gd_limit = np.full((L, C), "", dtype=object)
+    gd_status = np.empty((L, C), dtype=object)
+    gd_regime = np.empty((L, C), dtype=object)
+    gd_regime[...] = Regime.DIVERGED  # (np.full would store the int, not the member)
+    gd_limit_status = np.empty((L, C), dtype=object)
     gd_loss = np.full((L, C), np.nan)
     gd_edge = np.full((L, C), np.nan)
     for i, lr in enumerate(lrs):
         gd = run_gd(problem, th0, lr, max_iter=max(1, int(round(horizon / lr))),
                     loss_threshold=loss_threshold, n_save=3)
         fin = np.all(np.isfinite(gd.theta_final), -1) & np.isfinite(gd.loss_final)
+        gd_status[i] = _statuses(gd.status)
+        gd_limit_status[i] = gd_status[i]
         gd_loss[i] = np.where(fin, gd.loss_final, np.nan)
-        gd_T[i] = "diverged"
-        gd_limit[i] = "diverged"
         if fin.any():
-            thf = gd.theta_final[fin]
-            gd_T[i, fin] = np.asarray(classify(problem, thf, tol=tol).branch, dtype=object)
+            gd_T[i, fin] = labels(gd.theta_final[fin])
             # continue every member (a fixed batch shape: one compilation); members that
             # already reached the threshold keep their end point
             start = np.where(fin[:, None], gd.theta_final, th0)
-            lab, _, ends = limit_labels(start)
+            lab, st, _, ends = limit_labels(start)
             done = fin & (gd.loss_final <= loss_threshold)
-            lab = np.where(done, np.asarray(classify(problem, start, tol=tol).branch,
-                                            dtype=object), lab)
+            lab = np.where(done, labels(start), lab)
+            st[done] = Status.CONVERGED
             ends = np.where(done[:, None], start, ends)
-            edge = 2.0 / np.maximum(_lam_max(problem, ends), 1e-300)
+            edge = 2.0 / np.maximum(lam_max(problem, ends), 1e-300)
             gd_edge[i, fin] = edge[fin]
-            lab = np.where(lr < edge, lab, "beyond_edge")
-            gd_limit[i, fin] = lab[fin]
-    disagree = [(float(lrs[i]), float(cs[j]), flow[j], gd_limit[i, j], gd_T[i, j])
-                for i in range(L) for j in range(C) if gd_limit[i, j] != flow[j]]
-    return BranchMap(c_tildes=cs, lrs=lrs, horizon=float(horizon), scale=scale, seed=seed,
-                     flow=flow, flow_t=flow_t, flow_edge=flow_edge, gd_T=gd_T,
-                     gd_limit=gd_limit, gd_loss=gd_loss, gd_edge=gd_edge, tol=tol,
-                     disagree=disagree)
+            follows = lr < edge
+            gd_regime[i, fin & follows] = Regime.FOLLOWS
+            gd_regime[i, fin & ~follows] = Regime.BEYOND_EDGE
+            gd_limit[i, fin] = np.where(follows, lab, "")[fin]
+            gd_limit_status[i, fin] = st[fin]
+    bm = BranchMap(c_tildes=cs, lrs=lrs, horizon=float(horizon), scale=scale, seed=seed,
+                   flow=flow, flow_status=flow_status, flow_t=flow_t, flow_edge=flow_edge,
+                   gd_T=gd_T, gd_status=gd_status, gd_limit=gd_limit, gd_regime=gd_regime,
+                   gd_limit_status=gd_limit_status, gd_loss=gd_loss, gd_edge=gd_edge,
+                   tol=tol, disagree=[])
+    bm.disagree.extend((float(lrs[i]), float(cs[j]), *bm._shown(i, j))
+                       for i in range(L) for j in range(C)
+                       if gd_limit[i, j] != flow[j] or not gd_regime[i, j].ok)
+    return bm
+
+
+def _statuses(codes) -> np.ndarray:
+    """``Status`` members (an object array) from a trajectory's status codes."""
+    return np.array([Status(int(c)) for c in np.atleast_1d(codes)], dtype=object)
