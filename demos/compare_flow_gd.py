@@ -6,7 +6,7 @@ the fitted slopes (expected 1, 2, 3). Right: the aligned trajectories at lr = 0.
 b1 against t). With --branch-map, also the final branch over c̃ for the flow and for GD at
 the paper's learning rates (slow: about two minutes).
 
-    python demos/compare_flow_gd.py [OUT_DIR] [--branch-map]
+    python -m demos.compare_flow_gd [OUT_DIR] [--branch-map]
 
 Writes OUT_DIR/compare_flow_gd.png and .json (default OUT_DIR: out/demos/).
 """
@@ -14,8 +14,6 @@ Writes OUT_DIR/compare_flow_gd.png and .json (default OUT_DIR: out/demos/).
 from __future__ import annotations
 
 import argparse
-import pathlib
-import sys
 import warnings
 
 import matplotlib
@@ -26,10 +24,7 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.discretization import GDStabilityWarning, compare, stability_edge  # noqa: E402
-from flowtools.experiments.branch_map import branch_map  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, prepare  # noqa: E402
+from flowtools.experiments import branch_map, finish, prepare  # noqa: E402
 
 LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 SCALE, SEED, T1 = 1e-2, 0, 10.0

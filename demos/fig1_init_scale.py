@@ -13,15 +13,12 @@ paper trains GD at lr 0.5 — beyond GD's stability edge near Q* for n = 6 on th
 and stops at 1e-15, or 1e-8 for its panels (d), (e)). Seeds: 20 per point by default
 (``--paper``: the paper's 100 for (a)–(e) and 50 for (f)).
 
-    python demos/fig1_init_scale.py [--out out/demos/] [--quick] [--paper]
+    python -m demos.fig1_init_scale [--out out/demos/] [--quick] [--paper]
 
 Writes fig1_init_scale.png and .json.
 """
 
 from __future__ import annotations
-
-import pathlib
-import sys
 
 import matplotlib
 
@@ -31,9 +28,7 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, prepare  # noqa: E402
 
 SCALES = (1.0, 0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4, 1e-6, 1e-8)
 SCALES_F = (1.0, 0.1, 1e-2, 1e-4, 1e-8)

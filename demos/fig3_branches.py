@@ -17,15 +17,12 @@ target's +w0 — with Q1 (dashed line w = b = 1) and Q2 (the plane a = 0 plus th
 branch, with the paper's demarcation lines |c| = 1.35 and 0.74. The measured boundary on
 c̃ = min(|c|, 1/|c|) is the threshold that best separates "Q1 iff c̃ > threshold".
 
-    python demos/fig3_branches.py [--out out/demos/] [--quick]
+    python -m demos.fig3_branches [--out out/demos/] [--quick]
 
 Writes fig3_branches.png and .json (per-seed c, c̃, labels, losses).
 """
 
 from __future__ import annotations
-
-import pathlib
-import sys
 
 import matplotlib
 
@@ -35,9 +32,7 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import classify  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, plot_endpoints_3d, prepare  # noqa: E402
 
 PAPER_LINES = (1.35, 0.74)
 COLORS = {"Q1": "C0", "Q2": "C1", "other": "0.5", "undecided": "C3"}
@@ -62,36 +57,15 @@ def boundary(ct, labels):
 
 
 def panel_a(ax, pb, flow, labels, ct):
-    """Both neurons of each end point in (w, b, a), oriented onto +w0; Q1, Q2; 2 paths."""
-    res = classify(pb, flow.theta_final)
-    a, W = pb.unpack(flow.theta_final)
-    a, W = np.asarray(a), np.asarray(W)
-    s = res.neuron_sign
-    for k in range(2):
-        sc = ax.scatter(s[:, k] * W[:, k, 0], s[:, k] * W[:, k, 1], s[:, k] * a[:, k], c=ct,
-                        cmap="viridis", vmin=0, vmax=1, s=7, depthshade=False)
-    # Q2: the plane a = 0 (the silent neuron; its (w, b) is free) and the active neuron
-    ww, bb = np.meshgrid(np.linspace(-1, 2.5, 2), np.linspace(-1, 2.5, 2))
-    ax.plot_surface(ww, bb, 0 * ww, alpha=0.12, color="C1")
-    ax.scatter([1], [1], [1], marker="*", s=120, color="C1", label="Q2 active neuron (1,1,1)")
-    zs = np.linspace(-0.5, 1.5, 2)
-    ax.plot([1, 1], [1, 1], zs, "k--", lw=1.5, label="Q1: w = b = 1, a1 + a2 = 1")
-    ax.scatter([0], [0], [0], marker="o", s=30, color="k", label="origin")
-    # two example trajectories: the Q1 and the Q2 seed nearest the measured boundary
+    """Both neurons of each end point in (w, b, a), oriented onto +w0; Q1, Q2; 2 paths: the
+    Q1 and the Q2 seed nearest the paper's boundary c̃ = 0.74."""
+    paths = []
     for lab, col in (("Q1", "C0"), ("Q2", "C1")):
         idx = np.flatnonzero(labels == lab)
-        if idx.size == 0:
-            continue
-        i = idx[np.argmin(np.abs(ct[idx] - 0.74))]
-        ts, th, _ = flow[i].valid()
-        sg = res.neuron_sign[i]
-        for k in range(2):
-            blk = th[:, 3 * k: 3 * k + 3] * sg[k]
-            ax.plot(blk[:, 1], blk[:, 2], blk[:, 0], color=col, lw=1.2,
-                    label=f"flow path, seed {i} (c̃ = {ct[i]:.2f}) → {lab}" if k == 0 else None)
-    ax.set_xlabel("w")
-    ax.set_ylabel("b")
-    ax.set_zlabel("a")
+        if idx.size:
+            i = idx[np.argmin(np.abs(ct[idx] - 0.74))]
+            paths.append((flow[i], f"flow path, seed {i} (c̃ = {ct[i]:.2f}) → {lab}", col))
+    sc = plot_endpoints_3d(ax, pb, flow.theta_final, color=ct, paths=paths, origin=True)
     ax.set_title("(a) flow end points, both neurons as (w, b, a)\n"
                  "(colour: c̃; shaded plane a = 0: Q2's silent neuron)", fontsize=10)
     ax.view_init(elev=18, azim=-60)

@@ -15,15 +15,12 @@ Gaussian test points) below 1e-8 count as recovery and are drawn at 1e-8, as in 
 Last panel (Figure 4(f)): the end points for n = 4, data seed 3, both neurons as (w, b, a)
 oriented onto the target's +w0, with Q1 (dashed line) and Q2 (plane a = 0).
 
-    python demos/fig4_sample_size.py [--out out/demos/] [--quick]
+    python -m demos.fig4_sample_size [--out out/demos/] [--quick]
 
 Writes fig4_sample_size.png and .json.
 """
 
 from __future__ import annotations
-
-import pathlib
-import sys
 
 import matplotlib
 
@@ -33,9 +30,7 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import classify, generalization_error  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, plot_endpoints_3d, prepare  # noqa: E402
 
 FLOOR = 1e-8
 
@@ -92,25 +87,13 @@ def main(argv=None):
         ax.set_ylim(FLOOR / 3, 3)
         ax.set_xlabel(r"$\tilde c = C_1/C_2$ at initialization")
         ax.set_ylabel("generalization error (floor 1e-8 = recovery)")
-        ax.set_title(f"n = {n} Gaussian samples", fontsize=10)
+        ax.set_title(f"({'abcde'[k]}) n = {n} Gaussian samples", fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7)
     if f_panel is not None:
         pb, tr = f_panel
         ax = fig.add_subplot(2, ncol, 6, projection="3d")
-        r = classify(pb, tr.theta_final)
-        a, W = (np.asarray(v) for v in pb.unpack(tr.theta_final))
-        s = r.neuron_sign
-        for k in range(2):
-            sc = ax.scatter(s[:, k] * W[:, k, 0], s[:, k] * W[:, k, 1], s[:, k] * a[:, k],
-                            c=cts, cmap="viridis", vmin=0, vmax=1, s=12, depthshade=False)
-        ww, bb = np.meshgrid(np.linspace(-1, 2.5, 2), np.linspace(-1, 2.5, 2))
-        ax.plot_surface(ww, bb, 0 * ww, alpha=0.12, color="C1")
-        ax.plot([1, 1], [1, 1], [-0.5, 1.5], "k--", lw=1.5, label="Q1: w = b = 1")
-        ax.scatter([1], [1], [1], marker="*", s=100, color="C1", label="Q2 active (1, 1, 1)")
-        ax.set_xlabel("w")
-        ax.set_ylabel("b")
-        ax.set_zlabel("a")
+        sc = plot_endpoints_3d(ax, pb, tr.theta_final, color=cts, size=12)
         ax.set_title("(f) n = 4, data seed 3: end points (both neurons)\n"
                      "colour: c̃; plane a = 0: Q2's silent neuron", fontsize=10)
         ax.legend(fontsize=7, loc="upper left")

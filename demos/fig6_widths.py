@@ -10,15 +10,12 @@ the final magnitude ‖(a_k, w_k, b_k)‖ of every neuron against its initial |C
 first and dominate. (b) The learned functions f_θ on [−2.5, 2.5] against the target, with
 the generalization error (``flowtools.branches.generalization_error``).
 
-    python demos/fig6_widths.py [--out out/demos/] [--quick]
+    python -m demos.fig6_widths [--out out/demos/] [--quick]
 
 Writes fig6_widths.png and .json.
 """
 
 from __future__ import annotations
-
-import pathlib
-import sys
 
 import matplotlib
 
@@ -28,9 +25,7 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, prepare  # noqa: E402
 
 WIDTHS = (2, 10, 100, 1000)
 
@@ -75,13 +70,16 @@ def main(argv=None):
 
     ax = axes[1]
     xs = np.linspace(-2.5, 2.5, 400)
-    ax.plot(xs, np.tanh(xs + 1), "k-", lw=3, alpha=0.35, label="target tanh(x + 1)")
+    pb0 = runs[widths[0]]["pb"]
+    tg = pb0.target  # the single neuron that labelled the data, stored with the problem
+    ax.plot(xs, tg(xs[:, None]), "k-", lw=3, alpha=0.35,
+            label=f"target {tg.a0:g}·{tg.activation.name}({tg.w0[0]:g}x + {tg.b0 or 0:g})")
     for m in widths:
         r = runs[m]
         ax.plot(xs, np.asarray(r["pb"].predict(r["tr"].theta_final, xs[:, None])), lw=1.3,
                 label=f"m = {m}: gen. error {r['err']:.1e}")
-    xd = np.asarray(runs[widths[0]]["pb"].X).ravel()
-    ax.plot(xd, np.tanh(xd + 1), "ko", ms=6, label="training points (n = 3)")
+    ax.plot(np.asarray(pb0.X).ravel(), np.asarray(pb0.y), "ko", ms=6,
+            label=f"training points (n = {len(pb0.y)})")
     ax.axvspan(-2.5, -2, color="0.9")
     ax.axvspan(2, 2.5, color="0.9")
     ax.set_xlabel("x (shaded: outside the training interval [−2, 2])")

@@ -9,15 +9,12 @@ coordinate (oriented so that each neuron's w matches +w0 when it is active), the
 [−2, 2]³. The paper's claims: every end point is in Q* (zero generalization error), c̃ near
 1 gives Q1, c̃ near 0 gives Q2.
 
-    python demos/fig8_high_dim.py [--out out/demos/] [--quick]
+    python -m demos.fig8_high_dim [--out out/demos/] [--quick]
 
 Writes fig8_high_dim.png and .json.
 """
 
 from __future__ import annotations
-
-import pathlib
-import sys
 
 import matplotlib
 
@@ -27,10 +24,7 @@ import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
 from flowtools.branches import classify, generalization_error  # noqa: E402
-from flowtools.plotting import parameter_names  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, prepare  # noqa: E402
 
 
 def main(argv=None):
@@ -52,7 +46,7 @@ def main(argv=None):
     blocks = tr.theta_final.reshape(len(cts), 2, pb.block) * res.neuron_sign[..., None]
     oriented = blocks.reshape(len(cts), -1)
 
-    names = parameter_names(pb)
+    names = pb.param_names
     fig, (ax_p, ax_e) = plt.subplots(1, 2, figsize=(14, 5), constrained_layout=True,
                                      gridspec_kw={"width_ratios": [1.6, 1]})
     for j, name in enumerate(names):

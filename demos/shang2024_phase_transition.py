@@ -27,15 +27,13 @@ m·v0²·‖µ‖²/σp ≳ 1 (boundary ‖µ‖ ∝ 1/v0, a line of slope −1 
 Right panel: ‖v⁽ᵀ⁾ − v⁽⁰⁾‖_F / ‖W⁽ᵀ⁾ − W⁽⁰⁾‖_F against v0 for a few ‖µ‖₂ (large v0 → output
 layer nearly frozen; small v0 → both layers move comparably).
 
-    python demos/shang2024_phase_transition.py [--out out/demos/] [--quick]
+    python -m demos.shang2024_phase_transition [--out out/demos/] [--quick]
 
 Writes shang2024_phase_transition.png and .json; prints a summary and the wall time.
 """
 
 from __future__ import annotations
 
-import pathlib
-import sys
 import time
 
 import jax
@@ -48,8 +46,8 @@ import flowtools  # noqa: F401  (enables float64 in JAX before any array is made
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, prepare  # noqa: E402
+from flowtools.fitting import fit_slope  # noqa: E402
 
 BENIGN = 0.1  # a grid point counts as benign when its test error is below this
 
@@ -143,8 +141,7 @@ def main(argv=None):
     ratio = (res["dv"] / res["dW"]).mean(0)
     bnd = boundary(err, mus)
     small = (v0s <= 0.1) & np.isfinite(bnd)
-    slope = float(np.polyfit(np.log(v0s[small]), np.log(bnd[small]), 1)[0]) \
-        if small.sum() >= 2 else float("nan")
+    slope = fit_slope(v0s[small], bnd[small]).slope
     wall = time.perf_counter() - t0
     large_v0_theory = args.sigma_p * (args.d / args.n) ** 0.25
 

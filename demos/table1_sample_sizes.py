@@ -12,7 +12,7 @@ and an end point counts as a recovery when its generalization error
 the fraction that reached the loss threshold, and the recovery fraction in bins of
 c̃ = min(|c|, 1/|c|) (the paper's section 6: for n = 3 recovery only at c̃ = 0 or 1).
 
-    python demos/table1_sample_sizes.py [--out out/demos/] [--quick] [--method flow|gd]
+    python -m demos.table1_sample_sizes [--out out/demos/] [--quick] [--method flow|gd]
 
 Writes table1_sample_sizes.csv, .json and .png (generalization error and recovery fraction
 against c̃ per n).
@@ -21,8 +21,6 @@ against c̃ per n).
 from __future__ import annotations
 
 import csv
-import pathlib
-import sys
 
 import matplotlib
 
@@ -33,9 +31,7 @@ import numpy as np  # noqa: E402
 import flowtools as ft  # noqa: E402
 from flowtools._io import atomic_open  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, prepare  # noqa: E402
 
 NAMES = {3: "optimistic sample size", 4: "separation sample size of Q2",
          5: "separation sample size of Q1", 6: "Q* = ℓ⁻¹(0)"}

@@ -11,24 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from flowtools._io import savefig  # noqa: E402
 
 
-def parameter_names(problem) -> list[str]:
-    """Names of θ's entries in the paper's layout: a_k, w_k (w_k,j for d > 1), b_k."""
-    names = []
-    for k in range(1, problem.width + 1):
-        names.append(f"a{k}")
-        if problem.dim == 1:
-            names.append(f"w{k}")
-        else:
-            names += [f"w{k},{j}" for j in range(1, problem.dim + 1)]
-        if problem.bias:
-            names.append(f"b{k}")
-    return names
-
-
 def plot_trajectories(problem, members, path, *, title="", max_params=12):
     """Loss (log–log) and parameters (log time axis) against time for each trajectory."""
     fig, (ax_l, ax_p) = plt.subplots(1, 2, figsize=(12, 4.5))
-    names = parameter_names(problem)
+    names = problem.param_names
     many = len(members) > 1
     for i, tr in enumerate(members):
         ts, th, ls = tr.valid()

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import numpy as np
 
 import flowtools as ft
-
-DEMOS = pathlib.Path(__file__).resolve().parents[1] / "demos"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"demos_{name}", DEMOS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from demos import fig2_trajectory_collapse as fig2
+from demos import table1_sample_sizes as t1
 
 
 def test_fig2_quick_trajectories_collapse(tmp_path):
@@ -24,7 +14,6 @@ def test_fig2_quick_trajectories_collapse(tmp_path):
     trial matches the 1e-12 one to 1e-7 (flow and GD); the 1e-4 trial's deviation shrinks at
     least like ‖C‖ (Theorem 3 bounds it by ‖C‖^{1/2}; measured ≈ ‖C‖²); and for GD only its
     own escape rate log(1 + ημ1)/η aligns the escapes (the μ1 shift leaves ~0.09)."""
-    fig2 = _load("fig2_trajectory_collapse")
     d = fig2.main(["--quick", "--out", str(tmp_path), "--tau-end", "40"])
     assert (tmp_path / "fig2_trajectory_collapse.png").stat().st_size > 10_000
     C = np.array(d["norm_C"])
@@ -44,7 +33,6 @@ def test_table1_recovery_logic():
     recover, a 1e-3 perturbation does not; GD on n = 3 grid points interpolates (ℓ ≤ 1e-15)
     without recovering (n = 3 is below both separation sizes), while on n = 6 a Q2-bound
     seed (c̃ ≈ 0.24) recovers."""
-    t1 = _load("table1_sample_sizes")
     pb = ft.example1(6)
     on_q = np.array([[0.3, 1, 1, 0.7, 1, 1], [1, 1, 1, 0, 0.4, -2.0],
                      [-1, -1, -1, 0, 0.4, -2.0], [0.5, 1, 1, -0.5, -1, -1]])
@@ -63,3 +51,15 @@ def test_table1_recovery_logic():
     assert np.min(r3["per_seed"]["gen_error"]) > 1e-5
     r6 = t1.measure(6, np.array([1]), method="gd", lr=0.05, max_iter=200_000)
     assert r6["recovered"] == 1 and r6["per_seed"]["c_tilde"][0] < 0.5
+
+
+def test_fig6_draws_the_problems_stored_target(tmp_path):
+    """Figure 6 at widths 2 and 3: the target curve is the problem's own ``target`` (here
+    the paper's tanh(x + 1)), the end points reach ℓ ≤ 1e-15 and the outputs are written."""
+    from demos import fig6_widths as fig6
+
+    d = fig6.main(["--out", str(tmp_path), "--widths", "2", "3"])
+    assert (tmp_path / "fig6_widths.png").stat().st_size > 10_000
+    assert ft.example1(3).target == ft.models.two_layer.default_target()
+    for run in d["runs"].values():
+        assert run["status"] == "CONVERGED" and run["loss_final"] <= 1e-15

@@ -1,4 +1,4 @@
-"""Smoke test for demos/shang2024_phase_transition.py (Shang, Meng, Cao & Zou 2024).
+"""Smoke test for demos.shang2024_phase_transition (Shang, Meng, Cao & Zou 2024).
 
 On a tiny grid (n = 20, d = 300, 2 seeds): the trained CNN interpolates its training data
 everywhere; at v0 = 1 the test error falls from near chance at ‖µ‖ = 0.5 to small at ‖µ‖ = 6
@@ -9,24 +9,13 @@ everywhere; at v0 = 1 the test error falls from near chance at ‖µ‖ = 0.5 to
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import jax.numpy as jnp
 import numpy as np
 
-DEMO = pathlib.Path(__file__).resolve().parents[1] / "demos" / "shang2024_phase_transition.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("demos_shang2024", DEMO)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from demos import shang2024_phase_transition as demo
 
 
 def test_phase_transition_tiny_grid():
-    demo = _load()
     v0s = np.array([1e-3, 1e-1, 1.0, 3.0])
     mus = np.array([0.5, 6.0])
     res = demo.run_grid(jnp.asarray(v0s), jnp.asarray(mus), n=20, d=300, m=5, seeds=(0, 1))

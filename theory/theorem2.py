@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowtools.fitting import fit_slope
 from theory import assumptions
 from theory import measure as M
 from theory.report import check, new_figure, not_applicable, save_figure
@@ -77,16 +78,9 @@ def clause_ii(ctx, case, theta, theta2):
 
 
 def _fit(xs, ds, floor):
-    keep = ds > floor
-    if keep.sum() < 2:
-        return float("nan"), float("nan")
-    x, y = np.log(xs[keep]), np.log(ds[keep])
-    A = np.vstack([x, np.ones_like(x)]).T
-    coef, res, *_ = np.linalg.lstsq(A, y, rcond=None)
-    dof = keep.sum() - 2
-    resid = y - A @ coef
-    se = np.sqrt(resid @ resid / dof / np.sum((x - x.mean()) ** 2)) if dof > 0 else 0.0
-    return float(coef[0]), float(se)
+    """(exponent, its standard error) of ds ≈ c·xs^r over the points above ``floor``."""
+    fit = fit_slope(xs, np.where(ds > floor, ds, np.nan))
+    return fit.slope, fit.stderr
 
 
 def clause_iii(ctx, case, theta, fig_name=None):
