@@ -30,7 +30,8 @@ from flowtools.activations import Activation, get_activation
 from flowtools.errors import AssumptionError
 from flowtools.symbolic.exact import Moments, moment_symbol
 
-__all__ = ["SIGMA", "jets", "resolve_activation", "sample_blocks", "sample_inputs",
+__all__ = ["SIGMA", "jets", "parameter_symbols", "resolve_activation", "sample_blocks",
+           "sample_inputs",
            "sample_symbols", "sigma_symbol", "sigma_values", "sum_over_samples"]
 
 #: σ_k := σ^(k)(0), the symbols used when derivatives are kept symbolic (``sigma_symbol(k)``
@@ -46,6 +47,13 @@ def sigma_symbol(k: int) -> sp.Symbol:
 def sample_symbols(dt: int):
     """The symbols (x̃_1, …, x̃_d̃) and y of one sample."""
     return sp.symbols(f"xt_1:{dt + 1}", real=True), sp.Symbol("y_s", real=True)
+
+
+def parameter_symbols(m: int, dt: int) -> tuple[tuple[sp.Symbol, ...], ...]:
+    """((a_1, w_1_1, …, w_1_d̃), …, (a_m, …)), the parameters θ_k = (a_k, w_k) per neuron."""
+    return tuple((sp.Symbol(f"a_{k + 1}", real=True),
+                  *[sp.Symbol(f"w_{k + 1}_{j + 1}", real=True) for j in range(dt)])
+                 for k in range(m))
 
 
 def sample_inputs(dt: int, bias: bool) -> list:

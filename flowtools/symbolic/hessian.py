@@ -47,6 +47,7 @@ from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.symbolic.assumptions import AssumptionReport, check_assumptions
 from flowtools.symbolic.derivation import (
     SIGMA,
+    parameter_symbols,
     resolve_activation,
     sample_blocks,
     sample_inputs,
@@ -165,12 +166,7 @@ class OriginHessian:
     @cached_property
     def theta_symbols(self) -> tuple[tuple[sp.Symbol, ...], ...]:
         """((a_1, w_1_1, …), …, (a_m, w_m_1, …)), the parameters per neuron."""
-        dt = self.block_size - 1
-        return tuple(
-            (sp.Symbol(f"a_{k + 1}", real=True),
-             *[sp.Symbol(f"w_{k + 1}_{j + 1}", real=True) for j in range(dt)])
-            for k in range(self.width)
-        )
+        return parameter_symbols(self.width, self.block_size - 1)
 
     @cached_property
     def imbalance(self) -> sp.Matrix:

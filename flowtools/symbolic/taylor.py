@@ -20,6 +20,7 @@ import sympy as sp
 
 from flowtools import _validate
 from flowtools.symbolic.derivation import (
+    parameter_symbols,
     resolve_activation,
     sample_inputs,
     sample_symbols,
@@ -84,9 +85,7 @@ def field_taylor_term(activation, *, width: int, dim: int | None = None, bias: b
     s = [sig.get(sigma_symbol(k), sigma_symbol(k)) for k in range(K + 1)]
     _, yv = sample_symbols(d.dt)
     xv = sample_inputs(d.dt, d.bias)
-    theta = [(sp.Symbol(f"a_{k + 1}", real=True),
-              *[sp.Symbol(f"w_{k + 1}_{j + 1}", real=True) for j in range(d.dt)])
-             for k in range(m)]
+    theta = parameter_symbols(m, d.dt)
     z = [sum(t[j + 1] * xv[j] for j in range(d.dt)) for t in theta]
 
     def f(q):  # degree-q part of f_θ(x̃) in θ
