@@ -19,21 +19,16 @@ its field −∇ℓ) or from any field (``from_field``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools._compile import compiled
 from flowtools.errors import AssumptionError, FlowtoolsError
-from flowtools.flow import solve_flow
-from flowtools.integrate import SOLVERS, from_lognorm, lognorm_field, to_lognorm
+from flowtools.integrate import EXPLICIT, SOLVERS, IntegratorOptions, integrate
 from flowtools.models import AbstractModel, Problem
 from flowtools.trajectory import Status
 
@@ -49,8 +44,8 @@ class FlowSystem:
         mu1, mu2: top and second eigenvalue of J0 (real parts).
         V1: (p, m) orthonormal basis of the μ1-eigenspace.
         W1: (p, m) left coordinates: s = W1ᵀθ, W1ᵀV1 = I, W1ᵀ kills the other eigenvectors.
-        problem: the two-layer ``Problem`` if the field is its −∇ℓ (flows then use
-            ``solve_flow``), None otherwise.
+        problem: the two-layer ``Problem`` if the field is its −∇ℓ (its flows then take
+            ``solve_flow``'s settings and solvers), None otherwise.
     """
 
     field: Callable
@@ -136,13 +131,20 @@ class FlowSystem:
         flow work, as the flow would."""
         rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
         if self.problem is None:
-            V.choice(solver, "solver", _FIELD_SOLVERS)
+            V.choice(solver, "solver", EXPLICIT)
         else:
             V.choice(solver, "diffrax solver", SOLVERS)
         return rtol, V.positive_int(max_steps, "max_steps")
 
     def flow(self, theta0, save_ts, *, rtol, solver, max_steps=100_000, pad_to=0):
-        """States (K, S, p) at ``save_ts`` from each row of ``theta0`` (K, p)."""
+        """States (K, S, p) at ``save_ts`` from each row of ``theta0`` (K, p), with wall and
+        compile seconds: one call of ``flowtools.integrate.integrate``, in log-norm
+        coordinates, the K rows in lockstep, PID(0.4, 0.3) steps landing exactly on the
+        saves (the saved states carry the step accuracy: Dopri8's dense interpolant is not
+        error-controlled — read between steps, the closed-form field of the tests came out
+        300× less accurate, 2e-12 instead of 6e-15 relative at rtol 1e-13, for 30 % fewer
+        steps). atol (relative to ‖θ‖) is rtol for a network, as ``solve_flow``'s default,
+        and rtol·1e-3 for any other field, which takes the explicit solvers only."""
         save_ts = np.asarray(save_ts, dtype=float)
         S = len(save_ts)
         # Pad to a multiple of 64 saves (repeating the last) — at least ``pad_to``, so that a
@@ -150,15 +152,15 @@ class FlowSystem:
         n = max(S, int(pad_to))
         save_ts = np.concatenate([save_ts, np.full(n - S + (-n % 64), save_ts[-1])])
         t1 = float(save_ts[-1]) if save_ts[-1] > 0 else 1e-12
-        if self.problem is not None:
-            tr = solve_flow(self.problem, theta0, t1=t1, loss_threshold=0.0, gtol=0.0,
-                            save_ts=save_ts, rtol=rtol, solver=solver, max_steps=max_steps,
-                            batch_size=len(theta0))
-            ok = np.array([Status(int(c)).ok for c in np.atleast_1d(tr.status)])
-            out, wall, comp = tr.thetas, tr.wall_time, tr.compile_time
-        else:
-            out, ok, wall, comp = _field_flow(self.field, theta0, save_ts, rtol, solver,
-                                              max_steps)
+        network = self.problem is not None
+        rtol, max_steps = self.check_flow_options(rtol, solver, max_steps)
+        theta0 = np.atleast_2d(np.asarray(theta0, dtype=float))
+        opts = IntegratorOptions(solver=solver, rtol=rtol, atol=rtol * (1.0 if network else 1e-3),
+                                 coords="lognorm", pcoeff=0.4, icoeff=0.3, clip_to_saves=True,
+                                 max_steps=max_steps, batch_size=len(theta0), t1=t1)
+        sol = integrate(_apply, self.field, theta0, save_ts, opts)
+        ok = np.array([Status(int(c)).ok for c in sol.status])
+        out = sol.thetas
         bad = ~ok | ~np.all(np.isfinite(out), axis=(-1, -2))
         if bad.any():
             raise FlowtoolsError(
@@ -166,7 +168,13 @@ class FlowSystem:
                 "the solver stopped, ran out of steps or diverged). Ask for earlier times, "
                 "loosen rtol or raise max_steps."
             )
-        return out[:, :S], wall, comp
+        return out[:, :S], sol.wall_time, sol.compile_time
+
+
+def _apply(theta, field):
+    """The field as ``integrate`` calls it: F(θ) with F passed as the args (traced arrays of
+    a model or module, a plain function static)."""
+    return field(theta)
 
 
 def check_mu1(mu1):
@@ -209,40 +217,3 @@ def prepare(system: FlowSystem, theta, ts):
             f"(needs μ1 t + log‖s‖ > −700, μ1 = {system.mu1:.6g})."
         )
     return theta, ts, s, ns, nth, log_tau
-
-
-# ------------------------------------------------------------- general-field integrator
-_FIELD_SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8}
-
-
-@eqx.filter_jit
-def _field_batch(field, theta0s, save_ts, rtol, solver_name, max_steps):
-    # Log-norm coordinates θ = e^r ω (as flowtools.flow): relative error control at any scale.
-    vf = lognorm_field(lambda theta, args: field(theta))
-    # Steps land exactly on the save times (as solve_flow with save_ts): the saved states
-    # carry the step accuracy. Dopri8's dense interpolant is not error-controlled: read
-    # between steps, the closed-form field of the tests came out 300× less accurate
-    # (2e-12 instead of 6e-15 relative at rtol 1e-13), for 30 % fewer steps.
-    controller = diffrax.ClipStepSizeController(
-        diffrax.PIDController(rtol=rtol, atol=rtol * 1e-3, pcoeff=0.4, icoeff=0.3),
-        step_ts=save_ts)
-
-    def one(th0):
-        sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(vf), _FIELD_SOLVERS[solver_name](), 0.0, save_ts[-1], None,
-            to_lognorm(th0), saveat=diffrax.SaveAt(ts=save_ts, fn=lambda t, y, a: from_lognorm(y)),
-            stepsize_controller=controller, max_steps=max_steps, throw=False,
-        )
-        return sol.ys, sol.result == diffrax.RESULTS.successful
-
-    return jax.vmap(one)(theta0s)
-
-
-def _field_flow(field, theta0, save_ts, rtol, solver, max_steps):
-    V.choice(solver, "solver", _FIELD_SOLVERS)
-    args = (field, jnp.asarray(theta0), jnp.asarray(save_ts), jnp.float64(rtol), solver,
-            int(max_steps))
-    exe, comp = compiled(_field_batch, *args)
-    tw = time.perf_counter()
-    ys, ok = jax.block_until_ready(exe(*args))
-    return np.asarray(ys), np.asarray(ok), time.perf_counter() - tw, comp
