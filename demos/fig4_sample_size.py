@@ -99,7 +99,7 @@ def main(argv=None):
         ax.legend(fontsize=7, loc="upper left")
         fig.colorbar(sc, ax=ax, shrink=0.6, label=r"$\tilde c$")
     fig.suptitle(f"Figure 4 — Example 1, Gaussian samples, scale {args.scale:g}: "
-                 "generalization error of the gradient-flow end point "
+                 "generalization error of the gradient-flow end point\n"
                  f"(ℓ ≤ {args.loss_threshold:g}, stationary or {args.max_steps} steps; open "
                  "markers: stopped at the step limit) against c̃")
     summary = {}
