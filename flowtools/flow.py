@@ -313,14 +313,7 @@ def _solve_diffrax(problem, theta0, opts: IntegratorOptions, save_ts, info):
     status = np.where((sol.status == Status.CONVERGED)
                       & (sol.loss_final > opts.loss_threshold * (1 + 1e-5)),
                       Status.STATIONARY, sol.status)
-    return Trajectory(
-        ts=sol.ts, thetas=sol.thetas, losses=sol.losses, t_final=sol.t_final,
-        theta_final=sol.theta_final, loss_final=sol.loss_final,
-        status=status.astype(np.int8), steps=sol.accepted, grad_evals=sol.field_evals,
-        wall_time=sol.wall_time, compile_time=sol.compile_time,
-        method=f"diffrax:{opts.solver}", info=dict(info, rejected_steps=sol.rejected.tolist(),
-                                                   grad_evals="estimate: steps×stages"),
-    )
+    return dataclasses.replace(sol, status=status.astype(np.int8), info=dict(info, **sol.info))
 
 
 # ---------------------------------------------------------------------- scipy backend

@@ -1,7 +1,7 @@
 """The one integrator core of flowtools (``integrate``) and its validated options."""
 
 from flowtools.integrate.coords import from_lognorm, lognorm_field, to_lognorm
-from flowtools.integrate.core import Solution, integrate
+from flowtools.integrate.core import integrate
 from flowtools.integrate.options import (
     EXPLICIT,
     IMPLICIT,
@@ -10,5 +10,5 @@ from flowtools.integrate.options import (
     IntegratorOptions,
 )
 
-__all__ = ["EXPLICIT", "IMPLICIT", "SOLVERS", "STAGES", "IntegratorOptions", "Solution",
+__all__ = ["EXPLICIT", "IMPLICIT", "SOLVERS", "STAGES", "IntegratorOptions",
            "from_lognorm", "integrate", "lognorm_field", "to_lognorm"]

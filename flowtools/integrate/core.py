@@ -26,7 +26,6 @@ thresholds are traced.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import diffrax
 import equinox as eqx
@@ -45,44 +44,19 @@ from flowtools.integrate.coords import (
     to_lognorm,
 )
 from flowtools.integrate.options import IMPLICIT, SOLVERS, STAGES, IntegratorOptions
-from flowtools.trajectory import Status
-
-
-@dataclass(frozen=True, eq=False)
-class Solution:
-    """What ``integrate`` returns (B trajectories, S saves).
-
-    Attributes:
-        ts: (B, S) save times, NaN after a trajectory's end.
-        thetas: (B, S, p) states at ``ts``.
-        losses: (B, S) ℓ at ``ts`` (NaN without a loss).
-        t_final, theta_final, loss_final: the end points (B,), (B, p), (B,).
-        status: (B,) ``Status`` codes: HORIZON (reached t1), CONVERGED (a stop fired: the
-            loss threshold or the relative-field floor; the caller tells them apart),
-            MAX_STEPS, SOLVER_FAILED, NONFINITE.
-        accepted, rejected: (B,) step counts.
-        field_evals: (B,) estimated evaluations of F (steps × stages, + p per step for the
-            Jacobian of an implicit solver).
-        wall_time, compile_time: seconds, apart.
-    """
-
-    ts: np.ndarray
-    thetas: np.ndarray
-    losses: np.ndarray
-    t_final: np.ndarray
-    theta_final: np.ndarray
-    loss_final: np.ndarray
-    status: np.ndarray
-    accepted: np.ndarray
-    rejected: np.ndarray
-    field_evals: np.ndarray
-    wall_time: float
-    compile_time: float
+from flowtools.trajectory import Status, Trajectory
 
 
 def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
-              loss=None) -> Solution:
+              loss=None) -> Trajectory:
     """Integrate dθ/dt = ``vf(θ, args)`` from each row of ``theta0s`` (B, p).
+
+    Returns a batched ``Trajectory`` (B members, S saves; NaN after a member's end; losses
+    NaN without a loss) whose ``status`` is HORIZON (reached t1), CONVERGED (a stop fired:
+    the loss threshold or the relative-field floor — the caller tells them apart),
+    MAX_STEPS, SOLVER_FAILED or NONFINITE; ``steps`` counts accepted steps, ``grad_evals``
+    estimates evaluations of F (steps × stages, + p per step for an implicit solver's
+    Jacobian), ``info["rejected_steps"]`` the rejected ones; wall and compile time apart.
 
     Args:
         vf: the field, JAX-traceable; a static part of the compiled program (pass a
@@ -136,10 +110,12 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     steps = acc + rej
     evals = steps * STAGES[options.solver] * (2 if options.implicit else 1)
     evals = evals + steps * p * options.implicit
-    return Solution(ts=ts[:, :S], thetas=thetas[:, :S], losses=losses[:, :S], t_final=tf,
-                    theta_final=thf, loss_final=lf, status=status.astype(np.int8),
-                    accepted=acc, rejected=rej, field_evals=evals, wall_time=wall,
-                    compile_time=compile_time)
+    return Trajectory(ts=ts[:, :S], thetas=thetas[:, :S], losses=losses[:, :S], t_final=tf,
+                      theta_final=thf, loss_final=lf, status=status.astype(np.int8),
+                      steps=acc, grad_evals=evals, wall_time=wall, compile_time=compile_time,
+                      method=f"diffrax:{options.solver}",
+                      info=dict(rejected_steps=rej.tolist(),
+                                grad_evals="estimate: steps×stages"))
 
 
 class _TimeBisection(optx.Bisection):
