@@ -21,8 +21,21 @@ from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 
 
+class SampleShape:
+    """``n`` (samples) and ``dim`` (input dimension d, without a bias) of anything that
+    holds its inputs as ``X`` of shape (n, d): datasets and the two-layer problem."""
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.X.shape[1]
+
+
 @dataclass(frozen=True, eq=False)
-class Dataset:
+class Dataset(SampleShape):
     """Inputs X (n, d) and labels y (n,), float64, finite."""
 
     X: np.ndarray
@@ -41,14 +54,6 @@ class Dataset:
                 )
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "y", y)
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.X.shape[1]
 
 
 def _labels(X: np.ndarray, target: Callable | np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.activations import Activation, get_activation
-from flowtools.data import SAMPLERS, Dataset
+from flowtools.data import SAMPLERS, Dataset, SampleShape
 from flowtools.errors import FlowtoolsError
 from flowtools.models import network
 from flowtools.models.base import AbstractModel
@@ -35,7 +35,7 @@ from flowtools.models.network import SingleNeuron
 from flowtools.symbolic.assumptions import theorem1_failures
 
 
-class Problem(AbstractModel):
+class Problem(AbstractModel, SampleShape):
     """Network (activation, width, bias) + data (X, y) with ℓ = ½Σ(f_θ(x_i) − y_i)².
 
     Build one with ``Problem.create`` (validates the input), ``make_problem`` or
@@ -71,16 +71,8 @@ class Problem(AbstractModel):
             target=target,
         )
 
-    # ---------------------------------------------------------------- shapes
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def dim(self) -> int:
-        """Input dimension d (without the bias)."""
-        return self.X.shape[1]
-
+    # ---------------------------------------------------------------- shapes (n, dim:
+    # SampleShape)
     @property
     def block(self) -> int:
         """Parameters per neuron, d̃ + 1."""
