@@ -38,7 +38,7 @@ def cmp(pb):
 
 
 def test_gap_orders(cmp):
-    assert list(cmp.status) == [Regime.FOLLOWS] * len(LRS)
+    assert list(cmp.regime) == [Regime.FOLLOWS] * len(LRS)
     assert cmp.orders[0] == pytest.approx(1.0, abs=0.1)
     assert cmp.orders[1] == pytest.approx(2.0, abs=0.2)
     assert cmp.orders[2] == pytest.approx(3.0, abs=0.3)
@@ -116,16 +116,16 @@ def test_beyond_edge_is_flagged_not_nan(pb):
     th0 = pb.init_gaussian(1e-2, seed=0)
     with pytest.warns(GDStabilityWarning) as rec:
         c = compare(pb, th0, [0.01, 0.02, 0.35, 0.6], t1=10.0)
-    assert list(c.status[:2]) == [Regime.FOLLOWS, Regime.FOLLOWS]
-    assert set(c.status[2:]) <= {Regime.BEYOND_EDGE, Regime.DIVERGED}
+    assert list(c.regime[:2]) == [Regime.FOLLOWS, Regime.FOLLOWS]
+    assert set(c.regime[2:]) <= {Regime.BEYOND_EDGE, Regime.DIVERGED}
     assert any("stability edge" in str(w.message) or "diverged" in str(w.message) for w in rec)
     # the fitted order uses the FOLLOWS rates only, so it stays the first-order slope
     assert c.orders[0] == pytest.approx(fit_order(c.lrs[:2], c.gap[0, :2]), rel=1e-14)
     assert c.orders[0] == pytest.approx(1.0, abs=0.1)
-    # diverged rates have NaN gaps *and* a status saying so
-    for st, g in zip(c.status, c.gap[0], strict=True):
+    # diverged rates have NaN gaps *and* a regime saying so
+    for st, g in zip(c.regime, c.gap[0], strict=True):
         assert np.isfinite(g) or st is Regime.DIVERGED
-    assert c.to_dict()["status"][:2] == ["FOLLOWS", "FOLLOWS"]
+    assert c.to_dict()["regime"][:2] == ["FOLLOWS", "FOLLOWS"]
     assert "BEYOND_EDGE" in c.table() or "DIVERGED" in c.table()
 
 
@@ -198,7 +198,7 @@ def test_compare_any_model_linear_least_squares():
         np.testing.assert_allclose(a.gd, gd @ V.T + star, rtol=0, atol=1e-12)
         np.testing.assert_allclose(a.flows[0], flow @ V.T + star, rtol=0, atol=1e-10)
         assert g == pytest.approx(np.max(np.linalg.norm(gd - flow, axis=-1)), rel=1e-8)
-    assert list(c.status) == [Regime.FOLLOWS] * 4
+    assert list(c.regime) == [Regime.FOLLOWS] * 4
     assert c.lr_edge_path == pytest.approx(2 / lam[-1], rel=1e-12)
     np.testing.assert_allclose(c.orders, [1.0, 2.0, 3.0], atol=0.05)
     assert np.all(np.isnan(c.escape_pred_shift))  # needs the theory's μ1: NaN, not a guess

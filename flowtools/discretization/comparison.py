@@ -21,7 +21,7 @@ the gap saturates at O(1) already for moderate η).
     >>> cmp = compare(pb, pb.init_gaussian(1e-2, seed=0), [0.004, 0.008, 0.016, 0.032])
     >>> [round(float(q), 1) for q in cmp.orders]   # GD vs the flow, modified flows 1, 2
     [1.0, 2.0, 3.0]
-    >>> [r.name for r in cmp.status]
+    >>> [r.name for r in cmp.regime]
     ['FOLLOWS', 'FOLLOWS', 'FOLLOWS', 'FOLLOWS']
 """
 
@@ -66,7 +66,7 @@ class Comparison:
 
     Per learning rate (arrays over ``lrs``): ``gap[q]`` = sup_t ‖θ_GD − θ_q‖ against the
     order-q flow (q = 0: the gradient flow; 1, 2: modified flows), ``loss_gap``,
-    ``escape_gd`` (first t with ‖θ_GD‖ ≥ ``radius``), ``status`` (a ``Regime`` per rate:
+    ``escape_gd`` (first t with ‖θ_GD‖ ≥ ``radius``), ``regime`` (a ``Regime`` per rate:
     FOLLOWS, BEYOND_EDGE — η ≥ 2/λ_max somewhere on the flow's path or at its end point,
     so GD need not follow —, or DIVERGED). ``orders[q]`` = fitted slope of gap[q] over the
     FOLLOWS rates. ``escape_pred_shift`` needs the paper's theory (μ1, the top
@@ -84,7 +84,7 @@ class Comparison:
     gap: np.ndarray  # (3, L)
     loss_gap: np.ndarray
     orders: np.ndarray  # (3,)
-    status: np.ndarray  # (L,) Regime
+    regime: np.ndarray  # (L,) Regime
     escape_flow: float
     escape_gd: np.ndarray
     escape_pred_shift: np.ndarray
@@ -109,12 +109,12 @@ class Comparison:
             f"stability edge 2/λ_max: along the flow's path {self.lr_edge_path:.4g}"
             + (f", at its end point {self.lr_edge_end:.4g}" if self.lr_edge_end else ""),
             f"escape (‖θ‖ ≥ {self.radius:g}): flow t = {self.escape_flow:.5g}",
-            f"{'lr':>8} {'status':>11} {'gap flow':>10} {'gap mod1':>10} {'gap mod2':>10} "
+            f"{'lr':>8} {'regime':>11} {'gap flow':>10} {'gap mod1':>10} {'gap mod2':>10} "
             f"{'gap loss':>10} {'esc. shift':>10} {'predicted':>10}",
         ]
         for i, lr in enumerate(self.lrs):
             lines.append(
-                f"{lr:8.4g} {self.status[i].name:>11} {self.gap[0, i]:10.3e} "
+                f"{lr:8.4g} {self.regime[i].name:>11} {self.gap[0, i]:10.3e} "
                 f"{self.gap[1, i]:10.3e} {self.gap[2, i]:10.3e} {self.loss_gap[i]:10.3e} "
                 f"{self.escape_gd[i] - self.escape_flow:10.3e} {self.escape_pred_shift[i]:10.3e}"
             )
@@ -123,7 +123,7 @@ class Comparison:
                          f"flow {self.flow_branch or '—'} (loss {self.flow_end_loss:.2e})")
             for i, lr in enumerate(self.lrs):
                 same = "—" if self.same_branch is None else bool(self.same_branch[i])
-                label = self.gd_branch[i] or (self.status[i].name if not self.status[i].ok
+                label = self.gd_branch[i] or (self.regime[i].name if not self.regime[i].ok
                                               else "—")
                 lines.append(
                     f"{lr:8.4g} GD {label:>5} (loss {self.gd_end_loss[i]:.2e}) "
@@ -132,7 +132,7 @@ class Comparison:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (no trajectories; statuses by their names)."""
+        """JSON-ready summary (no trajectories; regimes by their names)."""
         return {k: _plain(v) for k, v in self.__dict__.items() if k != "alignments"}
 
 
@@ -193,9 +193,9 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
     edge_path = 2.0 / float(np.max(lam_max(model, dense.flows[0][idx])))
     gap = np.array([[a.gap(q) for a in al] for q in range(3)])
     loss_gap = np.array([a.loss_gap for a in al])
-    status = np.array([Regime.FOLLOWS] * lrs.size, dtype=object)
-    status[lrs >= edge_path] = Regime.BEYOND_EDGE
-    status[[not a.finite for a in al]] = Regime.DIVERGED
+    regime = np.array([Regime.FOLLOWS] * lrs.size, dtype=object)
+    regime[lrs >= edge_path] = Regime.BEYOND_EDGE
+    regime[[not a.finite for a in al]] = Regime.DIVERGED
     # escape; the predicted shift needs the theory's μ1 and top eigenspace
     theory = not model.assumption_failures()
     mu1 = model.mu1 if theory else float("nan")
@@ -205,14 +205,14 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
         rho = np.log1p(lrs * mu1) / lrs
         top = np.linalg.norm(model.top_eigvecs.T @ theta0) if theory else np.nan
         pred = np.log(radius / top) * (1.0 / rho - 1.0 / mu1)
-    res = dict(lrs=lrs, t1=float(t1), gap=gap, loss_gap=loss_gap, status=status,
+    res = dict(lrs=lrs, t1=float(t1), gap=gap, loss_gap=loss_gap, regime=regime,
                escape_flow=esc_flow, escape_gd=esc_gd, escape_pred_shift=pred, radius=radius,
                lr_edge_path=edge_path)
     if endpoint_t1 is not None:
-        res.update(_endpoints(model, theta0, lrs, endpoint_t1, loss_threshold, tol, status))
-    ok = status == Regime.FOLLOWS
+        res.update(_endpoints(model, theta0, lrs, endpoint_t1, loss_threshold, tol, regime))
+    ok = regime == Regime.FOLLOWS
     orders = np.array([fit_order(lrs[ok], gap[q, ok]) for q in range(3)])
-    for lr, st in zip(lrs, status, strict=True):
+    for lr, st in zip(lrs, regime, strict=True):
         if st is not Regime.FOLLOWS:
             warnings.warn(_stability_message(lr, st, edge_path, res.get("lr_edge_end")),
                           GDStabilityWarning, stacklevel=2)
@@ -236,7 +236,7 @@ def _branch_labels(model, thetas, tol):
     return np.asarray(classify(model, thetas, tol=tol).branch, dtype=object)
 
 
-def _endpoints(model, theta0, lrs, T, loss_threshold, tol, status):
+def _endpoints(model, theta0, lrs, T, loss_threshold, tol, regime):
     from flowtools.flow import solve_flow
 
     flow = solve_flow(model, theta0, t1=T, loss_threshold=loss_threshold)
@@ -252,8 +252,8 @@ def _endpoints(model, theta0, lrs, T, loss_threshold, tol, status):
     finite = np.all(np.isfinite(ends), -1) & np.isfinite(gd_loss)
     diff = np.where(finite, np.linalg.norm(np.where(finite[:, None], ends, 0.0)
                                            - flow.theta_final, axis=-1), np.nan)
-    status[(lrs >= edge_end) & (status == Regime.FOLLOWS)] = Regime.BEYOND_EDGE
-    status[~finite] = Regime.DIVERGED
+    regime[(lrs >= edge_end) & (regime == Regime.FOLLOWS)] = Regime.BEYOND_EDGE
+    regime[~finite] = Regime.DIVERGED
     flow_label = _branch_labels(model, flow.theta_final, tol)
     gd_branch = np.full(lrs.size, "", dtype=object)
     same = None
