@@ -28,6 +28,7 @@ Every file flowtools writes (trajectories, JSON, CSV, figures) goes through this
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import math
 import os
@@ -136,6 +137,23 @@ def savefig(fig, path, **kwargs) -> pathlib.Path:
 
 
 # ---------------------------------------------------------------------- strict JSON
+def named(value):
+    """``value`` with enum members (``Status``, ``Regime``) replaced by their names, arrays
+    and tuples by lists (object arrays element-wise): ready for ``to_strict_json``.
+
+        >>> from flowtools.trajectory import Regime
+        >>> named(np.array([Regime.FOLLOWS, Regime.DIVERGED], dtype=object))
+        ['FOLLOWS', 'DIVERGED']
+    """
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, np.ndarray):
+        return named(value.tolist()) if value.dtype == object else value.tolist()
+    if isinstance(value, list | tuple):
+        return [named(v) for v in value]
+    return value
+
+
 def to_strict_json(obj, *, default: Callable | None = None):
     """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts: NaN and ±inf →
     None, NumPy scalars → Python numbers, arrays and tuples → lists, dict keys → str.

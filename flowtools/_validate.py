@@ -183,6 +183,14 @@ def learning_rate(value) -> float:
     return positive_float(value, "the learning rate lr")
 
 
+def learning_rates(values) -> np.ndarray:
+    """A non-empty 1-d array of learning rates, each positive and finite."""
+    lrs = real_array(values, "lrs", finite=False).ravel()
+    if lrs.size == 0:
+        raise FlowtoolsError("give at least one learning rate.")
+    return np.array([learning_rate(lr) for lr in lrs])
+
+
 def width(value) -> int:
     """The width m ≥ 1 of the network."""
     return positive_int(value, "the width m")

@@ -10,7 +10,6 @@
 from flowtools.discretization.alignment import Alignment, align
 from flowtools.discretization.comparison import (
     DEFAULT_LRS,
-    PAPER_LRS,
     Comparison,
     compare,
     fit_order,
@@ -24,7 +23,7 @@ from flowtools.discretization.stability import (
     stability_edge,
 )
 
-__all__ = ["DEFAULT_LRS", "PAPER_LRS", "Alignment", "Comparison", "GDStabilityWarning",
+__all__ = ["DEFAULT_LRS", "Alignment", "Comparison", "GDStabilityWarning",
            "StabilityEdge", "align", "compare", "escape_rate", "escape_time", "fit_order",
            "lam_max", "linearized_gd_rate", "modified_field", "modified_loss",
            "stability_edge"]

@@ -27,13 +27,13 @@ the gap saturates at O(1) already for moderate η).
 
 from __future__ import annotations
 
-import enum
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from flowtools import _validate as V
+from flowtools._io import named
 from flowtools.branches import classify
 from flowtools.descent import run_gd
 from flowtools.discretization.alignment import align
@@ -48,10 +48,9 @@ from flowtools.fitting import fit_slope
 from flowtools.models import AbstractModel, Problem
 from flowtools.trajectory import Regime
 
-__all__ = ["DEFAULT_LRS", "PAPER_LRS", "Comparison", "compare", "fit_order"]
+__all__ = ["DEFAULT_LRS", "Comparison", "compare", "fit_order"]
 
 DEFAULT_LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
-PAPER_LRS = (0.01, 0.05, 0.25, 0.5)  # the paper's learning rates (Appendix C)
 
 
 def fit_order(lrs, gaps) -> float:
@@ -133,18 +132,7 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no trajectories; regimes by their names)."""
-        return {k: _plain(v) for k, v in self.__dict__.items() if k != "alignments"}
-
-
-def _plain(value):
-    """Arrays as lists and enum members (``Regime``, ``Status``) as their names."""
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist()) if value.dtype == object else value.tolist()
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        return {k: named(v) for k, v in self.__dict__.items() if k != "alignments"}
 
 
 def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
@@ -175,7 +163,7 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
     theta0 = model.check_theta(theta0)
     if theta0.ndim != 1:
         raise FlowtoolsError("compare takes one initial state θ0 of shape (p,).")
-    lrs = _check_lrs(lrs)
+    lrs = V.learning_rates(lrs)
     t1 = V.positive_float(t1, "the horizon t1")
     radius = V.positive_float(radius, "the escape radius")
     if endpoint_t1 is not None:
@@ -267,9 +255,3 @@ def _endpoints(model, theta0, lrs, T, loss_threshold, tol, regime):
                 gd_end_loss=gd_loss, endpoint_diff=diff, same_branch=same)
 
 
-def _check_lrs(lrs) -> np.ndarray:
-    """A non-empty 1-d array of learning rates, each positive and finite."""
-    lrs = V.real_array(lrs, "lrs", finite=False).ravel()
-    if lrs.size == 0:
-        raise FlowtoolsError("give at least one learning rate.")
-    return np.array([V.learning_rate(lr) for lr in lrs])

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowtools import _validate as V
+from flowtools._io import named
 from flowtools.branches import classify
 from flowtools.descent import run_gd
 from flowtools.discretization import lam_max
-from flowtools.discretization.comparison import _check_lrs, _plain
 from flowtools.errors import FlowtoolsError
 from flowtools.flow import solve_flow
 from flowtools.models import Problem
@@ -107,7 +107,7 @@ class BranchMap:
 
     def to_dict(self) -> dict:
         """JSON-ready (statuses and regimes by their names)."""
-        return {k: _plain(v) for k, v in self.__dict__.items()}
+        return {k: named(v) for k, v in self.__dict__.items()}
 
 
 def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
@@ -133,7 +133,7 @@ def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
     cs = V.real_array(c_tildes, "c_tildes", finite=False).ravel()
     if cs.size == 0 or np.any(~np.isfinite(cs)) or np.any(cs <= 0) or np.any(cs > 1):
         raise FlowtoolsError(f"c̃ values must lie in (0, 1], got {cs}.")
-    lrs = _check_lrs(lrs)
+    lrs = V.learning_rates(lrs)
     scale = V.positive_float(scale, "the initial scale")
     seed = V.nonnegative_int(seed, "seed")
     horizon = V.positive_float(horizon, "the GD horizon")
