@@ -166,8 +166,7 @@ def _figure_ctilde(ctx, case, fig_name):
         losses.append(ep.loss)
     rows = np.array(rows)
     f, ax = new_figure(figsize=(6.6, 4.4))
-    names = ["a1", "w1", "b1", "a2", "w2", "b2"] if pb.n_params == 6 else [
-        f"θ{i}" for i in range(pb.n_params)]
+    names = pb.param_names
     for i, nm in enumerate(names):
         ax.plot(cts, rows[:, i], "o-", ms=3, lw=1, label=nm)
     for c, lab in zip(cts, labels, strict=True):
