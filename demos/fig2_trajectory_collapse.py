@@ -35,12 +35,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
+from flowtools.discretization import escape_time  # noqa: E402
 from flowtools.experiments import (  # noqa: E402
     aligned_flow,
     aligned_gd,
     collapse_deviation,
     collapse_order,
-    escape_time,
     finish,
     parser,
     plot_collapse,

@@ -35,7 +35,7 @@ from flowtools.discretization import (
     stability_edge,
 )
 from flowtools.errors import AssumptionError, FlowtoolsError
-from flowtools.experiments.branch_map import branch_map
+from flowtools.experiments.branch_maps import branch_map
 from flowtools.flow import solve_flow
 from flowtools.limiting import (
     FlowSystem,

@@ -130,12 +130,13 @@ def test_resample_is_exact_for_cubics_and_blank_outside():
 
 
 def test_escape_time_of_exponential_growth():
-    from flowtools.experiments import escape_time
+    from flowtools.discretization import escape_time
 
     ts = np.linspace(0.0, 10.0, 11)
     th = 1e-3 * np.exp(0.9 * ts)[:, None] * np.array([0.6, 0.8])
     assert abs(escape_time(ts, th) - np.log(1e3) / 0.9) < 1e-12
-    assert abs(escape_time(ts, th, radius=1e-3)) < 1e-15
+    assert abs(escape_time(ts, th, radius=2e-3) - np.log(2.0) / 0.9) < 1e-12
+    assert np.isnan(escape_time(ts, th, radius=1e-3))  # starts there: no escape to time
     assert np.isnan(escape_time(ts, th, radius=1e9))
 
 

@@ -10,7 +10,7 @@ import pytest
 import flowtools as ft
 from flowtools import _validate as V
 from flowtools.discretization import align, compare, stability_edge
-from flowtools.experiments.branch_map import branch_map
+from flowtools.experiments.branch_maps import branch_map
 
 
 @pytest.fixture(scope="module")

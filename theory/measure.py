@@ -1,4 +1,4 @@
-"""Measurements shared by the theorem modules, built on ``flowtools.limit``.
+"""Measurements shared by the theorem modules, built on ``flowtools.limiting``.
 
 * ``limit_of``: h(θ, t) by α-extrapolation (flows from α_k θ, α_k = α_0 4^{−k}, at the
   shifted times t + log(1/α_k)/μ1), with one fixed set of options so that one compiled

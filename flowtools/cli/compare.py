@@ -58,7 +58,7 @@ def run(args) -> int:
     from flowtools._io import check_output_file, write_json
     from flowtools.cli._common import problem_from_args, theta0_from_args
     from flowtools.discretization import DEFAULT_LRS, GDStabilityWarning, compare
-    from flowtools.experiments.branch_map import EX1_LRS, branch_map
+    from flowtools.experiments.branch_maps import EX1_LRS, branch_map
 
     if args.json:
         check_output_file(args.json, what="--json")  # before any work

@@ -65,7 +65,7 @@ def linearized_gd_rate(model: AbstractModel, lr: float, *, n_iter: int | None = 
     return math.log(np.linalg.norm(x - lr * (H0 @ x))) / lr
 
 
-def escape_time(ts, thetas, radius: float) -> float:
+def escape_time(ts, thetas, radius: float = 1.0) -> float:
     """First time ‖θ(t)‖ reaches ``radius`` (log-linear interpolation between records);
     NaN if it never does or starts beyond it."""
     nrm = np.linalg.norm(thetas, axis=-1)

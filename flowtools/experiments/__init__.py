@@ -6,12 +6,12 @@ the other way round. One module per concept:
 
 - ``alignment``: aligned time τ = t + log‖C(θ0)‖/ρ with the flow's (μ1) or GD's own escape
   rate (log(1 + ημ1)/η): ``time_shift``, ``aligned_flow``, ``aligned_gd``, ``resample``,
-  ``escape_time``, ``tau_grid``, ``AlignedRuns``
+  ``tau_grid``, ``AlignedRuns``
 - ``collapse``: the deviation of aligned runs from a reference run and its power of ‖C‖:
   ``collapse_deviation``, ``collapse_order``, ``plot_collapse``
 - ``endpoint_panel``: Example 1's end points as (w, b, a) with Q1 and Q2:
   ``plot_endpoints_3d``
-- ``branch_map``: the final branch over c̃ for the flow and GD: ``branch_map``,
+- ``branch_maps``: the final branch over c̃ for the flow and GD: ``branch_map``,
   ``BranchMap``, ``EX1_LRS``
 - ``outputs``: a figure script's command line and files: ``parser``, ``prepare``,
   ``finish``
@@ -29,12 +29,11 @@ from flowtools.experiments.alignment import (
     AlignedRuns,
     aligned_flow,
     aligned_gd,
-    escape_time,
     resample,
     tau_grid,
     time_shift,
 )
-from flowtools.experiments.branch_map import EX1_LRS, BranchMap, branch_map
+from flowtools.experiments.branch_maps import EX1_LRS, BranchMap, branch_map
 from flowtools.experiments.collapse import (
     CollapseDeviation,
     collapse_deviation,
@@ -55,7 +54,6 @@ __all__ = [
     "branch_map",
     "collapse_deviation",
     "collapse_order",
-    "escape_time",
     "finish",
     "parser",
     "plot_collapse",

@@ -11,8 +11,8 @@ C/‖C‖ fall on one curve against the aligned time
 (Theorem 1 for the flow, where s is ``flowtools.limiting.aligned_times`` at t = 0; for GD
 the same statement with GD's own rate — the flow's μ1 would leave GD's runs misaligned by
 log‖C‖·(1/ρ − 1/μ1)). ``aligned_flow`` and ``aligned_gd`` run a batch of initial states and
-return their states and losses on one common τ grid (``AlignedRuns``); ``escape_time``
-reads when a run first reaches a radius.
+return their states and losses on one common τ grid (``AlignedRuns``); when a run first
+reaches a radius is ``flowtools.discretization.escape_time``.
 
 >>> import numpy as np
 >>> import flowtools as ft
@@ -35,7 +35,7 @@ from flowtools.descent import run_gd
 from flowtools.discretization import escape_rate
 from flowtools.flow import solve_flow
 
-__all__ = ["AlignedRuns", "aligned_flow", "aligned_gd", "escape_time", "resample",
+__all__ = ["AlignedRuns", "aligned_flow", "aligned_gd", "resample",
            "tau_grid", "time_shift"]
 
 
@@ -145,17 +145,3 @@ def aligned_gd(problem, theta0, lr: float, taus, *, max_iter: int | None = None,
     rows = [resample(*gd[i].valid(), shifts[i], taus) for i in range(len(theta0))]
     thetas, losses = (np.stack(v) for v in zip(*rows, strict=True))
     return AlignedRuns(taus, thetas, losses, shifts, growth_rate(problem, lr), float(lr), gd)
-
-
-def escape_time(ts, thetas, *, radius: float = 1.0) -> float:
-    """The first t at which ‖θ(t)‖ reaches ``radius``, by linear interpolation of log‖θ‖
-    (exact for exponential growth between records); NaN if it never does."""
-    ts = np.asarray(ts, dtype=float)
-    lr = np.log(np.linalg.norm(np.asarray(thetas, dtype=float), axis=-1)) - np.log(radius)
-    above = np.flatnonzero(lr >= 0)
-    if above.size == 0:
-        return float("nan")
-    k = int(above[0])
-    if k == 0:
-        return float(ts[0])
-    return float(ts[k - 1] + (ts[k] - ts[k - 1]) * (0 - lr[k - 1]) / (lr[k] - lr[k - 1]))
