@@ -24,7 +24,24 @@ import numpy as np
 from flowtools.errors import FlowtoolsError
 
 
-class Status(enum.IntEnum):
+class Outcome(enum.IntEnum):
+    """An outcome code (data, not an exception) with a message that says what happened and
+    what to do, and whether it is a result (``ok``) or a failure. Its family: ``Status``
+    (how a flow or GD run ended) and ``Regime`` (GD at one learning rate against the flow).
+    """
+
+    @property
+    def message(self) -> str:
+        return _OUTCOME_MESSAGES[type(self).__name__, self.name]
+
+    @property
+    def ok(self) -> bool:
+        return self.name in _OK[type(self).__name__]
+
+
+class Status(Outcome):
+    """How a flow or GD run ended (``Trajectory.status``)."""
+
     CONVERGED = 0
     HORIZON = 1
     MAX_STEPS = 2
@@ -32,14 +49,6 @@ class Status(enum.IntEnum):
     SOLVER_FAILED = 4
     STATIONARY = 5
     NOT_MINIMUM = 6
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-    @property
-    def ok(self) -> bool:
-        return self in (Status.CONVERGED, Status.HORIZON, Status.STATIONARY)
 
 
 _MESSAGES = {
@@ -63,21 +72,13 @@ _MESSAGES = {
 }
 
 
-class Regime(enum.IntEnum):
+class Regime(Outcome):
     """How gradient descent at one learning rate relates to the flow (``compare``,
     ``branch_map``): the second member of the outcome vocabulary, beside ``Status``."""
 
     FOLLOWS = 0
     BEYOND_EDGE = 1
     DIVERGED = 2
-
-    @property
-    def message(self) -> str:
-        return _REGIME_MESSAGES[self]
-
-    @property
-    def ok(self) -> bool:
-        return self is Regime.FOLLOWS
 
 
 _REGIME_MESSAGES = {
@@ -89,6 +90,9 @@ _REGIME_MESSAGES = {
     Regime.DIVERGED: "GD overflowed (NaN or inf): nothing it produced is a result; lower "
     "the learning rate below 2/λ_max",
 }
+_OUTCOME_MESSAGES = {(type(k).__name__, k.name): v
+                     for table in (_MESSAGES, _REGIME_MESSAGES) for k, v in table.items()}
+_OK = {"Status": {"CONVERGED", "HORIZON", "STATIONARY"}, "Regime": {"FOLLOWS"}}
 
 
 @dataclass(frozen=True, eq=False)

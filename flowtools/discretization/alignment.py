@@ -110,9 +110,7 @@ def align(model: AbstractModel, theta0, lr: float, *, t1: float = 10.0, n_rec: i
     One compilation serves every learning rate and horizon (η, the record times and the
     tolerances are traced; ``n_rec`` fixes the shapes).
     """
-    theta0 = model.check_theta(theta0)
-    if theta0.ndim != 1:
-        raise FlowtoolsError("align takes one initial state θ0 of shape (p,).")
+    theta0 = model.check_theta(theta0, single="align")
     lr = V.learning_rate(lr)
     t1 = V.positive_float(t1, "the horizon t1")
     n_rec = V.positive_int(n_rec, "n_rec")

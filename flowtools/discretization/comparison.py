@@ -160,9 +160,7 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
         get ``Regime.BEYOND_EDGE``, GD runs that overflowed ``Regime.DIVERGED`` (gaps NaN);
         both raise a ``GDStabilityWarning`` and are left out of the fitted orders.
     """
-    theta0 = model.check_theta(theta0)
-    if theta0.ndim != 1:
-        raise FlowtoolsError("compare takes one initial state θ0 of shape (p,).")
+    theta0 = model.check_theta(theta0, single="compare")
     lrs = V.learning_rates(lrs)
     t1 = V.positive_float(t1, "the horizon t1")
     radius = V.positive_float(radius, "the escape radius")

@@ -65,9 +65,7 @@ def stability_edge(model: AbstractModel, theta, *, measure: bool = True, eps: fl
         A ``StabilityEdge``. At a Q1 point of Example 1 (n = 6) lr_edge ≈ 0.265–0.271,
         at a Q2 point at most ≈ 0.47: the paper's lr = 0.5 is beyond both.
     """
-    theta = model.check_theta(theta)
-    if theta.ndim != 1:
-        raise FlowtoolsError("stability_edge takes one point θ of shape (p,).")
+    theta = model.check_theta(theta, single="stability_edge")
     measure = V.flag(measure, "measure")
     eps = V.positive_float(eps, "eps")
     n_iter = V.positive_int(n_iter, "n_iter")

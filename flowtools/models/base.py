@@ -107,9 +107,13 @@ class AbstractModel(eqx.Module):
         return jax.jvp(self.grad, (jnp.asarray(theta, dtype=float),),
                        (jnp.asarray(v, dtype=float),))[1]
 
-    def check_theta(self, theta) -> np.ndarray:
-        """θ as a float64 array of shape (p,) or (B, p); a clear error otherwise."""
+    def check_theta(self, theta, *, single: str | None = None) -> np.ndarray:
+        """θ as a float64 array of shape (p,) or (B, p); a clear error otherwise. With
+        ``single`` (the caller's name), only one state of shape (p,) is accepted."""
         theta = V.real_array(theta, "θ", finite=False)
+        if single is not None and theta.ndim != 1:
+            raise FlowtoolsError(f"{single} takes one state θ of shape ({self.n_params},); "
+                                 f"got shape {theta.shape}.")
         if theta.ndim not in (1, 2) or theta.shape[-1] != self.n_params:
             raise FlowtoolsError(
                 f"θ must have shape ({self.n_params},) or (batch, {self.n_params}) for this "
