@@ -20,8 +20,6 @@ against c̃ per n).
 
 from __future__ import annotations
 
-import csv
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -29,9 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import flowtools as ft  # noqa: E402
-from flowtools._io import atomic_open  # noqa: E402
 from flowtools.branches import generalization_error  # noqa: E402
-from flowtools.experiments import finish, parser, prepare  # noqa: E402
+from flowtools.experiments import finish, parser, prepare, write_csv  # noqa: E402
 
 NAMES = {3: "optimistic sample size", 4: "separation sample size of Q2",
          5: "separation sample size of Q1", 6: "Q* = ℓ⁻¹(0)"}
@@ -125,14 +122,12 @@ def main(argv=None):
     ax.legend(fontsize=8)
     fig.suptitle(f"Table 1 measured — Example 1, grid data, scale {args.scale:g}, "
                  f"{len(seeds)} seeds per n, {how}")
-    with atomic_open(out / "table1_sample_sizes.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["n", "name", "seeds", "recovered", "fraction", "reached_loss_1e-15",
-                    "median_gen_error", "c_tilde_recovered_min", "c_tilde_recovered_max"])
-        for r in rows:
-            rng = r["c_tilde_recovered_range"] or [None, None]
-            w.writerow([r["n"], r["name"], r["seeds"], r["recovered"], f"{r['fraction']:.3f}",
-                        r["reached_loss_1e-15"], f"{r['median_gen_error']:.3g}", *rng])
+    write_csv(out / "table1_sample_sizes.csv",
+              ["n", "name", "seeds", "recovered", "fraction", "reached_loss_1e-15",
+               "median_gen_error", "c_tilde_recovered_min", "c_tilde_recovered_max"],
+              [[r["n"], r["name"], r["seeds"], r["recovered"], f"{r['fraction']:.3f}",
+                r["reached_loss_1e-15"], f"{r['median_gen_error']:.3g}",
+                *(r["c_tilde_recovered_range"] or [None, None])] for r in rows])
     data = {"settings": {"scale": args.scale, "method": args.method, "lr": args.lr,
                          "max_iter": args.max_iter, "recovery_tol": RECOVERY_TOL,
                          "bins": BINS.tolist()},

@@ -14,7 +14,7 @@ the other way round. One module per concept:
 - ``branch_maps``: the final branch over c̃ for the flow and GD: ``branch_map``,
   ``BranchMap``, ``EX1_LRS``
 - ``outputs``: a figure script's command line and files: ``parser``, ``prepare``,
-  ``finish``
+  ``finish``, ``write_csv``
 
 Slopes (orders, exponents) are fitted by ``flowtools.fitting.fit_slope``; library-level
 matplotlib helpers are in ``flowtools.plotting``. The sweep engine (``flowtools.sweep``:
@@ -41,7 +41,7 @@ from flowtools.experiments.collapse import (
     plot_collapse,
 )
 from flowtools.experiments.endpoint_panel import plot_endpoints_3d
-from flowtools.experiments.outputs import NULL_MEANS, finish, parser, prepare
+from flowtools.experiments.outputs import NULL_MEANS, finish, parser, prepare, write_csv
 
 __all__ = [
     "EX1_LRS",
@@ -59,6 +59,7 @@ __all__ = [
     "plot_collapse",
     "plot_endpoints_3d",
     "prepare",
+    "write_csv",
     "resample",
     "tau_grid",
     "time_shift",

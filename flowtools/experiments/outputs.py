@@ -18,14 +18,15 @@ Example::
 from __future__ import annotations
 
 import argparse
+import csv
 import pathlib
 import sys
 import time
 
-from flowtools._io import check_output_dir, savefig, write_json
+from flowtools._io import atomic_open, check_output_dir, savefig, write_json
 from flowtools.errors import FlowtoolsError
 
-__all__ = ["NULL_MEANS", "finish", "parser", "prepare"]
+__all__ = ["NULL_MEANS", "finish", "parser", "prepare", "write_csv"]
 
 NULL_MEANS = "a number that is not finite (NaN: undefined or not measured; or ±infinity)"
 
@@ -74,3 +75,14 @@ def finish(out: pathlib.Path, name: str, fig, data: dict, t_start: float, *, dpi
     wrote = f"{png} and {js}" if fig is not None else str(js)
     print(f"wrote {wrote} in {data['wall_time_s']:.1f} s")
     return data
+
+
+def write_csv(path, header, rows) -> pathlib.Path:
+    """Write a table (``header`` and one list per row; None as an empty cell) to ``path``
+    atomically: a reader sees the old file or the new one, never half of it."""
+    path = pathlib.Path(path)
+    with atomic_open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
