@@ -64,6 +64,7 @@ def solve_flow(
     gtol: float = 1e-15,
     backend: str = "diffrax",
     solver: str = "kvaerno5",
+    newton: str = "full",
     rtol: float = 1e-10,
     atol_rel: float = 1.0,
     n_save: int = 200,
@@ -88,6 +89,9 @@ def solve_flow(
             ``info["stationary_check"]``.
         backend: ``"diffrax"`` or ``"scipy"``.
         solver: diffrax: one of ``SOLVERS``; scipy: one of ``SCIPY_METHODS``.
+        newton: the implicit solvers' stage iteration, "full" (Newton with the exact
+            Hessian at every iterate: steps grow in proportion to t in slow tails) or
+            "chord" (one Jacobian per step; 250× more steps on the Figure-4 tail).
         rtol: relative tolerance; ``atol = rtol·atol_rel`` in log-norm coordinates
             (diffrax) or ``atol = rtol·atol_rel·‖θ0‖`` (scipy).
         n_save: number of saved times (0 and log-spaced up to t1) if ``save_ts`` is None.
@@ -117,7 +121,7 @@ def solve_flow(
     if backend == "diffrax":
         # every integrator setting validated once (unknown solver names raise)
         opts = IntegratorOptions(solver=V.choice(solver, "diffrax solver", SOLVERS),
-                                 rtol=rtol, atol=rtol * atol_rel,
+                                 newton=newton, rtol=rtol, atol=rtol * atol_rel,
                                  clip_to_saves=save_ts is not None, max_steps=max_steps,
                                  batch_size=batch_size, t1=t1,
                                  loss_threshold=loss_threshold, gtol=gtol)

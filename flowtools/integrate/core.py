@@ -55,8 +55,8 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     NaN without a loss) whose ``status`` is HORIZON (reached t1), CONVERGED (a stop fired:
     the loss threshold or the relative-field floor — the caller tells them apart),
     MAX_STEPS, SOLVER_FAILED or NONFINITE; ``steps`` counts accepted steps, ``grad_evals``
-    estimates evaluations of F (steps × stages, + p per step for an implicit solver's
-    Jacobian), ``info["rejected_steps"]`` the rejected ones; wall and compile time apart.
+    estimates evaluations of F (steps × stages, with Jacobians of p columns for an
+    implicit solver), ``info["rejected_steps"]`` the rejected ones; wall and compile time apart.
 
     Args:
         vf: the field, JAX-traceable; a static part of the compiled program (pass a
@@ -108,8 +108,15 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     finite = np.all(np.isfinite(thf), axis=-1) & (np.isfinite(lf) if loss is not None else True)
     status = np.where(finite | (status == Status.MAX_STEPS), status, Status.NONFINITE)
     steps = acc + rej
-    evals = steps * STAGES[options.solver] * (2 if options.implicit else 1)
-    evals = evals + steps * p * options.implicit
+    # estimate: explicit, stages per step; implicit, 2 iterations per stage, each with a
+    # Jacobian of p columns (full Newton) or one Jacobian per step (chord)
+    stages = STAGES[options.solver]
+    if not options.implicit:
+        evals = steps * stages
+    elif options.newton == "full":
+        evals = steps * stages * 2 * (1 + p)
+    else:
+        evals = steps * (stages * 2 + p)
     return Trajectory(ts=ts[:, :S], thetas=thetas[:, :S], losses=losses[:, :S], t_final=tf,
                       theta_final=thf, loss_final=lf, status=status.astype(np.int8),
                       steps=acc, grad_evals=evals, wall_time=wall, compile_time=compile_time,
@@ -133,12 +140,17 @@ class _TimeBisection(optx.Bisection):
         return state.upper, aux, {}
 
 
-def _make_solver(name, rtol, atol):
-    if name in IMPLICIT:
-        # Newton (chord) iterations accepted at kappa = 1 times the step tolerance: tighter
-        # kappa multiplies rejected steps without changing the solution beyond rtol.
-        return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
-    return SOLVERS[name]()
+def _make_solver(name, newton, rtol, atol):
+    if name not in IMPLICIT:
+        return SOLVERS[name]()
+    if newton == "full":
+        # Newton with the exact Jacobian at every iterate: in slow tails the steps are
+        # large (h·‖J‖ ≫ 1) and the chord iteration's one Jacobian per step stops
+        # converging, which rejected steps until h/t fell to 1e-4 (``newton`` option).
+        return SOLVERS[name](root_finder=optx.Newton(rtol=rtol, atol=atol))
+    # chord iterations accepted at kappa = 1 times the step tolerance: tighter kappa
+    # multiplies rejected steps without changing the solution beyond rtol
+    return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
 
 
 def _stop_event(vf, loss, threshold, gtol):
@@ -174,7 +186,7 @@ def _solve(vf, loss, args, theta0s, save_ts, dyn, static, batch_size):
         term, y_of, theta_of = diffrax.ODETerm(lognorm_field(vf)), to_lognorm, from_lognorm
     else:
         term, y_of, theta_of = diffrax.ODETerm(_theta_field(vf)), _identity, _identity
-    solver = _make_solver(static.solver, rtol, atol)
+    solver = _make_solver(static.solver, static.newton, rtol, atol)
     controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=static.pcoeff,
                                        icoeff=static.icoeff)
     if static.clip_to_saves:
