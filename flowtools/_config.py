@@ -22,10 +22,27 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 # Compiling a stiff diffrax solver takes seconds: keep compilations across processes.
+#
+# FLOWTOOLS_JAX_CACHE: JAX's persistent compilation cache (XLA executables), default
+#   ~/.cache/flowtools/jax; "off" (or empty) disables it and the export cache below.
+# FLOWTOOLS_EXPORT_CACHE: flowtools' cache of traced and lowered programs (``jax.export``,
+#   see ``flowtools._compile``), so that a new process skips tracing diffrax as well;
+#   default JAX_CACHE/flowtools-export; "off" disables only this one.
+# FLOWTOOLS_COMPILE_TIMES=1 prints one line per compilation to stderr (trace+lower, load,
+#   XLA compile, and whether the export cache hit).
 _cache = os.environ.get("FLOWTOOLS_JAX_CACHE", os.path.expanduser("~/.cache/flowtools/jax"))
-if _cache and _cache.lower() != "off":
-    jax.config.update("jax_compilation_cache_dir", _cache)
+JAX_CACHE_DIR = _cache if _cache and _cache.lower() != "off" else None
+if JAX_CACHE_DIR is not None:
+    jax.config.update("jax_compilation_cache_dir", JAX_CACHE_DIR)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def export_cache_dir() -> str | None:
+    """The folder of the export cache, or None when it is switched off (read each call)."""
+    value = os.environ.get("FLOWTOOLS_EXPORT_CACHE")
+    if value is not None:
+        return value if value and value.lower() != "off" else None
+    return None if JAX_CACHE_DIR is None else os.path.join(JAX_CACHE_DIR, "flowtools-export")
 
 
 class Float64Unavailable(RuntimeError):
