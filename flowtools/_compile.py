@@ -20,7 +20,9 @@ the switches):
   outside flowtools and the versioned packages, weak-typed arrays) skip the export cache:
   they are traced as before. An entry is written atomically with a checksum; an entry
   that cannot be read, fails its checksum or does not match the arguments is ignored
-  (traced anew and rewritten), never used.
+  (traced anew and rewritten), never used. What the key cannot see: a function that the
+  traced program calls, replaced at run time (monkeypatching a flowtools module); switch
+  the cache off (``FLOWTOOLS_EXPORT_CACHE=off``) for that.
 * JAX's persistent compilation cache then holds the XLA executable of the same module.
 
 Outputs come back with the same dtypes and values but without JAX's weak-type flag (the
