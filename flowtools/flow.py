@@ -47,6 +47,8 @@ from flowtools.models.base import check_model
 from flowtools.trajectory import Status, Trajectory
 
 SCIPY_METHODS = ("Radau", "BDF", "LSODA")
+# "auto" picks the implicit Kvaerno5 up to this many parameters, Dopri8 above it
+IMPLICIT_MAX_PARAMS = 256
 
 
 def default_save_times(t1: float, n_save: int, t_first: float = 1e-2) -> np.ndarray:
@@ -63,14 +65,15 @@ def solve_flow(
     loss_threshold: float = 1e-15,
     gtol: float = 1e-15,
     backend: str = "diffrax",
-    solver: str = "kvaerno5",
-    newton: str = "full",
+    solver: str = "auto",
+    newton: str = "stage",
     rtol: float = 1e-10,
     atol_rel: float = 1.0,
     n_save: int = 200,
     save_ts=None,
     max_steps: int = 50_000,
     batch_size: int = 1,
+    workers: int | None = None,
 ) -> Trajectory:
     """Integrate dθ/dt = −∇ℓ(θ) from ``theta0`` ((p,) or a batch (B, p)).
 
@@ -88,10 +91,15 @@ def solve_flow(
             round-off (a minimum), NOT_MINIMUM (a failure) otherwise, with the numbers in
             ``info["stationary_check"]``.
         backend: ``"diffrax"`` or ``"scipy"``.
-        solver: diffrax: one of ``SOLVERS``; scipy: one of ``SCIPY_METHODS``.
-        newton: the implicit solvers' stage iteration, "full" (Newton with the exact
-            Hessian at every iterate: steps grow in proportion to t in slow tails) or
-            "chord" (one Jacobian per step; 250× more steps on the Figure-4 tail).
+        solver: diffrax: "auto" (the default: ``kvaerno5``, implicit with the exact Hessian,
+            up to ``IMPLICIT_MAX_PARAMS`` parameters; ``dopri8``, explicit with memory and
+            cost O(p) per stage, above — a dense p × p Jacobian per Newton iterate is what
+            made width 1000 take minutes) or one of ``SOLVERS``; scipy: one of
+            ``SCIPY_METHODS``.
+        newton: the implicit solvers' stage iteration: "stage" (the exact Hessian at the
+            start of each stage; steps grow in proportion to t in slow tails), "full"
+            (Newton: a Hessian at every iterate) or "step" (one per step: 160× more steps
+            on the Figure-4 tail). See ``flowtools.integrate.IntegratorOptions``.
         rtol: relative tolerance; ``atol = rtol·atol_rel`` in log-norm coordinates
             (diffrax) or ``atol = rtol·atol_rel·‖θ0‖`` (scipy).
         n_save: number of saved times (0 and log-spaced up to t1) if ``save_ts`` is None.
@@ -103,7 +111,9 @@ def solve_flow(
             until its slowest member ends, so 1 (each trajectory takes its own steps) is
             fastest for heterogeneous batches such as many seeds (400 seeds of Example 1:
             16 s at 1, 18 s at 8, 23 s at 32); similar members (the α sequence of
-            ``flowtools.limit``) gain from larger chunks.
+            ``flowtools.limiting``) gain from larger chunks.
+        workers: threads integrating parts of a batch at once (diffrax; default: the
+            machine's cores). The result does not depend on it.
 
     Returns:
         A ``Trajectory`` (batched if ``theta0`` is (B, p)); check ``status``.
@@ -120,14 +130,18 @@ def solve_flow(
     n_save = V.integer(n_save, "n_save", minimum=2)
     if backend == "diffrax":
         # every integrator setting validated once (unknown solver names raise)
-        opts = IntegratorOptions(solver=V.choice(solver, "diffrax solver", SOLVERS),
-                                 newton=newton, rtol=rtol, atol=rtol * atol_rel,
+        if solver == "auto":
+            solver = "kvaerno5" if problem.n_params <= IMPLICIT_MAX_PARAMS else "dopri8"
+        solver = V.choice(solver, "diffrax solver", ("auto", *SOLVERS))
+        opts = IntegratorOptions(solver=solver,
+                                 newton=newton, rtol=rtol, workers=workers, atol=rtol * atol_rel,
                                  clip_to_saves=save_ts is not None, max_steps=max_steps,
                                  batch_size=batch_size, t1=t1,
                                  loss_threshold=loss_threshold, gtol=gtol)
         loss_threshold, gtol = opts.loss_threshold, opts.gtol
     else:
-        solver = V.choice(solver, "scipy solver", SCIPY_METHODS)
+        solver = V.choice("Radau" if solver == "auto" else solver, "scipy solver",
+                          SCIPY_METHODS)
         loss_threshold = V.loss_threshold(loss_threshold)
         gtol = V.nonnegative_float(gtol, "gtol", hint=" (0 disables the stationarity stop)")
         V.positive_int(max_steps, "max_steps"), V.positive_int(batch_size, "batch_size")

@@ -41,9 +41,10 @@ def add_arguments(p):
     g.add_argument("--method", choices=["flow", "gd"], default="flow",
                    help="gradient flow (default) or gradient descent")
     g.add_argument("--backend", choices=["diffrax", "scipy"], default="diffrax")
-    g.add_argument("--solver", default="kvaerno5",
-                   help="diffrax: kvaerno3/4/5, tsit5, dopri5, dopri8; scipy: Radau, BDF, "
-                   "LSODA (default kvaerno5)")
+    g.add_argument("--solver", default="auto",
+                   help="diffrax: auto, kvaerno3/4/5, tsit5, dopri5, dopri8; scipy: Radau, "
+                   "BDF, LSODA (default auto: kvaerno5 up to 256 parameters, dopri8 above; "
+                   "Radau for scipy)")
     g.add_argument("--t1", type=positive_float("the horizon t1"), default=1e12,
                    help="flow horizon, finite and > 0 (default 1e12)")
     g.add_argument("--rtol", type=open_interval("the relative tolerance rtol", 0, 1),

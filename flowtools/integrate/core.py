@@ -26,6 +26,7 @@ thresholds are traced.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import diffrax
 import equinox as eqx
@@ -88,13 +89,19 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     t1 = float(save_ts[-1]) if options.t1 is None else options.t1
     dyn = tuple(jnp.float64(v) for v in (t1, options.rtol, options.atol,
                                          options.loss_threshold, options.gtol))
-    call = (vf, loss, args, jnp.asarray(theta0s), jnp.asarray(save_ts), dyn,
-            options.static(loss is not None), chunk)
-    exe, compile_time = compiled(_solve, *call)
+    static = options.static(loss is not None)
+    parts = _deal(B, min(options.workers, B))
+    calls = [(vf, loss, args, jnp.asarray(theta0s[idx]), jnp.asarray(save_ts), dyn, static,
+              min(chunk, len(idx))) for idx in parts]
+    exe, compile_time = compiled(_solve, *calls[0])  # the parts share one shape
     tw = time.perf_counter()
-    out = jax.block_until_ready(exe(*call))
+    if len(calls) == 1:
+        outs = [jax.block_until_ready(exe(*calls[0]))]
+    else:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            outs = list(pool.map(lambda c: jax.block_until_ready(exe(*c)), calls))
     wall = time.perf_counter() - tw
-    ts, thetas, losses, status, acc, rej = map(np.asarray, out)
+    ts, thetas, losses, status, acc, rej = _undeal(parts, B, outs)
     # diffrax writes the end point (SaveAt t1=True) right after the last save made before
     # the end, and pads with inf: the end point is the last finite entry of each row.
     S = len(save_ts)
@@ -108,21 +115,41 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     finite = np.all(np.isfinite(thf), axis=-1) & (np.isfinite(lf) if loss is not None else True)
     status = np.where(finite | (status == Status.MAX_STEPS), status, Status.NONFINITE)
     steps = acc + rej
-    # estimate: explicit, stages per step; implicit, 2 iterations per stage, each with a
-    # Jacobian of p columns (full Newton) or one Jacobian per step (chord)
+    # estimate: explicit, stages per step; implicit, 2 iterations per stage, with a
+    # Jacobian of p columns at every iterate (full), per stage (stage) or per step (step)
     stages = STAGES[options.solver]
-    if not options.implicit:
-        evals = steps * stages
-    elif options.newton == "full":
-        evals = steps * stages * 2 * (1 + p)
-    else:
-        evals = steps * (stages * 2 + p)
+    jacobians = {"full": 2 * stages, "stage": stages, "step": 1}[options.newton]
+    evals = steps * stages * (2 if options.implicit else 1)
+    evals = evals + steps * p * jacobians * options.implicit
     return Trajectory(ts=ts[:, :S], thetas=thetas[:, :S], losses=losses[:, :S], t_final=tf,
                       theta_final=thf, loss_final=lf, status=status.astype(np.int8),
                       steps=acc, grad_evals=evals, wall_time=wall, compile_time=compile_time,
                       method=f"diffrax:{options.solver}",
                       info=dict(rejected_steps=rej.tolist(),
                                 grad_evals="estimate: steps×stages"))
+
+
+def _deal(B: int, workers: int) -> list[np.ndarray]:
+    """Member indices of each worker's part, dealt round-robin and padded (by repeating a
+    member) to one length, so that every part runs the same compiled program."""
+    if workers <= 1:
+        return [np.arange(B)]
+    size = -(-B // workers)
+    return [np.resize(np.arange(w, B, workers), size) for w in range(workers)]
+
+
+def _undeal(parts, B, outs):
+    """The parts' outputs back in member order (padding dropped)."""
+    if len(parts) == 1:
+        return [np.asarray(o) for o in outs[0]]
+    result = []
+    for k in range(len(outs[0])):
+        first = np.asarray(outs[0][k])
+        full = np.empty((B,) + first.shape[1:], dtype=first.dtype)
+        for idx, out in zip(parts, outs, strict=True):
+            full[idx] = np.asarray(out[k])  # padding repeats a member: same values
+        result.append(full)
+    return result
 
 
 class _TimeBisection(optx.Bisection):
@@ -143,13 +170,14 @@ class _TimeBisection(optx.Bisection):
 def _make_solver(name, newton, rtol, atol):
     if name not in IMPLICIT:
         return SOLVERS[name]()
+    if newton == "stage":
+        # the exact Jacobian at the start of each stage's iteration: in slow tails steps
+        # are large (h·‖J‖ ≫ 1) and one Jacobian per step stops converging, which rejected
+        # steps until h/t fell to 1e-4 (see IntegratorOptions.newton)
+        return SOLVERS[name](root_finder=optx.Chord(rtol=rtol, atol=atol))
     if newton == "full":
-        # Newton with the exact Jacobian at every iterate: in slow tails the steps are
-        # large (h·‖J‖ ≫ 1) and the chord iteration's one Jacobian per step stops
-        # converging, which rejected steps until h/t fell to 1e-4 (``newton`` option).
         return SOLVERS[name](root_finder=optx.Newton(rtol=rtol, atol=atol))
-    # chord iterations accepted at kappa = 1 times the step tolerance: tighter kappa
-    # multiplies rejected steps without changing the solution beyond rtol
+    # one Jacobian per step, iterations accepted at kappa = 1 times the step tolerance
     return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
 
 
