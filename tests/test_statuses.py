@@ -132,7 +132,7 @@ def test_implicit_solver_memory_guard():
     """Width 10⁶ (p = 3·10⁶) aborted the interpreter inside XLA (a dense 3e6² Jacobian)."""
     big = ft.make_problem(6, width=10**6)
     with pytest.raises(ft.FlowtoolsError, match="dopri8"):
-        ft.solve_flow(big, big.init_gaussian(1e-8, seed=0))
+        ft.solve_flow(big, big.init_gaussian(1e-8, seed=0), solver="kvaerno5")
     with pytest.raises(ft.FlowtoolsError, match="explicit"):
         ft.solve_flow(big, big.init_gaussian(1e-8, seed=0), backend="scipy", solver="Radau")
 
@@ -147,3 +147,17 @@ def test_dense_hessian_memory_guard():
     for call in (lambda: compare(big, th, [0.01]), lambda: stability_edge(big, th)):
         with pytest.raises(ft.FlowtoolsError, match="GiB"):
             call()
+
+
+def test_auto_solver_follows_the_size():
+    """solver="auto" (the default): implicit Kvaerno5 up to IMPLICIT_MAX_PARAMS
+    parameters, explicit Dopri8 above (no dense p × p Jacobian)."""
+    from flowtools.flow import IMPLICIT_MAX_PARAMS
+
+    small, wide = ft.example1(), ft.make_problem(6, width=100)
+    assert small.n_params <= IMPLICIT_MAX_PARAMS < wide.n_params
+    for pb, method in ((small, "diffrax:kvaerno5"), (wide, "diffrax:dopri8")):
+        tr = ft.solve_flow(pb, pb.init_gaussian(1e-2, seed=0), t1=1.0)
+        assert tr.method == method
+    assert ft.solve_flow(small, small.init_gaussian(1e-2, seed=0), t1=1.0,
+                         backend="scipy").method == "scipy:Radau"
