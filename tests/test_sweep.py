@@ -145,7 +145,7 @@ def test_axes_spacings_and_defaults():
     assert g.dims == ("scale", "seed") and g.axis("seed").values == (0, 2, 4)
     np.testing.assert_allclose(g.axis("scale").values, [1e-8, 1e-6, 1e-4, 1e-2])
     assert g.fixed["max_steps"] == 2000 and isinstance(g.fixed["max_steps"], int)
-    assert g.fixed["solver"] == "kvaerno5" and g.fixed["rtol"] == 1e-10  # solve_flow's
+    assert g.fixed["solver"] == "auto" and g.fixed["rtol"] == 1e-10  # solve_flow's
     assert g.chunks == (2, 3)  # up to cells_per_task = 8 cells, innermost axis first
 
 

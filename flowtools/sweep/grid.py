@@ -143,7 +143,7 @@ def _points(value, name):
 def _solvers():
     from flowtools.integrate import SOLVERS
 
-    return list(SOLVERS)
+    return ["auto", *SOLVERS]
 
 
 def _samplers():
