@@ -80,17 +80,17 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
         raise FlowtoolsError("a loss threshold needs a loss: pass loss=.")
     B, p = theta0s.shape
     chunk = int(min(options.batch_size, B))
-    if options.implicit:
-        V.memory(8.0 * p * p * 4 * chunk,
+    parts = _deal(B, min(options.workers, B))
+    if options.implicit:  # every worker holds its chunk's Jacobians at once
+        V.memory(8.0 * p * p * 4 * chunk * len(parts),
                  f"the implicit solver {options.solver} (dense {p}×{p} Jacobians, "
-                 f"batch_size {chunk})",
+                 f"batch_size {chunk}, {len(parts)} worker(s))",
                  "use an explicit solver (solver='dopri8' or 'tsit5': memory O(p) per "
-                 "trajectory), a smaller batch_size, or a smaller model")
+                 "trajectory), a smaller batch_size, fewer workers, or a smaller model")
     t1 = float(save_ts[-1]) if options.t1 is None else options.t1
     dyn = tuple(jnp.float64(v) for v in (t1, options.rtol, options.atol,
                                          options.loss_threshold, options.gtol))
     static = options.static(loss is not None)
-    parts = _deal(B, min(options.workers, B))
     calls = [(vf, loss, args, jnp.asarray(theta0s[idx]), jnp.asarray(save_ts), dyn, static,
               min(chunk, len(idx))) for idx in parts]
     exe, compile_time = compiled(_solve, *calls[0])  # the parts share one shape
