@@ -133,3 +133,15 @@ def test_trajectory_save_load(tmp_path):
     back = ft.Trajectory.load(tmp_path / "t.npz")
     np.testing.assert_array_equal(back.thetas, tr.thetas)
     assert back.method == tr.method and back[1].t_final == tr[1].t_final
+
+
+def test_workers_do_not_change_the_result():
+    """A batch dealt over threads (``workers``) runs the same program per member: the
+    trajectories are bitwise those of one worker, in the caller's order."""
+    pb = ft.example1()
+    th0 = pb.init_gaussian(1e-8, seed=[0, 1, 2, 3, 4])
+    one = ft.solve_flow(pb, th0, workers=1)
+    for w in (2, 3):
+        many = ft.solve_flow(pb, th0, workers=w)
+        for name in ("thetas", "ts", "theta_final", "t_final", "status", "steps"):
+            np.testing.assert_array_equal(getattr(many, name), getattr(one, name))
