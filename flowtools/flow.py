@@ -144,7 +144,9 @@ def solve_flow(
                           SCIPY_METHODS)
         loss_threshold = V.loss_threshold(loss_threshold)
         gtol = V.nonnegative_float(gtol, "gtol", hint=" (0 disables the stationarity stop)")
-        V.positive_int(max_steps, "max_steps"), V.positive_int(batch_size, "batch_size")
+        # the diffrax-only options are checked by the one validator all the same
+        IntegratorOptions(newton=newton, max_steps=max_steps, batch_size=batch_size,
+                          workers=workers)
         p = problem.n_params
         V.memory(8.0 * p * p * 6, f"the implicit solver scipy:{solver} (dense {p}×{p} "
                  "Jacobians)", "use the diffrax backend with an explicit solver "

@@ -69,8 +69,9 @@ class IntegratorOptions:
             1, n = 6 Gaussian samples, c̃ = 0.1, scale 1e-20, to ℓ ≤ 1e-20): "step"
             211 902 accepted + 112 136 rejected Kvaerno5 steps, "full" 941 + 33, "stage"
             1317 + 19 — one Jacobian per step, not the error estimate, kept the steps from
-            growing in proportion to t. On the Figure-3 batch (100 seeds) "stage" costs
-            0.5–0.7× the wall time of "full" and 0.6–0.8× that of "step".
+            growing in proportion to t. On the Figure-3 batch (100 seeds, a shared
+            machine) "stage" took 0.43–0.73× the wall time of "full" (two runs) and
+            0.58× that of "step" (one run).
         rtol, atol: step-size control (in log-norm coordinates atol is relative to ‖θ‖).
         coords: "lognorm" (θ = e^r ω, ``flowtools.integrate.coords``) or "theta".
         pcoeff, icoeff: PID controller coefficients (0.4, 0.3: Söderlind's PI controller;
