@@ -4,7 +4,8 @@ The public API, one entry function per task (each module's docstring has the mat
 
 - models: ``AbstractModel`` (the interface), ``LossModel`` (any JAX loss), ``Problem``,
   ``make_problem``, ``example1`` (the paper's two-layer network), ``SingleNeuron``,
-  ``Dataset``, ``Activation``, ``get_activation``
+  ``Dataset``, ``Activation``, ``get_activation``; ``ReluCNN``, ``PatchData`` (the ReLU CNN
+  of Shang et al. 2024 on the signal–noise patch data)
 - ``solve_flow`` (gradient flow: diffrax, scipy cross-check), ``run_gd`` (gradient descent,
   the paper's protocol); both return a ``Trajectory`` with a ``Status``
 - ``origin_hessian``, ``OriginHessian``, ``check_assumptions``: symbolic −∇²ℓ(0)
@@ -46,7 +47,16 @@ from flowtools.limiting import (
     limit_endpoint,
     limit_field,
 )
-from flowtools.models import AbstractModel, LossModel, Problem, SingleNeuron, example1, make_problem
+from flowtools.models import (
+    AbstractModel,
+    LossModel,
+    PatchData,
+    Problem,
+    ReluCNN,
+    SingleNeuron,
+    example1,
+    make_problem,
+)
 from flowtools.symbolic import OriginHessian, check_assumptions, origin_hessian
 from flowtools.trajectory import Regime, Status, Trajectory
 
@@ -63,8 +73,10 @@ __all__ = [
     "LimitResult",
     "LossModel",
     "OriginHessian",
+    "PatchData",
     "Problem",
     "Regime",
+    "ReluCNN",
     "SingleNeuron",
     "Status",
     "Trajectory",
