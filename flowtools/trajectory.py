@@ -56,13 +56,14 @@ _MESSAGES = {
     Status.HORIZON: "reached the time horizon (or the iteration limit) with the loss "
     "still above the threshold: raise `t1` / `max_iter` if the loss is still falling",
     Status.STATIONARY: "reached a local minimum to working precision (‖∇ℓ‖ ≤ gtol·‖θ‖, "
-    "∇²ℓ positive semi-definite, no further decrease predicted by Newton's step) with the "
-    "loss above the threshold: θ(t) = θ_final up to the horizon (a non-global minimum if "
-    "the loss is not small)",
+    "∇²ℓ positive semi-definite, no further decrease predicted by Newton's step, the loss "
+    "no longer falling on the time scale reached) with the loss above the threshold: "
+    "θ(t) = θ_final up to the horizon (a non-global minimum if the loss is not small)",
     Status.NOT_MINIMUM: "failed: stopped by the stationarity test (‖∇ℓ‖ ≤ gtol·‖θ‖) at a "
-    "point that is not a minimum — ∇²ℓ has a negative eigenvalue (a saddle) or Newton's "
-    "step predicts a further loss decrease (see info['stationary_check']); the flow does "
-    "not end there: perturb θ0, or lower `gtol` (0 disables the test)",
+    "point that is not a minimum — ∇²ℓ has a negative eigenvalue, a saddle (see "
+    "info['stationary_check']; stops where the loss is still falling are not ends: the "
+    "flow is resumed, info['resumed']); the flow does not end there: perturb θ0, or lower "
+    "`gtol` (0 disables the test)",
     Status.MAX_STEPS: "failed: the solver ran out of steps before the horizon; raise "
     "`max_steps` or loosen `rtol`",
     Status.NONFINITE: "failed: the state became NaN or infinite (diverged); for GD lower "

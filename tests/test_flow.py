@@ -145,3 +145,34 @@ def test_workers_do_not_change_the_result():
         many = ft.solve_flow(pb, th0, workers=w)
         for name in ("thetas", "ts", "theta_final", "t_final", "status", "steps"):
             np.testing.assert_array_equal(getattr(many, name), getattr(one, name))
+
+
+def _decay(theta, rate):
+    return -rate * theta
+
+
+def test_integrate_resumes_from_a_later_start():
+    """A start at t0 > 0 (the field is autonomous): θ(t) = e^{−rate(t − t0)}θ0 for t ≥ t0,
+    NaN saves before t0, and a different t0 reuses the compiled program."""
+    import jax.numpy as jnp
+
+    from flowtools.integrate import IntegratorOptions, integrate
+
+    opts = IntegratorOptions(solver="dopri8", rtol=1e-12, atol=1e-12, coords="theta",
+                             clip_to_saves=True)
+    save_ts = np.arange(6.0)
+    th0 = np.array([[1.0, -2.0], [0.5, 3.0]])
+    t0s = np.array([2.5, 0.0])
+    sol = integrate(_decay, jnp.float64(0.7), th0, save_ts, opts, t0s=t0s)
+    for k, t0 in enumerate(t0s):
+        later = save_ts >= t0
+        assert np.all(np.isnan(sol.ts[k, ~later])) and np.all(np.isnan(sol.thetas[k, ~later]))
+        exact = np.exp(-0.7 * (save_ts[later] - t0))[:, None] * th0[k]
+        np.testing.assert_allclose(sol.thetas[k, later], exact, rtol=1e-10)
+        assert sol.t_final[k] == 5.0
+    again = integrate(_decay, jnp.float64(0.7), th0, save_ts, opts, t0s=[1.0, 4.0])
+    assert again.compile_time == 0.0
+    np.testing.assert_allclose(again.theta_final, np.exp(-0.7 * np.array([4.0, 1.0]))[:, None]
+                               * th0, rtol=1e-10)
+    with pytest.raises(ft.FlowtoolsError, match="t0s"):
+        integrate(_decay, jnp.float64(0.7), th0, save_ts, opts, t0s=[0.0, 5.0])

@@ -63,16 +63,30 @@ def test_loss_threshold_above_the_start_exits_zero(tmp_path):
     assert main(["run", "--loss-threshold", "2", "--out", str(tmp_path / "o")]) == 0
 
 
-def test_huge_scale_plateau_is_not_a_minimum(pb):
+def test_huge_scale_plateau_is_not_an_end(pb):
     """Scale 1e100: ‖∇ℓ‖/‖θ‖ ≤ 1e-15 only because the saturated w's make ‖θ‖ huge; the
-    loss is 1e169 and H ⪰ 0. It used to end STATIONARY and count as ok."""
+    loss is 1e169 and H ⪰ 0. It used to end STATIONARY and count as ok; the check finds
+    Newton's step predicting a decrease of the order of the loss itself, and the flow is
+    resumed without the stop: the loss collapses, and the status says the horizon."""
     tr = ft.solve_flow(pb, pb.init_gaussian(1e100, seed=0))
-    assert tr.status == Status.NOT_MINIMUM and not Status(int(tr.status)).ok
-    check = tr.info["stationary_check"][0]
-    assert check["lambda_min"] >= 0 and check["predicted_decrease"] > 0.5 * check["loss"]
-    # truthful: with the stationarity stop off, the flow goes on and the loss collapses
-    more = ft.solve_flow(pb, tr.theta_final, t1=100.0, gtol=0.0, loss_threshold=0)
-    assert more.loss_final < 1e-6 * check["loss"]
+    stop = tr.info["resumed"][0]
+    assert stop["loss"] > 1e160 and 0 < stop["t"] < float(tr.t_final)
+    c = stationary_check(pb, _stopped_at(pb), 1e-15, stop["t"])
+    assert c["moving"] and not c["minimum"] and c["lambda_min"] >= 0
+    assert c["predicted_decrease"] > 0.5 * c["loss"]
+    assert tr.status == Status.HORIZON and float(tr.t_final) == 1e12
+    assert tr.loss_final < 1e-100 * stop["loss"]
+
+
+def _stopped_at(pb):
+    """Where the relative-gradient stop fires for the scale-1e100 start (no resume)."""
+    from flowtools.flow import _model_field, _model_loss
+    from flowtools.integrate import IntegratorOptions, integrate
+
+    opts = IntegratorOptions(loss_threshold=1e-15, gtol=1e-15, t1=1e12)
+    sol = integrate(_model_field, pb, pb.init_gaussian(1e100, seed=0)[None], [0.0, 1e12],
+                    opts, loss=_model_loss)
+    return sol.theta_final[0]
 
 
 def _two_neuron_target():

@@ -55,6 +55,33 @@ def test_tail_in_few_steps_to_the_reference_end_point(name):
     assert abs(float(e_fast) - float(e_ref)) <= 10 * dtheta + 1e-15
 
 
+def test_a_stop_in_a_degenerate_tail_is_resumed_to_the_flow_end(tmp_path):
+    """Figure-4 grid, n = 6 Gaussian samples, data seed 0, c̃ = 0.88 (a Q1 end): the
+    relative-gradient stop fires at ℓ ≈ 7e-19, on a tail where the loss still falls like a
+    power of t (t·‖∇ℓ‖²/ℓ of order 1) along directions that Newton's step cannot see. The
+    flow is resumed from there, and its end is the end of the same flow integrated without
+    the stop (one leg) — the semigroup property, to the tolerance's accuracy."""
+    pb = ft.make_problem(6, sampling="gaussian", seed=0)
+    theta0 = pb.init_ratio(0.88, 1e-20, seed=0)
+    tr = ft.solve_flow(pb, theta0, loss_threshold=1e-20, t1=1e16)
+    stop = tr.info["resumed"][0]
+    assert 1e-20 < stop["loss"] < 1e-16 and stop["t"] < float(tr.t_final)
+    assert ft.Status(int(tr.status)) is ft.Status.CONVERGED and float(tr.loss_final) <= 1e-20
+    assert int(tr.steps) <= 5000
+    one = ft.solve_flow(pb, theta0, loss_threshold=1e-20, t1=1e16, gtol=0.0)
+    assert "resumed" not in one.info
+    rel = np.linalg.norm(tr.theta_final - one.theta_final) / np.linalg.norm(one.theta_final)
+    assert rel <= 1e-7
+    assert abs(float(tr.t_final) / float(one.t_final) - 1) < 1e-3
+    assert classify(pb, tr.theta_final).branch == classify(pb, one.theta_final).branch == "Q1"
+    # saves before the stop come from the first leg, later ones from the second: one
+    # trajectory, its loss non-increasing along the saves (dℓ/dt = −‖∇ℓ‖² ≤ 0)
+    ok = np.isfinite(tr.losses)
+    assert np.all(np.diff(tr.losses[ok]) <= 1e-9 * tr.losses[ok][:-1])
+    back = ft.Trajectory.load(tr.save(tmp_path / "resumed.npz"))
+    assert back.info["resumed"][0]["t"] == stop["t"]
+
+
 def test_the_three_stage_iterations_reach_the_same_end():
     """On an exponential (Q2) tail every stage iteration works: the same end point to the
     tolerance's accuracy, the per-stage and per-iterate Jacobians in fewer steps."""

@@ -49,8 +49,9 @@ from flowtools.trajectory import Status, Trajectory
 
 
 def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
-              loss=None) -> Trajectory:
-    """Integrate dθ/dt = ``vf(θ, args)`` from each row of ``theta0s`` (B, p).
+              loss=None, t0s=None) -> Trajectory:
+    """Integrate dθ/dt = ``vf(θ, args)`` from each row of ``theta0s`` (B, p), started at
+    t = 0 or at the times ``t0s`` (the field is autonomous; a later start resumes a flow).
 
     Returns a batched ``Trajectory`` (B members, S saves; NaN after a member's end; losses
     NaN without a loss) whose ``status`` is HORIZON (reached t1), CONVERGED (a stop fired:
@@ -68,6 +69,8 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
         save_ts: (S,) non-decreasing save times in [0, t1].
         options: ``IntegratorOptions`` (validated when built).
         loss: optional ``loss(θ, args)`` → scalar, saved along and used by the stops.
+        t0s: optional (B,) start times in [0, t1) (default 0); saves before a member's
+            start are NaN. A traced argument: resuming reuses the compiled program.
 
     Raises:
         FlowtoolsError: when an implicit solver's dense Jacobians would not fit in memory.
@@ -88,11 +91,16 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
                  "use an explicit solver (solver='dopri8' or 'tsit5': memory O(p) per "
                  "trajectory), a smaller batch_size, fewer workers, or a smaller model")
     t1 = float(save_ts[-1]) if options.t1 is None else options.t1
+    t0s = np.zeros(B) if t0s is None else np.broadcast_to(
+        np.asarray(t0s, dtype=float), (B,)).copy()
+    if not np.all((t0s >= 0) & (t0s < t1)):
+        raise FlowtoolsError(f"start times t0s must lie in [0, t1 = {t1:g}); got "
+                             f"{t0s.min():g} … {t0s.max():g}.")
     dyn = tuple(jnp.float64(v) for v in (t1, options.rtol, options.atol,
                                          options.loss_threshold, options.gtol))
     static = options.static(loss is not None)
-    calls = [(vf, loss, args, jnp.asarray(theta0s[idx]), jnp.asarray(save_ts), dyn, static,
-              min(chunk, len(idx))) for idx in parts]
+    calls = [(vf, loss, args, jnp.asarray(theta0s[idx]), jnp.asarray(t0s[idx]),
+              jnp.asarray(save_ts), dyn, static, min(chunk, len(idx))) for idx in parts]
     exe, compile_time = compiled(_solve, *calls[0])  # the parts share one shape
     tw = time.perf_counter()
     if len(calls) == 1:
@@ -110,6 +118,7 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     tf, thf, lf = ts[rows, last], thetas[rows, last], losses[rows, last]
     dead = np.arange(S + 1)[None, :] >= last[:, None]
     dead[:, -1] = True
+    dead[:, :S] |= save_ts[None, :] < t0s[:, None]  # saves before a member's start
     ts, thetas, losses = ts.copy(), thetas.copy(), losses.copy()
     ts[dead], thetas[dead], losses[dead] = np.nan, np.nan, np.nan
     finite = np.all(np.isfinite(thf), axis=-1) & (np.isfinite(lf) if loss is not None else True)
@@ -208,7 +217,7 @@ def _identity(theta):
 
 
 @eqx.filter_jit
-def _solve(vf, loss, args, theta0s, save_ts, dyn, static, batch_size):
+def _solve(vf, loss, args, theta0s, t0s, save_ts, dyn, static, batch_size):
     t1, rtol, atol, threshold, gtol = dyn
     if static.coords == "lognorm":
         term, y_of, theta_of = diffrax.ODETerm(lognorm_field(vf)), to_lognorm, from_lognorm
@@ -225,10 +234,12 @@ def _solve(vf, loss, args, theta0s, save_ts, dyn, static, batch_size):
         theta = theta_of(y)
         return theta, (loss(theta, args) if loss is not None else jnp.full((), jnp.nan))
 
-    def one(theta0):
+    def one(start):
+        theta0, t0 = start
         sol = diffrax.diffeqsolve(
-            term, solver, 0.0, t1, None, y_of(theta0), args=args,
-            saveat=diffrax.SaveAt(ts=save_ts, t1=True, fn=save),
+            term, solver, t0, t1, None, y_of(theta0), args=args,
+            # saves before the start are made at t0 and blanked by the caller
+            saveat=diffrax.SaveAt(ts=jnp.maximum(save_ts, t0), t1=True, fn=save),
             stepsize_controller=controller, event=event, max_steps=static.max_steps,
             adjoint=diffrax.ForwardMode(), throw=False,
         )
@@ -242,4 +253,4 @@ def _solve(vf, loss, args, theta0s, save_ts, dyn, static, batch_size):
         return (sol.ts, thetas, losses, status, sol.stats["num_accepted_steps"],
                 sol.stats["num_rejected_steps"])
 
-    return jax.lax.map(one, theta0s, batch_size=batch_size)
+    return jax.lax.map(one, (theta0s, t0s), batch_size=batch_size)
