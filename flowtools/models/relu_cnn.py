@@ -290,7 +290,8 @@ class ReluCNN(AbstractModel):
         jidx = np.where(np.asarray(self.y) > 0, 0, 1)  # filter family j = y_i
         inner = np.einsum("...jrd,id->...ijr", W, np.asarray(self.xi))
         idx = np.arange(self.n)
-        return inner[..., idx, jidx, :] / Vout[..., jidx, :, 1]
+        v2 = Vout[..., 1]  # (…, 2, m)
+        return inner[..., idx, jidx, :] / v2[..., jidx, :]
 
     def layer_change_ratio(self, theta, theta0) -> np.ndarray:
         """‖v − v(0)‖ / ‖W − W(0)‖ (Frobenius norms over all filters)."""

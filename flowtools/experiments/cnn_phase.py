@@ -1,0 +1,526 @@
+"""The phase diagram of Shang, Meng, Cao & Zou (2024): benign vs harmful overfitting of the
+fully trainable two-layer ReLU CNN over the output-layer initialization v0 and ‖µ‖.
+
+Model and data: ``flowtools.models.relu_cnn`` (``ReluCNN`` on ``PatchData``). Each cell
+(seed, v0, ‖µ‖) is trained twice from the same θ0 (filters N(0, σ0²I) from the seed,
+v_{j,r,p} = v0; the seed also draws y, ξ and the 1000 test points, shared by every ‖µ‖):
+
+* ``paper``: GD with the paper's protocol, η = 0.01, T = 200 iterations;
+* ``trained``: GD run to training loss ≤ ``loss_target`` with η_v0 = min(η, η/v0²) —
+  GD's stability edge 2/λ_max(θ0) falls like 1/v0² (λ_max is measured by power iteration
+  on Hessian-vector products and stored), so η/v0² keeps ηλ_max below 2 and the run a
+  discretization of the flow (checked against ``solve_flow`` on a few cells in full mode),
+  and the same flow time costs the same number of iterations at every v0.
+
+The benign edge of a row (fixed v0, or d, or m) is the ‖µ‖ at which the test error falls
+through ``level`` for the last time (linear interpolation in log ‖µ‖), one per seed.
+Stated boundaries (the paper, as summarized):
+
+* large v0:  ‖µ‖⁴/σp⁴ = C_L·d/n   (v0-independent; ‖µ‖_edge ∝ (d/n)^{1/4})
+* small v0:  m·v0²·‖µ‖²/σp = C_S   (‖µ‖_edge ∝ v0⁻¹ and ∝ m^{−1/2})
+
+C_L and C_S are fitted as the median over seeds and rows of the measured edges inserted
+into these formulas; the three exponents are fitted per seed (``flowtools.fitting.fit_slope``
+on log–log axes) and reported as mean ± standard error over seeds. Also drawn (dotted): the
+v0-independent balance of the linearized escape rates from small initialization (signal
+‖µ‖/4 against noise σp√d/(4√n) per filter, this module's derivation, not the paper's),
+‖µ‖ = σp·√(d/n).
+
+Why not the sweep engine: ``flowtools.sweep``'s grid schema is the two-layer family's
+(``make_problem`` parameters, ``classify`` outputs); a CNN family there needs a model
+registry in ``sweep/grid.py`` and ``sweep/cells.py``. Here the grid is a few hundred GD
+batches (one per seed and ‖µ‖, vectorized over v0), which ``run_gd`` runs in minutes.
+
+    flowtools reproduce cnn-phase [--quick] [--out OUT]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flowtools.errors import FlowtoolsError
+from flowtools.fitting import fit_slope
+from flowtools.models.relu_cnn import PatchData, ReluCNN
+
+__all__ = ["CNNPhaseSettings", "edge_mu", "exponent", "plot", "run"]
+
+INIT_SEED_OFFSET = 1 << 20  # θ0's seed = data seed + this (independent streams)
+PROTOCOLS = ("paper", "trained")
+
+
+@dataclass(frozen=True)
+class CNNPhaseSettings:
+    """Every number of a phase-diagram run (stored as the netCDF file's attributes).
+
+    Defaults are the full mode; ``CNNPhaseSettings.quick()`` the CI-sized one. Why these
+    values satisfy the paper's conditions: d = 50n ≥ n² (d large relative to n, the noise
+    patches nearly orthogonal: |⟨ξ_i, ξ_k⟩|/‖ξ‖² ≈ d^{−1/2} = 0.03); σ0 = 1e-5 makes the
+    initial network output negligible at every v0 of the grid (|f(θ0)| ≲ v0·m·σ0·σp·√d ≤
+    0.03 at v0 = 10), so training starts near the origin as the analysis assumes; the
+    ``trained`` protocol keeps ηλ_max < 2 (the paper's small-η condition).
+    """
+
+    n: int = 20
+    d: int = 1000
+    m: int = 10
+    sigma_p: float = 1.0
+    sigma0: float = 1e-5
+    lr: float = 0.01
+    steps: int = 200
+    loss_target: float = 0.01
+    max_time: float = 200.0  # the trained protocol's flow-time limit (iterations × η_v0)
+    n_test: int = 1000
+    level: float = 0.25  # benign edge: the test error falls through this
+    v0s: tuple = tuple(np.logspace(-3, 1, 17).tolist())
+    mus: tuple = tuple(np.logspace(np.log10(0.5), np.log10(25.0), 22).tolist())
+    seeds: tuple = (0, 1, 2)
+    small_v0_max: float = 0.1  # the small-v0 side of the v0 fit: v0 ≤ this
+    large_v0_min: float = 1.0  # the large-v0 side (C_L): v0 ≥ this
+    d_scan: tuple = (250, 500, 1000, 2000)
+    v0_small: float = 1e-3  # the d/n scan's small-v0 row
+    v0_large: float = 3.0  # the d/n scan's large-v0 row
+    m_scan: tuple = (5, 10, 20, 40)
+    v0_m: float = 0.01  # the m scan's v0 (small side)
+    traj_v0s: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # balance-ratio trajectories
+    traj_mu: float = 10.0
+    traj_iters: int = 3000
+    flow_cells: tuple = ((0.01, 8.0), (0.1, 4.0), (3.0, 2.5))  # (v0, ‖µ‖) flow checks
+    mode: str = "full"
+
+    @classmethod
+    def quick(cls) -> CNNPhaseSettings:
+        return cls(d=300, m=5, v0s=tuple(np.logspace(-3, 1, 7).tolist()),
+                   mus=tuple(np.logspace(np.log10(0.5), np.log10(16.0), 9).tolist()),
+                   seeds=(0, 1), d_scan=(150, 300, 600), m_scan=(3, 6, 12),
+                   traj_v0s=(1e-3, 1e-1, 10.0), traj_mu=6.0, traj_iters=1000, flow_cells=(),
+                   n_test=500, mode="quick")
+
+    def __post_init__(self):
+        if not (0 < self.level < 0.5):
+            raise FlowtoolsError(f"level must be in (0, 0.5) (chance is 0.5), got {self.level}.")
+        if self.d <= self.n or min(self.d_scan) <= self.n:
+            raise FlowtoolsError("d must exceed n (the γ/ρ decomposition and the paper's "
+                                 "regime need d > n).")
+
+    def as_attrs(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+
+# ---------------------------------------------------------------------- training cells
+def _models(s: CNNPhaseSettings, seed: int, d: int, m: int):
+    base = PatchData.draw(n=s.n, d=d, mu_norm=1.0, sigma_p=s.sigma_p, seed=seed,
+                          n_test=s.n_test)
+    return [ReluCNN(base.with_mu_norm(mu), width=m) for mu in s.mus]
+
+
+def _trained_lr(s: CNNPhaseSettings, v0: float) -> float:
+    return min(s.lr, s.lr / v0**2)
+
+
+def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None = None):
+    """Both protocols on every (seed, v0, ‖µ‖): arrays (protocol, seed, v0, mu) of
+    test_error, train_error, loss, layer_change_ratio, t_final."""
+    from flowtools.descent import run_gd
+
+    d, m = d or s.d, m or s.m
+    v0s = np.asarray(v0s, float)
+    shape = (len(PROTOCOLS), len(s.seeds), len(v0s), len(s.mus))
+    out = {k: np.full(shape, np.nan) for k in
+           ("test_error", "train_error", "loss", "layer_change_ratio", "t_final")}
+    # the trained protocol: v0s sharing one η run as one batch
+    lrs = np.array([_trained_lr(s, v) for v in v0s])
+    groups = [np.flatnonzero(lrs == lr) for lr in np.unique(lrs)]
+    for a, seed in enumerate(s.seeds):
+        for k, model in enumerate(_models(s, seed, d, m)):
+            th0 = np.stack([model.init(s.sigma0, v0, seed=seed + INIT_SEED_OFFSET)
+                            for v0 in v0s])
+            runs = [(0, np.arange(len(v0s)), run_gd(model, th0, lr=s.lr, max_iter=s.steps,
+                                                    loss_threshold=0.0, n_save=2))]
+            for g in groups:
+                lr = float(lrs[g[0]])
+                runs.append((1, g, run_gd(model, th0[g], lr=lr,
+                                          max_iter=int(np.ceil(s.max_time / lr)),
+                                          loss_threshold=s.loss_target, n_save=2)))
+            for p, idx, tr in runs:
+                thf = tr.theta_final
+                out["test_error"][p, a, idx, k] = model.test_error(thf)
+                out["train_error"][p, a, idx, k] = model.train_error(thf)
+                out["loss"][p, a, idx, k] = tr.loss_final
+                out["layer_change_ratio"][p, a, idx, k] = model.layer_change_ratio(thf, th0[idx])
+                out["t_final"][p, a, idx, k] = tr.t_final
+    return out
+
+
+def edge_mu(err, mus, level):
+    """The ‖µ‖ where each row of ``err`` (…, mu) falls through ``level`` for the last time,
+    interpolated linearly in log ‖µ‖; NaN if the row ends above the level or never is.
+
+    >>> float(np.round(edge_mu(np.array([0.5, 0.4, 0.1, 0.0]), np.array([1., 2., 4., 8.]),
+    ...                        0.25), 6))
+    2.828427
+    """
+    err = np.asarray(err, float)
+    logm = np.log(np.asarray(mus, float))
+    flat = err.reshape(-1, err.shape[-1])
+    res = np.full(flat.shape[0], np.nan)
+    for r, row in enumerate(flat):
+        above = np.flatnonzero(row >= level)
+        if row[-1] >= level or above.size == 0:
+            continue
+        i = above[-1]
+        f = (row[i] - level) / (row[i] - row[i + 1])
+        res[r] = float(np.exp(logm[i] + f * (logm[i + 1] - logm[i])))
+    return res.reshape(err.shape[:-1])
+
+
+def exponent(x, edges, stated: float) -> dict:
+    """Slope of log ‖µ‖_edge against log x, fitted per seed (rows of ``edges`` (seed, x));
+    mean ± standard error over seeds, the pooled fixed-effects fit, and the stated value."""
+    x, edges = np.asarray(x, float), np.asarray(edges, float)
+    per_seed = [fit_slope(x, row) for row in edges]
+    slopes = np.array([f.slope for f in per_seed])
+    ok = np.isfinite(slopes)
+    seeds = np.repeat(np.arange(len(edges))[:, None], len(x), axis=1)
+    pooled = fit_slope(np.broadcast_to(x, edges.shape), edges, groups=seeds)
+    se = float(np.std(slopes[ok], ddof=1) / np.sqrt(ok.sum())) if ok.sum() > 1 else np.nan
+    return dict(slope=float(np.mean(slopes[ok])) if ok.any() else np.nan, stderr=se,
+                per_seed=slopes.tolist(), pooled=pooled.slope, pooled_stderr=pooled.stderr,
+                stated=stated, points=int(np.isfinite(edges).sum()))
+
+
+def _lambda_max(model, theta, iters=60):
+    """The largest Hessian eigenvalue at θ by power iteration on Hessian-vector products."""
+    hvp = jax.jit(lambda v: model.hvp(theta, v))
+    v = jnp.asarray(np.random.default_rng(0).standard_normal(model.n_params))
+    lam = 0.0
+    for _ in range(iters):
+        w = hvp(v / jnp.linalg.norm(v))
+        lam, v = float(jnp.linalg.norm(w)), w
+    return lam
+
+
+def trajectories(s: CNNPhaseSettings):
+    """GD (the trained protocol's η_v0, no stop) at ``traj_mu``, seed 0, for each v0 of
+    ``traj_v0s``: the median balance ratio ⟨w_{y_i,r}, ξ_i⟩/v_{y_i,r,2}, ‖Δv‖/‖ΔW‖, the
+    loss, against flow time; and λ_max(θ0)·η/2 at the paper's η."""
+    from flowtools.descent import run_gd
+
+    model = _models(dataclasses.replace(s, mus=(s.traj_mu,)), s.seeds[0], s.d, s.m)[0]
+    K = s.traj_iters
+    ks = np.unique(np.round(np.geomspace(1, K, 40))).astype(int)
+    ks = np.concatenate([[0], ks])
+    out = dict(t=np.full((len(s.traj_v0s), len(ks)), np.nan))
+    for name in ("balance_ratio", "change_ratio", "loss"):
+        out[name] = np.full_like(out["t"], np.nan)
+    lam = []
+    for a, v0 in enumerate(s.traj_v0s):
+        th0 = model.init(s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET)
+        lr = _trained_lr(s, v0)
+        tr = run_gd(model, th0, lr=lr, max_iter=K, loss_threshold=0.0, record_at=ks)
+        out["t"][a] = ks * lr
+        out["loss"][a] = tr.losses
+        br = model.balance_ratio(tr.thetas)  # (S, n, m)
+        out["balance_ratio"][a] = np.median(np.abs(br), axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["change_ratio"][a] = model.layer_change_ratio(tr.thetas, th0)
+        lam.append(_lambda_max(model, jnp.asarray(th0)))
+    out["lambda_max"] = np.array(lam)
+    return out
+
+
+def flow_check(s: CNNPhaseSettings):
+    """Test error of the flow (``solve_flow``, dopri5, rtol 1e-6) to the loss target against
+    the trained protocol's GD, on the cells ``flow_cells`` (seed 0)."""
+    from flowtools.descent import run_gd
+    from flowtools.flow import solve_flow
+
+    rows = []
+    for v0, mu in s.flow_cells:
+        model = _models(dataclasses.replace(s, mus=(mu,)), s.seeds[0], s.d, s.m)[0]
+        th0 = model.init(s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET)
+        tw = time.perf_counter()
+        fl = solve_flow(model, th0, t1=s.max_time, loss_threshold=s.loss_target,
+                        solver="dopri5", rtol=1e-6, n_save=10, max_steps=200_000)
+        wall = time.perf_counter() - tw
+        lr = _trained_lr(s, v0)
+        gd = run_gd(model, th0, lr=lr, max_iter=int(np.ceil(s.max_time / lr)),
+                    loss_threshold=s.loss_target, n_save=2)
+        rows.append(dict(v0=v0, mu=mu, flow_status=int(fl.status), flow_t=float(fl.t_final),
+                         flow_steps=int(fl.steps), flow_wall_s=wall,
+                         flow_test_error=float(model.test_error(fl.theta_final)),
+                         gd_t=float(gd.t_final),
+                         gd_test_error=float(model.test_error(gd.theta_final)),
+                         max_abs_theta_gap=float(np.max(np.abs(fl.theta_final
+                                                               - gd.theta_final)))))
+    return rows
+
+
+# ---------------------------------------------------------------------- the whole figure
+def run(s: CNNPhaseSettings, *, log=print):
+    """Compute everything; returns an ``xarray.Dataset`` (dims protocol, seed, v0, mu, d,
+    side, m, traj_v0, k) whose attributes carry the settings, the fits and the version."""
+    import xarray as xr
+
+    import flowtools
+
+    t0 = time.perf_counter()
+    v0s, mus = np.asarray(s.v0s), np.asarray(s.mus)
+    log(f"cnn-phase ({s.mode}): main grid {len(v0s)} v0 × {len(mus)} ‖µ‖ × {len(s.seeds)} "
+        f"seeds, n={s.n}, d={s.d}, m={s.m}, σp={s.sigma_p}, σ0={s.sigma0}")
+    main = train_rows(s, v0s)
+    log(f"  main grid done ({time.perf_counter() - t0:.0f} s)")
+    d_rows = {k: [] for k in main}
+    for d in s.d_scan:
+        r = train_rows(s, [s.v0_small, s.v0_large], d=d)
+        for k in r:
+            d_rows[k].append(r[k])
+    d_rows = {k: np.stack(v, axis=3) for k, v in d_rows.items()}  # (P, S, side, d, mu)
+    log(f"  d/n scan done ({time.perf_counter() - t0:.0f} s)")
+    m_rows = {k: [] for k in main}
+    for m in s.m_scan:
+        r = train_rows(s, [s.v0_m], m=m)
+        for k in r:
+            m_rows[k].append(r[k][:, :, 0])
+    m_rows = {k: np.stack(v, axis=2) for k, v in m_rows.items()}  # (P, S, m, mu)
+    log(f"  m scan done ({time.perf_counter() - t0:.0f} s)")
+    traj = trajectories(s)
+    flows = flow_check(s) if s.flow_cells else []
+    log(f"  trajectories and flow checks done ({time.perf_counter() - t0:.0f} s)")
+
+    edge = edge_mu(main["test_error"], mus, s.level)  # (P, S, V)
+    d_edge = edge_mu(d_rows["test_error"], mus, s.level)  # (P, S, side, d)
+    m_edge = edge_mu(m_rows["test_error"], mus, s.level)  # (P, S, m)
+    dn = np.asarray(s.d_scan, float) / s.n
+    small = v0s <= s.small_v0_max
+    large = v0s >= s.large_v0_min
+    fits = {}
+    for p, proto in enumerate(PROTOCOLS):
+        f = {
+            "v0_small_side": exponent(v0s[small], edge[p][:, small], -1.0),
+            "dn_large_v0": exponent(dn, d_edge[p, :, 1], 0.25),
+            "dn_small_v0": exponent(dn, d_edge[p, :, 0], 0.5),  # escape-rate balance
+            "m_small_v0": exponent(np.asarray(s.m_scan, float), m_edge[p], -0.5),
+        }
+        eL = edge[p][:, large]
+        f["C_large"] = float(np.nanmedian((eL / s.sigma_p) ** 4 * s.n / s.d))
+        eS = edge[p][:, small]
+        f["C_small"] = float(np.nanmedian(s.m * v0s[small] ** 2 * eS**2 / s.sigma_p))
+        f["escape_edge"] = float(s.sigma_p * np.sqrt(s.d / s.n))
+        fits[proto] = f
+    wall = time.perf_counter() - t0
+    coords = dict(protocol=list(PROTOCOLS), seed=list(s.seeds), v0=v0s, mu=mus,
+                  d=np.asarray(s.d_scan), side=["small_v0", "large_v0"],
+                  m=np.asarray(s.m_scan), traj_v0=np.asarray(s.traj_v0s),
+                  k=np.arange(traj["t"].shape[1]))
+    data = {}
+    for k, v in main.items():
+        data[k] = (("protocol", "seed", "v0", "mu"), v)
+        data[f"dscan_{k}"] = (("protocol", "seed", "side", "d", "mu"), d_rows[k])
+        data[f"mscan_{k}"] = (("protocol", "seed", "m", "mu"), m_rows[k])
+    data["edge"] = (("protocol", "seed", "v0"), edge)
+    data["dscan_edge"] = (("protocol", "seed", "side", "d"), d_edge)
+    data["mscan_edge"] = (("protocol", "seed", "m"), m_edge)
+    for k in ("t", "balance_ratio", "change_ratio", "loss"):
+        data[f"traj_{k}"] = (("traj_v0", "k"), traj[k])
+    data["lambda_max_theta0"] = (("traj_v0",), traj["lambda_max"])
+    ds = xr.Dataset(data, coords=coords)
+    ds["mu"].attrs["long_name"] = "signal strength ‖µ‖₂"
+    ds["edge"].attrs["long_name"] = f"benign edge ‖µ‖ (test error falls through {s.level})"
+    ds["lambda_max_theta0"].attrs["long_name"] = "largest Hessian eigenvalue at θ0"
+    ds.attrs.update(settings=s.as_attrs(), flowtools_version=flowtools.__version__,
+                    fits=json.dumps(fits), flow_check=json.dumps(flows), wall_time_s=wall,
+                    protocols="paper: GD eta=lr, T=steps; trained: GD eta=min(lr, lr/v0^2) "
+                    "to loss <= loss_target", init_seed_offset=INIT_SEED_OFFSET,
+                    title="Shang, Meng, Cao & Zou (2024) phase diagram, flowtools")
+    return ds
+
+
+# ---------------------------------------------------------------------- the figure
+def _edges_of(a):
+    la = np.log10(a)
+    mid = (la[1:] + la[:-1]) / 2
+    return 10 ** np.concatenate([[2 * la[0] - mid[0]], mid, [2 * la[-1] - mid[-1]]])
+
+
+def plot(ds):
+    """Six panels: (a, b) test error over v0 × ‖µ‖ for both protocols with the measured
+    edges and the boundaries; (c) edge against d/n; (d) edge against m; (e) ‖Δv‖/‖ΔW‖
+    against v0; (f) the balance ratio against time."""
+    import matplotlib.pyplot as plt
+
+    s = json.loads(ds.attrs["settings"])
+    fits = json.loads(ds.attrs["fits"])
+    v0s, mus = ds["v0"].values, ds["mu"].values
+    fig, axes = plt.subplots(2, 3, figsize=(17, 10))
+    titles = {"paper": f"GD η={s['lr']}, T={s['steps']} (paper)",
+              "trained": f"GD η=min({s['lr']}, {s['lr']}/v0²) to loss ≤ {s['loss_target']}"}
+    for ax, proto, letter in zip(axes[0, :2], PROTOCOLS, "ab", strict=True):
+        err = ds["test_error"].sel(protocol=proto).mean("seed").values
+        pc = ax.pcolormesh(_edges_of(v0s), _edges_of(mus), err.T, cmap="viridis", vmin=0,
+                           vmax=0.5, shading="flat")
+        fig.colorbar(pc, ax=ax, label=f"test error (mean of {ds.sizes['seed']} seeds)")
+        e = ds["edge"].sel(protocol=proto).values
+        med = np.nanmedian(e, axis=0)
+        lo, hi = np.nanmin(e, axis=0), np.nanmax(e, axis=0)
+        ax.errorbar(v0s, med, yerr=[med - lo, hi - med], fmt="w.-", lw=1.2, capsize=2,
+                    label=f"measured edge (error = {s['level']}; seed range)")
+        f = fits[proto]
+        ax.axhline(s["sigma_p"] * (f["C_large"] * s["d"] / s["n"]) ** 0.25, color="r",
+                   ls="--", lw=1.3, label=rf"large $v_0$: $\|\mu\|^4/\sigma_p^4 = C\,d/n$, "
+                   f"C = {f['C_large']:.2g}")
+        ax.plot(v0s, np.sqrt(f["C_small"] * s["sigma_p"] / s["m"]) / v0s, color="orange",
+                ls="--", lw=1.3, label=rf"small $v_0$: $m v_0^2\|\mu\|^2/\sigma_p = C$, "
+                f"C = {f['C_small']:.2g}")
+        ax.axhline(f["escape_edge"], color="w", ls=":", lw=1.2,
+                   label=r"escape-rate balance $\|\mu\| = \sigma_p\sqrt{d/n}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(_edges_of(mus)[0], _edges_of(mus)[-1])
+        ax.set_xlabel(r"output-layer initialization $v_0$")
+        ax.set_ylabel(r"signal strength $\|\mu\|_2$")
+        fv = f["v0_small_side"]
+        ax.set_title(f"({letter}) {titles[proto]}\nsmall-v0 edge exponent "
+                     f"{fv['slope']:.2f} ± {fv['stderr']:.2f} (stated −1)", fontsize=10)
+        ax.legend(loc="lower left", fontsize=7, framealpha=0.7)
+    # (c) edge against d/n
+    ax = axes[0, 2]
+    dn = ds["d"].values / s["n"]
+    for proto, mk in zip(PROTOCOLS, ("o", "s"), strict=True):
+        for side, col, key in (("large_v0", "r", "dn_large_v0"), ("small_v0", "b", "dn_small_v0")):
+            e = ds["dscan_edge"].sel(protocol=proto, side=side).values
+            f = fits[proto][key]
+            v0 = s["v0_large"] if side == "large_v0" else s["v0_small"]
+            ax.errorbar(dn * (1.03 if proto == "trained" else 1), np.nanmean(e, 0),
+                        yerr=np.nanstd(e, 0), fmt=mk + ("-" if proto == "trained" else ":"),
+                        color=col, ms=4, capsize=2, mfc="none" if proto == "paper" else col,
+                        label=f"{proto}, v0={v0:g}: slope {f['slope']:.2f} ± "
+                        f"{f['stderr']:.2f} (stated {f['stated']:g})")
+    ax.plot(dn, s["sigma_p"] * (fits["trained"]["C_large"] * dn) ** 0.25, "r--", lw=0.8,
+            label=r"$\sigma_p (C d/n)^{1/4}$")
+    ax.plot(dn, s["sigma_p"] * np.sqrt(dn), "b--", lw=0.8, label=r"$\sigma_p\sqrt{d/n}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"d/n (n = {s['n']}, m = {s['m']})")
+    ax.set_ylabel(r"benign edge $\|\mu\|_2$")
+    ax.set_title("(c) edge against d/n (mean ± sd over seeds)", fontsize=10)
+    ax.legend(fontsize=6.5)
+    # (d) edge against m
+    ax = axes[1, 0]
+    ms = ds["m"].values
+    for proto, mk in zip(PROTOCOLS, ("o", "s"), strict=True):
+        e = ds["mscan_edge"].sel(protocol=proto).values
+        f = fits[proto]["m_small_v0"]
+        ax.errorbar(ms, np.nanmean(e, 0), yerr=np.nanstd(e, 0), fmt=mk + "-", ms=4, capsize=2,
+                    label=f"{proto}: slope {f['slope']:.2f} ± {f['stderr']:.2f} (stated −1/2)")
+    e0 = np.nanmean(ds["mscan_edge"].sel(protocol="trained").values[:, 0])
+    ax.plot(ms, e0 * (ms / ms[0]) ** -0.5, "k--", lw=0.8, label=r"$\propto m^{-1/2}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"width m (v0 = {s['v0_m']:g}, d = {s['d']}, n = {s['n']})")
+    ax.set_ylabel(r"benign edge $\|\mu\|_2$")
+    ax.set_title("(d) small-v0 edge against m", fontsize=10)
+    ax.legend(fontsize=7)
+    # (e) Δv/ΔW against v0
+    ax = axes[1, 1]
+    r = ds["layer_change_ratio"].sel(protocol="trained").mean("seed").values
+    for i in sorted({int(i) for i in np.linspace(0, len(mus) - 1, 4).round()}):
+        ax.loglog(v0s, r[:, i], "o-", ms=3, label=rf"$\|\mu\|$ = {mus[i]:.2g}")
+    ax.axhline(1.0, color="k", ls=":", lw=1, label="balanced (‖W‖² − ‖V‖² conserved)")
+    ax.set_xlabel(r"$v_0$")
+    ax.set_ylabel(r"$\|v-v^{(0)}\| \,/\, \|W-W^{(0)}\|$")
+    ax.set_title("(e) output / hidden layer change (trained protocol)", fontsize=10)
+    ax.legend(fontsize=7)
+    # (f) balance ratio against time
+    ax = axes[1, 2]
+    for a, v0 in enumerate(ds["traj_v0"].values):
+        t = ds["traj_t"].values[a]
+        ax.loglog(t[1:], ds["traj_balance_ratio"].values[a, 1:], "-", lw=1.4,
+                  label=f"v0 = {v0:g}")
+    ax.set_xlabel("flow time t = k·η")
+    ax.set_ylabel(r"median $|\langle w_{y_i,r},\xi_i\rangle / v_{y_i,r,2}|$")
+    ax.set_title(f"(f) layer-balance ratio over training (‖µ‖ = {s['traj_mu']:g}, seed "
+                 f"{s['seeds'][0]})", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"Shang, Meng, Cao & Zou (2024), fully trainable two-layer ReLU CNN: n = "
+                 f"{s['n']}, d = {s['d']}, m = {s['m']}, σp = {s['sigma_p']}, σ0 = "
+                 f"{s['sigma0']:g} ({s['mode']} mode)", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def write(ds, out, name="cnn_phase"):
+    """Write ``out/<name>.nc`` (netCDF-3, scipy engine) atomically; return the path."""
+    import pathlib
+
+    from flowtools._io import atomic_write
+
+    path = pathlib.Path(out) / f"{name}.nc"
+    data = bytes(ds.to_netcdf(engine="scipy"))
+    atomic_write(path, lambda fh: fh.write(data))
+    return path
+
+
+def summary_lines(ds) -> list[str]:
+    """The numbers of the note: exponents beside the stated ones, constants, checks."""
+    fits = json.loads(ds.attrs["fits"])
+    lines = []
+    for proto, f in fits.items():
+        lines.append(f"[{proto}]")
+        for key, what in (("v0_small_side", "edge vs v0 (small v0)"),
+                          ("dn_large_v0", "edge vs d/n (large v0)"),
+                          ("m_small_v0", "edge vs m (small v0)"),
+                          ("dn_small_v0", "edge vs d/n (small v0; escape balance: 1/2)")):
+            e = f[key]
+            lines.append(f"  {what:45s} {e['slope']:+.3f} ± {e['stderr']:.3f}  (stated "
+                         f"{e['stated']:+g}; pooled {e['pooled']:+.3f} ± "
+                         f"{e['pooled_stderr']:.3f}; per seed "
+                         f"{', '.join(f'{x:+.2f}' for x in e['per_seed'])})")
+        lines.append(f"  C_large = {f['C_large']:.3g}, C_small = {f['C_small']:.3g}, "
+                     f"escape edge σp√(d/n) = {f['escape_edge']:.3g}")
+    for row in json.loads(ds.attrs["flow_check"]):
+        lines.append(f"  flow check v0={row['v0']:g} ‖µ‖={row['mu']:g}: flow t={row['flow_t']:.3g}"
+                     f" test err {row['flow_test_error']:.3f} vs GD t={row['gd_t']:.3g} "
+                     f"{row['gd_test_error']:.3f} (max |Δθ| {row['max_abs_theta_gap']:.2g})")
+    lam = ds["lambda_max_theta0"].values
+    s = json.loads(ds.attrs["settings"])
+    for v0, l in zip(ds["traj_v0"].values, lam, strict=True):
+        lines.append(f"  v0={v0:g}: λ_max(θ0) = {l:.3g}, η·λ_max/2 at η={s['lr']}: "
+                     f"{s['lr'] * l / 2:.3g}")
+    return lines
+
+
+def main(*, quick=False, out="out/reproduce"):
+    """Run, plot, write PNG + netCDF; return the dataset."""
+    import pathlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from flowtools._io import check_output_dir, savefig
+
+    out = check_output_dir(out, what="--out")
+    s = CNNPhaseSettings.quick() if quick else CNNPhaseSettings()
+    t0 = time.perf_counter()
+    ds = run(s)
+    fig = plot(ds)
+    png = pathlib.Path(out) / "cnn_phase.png"
+    import matplotlib.pyplot as plt
+
+    try:
+        savefig(fig, png, dpi=110)
+    finally:
+        plt.close(fig)
+    ds.attrs["wall_time_total_s"] = time.perf_counter() - t0
+    nc = write(ds, out)
+    for line in summary_lines(ds):
+        print(line)
+    print(f"wrote {png} and {nc} in {ds.attrs['wall_time_total_s']:.1f} s")
+    return ds
+
