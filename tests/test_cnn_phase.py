@@ -1,0 +1,83 @@
+"""``flowtools reproduce cnn-phase --quick`` (CI-sized, ~30 s) and the edge/exponent fitters.
+
+The command writes the PNG and a netCDF file with named dims and the settings and version
+as attributes; in its data the fixed-output regime holds (at v0 ≥ 1 the output layer moves
+< 5 % of the hidden layer and the benign edge does not depend on v0), small v0 grows both
+layers alike (‖Δv‖/‖ΔW‖ ≈ 1), and every trained-protocol cell reached its loss target.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flowtools.cli import main
+from flowtools.experiments.cnn_phase import CNNPhaseSettings, edge_mu, exponent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    import xarray as xr
+
+    out = tmp_path_factory.mktemp("cnn")
+    rc = main(["reproduce", "cnn-phase", "--quick", "--out", str(out)])
+    assert rc == 0
+    with xr.open_dataset(out / "cnn_phase.nc", engine="scipy") as ds:
+        return out, ds.load()
+
+
+def test_reproduce_writes_png_and_netcdf_with_named_dims(quick_run):
+    import flowtools
+
+    out, ds = quick_run
+    assert (out / "cnn_phase.png").stat().st_size > 10_000
+    assert ds["test_error"].dims == ("protocol", "seed", "v0", "mu")
+    assert ds.attrs["flowtools_version"] == flowtools.__version__
+    s = json.loads(ds.attrs["settings"])
+    assert s["mode"] == "quick" and s == json.loads(CNNPhaseSettings.quick().as_attrs())
+    fits = json.loads(ds.attrs["fits"])
+    for proto in ("paper", "trained"):
+        for key, stated in (("v0_small_side", -1.0), ("dn_large_v0", 0.25),
+                            ("m_small_v0", -0.5)):
+            assert fits[proto][key]["stated"] == stated
+            assert np.isfinite(fits[proto][key]["slope"])
+
+
+def test_quick_data_shows_the_two_regimes(quick_run):
+    _, ds = quick_run
+    s = json.loads(ds.attrs["settings"])
+    tr = ds.sel(protocol="trained")
+    assert float(tr["loss"].max()) <= s["loss_target"]  # every cell reached the target
+    err = tr["test_error"].values
+    assert np.all((0 <= err) & (err <= 0.6))
+    ratio = tr["layer_change_ratio"].mean("seed")
+    assert float(ratio.sel(v0=slice(1.0, None)).max()) < 0.05  # output layer ~frozen
+    assert abs(float(ratio.sel(v0=s["v0s"][0]).mean()) - 1) < 0.1  # balanced growth
+    # large v0: the edge is v0-independent (one cell of the ‖µ‖ grid at most)
+    edge = ds["edge"].sel(protocol="trained").sel(v0=slice(1.0, None)).values
+    step = np.log(s["mus"][1] / s["mus"][0])
+    assert np.nanmax(np.log(edge)) - np.nanmin(np.log(edge)) <= step
+
+
+def test_edge_and_exponent_fitters_recover_known_values():
+    mus = np.geomspace(0.5, 32, 13)
+    # a logistic drop in log ‖µ‖ centred at µ* per row: the edge at level 0.25 is µ*
+    centres = np.array([[2.0, 4.0, 8.0], [2.2, 4.4, 8.8]])  # two seeds, slope 1 in x
+    err = 0.5 / (1 + np.exp(8 * (np.log(mus) - np.log(centres[..., None]))))
+    edges = edge_mu(err, mus, 0.25)
+    assert np.allclose(edges, centres, rtol=0.02)
+    fit = exponent(np.array([1.0, 2.0, 4.0]), edges, stated=1.0)
+    assert abs(fit["slope"] - 1) < 0.03 and fit["points"] == 6
+    # rows that never cross, or end above the level, have no edge
+    assert np.isnan(edge_mu(np.full(5, 0.5), mus[:5], 0.25))
+    assert np.isnan(edge_mu(np.full(5, 0.0), mus[:5], 0.25))
+
+
+def test_reproduce_rejects_unknown_figure_and_bad_settings(capsys):
+    assert main(["reproduce", "no-such-figure"]) == 2
+    from flowtools.errors import FlowtoolsError
+
+    with pytest.raises(FlowtoolsError):
+        CNNPhaseSettings(level=0.7)
