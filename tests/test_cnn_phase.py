@@ -50,6 +50,8 @@ def test_quick_data_shows_the_two_regimes(quick_run):
     s = json.loads(ds.attrs["settings"])
     tr = ds.sel(protocol="trained")
     assert float(tr["loss"].max()) <= s["loss_target"]  # every cell reached the target
+    # the trained protocol's η_v0 stays below GD's stability edge 2/λ_max(θ0) at every v0
+    assert float(ds["lr_over_stability_edge"].sel(protocol="trained").max()) < 0.5
     err = tr["test_error"].values
     assert np.all((0 <= err) & (err <= 0.6))
     ratio = tr["layer_change_ratio"].mean("seed")

@@ -6,11 +6,13 @@ Model and data: ``flowtools.models.relu_cnn`` (``ReluCNN`` on ``PatchData``). Ea
 v_{j,r,p} = v0; the seed also draws y, ξ and the 1000 test points, shared by every ‖µ‖):
 
 * ``paper``: GD with the paper's protocol, η = 0.01, T = 200 iterations;
-* ``trained``: GD run to training loss ≤ ``loss_target`` with η_v0 = min(η, η/v0²) —
-  GD's stability edge 2/λ_max(θ0) falls like 1/v0² (λ_max is measured by power iteration
-  on Hessian-vector products and stored), so η/v0² keeps ηλ_max below 2 and the run a
-  discretization of the flow (checked against ``solve_flow`` on a few cells in full mode),
-  and the same flow time costs the same number of iterations at every v0.
+* ``trained``: GD run to training loss ≤ ``loss_target`` with η_v0 = min(η, η·(v*/v0)²),
+  v* = ``stable_v0`` = 0.3. GD's stability edge 2/λ_max(θ0) falls like 1/v0² for v0 ≳ 0.3
+  (λ_max(θ0) is measured by power iteration on Hessian-vector products for every v0 and
+  stored: 264 at v0 = 1, 2.6e4 at v0 = 10 in full mode), so this keeps η_v0·λ_max/2 ≈ 0.1
+  and the run a discretization of the flow (checked against ``solve_flow`` on a few cells
+  in full mode). The paper's η = 0.01 has η·λ_max/2 > 1 — beyond GD's stability edge —
+  for v0 ≳ 0.9.
 
 The benign edge of a row (fixed v0, or d, or m) is the ‖µ‖ at which the test error falls
 through ``level`` for the last time (linear interpolation in log ‖µ‖), one per seed.
@@ -64,7 +66,8 @@ class CNNPhaseSettings:
     patches nearly orthogonal: |⟨ξ_i, ξ_k⟩|/‖ξ‖² ≈ d^{−1/2} = 0.03); σ0 = 1e-5 makes the
     initial network output negligible at every v0 of the grid (|f(θ0)| ≲ v0·m·σ0·σp·√d ≤
     0.03 at v0 = 10), so training starts near the origin as the analysis assumes; the
-    ``trained`` protocol keeps ηλ_max < 2 (the paper's small-η condition).
+    ``trained`` protocol keeps ηλ_max/2 ≈ 0.1 (the paper's small-η condition), which its
+    η = 0.01 at T = 200 breaks for v0 ≳ 0.9.
     """
 
     n: int = 20
@@ -88,6 +91,7 @@ class CNNPhaseSettings:
     v0_large: float = 3.0  # the d/n scan's large-v0 row
     m_scan: tuple = (5, 10, 20, 40)
     v0_m: float = 0.01  # the m scan's v0 (small side)
+    stable_v0: float = 0.3  # the trained protocol's η_v0 = min(η, η·(stable_v0/v0)²)
     traj_v0s: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # balance-ratio trajectories
     traj_mu: float = 10.0
     traj_iters: int = 3000
@@ -121,12 +125,15 @@ def _models(s: CNNPhaseSettings, seed: int, d: int, m: int):
 
 
 def _trained_lr(s: CNNPhaseSettings, v0: float) -> float:
-    return min(s.lr, s.lr / v0**2)
+    return min(s.lr, s.lr * (s.stable_v0 / v0) ** 2)
 
 
-def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None = None):
-    """Both protocols on every (seed, v0, ‖µ‖): arrays (protocol, seed, v0, mu) of
-    test_error, train_error, loss, layer_change_ratio, t_final."""
+def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None = None,
+               protocols=PROTOCOLS, return_norms: bool = False):
+    """The ``protocols`` on every (seed, v0, ‖µ‖): arrays (protocol, seed, v0, mu) of
+    test_error, train_error, loss, layer_change_ratio (= dv/dW: ‖v − v0‖ over
+    ‖W − W0‖), t_final; a protocol not run is NaN. With ``return_norms`` also the dict of
+    ‖v − v0‖ ("dv") and ‖W − W0‖ ("dW")."""
     from flowtools.descent import run_gd
 
     d, m = d or s.d, m or s.m
@@ -134,6 +141,7 @@ def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None 
     shape = (len(PROTOCOLS), len(s.seeds), len(v0s), len(s.mus))
     out = {k: np.full(shape, np.nan) for k in
            ("test_error", "train_error", "loss", "layer_change_ratio", "t_final")}
+    norms = {k: np.full(shape, np.nan) for k in ("dv", "dW")}
     # the trained protocol: v0s sharing one η run as one batch
     lrs = np.array([_trained_lr(s, v) for v in v0s])
     groups = [np.flatnonzero(lrs == lr) for lr in np.unique(lrs)]
@@ -141,9 +149,11 @@ def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None 
         for k, model in enumerate(_models(s, seed, d, m)):
             th0 = np.stack([model.init(s.sigma0, v0, seed=seed + INIT_SEED_OFFSET)
                             for v0 in v0s])
-            runs = [(0, np.arange(len(v0s)), run_gd(model, th0, lr=s.lr, max_iter=s.steps,
-                                                    loss_threshold=0.0, n_save=2))]
-            for g in groups:
+            runs = []
+            if "paper" in protocols:
+                runs.append((0, np.arange(len(v0s)), run_gd(
+                    model, th0, lr=s.lr, max_iter=s.steps, loss_threshold=0.0, n_save=2)))
+            for g in groups if "trained" in protocols else ():
                 lr = float(lrs[g[0]])
                 runs.append((1, g, run_gd(model, th0[g], lr=lr,
                                           max_iter=int(np.ceil(s.max_time / lr)),
@@ -153,9 +163,14 @@ def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None 
                 out["test_error"][p, a, idx, k] = model.test_error(thf)
                 out["train_error"][p, a, idx, k] = model.train_error(thf)
                 out["loss"][p, a, idx, k] = tr.loss_final
-                out["layer_change_ratio"][p, a, idx, k] = model.layer_change_ratio(thf, th0[idx])
                 out["t_final"][p, a, idx, k] = tr.t_final
-    return out
+                W, Vv = (np.asarray(x) for x in model.split(thf))
+                W0, V0 = (np.asarray(x) for x in model.split(th0[idx]))
+                dv = np.sqrt(np.sum((Vv - V0) ** 2, axis=(1, 2, 3)))
+                dw = np.sqrt(np.sum((W - W0) ** 2, axis=(1, 2, 3)))
+                norms["dv"][p, a, idx, k], norms["dW"][p, a, idx, k] = dv, dw
+                out["layer_change_ratio"][p, a, idx, k] = dv / dw
+    return out if not return_norms else (out, norms)
 
 
 def edge_mu(err, mus, level):
@@ -195,13 +210,17 @@ def exponent(x, edges, stated: float) -> dict:
                 stated=stated, points=int(np.isfinite(edges).sum()))
 
 
+@jax.jit
+def _hvp(model, theta, v):
+    return model.hvp(theta, v)
+
+
 def _lambda_max(model, theta, iters=60):
-    """The largest Hessian eigenvalue at θ by power iteration on Hessian-vector products."""
-    hvp = jax.jit(lambda v: model.hvp(theta, v))
+    """The largest |eigenvalue| of ∇²L(θ) by power iteration on Hessian-vector products."""
     v = jnp.asarray(np.random.default_rng(0).standard_normal(model.n_params))
     lam = 0.0
     for _ in range(iters):
-        w = hvp(v / jnp.linalg.norm(v))
+        w = _hvp(model, theta, v / jnp.linalg.norm(v))
         lam, v = float(jnp.linalg.norm(w)), w
     return lam
 
@@ -209,7 +228,7 @@ def _lambda_max(model, theta, iters=60):
 def trajectories(s: CNNPhaseSettings):
     """GD (the trained protocol's η_v0, no stop) at ``traj_mu``, seed 0, for each v0 of
     ``traj_v0s``: the median balance ratio ⟨w_{y_i,r}, ξ_i⟩/v_{y_i,r,2}, ‖Δv‖/‖ΔW‖, the
-    loss, against flow time; and λ_max(θ0)·η/2 at the paper's η."""
+    loss, against flow time."""
     from flowtools.descent import run_gd
 
     model = _models(dataclasses.replace(s, mus=(s.traj_mu,)), s.seeds[0], s.d, s.m)[0]
@@ -219,7 +238,6 @@ def trajectories(s: CNNPhaseSettings):
     out = dict(t=np.full((len(s.traj_v0s), len(ks)), np.nan))
     for name in ("balance_ratio", "change_ratio", "loss"):
         out[name] = np.full_like(out["t"], np.nan)
-    lam = []
     for a, v0 in enumerate(s.traj_v0s):
         th0 = model.init(s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET)
         lr = _trained_lr(s, v0)
@@ -230,8 +248,6 @@ def trajectories(s: CNNPhaseSettings):
         out["balance_ratio"][a] = np.median(np.abs(br), axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             out["change_ratio"][a] = model.layer_change_ratio(tr.thetas, th0)
-        lam.append(_lambda_max(model, jnp.asarray(th0)))
-    out["lambda_max"] = np.array(lam)
     return out
 
 
@@ -291,6 +307,10 @@ def run(s: CNNPhaseSettings, *, log=print):
     m_rows = {k: np.stack(v, axis=2) for k, v in m_rows.items()}  # (P, S, m, mu)
     log(f"  m scan done ({time.perf_counter() - t0:.0f} s)")
     traj = trajectories(s)
+    lam_model = _models(dataclasses.replace(s, mus=(s.mus[len(s.mus) // 2],)), s.seeds[0],
+                        s.d, s.m)[0]
+    lam = np.array([_lambda_max(lam_model, jnp.asarray(lam_model.init(
+        s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET))) for v0 in v0s])
     flows = flow_check(s) if s.flow_cells else []
     log(f"  trajectories and flow checks done ({time.perf_counter() - t0:.0f} s)")
 
@@ -329,11 +349,17 @@ def run(s: CNNPhaseSettings, *, log=print):
     data["mscan_edge"] = (("protocol", "seed", "m"), m_edge)
     for k in ("t", "balance_ratio", "change_ratio", "loss"):
         data[f"traj_{k}"] = (("traj_v0", "k"), traj[k])
-    data["lambda_max_theta0"] = (("traj_v0",), traj["lambda_max"])
+    data["lambda_max_theta0"] = (("v0",), lam)
+    data["lr_over_stability_edge"] = (("protocol", "v0"), np.stack(
+        [s.lr * lam / 2, np.array([_trained_lr(s, v) for v in v0s]) * lam / 2]))
+    ds_lr_note = "η·λ_max(θ0)/2 (> 1: beyond GD's stability edge 2/λ_max)"
     ds = xr.Dataset(data, coords=coords)
     ds["mu"].attrs["long_name"] = "signal strength ‖µ‖₂"
     ds["edge"].attrs["long_name"] = f"benign edge ‖µ‖ (test error falls through {s.level})"
-    ds["lambda_max_theta0"].attrs["long_name"] = "largest Hessian eigenvalue at θ0"
+    ds["lambda_max_theta0"].attrs["long_name"] = (f"largest Hessian eigenvalue at θ0 (seed "
+                                                  f"{s.seeds[0]}, ‖µ‖ = "
+                                                  f"{s.mus[len(s.mus) // 2]:.3g})")
+    ds["lr_over_stability_edge"].attrs["long_name"] = ds_lr_note
     ds.attrs.update(settings=s.as_attrs(), flowtools_version=flowtools.__version__,
                     fits=json.dumps(fits), flow_check=json.dumps(flows), wall_time_s=wall,
                     protocols="paper: GD eta=lr, T=steps; trained: GD eta=min(lr, lr/v0^2) "
@@ -347,6 +373,21 @@ def _edges_of(a):
     la = np.log10(a)
     mid = (la[1:] + la[:-1]) / 2
     return 10 ** np.concatenate([[2 * la[0] - mid[0]], mid, [2 * la[-1] - mid[-1]]])
+
+
+def _edge_axes(ax, xlabel, title, legend_size):
+    """Log–log axes of an edge-against-parameter panel, plain-number tick labels."""
+    from matplotlib.ticker import LogFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(r"benign edge $\|\mu\|_2$")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=legend_size)
 
 
 def plot(ds):
@@ -405,12 +446,8 @@ def plot(ds):
     ax.plot(dn, s["sigma_p"] * (fits["trained"]["C_large"] * dn) ** 0.25, "r--", lw=0.8,
             label=r"$\sigma_p (C d/n)^{1/4}$")
     ax.plot(dn, s["sigma_p"] * np.sqrt(dn), "b--", lw=0.8, label=r"$\sigma_p\sqrt{d/n}$")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"d/n (n = {s['n']}, m = {s['m']})")
-    ax.set_ylabel(r"benign edge $\|\mu\|_2$")
-    ax.set_title("(c) edge against d/n (mean ± sd over seeds)", fontsize=10)
-    ax.legend(fontsize=6.5)
+    _edge_axes(ax, f"d/n (n = {s['n']}, m = {s['m']})",
+               "(c) edge against d/n (mean ± sd over seeds)", 6.5)
     # (d) edge against m
     ax = axes[1, 0]
     ms = ds["m"].values
@@ -421,12 +458,8 @@ def plot(ds):
                     label=f"{proto}: slope {f['slope']:.2f} ± {f['stderr']:.2f} (stated −1/2)")
     e0 = np.nanmean(ds["mscan_edge"].sel(protocol="trained").values[:, 0])
     ax.plot(ms, e0 * (ms / ms[0]) ** -0.5, "k--", lw=0.8, label=r"$\propto m^{-1/2}$")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"width m (v0 = {s['v0_m']:g}, d = {s['d']}, n = {s['n']})")
-    ax.set_ylabel(r"benign edge $\|\mu\|_2$")
-    ax.set_title("(d) small-v0 edge against m", fontsize=10)
-    ax.legend(fontsize=7)
+    _edge_axes(ax, f"width m (v0 = {s['v0_m']:g}, d = {s['d']}, n = {s['n']})",
+               "(d) small-v0 edge against m (mean ± sd over seeds)", 7)
     # (e) Δv/ΔW against v0
     ax = axes[1, 1]
     r = ds["layer_change_ratio"].sel(protocol="trained").mean("seed").values
@@ -488,11 +521,11 @@ def summary_lines(ds) -> list[str]:
         lines.append(f"  flow check v0={row['v0']:g} ‖µ‖={row['mu']:g}: flow t={row['flow_t']:.3g}"
                      f" test err {row['flow_test_error']:.3f} vs GD t={row['gd_t']:.3g} "
                      f"{row['gd_test_error']:.3f} (max |Δθ| {row['max_abs_theta_gap']:.2g})")
-    lam = ds["lambda_max_theta0"].values
-    s = json.loads(ds.attrs["settings"])
-    for v0, l in zip(ds["traj_v0"].values, lam, strict=True):
-        lines.append(f"  v0={v0:g}: λ_max(θ0) = {l:.3g}, η·λ_max/2 at η={s['lr']}: "
-                     f"{s['lr'] * l / 2:.3g}")
+    ratio = ds["lr_over_stability_edge"]
+    for v0, lam in zip(ds["v0"].values, ds["lambda_max_theta0"].values, strict=True):
+        lines.append(f"  v0={v0:.3g}: λ_max(θ0) = {lam:.3g}; η·λ_max/2: paper "
+                     f"{float(ratio.sel(protocol='paper', v0=v0)):.3g}, trained "
+                     f"{float(ratio.sel(protocol='trained', v0=v0)):.3g}")
     return lines
 
 
