@@ -96,6 +96,7 @@ class CNNPhaseSettings:
     traj_mu: float = 10.0
     traj_iters: int = 3000
     flow_cells: tuple = ((0.01, 8.0), (0.1, 4.0), (3.0, 2.5))  # (v0, ‖µ‖) flow checks
+    flow_rtol: float = 1e-8  # rtol 1e-6 stops 5 % early (sliding kinks; see flow_check)
     mode: str = "full"
 
     @classmethod
@@ -252,8 +253,13 @@ def trajectories(s: CNNPhaseSettings):
 
 
 def flow_check(s: CNNPhaseSettings):
-    """Test error of the flow (``solve_flow``, dopri5, rtol 1e-6) to the loss target against
-    the trained protocol's GD, on the cells ``flow_cells`` (seed 0)."""
+    """Test error of the flow (``solve_flow``, dopri5, rtol ``flow_rtol``) to the loss
+    target against the trained protocol's GD, on the cells ``flow_cells`` (seed 0).
+
+    Measured (full mode, v0 = 0.1, ‖µ‖ = 4): GD's stopping time 3.79, 3.845, 3.865, 3.8975
+    at η = 0.01/2^k, k = 0..3, tends to the flow's 3.919 at rtol 1e-8 (12 758 steps), not
+    to its 3.707 at rtol 1e-6 (250 steps): with preactivations sliding along ReLU kinks
+    the explicit solver's error control is too loose at 1e-6."""
     from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
 
@@ -263,7 +269,7 @@ def flow_check(s: CNNPhaseSettings):
         th0 = model.init(s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET)
         tw = time.perf_counter()
         fl = solve_flow(model, th0, t1=s.max_time, loss_threshold=s.loss_target,
-                        solver="dopri5", rtol=1e-6, n_save=10, max_steps=200_000)
+                        solver="dopri5", rtol=s.flow_rtol, n_save=10, max_steps=200_000)
         wall = time.perf_counter() - tw
         lr = _trained_lr(s, v0)
         gd = run_gd(model, th0, lr=lr, max_iter=int(np.ceil(s.max_time / lr)),

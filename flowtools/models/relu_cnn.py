@@ -36,7 +36,10 @@ saved states):
   chatters around 0 with amplitude O(η); the adaptive solver chatters at the tolerance).
   Then the cost grows steeply as rtol falls (n = 10, d = 50, m = 4, σ0 = 0.01, t ≤ 2:
   507 steps at rtol 1e-6, 4.5·10⁴ at 1e-8) and the flow itself is accurate only to about
-  the tolerance's effect (~1e-4 between rtol 1e-6 and 1e-7): use rtol 1e-6–1e-7 there.
+  the tolerance's effect (~1e-4 between rtol 1e-6 and 1e-7). On the phase diagram's
+  networks (d = 1000, m = 10) rtol 1e-6 stopped at a loss target 5 % early in time, and
+  rtol 1e-8 agreed with GD's η → 0 limit (``flowtools.experiments.cnn_phase.flow_check``):
+  use rtol ≤ 1e-8 for end points, 1e-6 for a quick look.
 
 **Diagnostics** (exact, from any θ): ``decompose`` solves
 w_{j,r}(t) = w_{j,r}(0) + j·γ_{j,r}·‖µ‖⁻²·µ + Σ_i ρ_{j,r,i}·‖ξ_i‖⁻²·ξ_i by least squares in
