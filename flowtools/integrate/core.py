@@ -8,10 +8,11 @@ in log-norm coordinates (``coords``) or in θ, with optional stops on a scalar l
 controller would see only noise). ``solve_flow`` (F = −∇ℓ), the small-initialization
 limit (any F with F(0) = 0) and the GD comparison (stacked modified flows) all call it.
 
-A batch runs through ``jax.lax.map`` in chunks of ``batch_size`` trajectories (a chunk
-steps in lockstep until its slowest member ends). One compilation serves every call with
-the same field function, static options and array shapes: tolerances, horizon and
-thresholds are traced.
+A batch runs as compiled calls of one chunk each (``batch_size`` trajectories, vmapped:
+they step in lockstep, each with its own step sizes, until the slowest ends), the calls
+shared out over ``workers`` threads. One compilation serves every call with the same field
+function, static options and chunk: tolerances, horizon, thresholds and start times are
+traced, and the batch size enters only through the number of calls.
 
     >>> import jax.numpy as jnp, numpy as np
     >>> from flowtools.integrate import IntegratorOptions, integrate
@@ -49,7 +50,7 @@ from flowtools.trajectory import Status, Trajectory
 
 
 def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
-              loss=None, t0s=None) -> Trajectory:
+              loss=None, t0s=None, chunk=None) -> Trajectory:
     """Integrate dθ/dt = ``vf(θ, args)`` from each row of ``theta0s`` (B, p), started at
     t = 0 or at the times ``t0s`` (the field is autonomous; a later start resumes a flow).
 
@@ -71,6 +72,10 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
         loss: optional ``loss(θ, args)`` → scalar, saved along and used by the stops.
         t0s: optional (B,) start times in [0, t1) (default 0); saves before a member's
             start are NaN. A traced argument: resuming reuses the compiled program.
+        chunk: members per compiled call (default: ``options.batch_size``, or for a
+            smaller batch the power of two ≥ B); a continuation passes its first call's
+            chunk to reuse that program. Members agree across chunk sizes to round-off
+            (a vmapped solve rounds by its width), bitwise across ``workers``.
 
     Raises:
         FlowtoolsError: when an implicit solver's dense Jacobians would not fit in memory.
@@ -82,12 +87,16 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     if options.loss_threshold > 0 and loss is None:
         raise FlowtoolsError("a loss threshold needs a loss: pass loss=.")
     B, p = theta0s.shape
-    chunk = int(min(options.batch_size, B))
-    parts = _deal(B, min(options.workers, B))
+    workers = min(options.workers, B)
+    if chunk is None:  # not a function of workers: the result does not depend on them
+        chunk = min(options.batch_size, _bucket(B))
+    chunk = V.positive_int(chunk, "chunk")
+    pieces = _pieces(B, chunk)
+    workers = min(workers, len(pieces))
     if options.implicit:  # every worker holds its chunk's Jacobians at once
-        V.memory(8.0 * p * p * 4 * chunk * len(parts),
+        V.memory(8.0 * p * p * 4 * chunk * workers,
                  f"the implicit solver {options.solver} (dense {p}×{p} Jacobians, "
-                 f"batch_size {chunk}, {len(parts)} worker(s))",
+                 f"batch_size {chunk}, {workers} worker(s))",
                  "use an explicit solver (solver='dopri8' or 'tsit5': memory O(p) per "
                  "trajectory), a smaller batch_size, fewer workers, or a smaller model")
     t1 = float(save_ts[-1]) if options.t1 is None else options.t1
@@ -100,16 +109,18 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
                                          options.loss_threshold, options.gtol))
     static = options.static(loss is not None)
     calls = [(vf, loss, args, jnp.asarray(theta0s[idx]), jnp.asarray(t0s[idx]),
-              jnp.asarray(save_ts), dyn, static, min(chunk, len(idx))) for idx in parts]
-    exe, compile_time = compiled(_solve, *calls[0])  # the parts share one shape
+              jnp.asarray(save_ts), dyn, static) for idx in pieces]
+    exe, compile_time = compiled(_solve, *calls[0])  # the pieces share one shape
     tw = time.perf_counter()
-    if len(calls) == 1:
-        outs = [jax.block_until_ready(exe(*calls[0]))]
-    else:
-        with ThreadPoolExecutor(len(calls)) as pool:
+    if workers == 1:
+        outs = [jax.block_until_ready(exe(*c)) for c in calls]
+    else:  # the threads take the next piece as they finish one: slow pieces spread out
+        with ThreadPoolExecutor(workers) as pool:
             outs = list(pool.map(lambda c: jax.block_until_ready(exe(*c)), calls))
     wall = time.perf_counter() - tw
-    ts, thetas, losses, status, acc, rej = _undeal(parts, B, outs)
+    # the pieces cover 0, 1, …, B − 1 in order, then repeat members as padding
+    ts, thetas, losses, status, acc, rej = (
+        np.concatenate([np.asarray(o[k]) for o in outs])[:B] for k in range(6))
     # diffrax writes the end point (SaveAt t1=True) right after the last save made before
     # the end, and pads with inf: the end point is the last finite entry of each row.
     S = len(save_ts)
@@ -134,31 +145,22 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
                       theta_final=thf, loss_final=lf, status=status.astype(np.int8),
                       steps=acc, grad_evals=evals, wall_time=wall, compile_time=compile_time,
                       method=f"diffrax:{options.solver}",
-                      info=dict(rejected_steps=rej.tolist(),
+                      info=dict(rejected_steps=rej.tolist(), chunk=chunk,
                                 grad_evals="estimate: steps×stages"))
 
 
-def _deal(B: int, workers: int) -> list[np.ndarray]:
-    """Member indices of each worker's part, dealt round-robin and padded (by repeating a
-    member) to one length, so that every part runs the same compiled program."""
-    if workers <= 1:
-        return [np.arange(B)]
-    size = -(-B // workers)
-    return [np.resize(np.arange(w, B, workers), size) for w in range(workers)]
+def _bucket(n: int) -> int:
+    """The power of two ≥ n: chunk sizes from a few buckets, so that batches of nearby
+    sizes share one compiled program."""
+    return 1 << max(0, int(n) - 1).bit_length()
 
 
-def _undeal(parts, B, outs):
-    """The parts' outputs back in member order (padding dropped)."""
-    if len(parts) == 1:
-        return [np.asarray(o) for o in outs[0]]
-    result = []
-    for k in range(len(outs[0])):
-        first = np.asarray(outs[0][k])
-        full = np.empty((B,) + first.shape[1:], dtype=first.dtype)
-        for idx, out in zip(parts, outs, strict=True):
-            full[idx] = np.asarray(out[k])  # padding repeats a member: same values
-        result.append(full)
-    return result
+def _pieces(B: int, chunk: int) -> list[np.ndarray]:
+    """Member indices of the compiled calls: 0 … B − 1 in order, ``chunk`` per call, the
+    last call padded by repeating the first members (their results are dropped)."""
+    n = -(-B // chunk)
+    idx = np.resize(np.arange(B), n * chunk)
+    return [idx[k * chunk:(k + 1) * chunk] for k in range(n)]
 
 
 class _TimeBisection(optx.Bisection):
@@ -190,15 +192,19 @@ def _make_solver(name, newton, rtol, atol):
     return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
 
 
-def _stop_event(vf, loss, threshold, gtol):
+def _stop_event(vf, loss, threshold, gtol, coords):
     """One scalar condition (the root finder takes one): log ℓ − log threshold, switched to
-    −1 once the relative field ‖F‖/‖θ‖ is at or below gtol. Bisection on time alone
-    locates either."""
+    −1 once the relative field ‖F‖/‖θ‖ is at or below gtol (log-norm coordinates only:
+    ``IntegratorOptions`` refuses gtol > 0 in θ). Bisection on time alone locates either."""
+    lognorm = coords == "lognorm"
 
     def cond(t, y, args, **kwargs):
-        ell = jnp.maximum(loss(from_lognorm(y), args), 1e-300)  # ℓ may be exactly 0
+        theta = from_lognorm(y) if lognorm else y
+        ell = jnp.maximum(loss(theta, args), 1e-300)  # ℓ may be exactly 0
         gap = jnp.where(threshold > 0, jnp.log(ell) - jnp.log(jnp.maximum(threshold, 1e-300)),
                         1.0)
+        if not lognorm:
+            return gap
         floor = jnp.log(relative_field_norm(vf, y, args) + 1e-300) - jnp.log(
             jnp.maximum(gtol, 1e-300))
         return jnp.where((gtol > 0) & (floor <= 0), -1.0, gap)
@@ -217,7 +223,7 @@ def _identity(theta):
 
 
 @eqx.filter_jit
-def _solve(vf, loss, args, theta0s, t0s, save_ts, dyn, static, batch_size):
+def _solve(vf, loss, args, theta0s, t0s, save_ts, dyn, static):
     t1, rtol, atol, threshold, gtol = dyn
     if static.coords == "lognorm":
         term, y_of, theta_of = diffrax.ODETerm(lognorm_field(vf)), to_lognorm, from_lognorm
@@ -228,7 +234,7 @@ def _solve(vf, loss, args, theta0s, t0s, save_ts, dyn, static, batch_size):
                                        icoeff=static.icoeff)
     if static.clip_to_saves:
         controller = diffrax.ClipStepSizeController(controller, step_ts=save_ts)
-    event = _stop_event(vf, loss, threshold, gtol) if static.events else None
+    event = _stop_event(vf, loss, threshold, gtol, static.coords) if static.events else None
 
     def save(t, y, args):
         theta = theta_of(y)
@@ -253,4 +259,4 @@ def _solve(vf, loss, args, theta0s, t0s, save_ts, dyn, static, batch_size):
         return (sol.ts, thetas, losses, status, sol.stats["num_accepted_steps"],
                 sol.stats["num_rejected_steps"])
 
-    return jax.lax.map(one, (theta0s, t0s), batch_size=batch_size)
+    return jax.vmap(one)((theta0s, t0s))

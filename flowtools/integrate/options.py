@@ -79,10 +79,11 @@ class IntegratorOptions:
         clip_to_saves: steps land exactly on the save times (saved states then carry the
             step accuracy rather than the dense interpolant's).
         max_steps: step budget per trajectory.
-        batch_size: trajectories integrated in lockstep per chunk (``jax.lax.map``).
-        workers: threads that integrate parts of a batch at once (one compiled program,
-            members dealt round-robin so that slow members spread over the parts); the
-            result does not depend on it. Default: the machine's cores.
+        batch_size: trajectories integrated in lockstep per compiled call (vmapped; the
+            chunk of a smaller batch is the power of two ≥ B).
+        workers: threads that integrate chunks of a batch at once (one compiled program;
+            a thread takes the next chunk when it finishes one); the result does not
+            depend on it. Default: the machine's cores.
         t1: the horizon (None: the last save time).
         loss_threshold: stop at ℓ ≤ this (0: no stop); needs a loss.
         gtol: stop at ‖F(θ)‖ ≤ gtol·‖θ‖ (0: no stop); needs a loss, log-norm coordinates.
