@@ -72,7 +72,7 @@ def solve_flow(
     n_save: int = 200,
     save_ts=None,
     max_steps: int = 50_000,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     workers: int | None = None,
 ) -> Trajectory:
     """Integrate dθ/dt = −∇ℓ(θ) from ``theta0`` ((p,) or a batch (B, p)).
@@ -114,9 +114,12 @@ def solve_flow(
             keeps its own step sizes, masked once it has ended). A chunk runs until its
             slowest member ends, but a lockstep step costs far less per member: on Example
             1 (one core, identical members) 128 µs per member-step at 1, 61 at 8, 33 at 64,
-            34 at 256. With the spread of step counts of 400 seeds (max/median 1.8) 64 is
-            the default; 1 lets every trajectory take its own time (a batch with a few
-            very slow members).
+            34 at 256. None (the default): 64 up to ``IMPLICIT_MAX_PARAMS`` parameters
+            (the spread of step counts of 400 seeds, max/median 1.8, costs less than
+            lockstep saves), 1 above (a wide model's step is compute-bound, so lockstep
+            saves nothing and one member per call lets the workers share a small batch).
+            1 lets every trajectory take its own time (a batch with a few very slow
+            members).
         workers: threads integrating parts of a batch at once (diffrax; default: the
             machine's cores). The result does not depend on it.
 
@@ -138,6 +141,8 @@ def solve_flow(
         if solver == "auto":
             solver = "kvaerno5" if problem.n_params <= IMPLICIT_MAX_PARAMS else "dopri8"
         solver = V.choice(solver, "diffrax solver", ("auto", *SOLVERS))
+        if batch_size is None:
+            batch_size = 64 if problem.n_params <= IMPLICIT_MAX_PARAMS else 1
         opts = IntegratorOptions(solver=solver,
                                  newton=newton, rtol=rtol, workers=workers, atol=rtol * atol_rel,
                                  clip_to_saves=save_ts is not None, max_steps=max_steps,
@@ -150,8 +155,8 @@ def solve_flow(
         loss_threshold = V.loss_threshold(loss_threshold)
         gtol = V.nonnegative_float(gtol, "gtol", hint=" (0 disables the stationarity stop)")
         # the diffrax-only options are checked by the one validator all the same
-        IntegratorOptions(newton=newton, max_steps=max_steps, batch_size=batch_size,
-                          workers=workers)
+        IntegratorOptions(newton=newton, max_steps=max_steps, workers=workers,
+                          batch_size=1 if batch_size is None else batch_size)
         p = problem.n_params
         V.memory(8.0 * p * p * 6, f"the implicit solver scipy:{solver} (dense {p}×{p} "
                  "Jacobians)", "use the diffrax backend with an explicit solver "
