@@ -368,8 +368,9 @@ def run(s: CNNPhaseSettings, *, log=print):
     ds["lr_over_stability_edge"].attrs["long_name"] = ds_lr_note
     ds.attrs.update(settings=s.as_attrs(), flowtools_version=flowtools.__version__,
                     fits=json.dumps(fits), flow_check=json.dumps(flows), wall_time_s=wall,
-                    protocols="paper: GD eta=lr, T=steps; trained: GD eta=min(lr, lr/v0^2) "
-                    "to loss <= loss_target", init_seed_offset=INIT_SEED_OFFSET,
+                    protocols="paper: GD eta=lr, T=steps; trained: GD "
+                    "eta=min(lr, lr*(stable_v0/v0)^2) to loss <= loss_target",
+                    init_seed_offset=INIT_SEED_OFFSET,
                     title="Shang, Meng, Cao & Zou (2024) phase diagram, flowtools")
     return ds
 
@@ -407,7 +408,8 @@ def plot(ds):
     v0s, mus = ds["v0"].values, ds["mu"].values
     fig, axes = plt.subplots(2, 3, figsize=(17, 10))
     titles = {"paper": f"GD η={s['lr']}, T={s['steps']} (paper)",
-              "trained": f"GD η=min({s['lr']}, {s['lr']}/v0²) to loss ≤ {s['loss_target']}"}
+              "trained": f"GD η=min({s['lr']}, {s['lr']}·({s['stable_v0']}/v0)²) to loss ≤ "
+                         f"{s['loss_target']}"}
     for ax, proto, letter in zip(axes[0, :2], PROTOCOLS, "ab", strict=True):
         err = ds["test_error"].sel(protocol=proto).mean("seed").values
         pc = ax.pcolormesh(_edges_of(v0s), _edges_of(mus), err.T, cmap="viridis", vmin=0,
