@@ -436,7 +436,7 @@ def plot(ds):
         ax.set_ylabel(r"signal strength $\|\mu\|_2$")
         fv = f["v0_small_side"]
         ax.set_title(f"({letter}) {titles[proto]}\nsmall-v0 edge exponent "
-                     f"{fv['slope']:.2f} ± {fv['stderr']:.2f} (stated −1)", fontsize=10)
+                     f"{fv['slope']:.3f} ± {fv['stderr']:.3f} (stated −1)", fontsize=10)
         ax.legend(loc="lower left", fontsize=7, framealpha=0.7)
     # (c) edge against d/n
     ax = axes[0, 2]
