@@ -39,11 +39,15 @@ Prints, measured in this one run:
   (``branches.generalization_error`` on the 1000 standard-Gaussian test points of
   ``demos/fig4_sample_size.py``), ‖Δθ_end‖ and the end times' ratio t_Radau / t_diffrax.
 
-Measured (full grid, 2-core machine shared with other jobs, load 2.6–4): 520 flows in
-94.5 s + 66 s compile (4 compilations); accepted steps median 663, max 1360, rejected
-≤ 38, none MAX_STEPS; 452 CONVERGED, 60 STATIONARY, 8 HORIZON (n = 5, ℓ ≈ 2e-18–2e-17 at
-t1 = 1e12: slow tails on Q1 and Q2). Radau: 2 of 6 finished in 60 s (68–77× diffrax's
-wall, same end points: ‖Δθ‖ ≤ 1e-13), 4 killed (> 127–411×).
+Measured (full grid, 2-core machine shared with another job, load ≈ 3; 2026-12-01):
+520 flows in 31.7 s + 72.7 s compile (4 compilations, one per n: the data's shape);
+all 520 CONVERGED at ℓ ≤ 1e-20, none cut off; accepted steps median 668, max 3759 (n = 5,
+data seed 1, c̃ = 0.80, a Q1 end at t = 3.3e13), rejected ≤ 25; 67 flows were stopped by the
+relative-gradient test in a degenerate tail (ℓ ≈ 1e-20–4e-18, t·‖∇ℓ‖²/ℓ of order 1) and
+resumed. Before the resume (t1 = 1e12): 94.5 s, 59 such flows certified STATIONARY too
+early (generalization errors 2e-7–6e-6 instead of 4e-8–5e-7) and 8 HORIZON. Radau: 3 of 4
+finished in 60 s, 56–126× diffrax's wall (median 59×), the same branches and
+generalization errors, ‖Δθ_end‖ ≤ 2e-9; the slowest flow killed (> 96×).
 
 Writes the per-flow table to ``--out`` (default out/benchmarks/) as fig4_grid.csv and,
 when xarray can write it, fig4_grid.nc (dimensions n × data_seed × c_tilde).

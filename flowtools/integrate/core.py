@@ -259,4 +259,6 @@ def _solve(vf, loss, args, theta0s, t0s, save_ts, dyn, static):
         return (sol.ts, thetas, losses, status, sol.stats["num_accepted_steps"],
                 sol.stats["num_rejected_steps"])
 
+    if theta0s.shape[0] == 1:  # one member: no batching rules in the program
+        return jax.tree_util.tree_map(lambda a: a[None], one((theta0s[0], t0s[0])))
     return jax.vmap(one)((theta0s, t0s))
