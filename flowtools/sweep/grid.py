@@ -7,10 +7,10 @@ they appear, are the dimensions of the results (``xarray`` dims). A grid file is
 
 .. code-block:: toml
 
-    [sweep]                     # optional: name, description, cells_per_task
+    [sweep]                     # optional: name, description, family, cells_per_task
     name = "fig4"
 
-    [problem]                   # flowtools.make_problem
+    [problem]                   # the family's model (two_layer: flowtools.make_problem)
     n = [3, 4, 5, 6]
     sampling = "gaussian"
     data_seed = {range = [0, 5]}
@@ -30,8 +30,11 @@ they appear, are the dimensions of the results (``xarray`` dims). A grid file is
 Every value is checked before anything runs (``flowtools._validate``); a bad grid raises
 ``GridError`` naming the file, the LINE, the parameter and the valid choices. Defaults come
 from the signatures of ``make_problem``, ``solve_flow``, ``run_gd`` and ``classify``, so a
-grid means what those functions mean. The *definition* (axes, every fixed parameter that
-applies, outputs, layout) is what a results store is keyed by.
+grid means what those functions mean. ``[sweep] family`` selects the model family
+(``flowtools.sweep.family``: ``two_layer``, the default, or ``relu_cnn``), which decides
+the [problem], [init] and [outputs] keys; [integrator] is shared. The *definition* (axes,
+every fixed parameter that applies, outputs, layout, a family other than the default) is
+what a results store is keyed by.
 
     >>> g = Grid.from_text('''
     ... [problem]
@@ -55,25 +58,24 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import inspect
 import itertools
 import json
 import math
 import pathlib
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
+from flowtools.sweep.family import DEFAULT_FAMILY, REQUIRED, Family, Param, get_family
+from flowtools.sweep.two_layer import problem_from  # noqa: F401  (the default family's)
 
 __all__ = ["Axis", "Grid", "GridError", "PARAMETERS", "SECTIONS", "load_grid"]
 
 FORMAT_VERSION = 1
-_REQUIRED = object()
 
 
 class GridError(FlowtoolsError):
@@ -81,177 +83,25 @@ class GridError(FlowtoolsError):
 
 
 # ---------------------------------------------------------------------- parameters
-def _defaults():
-    """Defaults of the library functions a cell calls, read from their signatures."""
-    from flowtools.branches import classify
-    from flowtools.descent import run_gd
-    from flowtools.flow import solve_flow
-    from flowtools.models import make_problem
-
-    def sig(fn):
-        return {k: p.default for k, p in inspect.signature(fn).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-
-    mp, sf, gd, cl = sig(make_problem), sig(solve_flow), sig(run_gd), sig(classify)
-    return dict(n=mp["n"], sampling=mp["sampling"], data_seed=mp["seed"],
-                activation=mp["activation"], width=mp["width"], dim=mp["dim"],
-                bias=mp["bias"], t1=sf["t1"], loss_threshold=sf["loss_threshold"],
-                gd_loss_threshold=gd["loss_threshold"], gtol=sf["gtol"], rtol=sf["rtol"],
-                atol_rel=sf["atol_rel"], solver=sf["solver"], max_steps=sf["max_steps"],
-                max_iter=gd["max_iter"], branch_tol=cl["tol"])
-
-
-def _string(value, name):
-    if not isinstance(value, str):
-        raise FlowtoolsError(f"{name} must be a string, got {value!r}.")
-    return value
-
-
-def _activation(value, name):
-    from flowtools.activations import available, get_activation
-
-    if not isinstance(value, str):
-        raise FlowtoolsError(f"{name} must be a string: a registered name "
-                             f"({', '.join(available())}) or an expression in x, "
-                             f"got {value!r}.")
-    get_activation(value)  # raises FlowtoolsError naming the registered names
-    return value
-
-
-def _c_tilde(value, name):
-    v = V.positive_float(value, name)
-    if v > 1:
-        raise FlowtoolsError(f"{name} = min(|c|, 1/|c|) must lie in (0, 1], got {value!r}.")
-    return v
-
-
-def _nonzero(value, name):
-    v = V.real(value, name)
-    if v == 0:
-        raise FlowtoolsError(f"{name} = C1/C2 must be finite and non-zero, got {value!r}.")
-    return v
-
-
-def _points(value, name):
-    v = V.nonnegative_int(value, name)
-    if v == 1:
-        raise FlowtoolsError(f"{name} must be 0 (no trajectory) or ≥ 2 (the start and at "
-                             "least one more point), got 1.")
-    return v
-
-
-def _solvers():
-    from flowtools.integrate import SOLVERS
-
-    return ["auto", *SOLVERS]
-
-
-def _samplers():
-    from flowtools.data import SAMPLERS
-
-    return sorted(SAMPLERS)
-
-
-@dataclass(frozen=True)
-class Param:
-    """One grid parameter: its section, a check (value, label) → normalized value, the
-    default (``_REQUIRED`` if none), whether it may be an axis, which integrator methods it
-    applies to (None: all), and the choices to list in messages."""
-
-    name: str
-    section: str
-    check: Callable
-    default: object = None
-    axis: bool = True
-    methods: tuple | None = None
-    choices: Callable | None = None
-    doc: str = ""
-
-
-def _choice(options: Callable):
-    return lambda v, name: V.choice(v, name, options())
-
-
-def _build_parameters():
-    d = _defaults()
-    P = Param
-    flow, gd = ("flow",), ("gd",)
-    items = [
-        P("name", "sweep", _string, "", axis=False, doc="a name for the results"),
-        P("description", "sweep", _string, "", axis=False, doc="free text"),
-        P("cells_per_task", "sweep", V.positive_int, 8, axis=False,
-          doc="cells of one problem computed by one task and stored as one chunk"),
-        P("n", "problem", V.positive_int, d["n"], doc="sample size"),
-        P("sampling", "problem", _choice(_samplers), d["sampling"], choices=_samplers,
-          doc="inputs: evenly spaced on [-2, 2], standard Gaussian, or uniform"),
-        P("data_seed", "problem", V.nonnegative_int, d["data_seed"],
-          doc="seed of random inputs (gaussian, uniform)"),
-        P("activation", "problem", _activation, d["activation"],
-          doc="registered name or expression in x"),
-        P("width", "problem", V.positive_int, d["width"], doc="width m"),
-        P("dim", "problem", V.positive_int, d["dim"], doc="input dimension d"),
-        P("bias", "problem", V.flag, d["bias"], doc="a bias (augmented input (x, 1))"),
-        P("scale", "init", V.positive_float, _REQUIRED, doc="Gaussian initialization scale"),
-        P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
-        P("c_tilde", "init", _c_tilde, None,
-          doc="prescribed c = C1/C2 = c̃ in (0, 1] (init_ratio, width 2)"),
-        P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
-        P("dynamics", "integrator", _choice(lambda: ["flow", "gd"]), "flow",
-          choices=lambda: ["flow", "gd"],
-          # not named `method`: xarray's Dataset.sel(method=...) is the fill-method keyword
-          doc="gradient flow or gradient descent"),
-        P("t1", "integrator", V.positive_float, d["t1"], methods=flow, doc="flow horizon"),
-        P("loss_threshold", "integrator", lambda v, n: V.loss_threshold(v),
-          d["loss_threshold"], doc="stop at loss ≤ this (0 disables)"),
-        P("gtol", "integrator", lambda v, n: V.nonnegative_float(v, n), d["gtol"],
-          methods=flow, doc="stationarity stop ‖∇ℓ‖ ≤ gtol·‖θ‖ (0 disables)"),
-        P("rtol", "integrator", lambda v, n: V.in_open_interval(v, n, 0.0, 1.0), d["rtol"],
-          methods=flow, doc="relative tolerance"),
-        P("atol_rel", "integrator", V.positive_float, d["atol_rel"], methods=flow,
-          doc="absolute tolerance relative to rtol"),
-        P("solver", "integrator", _choice(_solvers), d["solver"], methods=flow,
-          choices=_solvers, doc="diffrax solver"),
-        P("max_steps", "integrator", V.positive_int, d["max_steps"], methods=flow,
-          doc="solver step budget per cell"),
-        P("lr", "integrator", lambda v, n: V.learning_rate(v), _REQUIRED, methods=gd,
-          doc="GD learning rate"),
-        P("max_iter", "integrator", V.positive_int, d["max_iter"], methods=gd,
-          doc="GD iteration limit"),
-        P("trajectory_points", "outputs", _points, 0, axis=False,
-          doc="saved points per cell (0: end point only)"),
-        P("test_inputs", "outputs", _choice(lambda: ["default", "gaussian"]), "default",
-          axis=False, choices=lambda: ["default", "gaussian"],
-          doc="generalization-error test set: default (evenly spaced for d = 1, uniform on "
-              "[-2, 2]^d) or standard Gaussian"),
-        P("n_test", "outputs", V.positive_int, 1000, axis=False, doc="test points"),
-        P("test_seed", "outputs", V.nonnegative_int, 0, axis=False, doc="seed of the test set"),
-        P("branch_tol", "outputs", V.positive_float, d["branch_tol"], axis=False,
-          doc="classify's tolerance for Q1/Q2"),
-    ]
-    return {p.name: p for p in items}
-
-
-PARAMETERS: dict[str, Param] = _build_parameters()
-SECTIONS: dict[str, list[str]] = {}
-for _p in PARAMETERS.values():
-    SECTIONS.setdefault(_p.section, []).append(_p.name)
+#: The default family's parameters (``flowtools.sweep.two_layer``); a grid's own are
+#: ``Grid.model_family.table``.
+PARAMETERS: dict[str, Param] = get_family(DEFAULT_FAMILY).table
+SECTIONS: dict[str, list[str]] = get_family(DEFAULT_FAMILY).sections
 #: Sections whose parameters are part of a cell's computation (and may be axes).
 AXIS_SECTIONS = ("problem", "init", "integrator")
 INIT_AXES = tuple(SECTIONS["init"])
 _SPACINGS = ("linspace", "geomspace", "range")
 
 
-def relevant(name: str, params: Mapping) -> bool:
-    """Whether parameter ``name`` changes a cell with these parameters (data_seed does not
-    with evenly spaced inputs; flow settings do not for GD and vice versa)."""
-    p = PARAMETERS[name]
+def relevant(name: str, params: Mapping, family: Family | None = None) -> bool:
+    """Whether parameter ``name`` changes a cell with these parameters (flow settings do
+    not for GD and vice versa; the family says the rest, e.g. data_seed does not with
+    evenly spaced inputs)."""
+    family = family or get_family(DEFAULT_FAMILY)
+    p = family.table[name]
     if p.methods is not None and params.get("dynamics") not in p.methods:
         return False
-    if name == "data_seed":
-        return params.get("sampling") != "grid"
-    if name in ("c_tilde", "ratio"):
-        return params.get(name) is not None
-    return True
+    return family.applies(name, params)
 
 
 # ---------------------------------------------------------------------- line numbers
@@ -370,6 +220,7 @@ class Grid:
         name, description: from [sweep].
         cells_per_task: cells per task and per stored chunk (along the init axes).
         source: the file read (informational; not part of the definition).
+        family: the model family's name ([sweep] family; ``model_family`` is the object).
     """
 
     axes: tuple[Axis, ...]
@@ -379,7 +230,13 @@ class Grid:
     description: str = ""
     cells_per_task: int = 8
     source: str | None = None
+    family: str = DEFAULT_FAMILY
     _p_max: int = field(default=0, repr=False)
+
+    @property
+    def model_family(self) -> Family:
+        """The ``flowtools.sweep.family.Family`` of the cells."""
+        return get_family(self.family)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -411,6 +268,8 @@ class Grid:
         where = _Where(source, _Locator(_text))
         if not isinstance(data, Mapping):
             raise GridError(f"{where()}a grid is a table of sections, got {type(data).__name__}.")
+        family = _family_of(data, where)
+        PARAMETERS, SECTIONS = family.table, family.sections
         values: dict[str, object] = {}
         axes: list[Axis] = []
         for section, table in data.items():
@@ -429,6 +288,7 @@ class Grid:
                 if key not in SECTIONS[section]:
                     other = PARAMETERS.get(key)
                     hint = (f" ({key!r} belongs in [{other.section}])" if other else
+                            _other_family(key, section, family) or
                             _suggest(key, SECTIONS[section]))
                     raise GridError(f"{where(section, key)}unknown key {key!r} in "
                                     f"[{section}]{hint}: use one of "
@@ -440,10 +300,11 @@ class Grid:
                     values[key] = _checked(p, raw, label, where(section, key))
                 else:
                     axes.append(Axis(key, section, vals))
-        return cls._finish(axes, values, where, source)
+        return cls._finish(axes, values, where, source, family)
 
     @classmethod
-    def _finish(cls, axes, values, where, source):
+    def _finish(cls, axes, values, where, source, family):
+        PARAMETERS, SECTIONS = family.table, family.sections
         on_axis = {a.name: a for a in axes}
         given = set(values) | set(on_axis)
 
@@ -466,7 +327,7 @@ class Grid:
                 continue
             if name in values:
                 fixed[name] = values[name]
-            elif p.default is _REQUIRED:
+            elif p.default is REQUIRED:
                 if p.methods is not None and not set(p.methods) & set(methods):
                     fixed[name] = None
                     continue
@@ -474,26 +335,15 @@ class Grid:
             else:
                 fixed[name] = p.default
         if "gd" in methods and "loss_threshold" not in given:
-            fixed["loss_threshold"] = _defaults()["gd_loss_threshold"]
-        if "c_tilde" in given and "ratio" in given:
-            raise GridError(f"{loc('ratio')}give init.c_tilde or init.ratio, not both (both "
-                            "prescribe c = C1/C2).")
-        for name in ("c_tilde", "ratio"):
-            if name in given:
-                widths = on_axis["width"].values if "width" in on_axis else (fixed["width"],)
-                if any(w != 2 for w in widths):
-                    raise GridError(f"{loc(name)}init.{name} prescribes C1/C2, defined for "
-                                    f"width 2; this grid has width {list(widths)}.")
-        sampling = on_axis["sampling"].values if "sampling" in on_axis else (fixed["sampling"],)
-        if "data_seed" in given and set(sampling) == {"grid"}:
-            raise GridError(f"{loc('data_seed')}problem.data_seed has no effect with "
-                            "sampling 'grid' (evenly spaced inputs): remove it, or use "
-                            "sampling 'gaussian' or 'uniform'.")
+            from flowtools.sweep.family import gd_loss_threshold
+
+            fixed["loss_threshold"] = gd_loss_threshold()
+        family.check(on_axis, fixed, given, loc)
         outputs = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["outputs"]}
         sweep = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["sweep"]}
         grid = cls(axes=tuple(axes), fixed=fixed, outputs=outputs, name=sweep["name"] or (
             pathlib.Path(source).stem if source else ""), description=sweep["description"],
-            cells_per_task=sweep["cells_per_task"], source=source)
+            cells_per_task=sweep["cells_per_task"], source=source, family=family.name)
         p_max = grid._check_problems(where)
         object.__setattr__(grid, "_p_max", p_max)
         return grid
@@ -502,32 +352,27 @@ class Grid:
         """Build every distinct problem once (cheap: data only) so that combinations that
         cannot work (grid sampling with d > 1, an activation without σ'(0) for c̃, …) are
         refused before anything runs. Returns the largest parameter count p."""
-        names = SECTIONS["problem"]
+        family = self.model_family
+        names = family.sections["problem"]
         p_axes = [a for a in self.axes if a.section == "problem"]
-        needs_theory = "c_tilde" in self.dims or "ratio" in self.dims or any(
-            self.fixed.get(k) is not None for k in ("c_tilde", "ratio"))
         p_max, seen = 0, set()
         for combo in itertools.product(*(a.values for a in p_axes)):
             params = dict({k: self.fixed[k] for k in names if k in self.fixed},
                           **dict(zip((a.name for a in p_axes), combo, strict=True)))
-            key = tuple(sorted((k, v) for k, v in params.items() if relevant(k, params)))
+            key = tuple(sorted((k, v) for k, v in params.items()
+                               if relevant(k, params, family)))
             if key in seen:
                 continue
             seen.add(key)
             desc = ", ".join(f"{a.name} = {v!r}" for a, v in zip(p_axes, combo, strict=True))
             try:
-                pb = problem_from(params)
+                pb = family.build(params)
             except FlowtoolsError as err:
                 raise GridError(f"{where('problem')}the problem"
                                 f"{' with ' + desc if desc else ''} cannot be built: {err}"
                                 ) from None
-            if needs_theory and pb.assumption_failures():
-                name = "c_tilde" if "c_tilde" in self.dims or self.fixed.get("c_tilde") \
-                    else "ratio"
-                raise GridError(f"{where('init', name)}init.{name} needs C(θ), which rests "
-                                f"on Theorem 1's assumptions; they fail for the problem"
-                                f"{' with ' + desc if desc else ''}: "
-                                + " ".join(pb.assumption_failures()))
+            if family.check_model is not None:
+                family.check_model(pb, self, where, desc)
             p_max = max(p_max, pb.n_params)
         return p_max
 
@@ -593,21 +438,22 @@ class Grid:
         source file). Stores are keyed by this and the library versions."""
         methods = set(self.axis("dynamics").values) if "dynamics" in self.dims else {
             self.fixed["dynamics"]}
+        family = self.model_family
         fixed = {}
         for k, v in self.fixed.items():
-            p = PARAMETERS[k]
+            p = family.table[k]
             if p.methods is not None and not set(p.methods) & methods:
                 continue
-            if k in ("c_tilde", "ratio") and v is None:
-                continue
-            if k == "data_seed" and "sampling" not in self.dims and \
-                    self.fixed["sampling"] == "grid":
+            if v is None or not family.applies(k, self.fixed):  # axes are not in fixed
                 continue
             fixed[k] = v
-        return {"format_version": FORMAT_VERSION,
-                "axes": [[a.name, list(a.values)] for a in self.axes],
-                "fixed": fixed, "outputs": dict(self.outputs),
-                "cells_per_task": self.cells_per_task}
+        out = {"format_version": FORMAT_VERSION,
+               "axes": [[a.name, list(a.values)] for a in self.axes],
+               "fixed": fixed, "outputs": dict(self.outputs),
+               "cells_per_task": self.cells_per_task}
+        if self.family != DEFAULT_FAMILY:  # the default's definitions stay as they were
+            out["family"] = self.family
+        return out
 
     def key(self, versions: Mapping | None = None) -> str:
         """SHA-256 of the canonical JSON of ``definition()`` and ``versions``."""
@@ -639,13 +485,29 @@ def load_grid(grid) -> Grid:
                     f"{type(grid).__name__}.")
 
 
-def problem_from(params: Mapping):
-    """The ``Problem`` of a cell's parameters (``make_problem``)."""
-    from flowtools.models import make_problem
+def _family_of(data: Mapping, where) -> Family:
+    """The family named in ``[sweep] family`` (default ``two_layer``)."""
+    from flowtools.sweep.family import available
 
-    return make_problem(params["n"], sampling=params["sampling"],
-                        activation=params["activation"], width=params["width"],
-                        dim=params["dim"], bias=params["bias"], seed=params["data_seed"])
+    sweep = data.get("sweep", {})
+    name = sweep.get("family", DEFAULT_FAMILY) if isinstance(sweep, Mapping) else \
+        DEFAULT_FAMILY
+    if not isinstance(name, str) or name not in available():
+        raise GridError(f"{where('sweep', 'family')}sweep.family must be one of "
+                        f"{', '.join(available())}, got {name!r}"
+                        f"{_suggest(str(name), available())}.")
+    return get_family(name)
+
+
+def _other_family(key: str, section: str, family: Family) -> str:
+    """A hint when ``key`` is a parameter of another family's [section]."""
+    from flowtools.sweep.family import available
+
+    for name in available():
+        if name != family.name and key in get_family(name).sections[section]:
+            return (f" ({key!r} is a parameter of the family {name!r}; this grid's family is "
+                    f"{family.name!r}, set in [sweep] family)")
+    return ""
 
 
 # ---------------------------------------------------------------------- values

@@ -38,6 +38,7 @@ from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import BRANCH_CODES, Task, compute_task, plan
 from flowtools.sweep.executors import resolve_executor
+from flowtools.sweep.family import DEFAULT_FAMILY, get_family
 from flowtools.sweep.grid import Grid, load_grid
 from flowtools.sweep.progress import Progress
 from flowtools.sweep.store import SweepStore, open_results, store_lock
@@ -201,8 +202,9 @@ def _where(grid: Grid, task: Task) -> str:
 
 # ---------------------------------------------------------------------- summaries
 def summarize(store, *, cells: bool = False) -> str:
-    """A few lines on the store at ``store``: cells done and missing, statuses, branches,
-    wall time (in all, per cell, the longest cell) and a breakdown along the first axis.
+    """A few lines on the store at ``store``: cells done and missing, statuses, branches
+    (two-layer family), wall time (in all, per cell, the longest cell) and a breakdown
+    along the first axis.
     ``cells=True`` adds one line per computed cell."""
     from flowtools.trajectory import Status
 
@@ -212,7 +214,7 @@ def summarize(store, *, cells: bool = False) -> str:
     done = np.asarray(ds["done"].values, dtype=bool)
     status = np.asarray(ds["status"].values)
     wall = np.asarray(ds["wall_time"].values, dtype=float)
-    branch = np.asarray(ds["branch"].values)
+    family = get_family(a.get("family", DEFAULT_FAMILY))
     shape = done.shape
     total = int(np.prod(shape)) if shape else 1
     lines = [f"store {store}: grid {a.get('grid_name') or '(unnamed)'}"
@@ -233,9 +235,11 @@ def summarize(store, *, cells: bool = False) -> str:
     failed = int(sum(1 for s in status[done] if not Status(int(s)).ok))
     lines.append(f"status: {counts(done)}" + (f" (failed: {failed})" if failed else ""))
     inv = {v: k for k, v in BRANCH_CODES.items()}
-    br = [f"{inv.get(int(c), 'not classified')} {k}" for c, k in
-          zip(*np.unique(branch[done], return_counts=True), strict=True)]
-    lines.append(f"branch: {', '.join(br) or 'none'}")
+    if "branch" in ds:
+        branch = np.asarray(ds["branch"].values)
+        br = [f"{inv.get(int(c), 'not classified')} {k}" for c, k in
+              zip(*np.unique(branch[done], return_counts=True), strict=True)]
+        lines.append(f"branch: {', '.join(br) or 'none'}")
     if done.any():
         w = wall[done]
         i = np.unravel_index(np.nanargmax(np.where(done, wall, -np.inf)), shape)
@@ -255,12 +259,13 @@ def summarize(store, *, cells: bool = False) -> str:
         loss = np.asarray(ds["loss_final"].values)
         steps = np.asarray(ds["steps"].values)
         tf = np.asarray(ds["t_final"].values)
-        gen = np.asarray(ds["gen_error"].values)
+        extra = {k: np.asarray(ds[k].values) for k in family.summary}
         for i in zip(*np.nonzero(done)) if shape else [()]:
+            more = "".join(f"{inv.get(int(v[i]), '-')}, " if k == "branch" else
+                           f"{k} {v[i]:.3g}, " for k, v in extra.items())
             lines.append(f"  {_coords(ds, dims, i)}: {Status(int(status[i])).name.lower()}, "
                          f"loss {loss[i]:.3g}, t {tf[i]:.4g}, steps {int(steps[i])}, "
-                         f"{inv.get(int(branch[i]), '-')}, gen_error {gen[i]:.3g}, "
-                         f"{wall[i]:.3g} s")
+                         f"{more}{wall[i]:.3g} s")
     return "\n".join(lines)
 
 

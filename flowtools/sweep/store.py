@@ -6,7 +6,8 @@ Layout (zarr format 3, consolidated metadata, written once at creation):
   gives a ``Dataset`` whose dims are the grid's axes (plus ``param`` for θ and ``save``
   for saved trajectory points), and whose attributes carry the grid definition, every
   fixed setting and the library versions;
-* one array per stored quantity (``flowtools.sweep.cells.variables``) and ``done``, a
+* one array per stored quantity (the grid's family's ``variables``,
+  ``flowtools.sweep.family``) and ``done``, a
   boolean per cell.
 
 **Chunks.** Every array is chunked like the grid's tasks (``Grid.chunks``): 1 along the
@@ -55,7 +56,6 @@ import numpy as np
 
 from flowtools._io import atomic_open
 from flowtools.errors import FlowtoolsError
-from flowtools.sweep.cells import variables
 from flowtools.sweep.grid import FORMAT_VERSION, Grid
 
 __all__ = ["SweepStore", "StoreBusy", "StoreMismatch", "export_netcdf", "library_versions",
@@ -271,6 +271,11 @@ def _settings_attrs(grid: Grid) -> dict:
     return attrs
 
 
+def _variables(grid: Grid) -> dict:
+    """The stored variables of ``grid`` (its family's, for its outputs)."""
+    return grid.model_family.variables(grid.outputs)
+
+
 def _coord_values(values):
     vals = list(values)
     if all(isinstance(v, bool) for v in vals):
@@ -292,7 +297,7 @@ class SweepStore:
         self.grid = grid
         self._group = group
         self.fsync = fsync
-        self.variables = variables(grid.outputs["trajectory_points"])
+        self.variables = _variables(grid)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -325,7 +330,7 @@ class SweepStore:
 
     @staticmethod
     def _var_names(grid):
-        return list(variables(grid.outputs["trajectory_points"]))
+        return list(_variables(grid))
 
     @classmethod
     def _create(cls, path, grid: Grid, versions, store_cls):
@@ -345,6 +350,7 @@ class SweepStore:
                 "flowtools_version": versions["flowtools"],
                 "created": datetime.datetime.now().isoformat(timespec="seconds"),
                 "dims": list(grid.dims),
+                "family": grid.family,
                 "note": "A cell's values are valid only where done is true (open the store "
                         "with flowtools.sweep.open_results to get the others masked).",
                 **_settings_attrs(grid),
@@ -360,8 +366,8 @@ class SweepStore:
                 arr.attrs.update({"description": f"grid axis ({a.section}.{a.name})"})
             dims = list(grid.dims)
             sizes = {"param": grid.p_max,
-                     "save": max(grid.outputs["trajectory_points"], 1)}
-            for v in list(variables(grid.outputs["trajectory_points"]).values()):
+                     "save": max(grid.outputs.get("trajectory_points", 0), 1)}
+            for v in list(_variables(grid).values()):
                 shape = grid.shape + tuple(sizes[e] for e in v.extra)
                 chunks = grid.chunks + tuple(sizes[e] for e in v.extra)
                 arr = group.create_array(v.name, shape=shape, chunks=chunks, dtype=v.dtype,

@@ -1,0 +1,278 @@
+"""Model families of the sweep engine: what a grid's cells are made of.
+
+A *family* says, for one kind of model, which parameters a grid may set ([problem], [init],
+[outputs]; [integrator] is shared, since ``solve_flow`` and ``run_gd`` take any
+``flowtools.models.AbstractModel``), how to build the model of a cell's problem
+parameters, how to initialize it, and which per-cell results are stored and how they are
+measured from the runs. A grid names its family in ``[sweep] family = "NAME"`` (default
+``"two_layer"``, so every earlier grid and store means what it meant).
+
+Built in: ``two_layer`` (``flowtools.sweep.two_layer``: ``make_problem``, the Q1/Q2
+branches and the generalization error) and ``relu_cnn`` (``flowtools.sweep.relu_cnn``: the
+two-patch ReLU CNN of Shang et al., train/test error and the layer diagnostics).
+
+Registering one (at import time of the module that defines it)::
+
+    from flowtools.sweep.family import Family, register
+
+    register(Family(name="mine", parameters=..., build=..., init=..., variables=...,
+                    measure=...))
+
+``parameters()`` returns the family's ``Param`` objects (problem, init, outputs, and any
+integrator settings of its own); ``build(problem)`` → model; ``init(model, init,
+problem)`` → θ0 (p,); ``variables(outputs)`` → the stored ``Variable`` objects in order;
+``measure(model, theta0, runs, spec)`` → one array per variable with a leading cell axis
+(``runs``: the integrator's per-cell end points, counters and settings, see
+``flowtools.sweep.cells``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowtools import _validate as V
+from flowtools.errors import FlowtoolsError
+
+__all__ = ["DEFAULT_FAMILY", "Family", "Param", "Variable", "available", "get_family",
+           "register"]
+
+DEFAULT_FAMILY = "two_layer"
+_BUILTIN = {"two_layer": "flowtools.sweep.two_layer", "relu_cnn": "flowtools.sweep.relu_cnn"}
+_REGISTRY: dict[str, Family] = {}
+REQUIRED = object()
+
+
+# ---------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class Param:
+    """One grid parameter: its section, a check (value, label) → normalized value, the
+    default (``REQUIRED`` if none), whether it may be an axis, which integrator methods it
+    applies to (None: all), and the choices to list in messages."""
+
+    name: str
+    section: str
+    check: Callable
+    default: object = None
+    axis: bool = True
+    methods: tuple | None = None
+    choices: Callable | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A stored per-cell quantity: extra dims after the grid's axes, dtype, the value of
+    cells not computed yet, and its attributes."""
+
+    name: str
+    extra: tuple
+    dtype: str
+    fill: object
+    attrs: dict
+
+
+def string(value, name):
+    if not isinstance(value, str):
+        raise FlowtoolsError(f"{name} must be a string, got {value!r}.")
+    return value
+
+
+def choice(options: Callable):
+    return lambda v, name: V.choice(v, name, options())
+
+
+def signature_defaults(fn) -> dict:
+    """The keyword defaults of ``fn`` (a grid's defaults mean what the library's do)."""
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _solvers():
+    from flowtools.integrate import SOLVERS
+
+    return ["auto", *SOLVERS]
+
+
+def sweep_parameters() -> list[Param]:
+    """The [sweep] table (every family)."""
+    P = Param
+    return [
+        P("name", "sweep", string, "", axis=False, doc="a name for the results"),
+        P("description", "sweep", string, "", axis=False, doc="free text"),
+        P("family", "sweep", choice(available), DEFAULT_FAMILY, axis=False,
+          choices=available, doc="the model family of the cells"),
+        P("cells_per_task", "sweep", V.positive_int, 8, axis=False,
+          doc="cells of one problem computed by one task and stored as one chunk"),
+    ]
+
+
+def gd_loss_threshold() -> float:
+    """``run_gd``'s default loss threshold (a GD grid's default, not the flow's)."""
+    from flowtools.descent import run_gd
+
+    return signature_defaults(run_gd)["loss_threshold"]
+
+
+def integrator_parameters() -> list[Param]:
+    """The [integrator] table shared by every family (defaults from the signatures of
+    ``solve_flow`` and ``run_gd``)."""
+    from flowtools.descent import run_gd
+    from flowtools.flow import solve_flow
+
+    sf, gd = signature_defaults(solve_flow), signature_defaults(run_gd)
+    P = Param
+    flow, gdm = ("flow",), ("gd",)
+    return [
+        P("dynamics", "integrator", choice(lambda: ["flow", "gd"]), "flow",
+          choices=lambda: ["flow", "gd"],
+          # not named `method`: xarray's Dataset.sel(method=...) is the fill-method keyword
+          doc="gradient flow or gradient descent"),
+        P("t1", "integrator", V.positive_float, sf["t1"], methods=flow, doc="flow horizon"),
+        P("loss_threshold", "integrator", lambda v, n: V.loss_threshold(v),
+          sf["loss_threshold"], doc="stop at loss ≤ this (0 disables)"),
+        P("gtol", "integrator", lambda v, n: V.nonnegative_float(v, n), sf["gtol"],
+          methods=flow, doc="stationarity stop ‖∇ℓ‖ ≤ gtol·‖θ‖ (0 disables)"),
+        P("rtol", "integrator", lambda v, n: V.in_open_interval(v, n, 0.0, 1.0), sf["rtol"],
+          methods=flow, doc="relative tolerance"),
+        P("atol_rel", "integrator", V.positive_float, sf["atol_rel"], methods=flow,
+          doc="absolute tolerance relative to rtol"),
+        P("solver", "integrator", choice(_solvers), sf["solver"], methods=flow,
+          choices=_solvers, doc="diffrax solver"),
+        P("max_steps", "integrator", V.positive_int, sf["max_steps"], methods=flow,
+          doc="solver step budget per cell"),
+        P("lr", "integrator", lambda v, n: V.learning_rate(v), REQUIRED, methods=gdm,
+          doc="GD learning rate"),
+        P("max_iter", "integrator", V.positive_int, gd["max_iter"], methods=gdm,
+          doc="GD iteration limit"),
+    ]
+
+
+# ---------------------------------------------------------------------- families
+def _no_check(axes, fixed, given, loc):
+    return None
+
+
+def _applies_if_set(name, params):
+    return True
+
+
+def _same_settings(integrator, init):
+    return integrator
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """A model family of the sweep engine (see the module docstring).
+
+    Optional hooks: ``applies(name, params)`` — whether a parameter changes a cell with
+    these parameters (beyond the integrator method; e.g. a seed of evenly spaced data);
+    ``check(axes, fixed, given, loc)`` — cross-parameter checks, raising ``GridError``
+    (``loc(name)`` is the "file:line: " prefix of a parameter); ``check_model(model,
+    grid, where, desc)`` — checks of one built model; ``settings(integrator, init)`` — a
+    cell's integrator settings (e.g. a learning rate that depends on the initialization;
+    cells with equal settings run as one GD batch); ``static`` — the problem parameters
+    that fix the compiled program's shapes (tasks sharing them share a worker);
+    ``summary`` — the variables ``flowtools sweep show --cells`` prints per cell.
+    """
+
+    name: str
+    parameters: Callable[[], list[Param]]
+    build: Callable
+    init: Callable
+    variables: Callable[[Mapping], dict[str, Variable]]
+    measure: Callable
+    applies: Callable = _applies_if_set
+    check: Callable = _no_check
+    check_model: Callable | None = None
+    settings: Callable = _same_settings
+    static: tuple = ()
+    summary: tuple = ()
+    doc: str = ""
+    _table: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def table(self) -> dict[str, Param]:
+        """Every parameter of a grid of this family, by name ([sweep] and [integrator]
+        included; built once, on first use)."""
+        if not self._table:
+            items = [*sweep_parameters(), *self.parameters()]
+            names = {p.name for p in items}
+            items += [p for p in integrator_parameters() if p.name not in names]
+            order = {"sweep": 0, "problem": 1, "init": 2, "integrator": 3, "outputs": 4}
+            items.sort(key=lambda p: order[p.section])  # stable: each section's own order
+            self._table.update({p.name: p for p in items})
+        return self._table
+
+    @property
+    def sections(self) -> dict[str, list[str]]:
+        out = {s: [] for s in ("sweep", "problem", "init", "integrator", "outputs")}
+        for p in self.table.values():
+            out[p.section].append(p.name)
+        return out
+
+
+def register(family: Family) -> Family:
+    """Add ``family`` to the registry (a name already taken by another family is refused)."""
+    old = _REGISTRY.get(family.name)
+    if old is not None and old is not family:
+        raise FlowtoolsError(f"a sweep family named {family.name!r} is already registered.")
+    _REGISTRY[family.name] = family
+    return family
+
+
+def available() -> list[str]:
+    """The names of the registered families (the built-in ones included)."""
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name`` (built-in ones are imported on first use)."""
+    if name not in _REGISTRY and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])
+    if name not in _REGISTRY:
+        raise FlowtoolsError(f"unknown sweep family {name!r}: use one of "
+                             f"{', '.join(available())}.")
+    return _REGISTRY[name]
+
+
+# ---------------------------------------------------------------------- shared variables
+def run_variables(loss_description: str) -> dict[str, Variable]:
+    """The integrator's per-cell results every family stores (``loss_final`` … ``grad_evals``;
+    ``wall_time`` comes from ``wall_time_variable``)."""
+    from flowtools.trajectory import Status
+
+    status = {"description": "flowtools.Status code of the integrator run",
+              "flag_values": [-1] + [int(s) for s in Status],
+              "flag_meanings": " ".join(["not_computed"] + [s.name.lower() for s in Status])}
+    out = [
+        Variable("loss_final", (), "float64", np.nan, {"description": loss_description}),
+        Variable("t_final", (), "float64", np.nan,
+                 {"description": "flow time at the end (GD: iterations × lr)"}),
+        Variable("status", (), "int8", -1, status),
+        Variable("steps", (), "int64", -1, {"description": "accepted solver steps (flow) or "
+                                                         "iterations (GD); −1 not computed"}),
+        Variable("grad_evals", (), "int64", -1, {"description": "gradient evaluations (flow: "
+                                                              "steps × stages estimate)"}),
+    ]
+    return {v.name: v for v in out}
+
+
+WALL_TIME = Variable("wall_time", (), "float64", np.nan,
+                     {"description": "seconds of integration for this cell, compilation "
+                                     "excluded (GD: share of its task's batched run)",
+                      "units": "s"})
+
+
+def run_columns(runs: Mapping) -> dict:
+    """The ``run_variables`` and ``wall_time`` of the per-cell ``runs`` columns, typed."""
+    out = {k: np.asarray(runs[k]).astype(np.float64) for k in ("loss_final", "t_final")}
+    out["status"] = np.asarray(runs["status"]).astype(np.int8)
+    out["steps"] = np.asarray(runs["steps"]).astype(np.int64)
+    out["grad_evals"] = np.asarray(runs["grad_evals"]).astype(np.int64)
+    out["wall_time"] = np.asarray(runs["wall_time"]).astype(np.float64)
+    return out

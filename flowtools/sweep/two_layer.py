@@ -1,0 +1,269 @@
+"""The sweep family ``two_layer``: the paper's two-layer network with a single-neuron target
+(``flowtools.make_problem``), the default of every grid.
+
+A cell is a problem (``make_problem``), an initial state (``init_gaussian``, or
+``init_ratio`` for a prescribed c = C1/C2 or c̃), one integrator run and the quantities
+derived from its end point:
+
+=============  ======================================================================
+theta0         the initial state θ0 (padded with NaN to the grid's largest p)
+theta_final    the end point θ_final (same padding)
+loss_final     ℓ(θ_final)
+t_final        the flow time at the end (GD: iterations × lr)
+status         ``flowtools.Status`` code (−1: not computed)
+steps          accepted solver steps (flow) or iterations (GD)
+grad_evals     gradient evaluations (the flow's is an estimate, see ``solve_flow``)
+branch         ``classify``: 0 Q1, 1 Q2, 2 other, −1 not classified (non-finite end)
+dist_Q1/Q2     distances of θ_final to Q1 and Q2 (up to the network's symmetries)
+gen_error      ``generalization_error`` of θ_final on the grid's test inputs
+wall_time      seconds of integration for this cell (compilation excluded; GD: the
+               cell's share of its task's one batched run)
+ts, losses,    with ``trajectory_points = K``: K saved times (log-spaced, as the
+thetas         integrators save them), losses and states
+=============  ======================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from flowtools import _validate as V
+from flowtools.errors import FlowtoolsError
+from flowtools.sweep.family import (
+    REQUIRED,
+    WALL_TIME,
+    Family,
+    Param,
+    Variable,
+    choice,
+    register,
+    run_columns,
+    run_variables,
+    signature_defaults,
+)
+
+__all__ = ["BRANCH_CODES", "FAMILY", "initial_state", "problem_from", "variables"]
+
+BRANCH_CODES = {"Q1": 0, "Q2": 1, "other": 2}
+NOT_CLASSIFIED = -1
+
+
+# ---------------------------------------------------------------------- parameters
+def _activation(value, name):
+    from flowtools.activations import available, get_activation
+
+    if not isinstance(value, str):
+        raise FlowtoolsError(f"{name} must be a string: a registered name "
+                             f"({', '.join(available())}) or an expression in x, "
+                             f"got {value!r}.")
+    get_activation(value)  # raises FlowtoolsError naming the registered names
+    return value
+
+
+def _c_tilde(value, name):
+    v = V.positive_float(value, name)
+    if v > 1:
+        raise FlowtoolsError(f"{name} = min(|c|, 1/|c|) must lie in (0, 1], got {value!r}.")
+    return v
+
+
+def _nonzero(value, name):
+    v = V.real(value, name)
+    if v == 0:
+        raise FlowtoolsError(f"{name} = C1/C2 must be finite and non-zero, got {value!r}.")
+    return v
+
+
+def _points(value, name):
+    v = V.nonnegative_int(value, name)
+    if v == 1:
+        raise FlowtoolsError(f"{name} must be 0 (no trajectory) or ≥ 2 (the start and at "
+                             "least one more point), got 1.")
+    return v
+
+
+def _samplers():
+    from flowtools.data import SAMPLERS
+
+    return sorted(SAMPLERS)
+
+
+def parameters() -> list[Param]:
+    from flowtools.branches import classify
+    from flowtools.models import make_problem
+
+    mp, cl = signature_defaults(make_problem), signature_defaults(classify)
+    P = Param
+    return [
+        P("n", "problem", V.positive_int, mp["n"], doc="sample size"),
+        P("sampling", "problem", choice(_samplers), mp["sampling"], choices=_samplers,
+          doc="inputs: evenly spaced on [-2, 2], standard Gaussian, or uniform"),
+        P("data_seed", "problem", V.nonnegative_int, mp["seed"],
+          doc="seed of random inputs (gaussian, uniform)"),
+        P("activation", "problem", _activation, mp["activation"],
+          doc="registered name or expression in x"),
+        P("width", "problem", V.positive_int, mp["width"], doc="width m"),
+        P("dim", "problem", V.positive_int, mp["dim"], doc="input dimension d"),
+        P("bias", "problem", V.flag, mp["bias"], doc="a bias (augmented input (x, 1))"),
+        P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
+        P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
+        P("c_tilde", "init", _c_tilde, None,
+          doc="prescribed c = C1/C2 = c̃ in (0, 1] (init_ratio, width 2)"),
+        P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
+        P("trajectory_points", "outputs", _points, 0, axis=False,
+          doc="saved points per cell (0: end point only)"),
+        P("test_inputs", "outputs", choice(lambda: ["default", "gaussian"]), "default",
+          axis=False, choices=lambda: ["default", "gaussian"],
+          doc="generalization-error test set: default (evenly spaced for d = 1, uniform on "
+              "[-2, 2]^d) or standard Gaussian"),
+        P("n_test", "outputs", V.positive_int, 1000, axis=False, doc="test points"),
+        P("test_seed", "outputs", V.nonnegative_int, 0, axis=False, doc="seed of the test set"),
+        P("branch_tol", "outputs", V.positive_float, cl["tol"], axis=False,
+          doc="classify's tolerance for Q1/Q2"),
+    ]
+
+
+def applies(name: str, params: Mapping) -> bool:
+    """data_seed does not change evenly spaced inputs; c_tilde/ratio only when given."""
+    if name == "data_seed":
+        return params.get("sampling") != "grid"
+    if name in ("c_tilde", "ratio"):
+        return params.get(name) is not None
+    return True
+
+
+def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
+    from flowtools.sweep.grid import GridError
+
+    if "c_tilde" in given and "ratio" in given:
+        raise GridError(f"{loc('ratio')}give init.c_tilde or init.ratio, not both (both "
+                        "prescribe c = C1/C2).")
+    for name in ("c_tilde", "ratio"):
+        if name in given:
+            widths = axes["width"].values if "width" in axes else (fixed["width"],)
+            if any(w != 2 for w in widths):
+                raise GridError(f"{loc(name)}init.{name} prescribes C1/C2, defined for "
+                                f"width 2; this grid has width {list(widths)}.")
+    sampling = axes["sampling"].values if "sampling" in axes else (fixed["sampling"],)
+    if "data_seed" in given and set(sampling) == {"grid"}:
+        raise GridError(f"{loc('data_seed')}problem.data_seed has no effect with "
+                        "sampling 'grid' (evenly spaced inputs): remove it, or use "
+                        "sampling 'gaussian' or 'uniform'.")
+
+
+def check_model(pb, grid, where, desc) -> None:
+    """A prescribed c̃ or c needs C(θ), i.e. Theorem 1's assumptions."""
+    from flowtools.sweep.grid import GridError
+
+    needs_theory = "c_tilde" in grid.dims or "ratio" in grid.dims or any(
+        grid.fixed.get(k) is not None for k in ("c_tilde", "ratio"))
+    if needs_theory and pb.assumption_failures():
+        name = "c_tilde" if "c_tilde" in grid.dims or grid.fixed.get("c_tilde") else "ratio"
+        raise GridError(f"{where('init', name)}init.{name} needs C(θ), which rests "
+                        f"on Theorem 1's assumptions; they fail for the problem"
+                        f"{' with ' + desc if desc else ''}: "
+                        + " ".join(pb.assumption_failures()))
+
+
+# ---------------------------------------------------------------------- a cell
+def problem_from(params: Mapping):
+    """The ``Problem`` of a cell's parameters (``make_problem``)."""
+    from flowtools.models import make_problem
+
+    return make_problem(params["n"], sampling=params["sampling"],
+                        activation=params["activation"], width=params["width"],
+                        dim=params["dim"], bias=params["bias"], seed=params["data_seed"])
+
+
+def initial_state(problem, init: Mapping, params: Mapping | None = None) -> np.ndarray:
+    """θ0 of one cell: ``init_ratio`` if c̃ (c = c̃) or c is prescribed, else Gaussian
+    (``params``, the cell's problem parameters, are not needed)."""
+    c = init.get("c_tilde", init.get("ratio"))
+    if c is not None:
+        return problem.init_ratio(c, init["scale"], seed=init["seed"])
+    return problem.init_gaussian(init["scale"], seed=init["seed"])
+
+
+def variables(outputs: Mapping) -> dict[str, Variable]:
+    """The stored variables of a grid (the trajectory ones only if requested)."""
+    V_ = Variable
+    run = run_variables("ℓ(θ_final) = ½Σ(f − y)²")
+    out = [
+        V_("theta0", ("param",), "float64", np.nan,
+           {"description": "initial state θ0, layout (a_1, w_1, …, a_m, w_m), w_k with the "
+                           "bias last; NaN beyond the cell's parameter count"}),
+        V_("theta_final", ("param",), "float64", np.nan,
+           {"description": "end point of the run (same layout as theta0)"}),
+        *run.values(),
+        V_("branch", (), "int8", NOT_CLASSIFIED,
+           {"description": "flowtools.branches.classify of θ_final (label of the end point, "
+                           "not of t → ∞ unless the loss reached its floor)",
+            "flag_values": [NOT_CLASSIFIED, *BRANCH_CODES.values()],
+            "flag_meanings": "not_classified " + " ".join(BRANCH_CODES)}),
+        V_("dist_Q1", (), "float64", np.nan, {"description": "distance of θ_final to Q1"}),
+        V_("dist_Q2", (), "float64", np.nan, {"description": "distance of θ_final to Q2"}),
+        V_("gen_error", (), "float64", np.nan,
+           {"description": "generalization error ‖f_θ − f*‖ (RMS on the test inputs)"}),
+        WALL_TIME,
+    ]
+    if outputs.get("trajectory_points", 0):
+        out += [
+            V_("ts", ("save",), "float64", np.nan,
+               {"description": "saved times (NaN after the end of the run)"}),
+            V_("losses", ("save",), "float64", np.nan, {"description": "ℓ at the saved times"}),
+            V_("thetas", ("save", "param"), "float64", np.nan,
+               {"description": "states at the saved times"}),
+        ]
+    return {v.name: v for v in out}
+
+
+def _test_inputs(problem, outputs):
+    from flowtools.branches import test_inputs
+
+    if outputs["test_inputs"] == "gaussian":
+        rng = np.random.default_rng(outputs["test_seed"])
+        return rng.standard_normal((outputs["n_test"], problem.dim))
+    return test_inputs(problem, outputs["n_test"], seed=outputs["test_seed"])
+
+
+def measure(pb, theta0: np.ndarray, runs: Mapping, spec: Mapping) -> dict:
+    """End points, branches (``classify``) and generalization errors of a task's cells."""
+    from flowtools.branches import classify, generalization_error
+
+    outputs, p_max = spec["outputs"], spec["p_max"]
+    B = len(theta0)
+    X_test = _test_inputs(pb, outputs)
+    branch = np.full(B, NOT_CLASSIFIED, dtype=np.int8)
+    d1, d2, gen = np.full(B, np.nan), np.full(B, np.nan), np.full(B, np.nan)
+    for i, th in enumerate(runs["theta_final"]):  # one cell at a time: bits independent of B
+        if np.all(np.isfinite(th)):
+            r = classify(pb, th, tol=outputs["branch_tol"])
+            branch[i] = BRANCH_CODES[str(r.branch)]
+            d1[i], d2[i] = float(r.dist_Q1), float(r.dist_Q2)
+        gen[i] = float(generalization_error(pb, th, X_test=X_test))
+    out = {"theta0": _pad(theta0, p_max), "theta_final": _pad(runs["theta_final"], p_max),
+           **run_columns(runs), "branch": branch, "dist_Q1": d1, "dist_Q2": d2,
+           "gen_error": gen}
+    if outputs.get("trajectory_points", 0):
+        out["ts"] = np.asarray(runs["ts"]).astype(np.float64)
+        out["losses"] = np.asarray(runs["losses"]).astype(np.float64)
+        out["thetas"] = _pad(runs["thetas"], p_max)
+    return out
+
+
+def _pad(a: np.ndarray, p_max: int) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.shape[-1] == p_max:
+        return a
+    pad = np.full(a.shape[:-1] + (p_max - a.shape[-1],), np.nan)
+    return np.concatenate([a, pad], axis=-1)
+
+
+FAMILY = register(Family(
+    name="two_layer", parameters=parameters, build=problem_from, init=initial_state,
+    variables=variables, measure=measure, applies=applies, check=check,
+    check_model=check_model, static=("n", "activation", "width", "dim", "bias"),
+    summary=("branch", "gen_error"),
+    doc="the two-layer network with a single-neuron target (make_problem)"))
