@@ -45,6 +45,7 @@ from flowtools.integrate.coords import (
     relative_field_norm,
     to_lognorm,
 )
+from flowtools.integrate.linear import SmallLU
 from flowtools.integrate.options import IMPLICIT, SOLVERS, STAGES, IntegratorOptions
 from flowtools.trajectory import Status, Trajectory
 
@@ -185,9 +186,11 @@ def _make_solver(name, newton, rtol, atol):
         # the exact Jacobian at the start of each stage's iteration: in slow tails steps
         # are large (h·‖J‖ ≫ 1) and one Jacobian per step stops converging, which rejected
         # steps until h/t fell to 1e-4 (see IntegratorOptions.newton)
-        return SOLVERS[name](root_finder=optx.Chord(rtol=rtol, atol=atol))
+        return SOLVERS[name](root_finder=optx.Chord(rtol=rtol, atol=atol,
+                                                    linear_solver=SmallLU()))
     if newton == "full":
-        return SOLVERS[name](root_finder=optx.Newton(rtol=rtol, atol=atol))
+        return SOLVERS[name](root_finder=optx.Newton(rtol=rtol, atol=atol,
+                                                     linear_solver=SmallLU()))
     # one Jacobian per step, iterations accepted at kappa = 1 times the step tolerance
     return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
 
