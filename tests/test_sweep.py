@@ -423,3 +423,138 @@ def test_a_task_that_raises_leaves_its_cells_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "compute_task", real)
     res = run_sweep(g, tmp_path / "f.zarr", resume=True)
     assert res.cached == 2 and res.computed == 1 and res.ok
+
+
+# ---------------------------------------------------------------------- model families
+CNN = """\
+[sweep]
+family = "relu_cnn"
+cells_per_task = 3
+
+[problem]
+n = 8
+dim = 40
+width = 3
+n_test = 200
+data_seed = [0, 1]
+mu_norm = [1.0, 5.0]
+
+[init]
+sigma0 = 1e-3
+v0 = [0.05, 0.6, 2.0]
+
+[integrator]
+dynamics = "gd"
+lr = 0.05
+stable_v0 = 0.3
+max_time = 15.0
+loss_threshold = 0.05
+"""
+
+
+def test_cnn_family_cells_equal_run_gd_on_the_same_cell(tmp_path):
+    """Every stored number of a relu_cnn cell is what run_gd gives on that cell alone: the
+    model from PatchData.draw(seed), θ0 from seed + 2**20, η_v0 = min(lr, lr·(0.3/v0)²)
+    and max_iter = ⌈15/η_v0⌉ — to round-off (the sweep batches the v0 sharing an η)."""
+    from flowtools.descent import run_gd
+    from flowtools.models.relu_cnn import PatchData, ReluCNN
+
+    grid = Grid.from_text(CNN)
+    res = run_sweep(grid, tmp_path / "cnn.zarr")
+    assert res.ok and res.computed == 8 * 3 // 2
+    ds = open_results(tmp_path / "cnn.zarr").load()
+    assert ds["test_error"].dims == ("data_seed", "mu_norm", "v0")
+    for seed in (0, 1):
+        for mu in (1.0, 5.0):
+            model = ReluCNN(PatchData.draw(n=8, d=40, mu_norm=mu, seed=seed, n_test=200),
+                            width=3)
+            for v0 in (0.05, 0.6, 2.0):
+                lr = 0.05 * min(1.0, (0.3 / v0) ** 2)
+                th0 = model.init(1e-3, v0, seed=seed + 2**20)
+                tr = run_gd(model, th0, lr, max_iter=int(np.ceil(15.0 / lr)),
+                            loss_threshold=0.05)
+                cell = ds.sel(data_seed=seed, mu_norm=mu, v0=v0)
+                W, V = (np.asarray(a) for a in model.split(tr.theta_final))
+                W0, V0 = (np.asarray(a) for a in model.split(th0))
+                dv, dw = np.linalg.norm(V - V0), np.linalg.norm(W - W0)
+                br = np.median(np.abs(model.balance_ratio(tr.theta_final)))
+                assert float(cell.lr) == pytest.approx(lr, rel=1e-15)
+                assert int(cell.steps) == tr.steps and int(cell.status) == tr.status
+                for name, want in (("loss_final", tr.loss_final), ("t_final", tr.t_final),
+                                   ("dv", dv), ("dW", dw), ("layer_change_ratio", dv / dw),
+                                   ("balance_ratio", br),
+                                   ("test_error", model.test_error(tr.theta_final)),
+                                   ("train_error", model.train_error(tr.theta_final))):
+                    assert float(cell[name]) == pytest.approx(float(want), rel=1e-9,
+                                                              abs=1e-14), name
+    # the learning rate depends on v0: v0 = 0.6 and 2 run at η < lr, and stopped at the
+    # loss target or the flow time 15
+    assert np.all(ds["lr"].sel(v0=2.0) < 0.05) and np.all(ds["t_final"] <= 15.0 + 1e-12)
+
+
+def test_cnn_family_resume_computes_nothing_new_and_continues_an_interrupted_run(
+        tmp_path, monkeypatch):
+    import flowtools.sweep.run as R
+
+    grid = Grid.from_text(CNN)
+    real = R.compute_task
+    calls = []
+
+    def flaky(spec):  # the second task dies, as a killed worker would
+        calls.append(spec)
+        if len(calls) == 2:
+            raise RuntimeError("worker lost")
+        return real(spec)
+
+    monkeypatch.setattr(R, "compute_task", flaky)
+    first = run_sweep(grid, tmp_path / "cnn.zarr")
+    assert first.computed == 9 and first.missing == 3 and len(first.errors) == 1
+    monkeypatch.setattr(R, "compute_task", real)
+    again = run_sweep(grid, tmp_path / "cnn.zarr", resume=True)
+    assert (again.computed, again.cached) == (3, 9) and again.ok
+    last = run_sweep(grid, tmp_path / "cnn.zarr", resume=True)
+    assert (last.computed, last.cached) == (0, 12)
+    # and the continued store equals one computed in a single run
+    run_sweep(grid, tmp_path / "whole.zarr")
+    a, b = (open_results(tmp_path / p).load() for p in ("cnn.zarr", "whole.zarr"))
+    for name in ("test_error", "loss_final", "dv", "dW", "steps"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+@pytest.mark.parametrize("edit, where, words", [
+    (('family = "relu_cnn"', 'family = "relu_cn"'), ":2:", ["sweep.family", "relu_cnn",
+                                                           "two_layer", "did you mean"]),
+    (("sigma0 = 1e-3", "scale = 1e-3"), ":14:", ["unknown key 'scale'", "[init]",
+                                                 "family 'two_layer'", "sigma0, v0, seed"]),
+    (("max_time = 15.0", "max_time = 15.0\nmax_iter = 100"), ":21:",
+     ["max_time", "max_iter", "not both"]),
+    (("dim = 40", "dim = 8"), ":7:", ["problem.dim must exceed n"]),
+    (("v0 = [0.05, 0.6, 2.0]", "v0 = [0.05, -0.6]"), ":15:", ["init.v0[1]"]),
+])
+def test_cnn_family_bad_grids_name_the_key_and_line(edit, where, words):
+    with pytest.raises(GridError) as err:
+        Grid.from_text(CNN.replace(*edit), source="cnn.toml")
+    msg = str(err.value)
+    assert msg.startswith("cnn.toml" + where), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_two_layer_definitions_do_not_name_the_family():
+    """Stores of the default family keep their keys (definitions unchanged)."""
+    g = Grid.from_text(SMALL)
+    assert g.family == "two_layer" and "family" not in g.definition()
+    assert Grid.from_text(CNN).definition()["family"] == "relu_cnn"
+    named = SMALL.replace("[sweep]\n", '[sweep]\nfamily = "two_layer"\n')
+    assert Grid.from_text(named).key() == g.key()
+
+
+def test_demo_cnn_grid_is_the_quick_reproduce_grid():
+    """demos/grids/cnn_phase.toml and `reproduce cnn-phase --quick` share one definition
+    (main grid, trained protocol), so either resumes the other's store."""
+    from flowtools.experiments.cnn_phase import CNNPhaseSettings, grids
+
+    demo = Grid.from_toml(ROOT / "demos" / "grids" / "cnn_phase.toml")
+    quick = Grid.from_dict(grids(CNNPhaseSettings.quick())["main", "trained"])
+    assert demo.definition() == quick.definition()
+    assert demo.size == 126 and demo.chunks == (1, 1, 7)

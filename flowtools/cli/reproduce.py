@@ -14,6 +14,9 @@ Figures (a registry of the experiments layer's figure functions):
 OUT (default out/reproduce) is checked (created, writable) before any work; files are
 written atomically: OUT/<figure>.png and OUT/<figure>.nc (xarray.open_dataset reads it
 back with named dims; the settings and the flowtools version are its attributes).
+cnn-phase computes its cells on the sweep engine into zarr stores under
+OUT/cnn_phase_store/MODE/ (flowtools sweep show STORE): run it again with the same OUT
+and the cells already there are read, not recomputed (an interrupted run continues).
 
 Examples:
   flowtools reproduce cnn-phase --quick --out /tmp/cnn

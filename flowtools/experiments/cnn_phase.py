@@ -28,10 +28,13 @@ v0-independent balance of the linearized escape rates from small initialization 
 ‖µ‖/4 against noise σp√d/(4√n) per filter, this module's derivation, not the paper's),
 ‖µ‖ = σp·√(d/n).
 
-Why not the sweep engine: ``flowtools.sweep``'s grid schema is the two-layer family's
-(``make_problem`` parameters, ``classify`` outputs); a CNN family there needs a model
-registry in ``sweep/grid.py`` and ``sweep/cells.py``. Here the grid is a few hundred GD
-batches (one per seed and ‖µ‖, vectorized over v0), which ``run_gd`` runs in minutes.
+The cells run on the sweep engine (``flowtools.sweep``, family ``relu_cnn``): one grid
+per scan (main: seed × ‖µ‖ × v0; d/n: seed × d × ‖µ‖ × v0 ∈ {v0_small, v0_large}; m:
+seed × m × ‖µ‖ at v0_m) and protocol (``grids``), each a zarr store under
+``OUT/cnn_phase_store/MODE/`` (``run_sweep`` with resume: a second call computes nothing,
+an interrupted one continues where it stopped; ``executor``/``workers`` put it on Dask).
+A task is one (seed, d, m, ‖µ‖) with every v0 of its grid, run as one GD batch per
+learning rate. The edges, fits and figure are computed from the stores (xarray).
 
     flowtools reproduce cnn-phase [--quick] [--out OUT]
 """
@@ -49,12 +52,12 @@ import numpy as np
 
 from flowtools.errors import FlowtoolsError
 from flowtools.fitting import fit_slope
-from flowtools.models.relu_cnn import PatchData, ReluCNN
+from flowtools.sweep.relu_cnn import INIT_SEED_OFFSET, cell_lr
 
-__all__ = ["CNNPhaseSettings", "edge_mu", "exponent", "plot", "run"]
+__all__ = ["CNNPhaseSettings", "edge_mu", "exponent", "grids", "plot", "run"]
 
-INIT_SEED_OFFSET = 1 << 20  # θ0's seed = data seed + this (independent streams)
 PROTOCOLS = ("paper", "trained")
+SCANS = ("main", "dscan", "mscan")
 
 
 @dataclass(frozen=True)
@@ -119,59 +122,80 @@ class CNNPhaseSettings:
 
 
 # ---------------------------------------------------------------------- training cells
-def _models(s: CNNPhaseSettings, seed: int, d: int, m: int):
-    base = PatchData.draw(n=s.n, d=d, mu_norm=1.0, sigma_p=s.sigma_p, seed=seed,
-                          n_test=s.n_test)
-    return [ReluCNN(base.with_mu_norm(mu), width=m) for mu in s.mus]
+def _model(s: CNNPhaseSettings, mu: float, seed: int, d: int | None = None,
+           m: int | None = None):
+    """The ``ReluCNN`` of one cell's problem (the sweep family's ``build``)."""
+    from flowtools.sweep.relu_cnn import build
+
+    return build(dict(n=s.n, dim=d or s.d, width=m or s.m, sigma_p=s.sigma_p, mu_norm=mu,
+                      data_seed=seed, n_test=s.n_test))
 
 
 def _trained_lr(s: CNNPhaseSettings, v0: float) -> float:
-    return min(s.lr, s.lr * (s.stable_v0 / v0) ** 2)
+    return cell_lr(s.lr, v0, s.stable_v0)
 
 
-def train_rows(s: CNNPhaseSettings, v0s, *, d: int | None = None, m: int | None = None,
-               protocols=PROTOCOLS, return_norms: bool = False):
-    """The ``protocols`` on every (seed, v0, ‖µ‖): arrays (protocol, seed, v0, mu) of
-    test_error, train_error, loss, layer_change_ratio (= dv/dW: ‖v − v0‖ over
-    ‖W − W0‖), t_final; a protocol not run is NaN. With ``return_norms`` also the dict of
-    ‖v − v0‖ ("dv") and ‖W − W0‖ ("dW")."""
-    from flowtools.descent import run_gd
+def grids(s: CNNPhaseSettings) -> dict:
+    """The sweep grids (``flowtools.sweep.Grid`` tables, family ``relu_cnn``) of the
+    figure, by (scan, protocol): dims data_seed, [dim | width], mu_norm, v0."""
+    out = {}
+    for scan in SCANS:
+        problem = dict(n=s.n, dim=s.d, width=s.m, sigma_p=s.sigma_p, n_test=s.n_test,
+                       data_seed=list(s.seeds))
+        v0 = list(s.v0s)
+        if scan == "dscan":
+            problem["dim"], v0 = list(s.d_scan), [s.v0_small, s.v0_large]
+        elif scan == "mscan":
+            problem["width"], v0 = list(s.m_scan), s.v0_m
+        problem["mu_norm"] = list(s.mus)
+        for proto in PROTOCOLS:
+            integrator = dict(dynamics="gd", lr=s.lr)
+            if proto == "paper":
+                integrator.update(max_iter=s.steps, loss_threshold=0.0)
+            else:
+                integrator.update(stable_v0=s.stable_v0, max_time=s.max_time,
+                                  loss_threshold=s.loss_target)
+            out[scan, proto] = {
+                "sweep": {"name": f"cnn_phase_{s.mode}_{scan}_{proto}", "family": "relu_cnn",
+                          "cells_per_task": len(v0) if isinstance(v0, list) else 1,
+                          "description": f"Shang et al. phase diagram ({s.mode} mode), "
+                                         f"{scan}, {proto} protocol"},
+                "problem": problem, "init": {"sigma0": s.sigma0, "v0": v0},
+                "integrator": integrator}
+    return out
 
-    d, m = d or s.d, m or s.m
-    v0s = np.asarray(v0s, float)
-    shape = (len(PROTOCOLS), len(s.seeds), len(v0s), len(s.mus))
-    out = {k: np.full(shape, np.nan) for k in
-           ("test_error", "train_error", "loss", "layer_change_ratio", "t_final")}
-    norms = {k: np.full(shape, np.nan) for k in ("dv", "dW")}
-    # the trained protocol: v0s sharing one η run as one batch
-    lrs = np.array([_trained_lr(s, v) for v in v0s])
-    groups = [np.flatnonzero(lrs == lr) for lr in np.unique(lrs)]
-    for a, seed in enumerate(s.seeds):
-        for k, model in enumerate(_models(s, seed, d, m)):
-            th0 = np.stack([model.init(s.sigma0, v0, seed=seed + INIT_SEED_OFFSET)
-                            for v0 in v0s])
-            runs = []
-            if "paper" in protocols:
-                runs.append((0, np.arange(len(v0s)), run_gd(
-                    model, th0, lr=s.lr, max_iter=s.steps, loss_threshold=0.0, n_save=2)))
-            for g in groups if "trained" in protocols else ():
-                lr = float(lrs[g[0]])
-                runs.append((1, g, run_gd(model, th0[g], lr=lr,
-                                          max_iter=int(np.ceil(s.max_time / lr)),
-                                          loss_threshold=s.loss_target, n_save=2)))
-            for p, idx, tr in runs:
-                thf = tr.theta_final
-                out["test_error"][p, a, idx, k] = model.test_error(thf)
-                out["train_error"][p, a, idx, k] = model.train_error(thf)
-                out["loss"][p, a, idx, k] = tr.loss_final
-                out["t_final"][p, a, idx, k] = tr.t_final
-                W, Vv = (np.asarray(x) for x in model.split(thf))
-                W0, V0 = (np.asarray(x) for x in model.split(th0[idx]))
-                dv = np.sqrt(np.sum((Vv - V0) ** 2, axis=(1, 2, 3)))
-                dw = np.sqrt(np.sum((W - W0) ** 2, axis=(1, 2, 3)))
-                norms["dv"][p, a, idx, k], norms["dW"][p, a, idx, k] = dv, dw
-                out["layer_change_ratio"][p, a, idx, k] = dv / dw
-    return out if not return_norms else (out, norms)
+
+_STORED = {"test_error": "test_error", "train_error": "train_error", "loss": "loss_final",
+           "layer_change_ratio": "layer_change_ratio", "t_final": "t_final"}
+_DIMS = {"main": ("data_seed", "v0", "mu_norm"), "dscan": ("data_seed", "v0", "dim", "mu_norm"),
+         "mscan": ("data_seed", "width", "mu_norm")}
+
+
+def sweep_cells(s: CNNPhaseSettings, store_dir, *, executor="local", workers=None,
+                log=print) -> dict:
+    """Run (or resume) every grid of ``grids(s)`` into ``store_dir``; return, per scan,
+    the arrays test_error, train_error, loss, layer_change_ratio, t_final with a leading
+    protocol axis: main (protocol, seed, v0, mu), dscan (protocol, seed, side, d, mu),
+    mscan (protocol, seed, m, mu)."""
+    import pathlib
+
+    from flowtools.sweep import open_results, run_sweep
+
+    store_dir = pathlib.Path(store_dir)
+    out = {scan: {k: [] for k in _STORED} for scan in SCANS}
+    for (scan, proto), tables in grids(s).items():
+        store = store_dir / f"{scan}_{proto}.zarr"
+        res = run_sweep(tables, store, executor=executor, workers=workers, resume=True,
+                        progress=False)
+        log(f"  {scan:5s} {proto:7s}: {res.computed} cell(s) computed, {res.cached} from "
+            f"the store ({res.wall_time:.0f} s)")
+        if not res.ok:
+            raise FlowtoolsError(f"the sweep into {str(store)!r} did not finish: "
+                                 f"{res.summary()}")
+        ds = open_results(store, lazy=False).transpose(*_DIMS[scan])
+        for k, name in _STORED.items():
+            out[scan][k].append(ds[name].values)
+    return {scan: {k: np.stack(v) for k, v in arrays.items()} for scan, arrays in out.items()}
 
 
 def edge_mu(err, mus, level):
@@ -232,7 +256,7 @@ def trajectories(s: CNNPhaseSettings):
     loss, against flow time."""
     from flowtools.descent import run_gd
 
-    model = _models(dataclasses.replace(s, mus=(s.traj_mu,)), s.seeds[0], s.d, s.m)[0]
+    model = _model(s, s.traj_mu, s.seeds[0])
     K = s.traj_iters
     ks = np.unique(np.round(np.geomspace(1, K, 40))).astype(int)
     ks = np.concatenate([[0], ks])
@@ -265,7 +289,7 @@ def flow_check(s: CNNPhaseSettings):
 
     rows = []
     for v0, mu in s.flow_cells:
-        model = _models(dataclasses.replace(s, mus=(mu,)), s.seeds[0], s.d, s.m)[0]
+        model = _model(s, mu, s.seeds[0])
         th0 = model.init(s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET)
         tw = time.perf_counter()
         fl = solve_flow(model, th0, t1=s.max_time, loss_threshold=s.loss_target,
@@ -285,8 +309,9 @@ def flow_check(s: CNNPhaseSettings):
 
 
 # ---------------------------------------------------------------------- the whole figure
-def run(s: CNNPhaseSettings, *, log=print):
-    """Compute everything; returns an ``xarray.Dataset`` (dims protocol, seed, v0, mu, d,
+def run(s: CNNPhaseSettings, store_dir, *, executor="local", workers=None, log=print):
+    """Compute everything (the grids on the sweep engine, stores in ``store_dir``, resumed
+    where they exist); returns an ``xarray.Dataset`` (dims protocol, seed, v0, mu, d,
     side, m, traj_v0, k) whose attributes carry the settings, the fits and the version."""
     import xarray as xr
 
@@ -296,25 +321,11 @@ def run(s: CNNPhaseSettings, *, log=print):
     v0s, mus = np.asarray(s.v0s), np.asarray(s.mus)
     log(f"cnn-phase ({s.mode}): main grid {len(v0s)} v0 × {len(mus)} ‖µ‖ × {len(s.seeds)} "
         f"seeds, n={s.n}, d={s.d}, m={s.m}, σp={s.sigma_p}, σ0={s.sigma0}")
-    main = train_rows(s, v0s)
-    log(f"  main grid done ({time.perf_counter() - t0:.0f} s)")
-    d_rows = {k: [] for k in main}
-    for d in s.d_scan:
-        r = train_rows(s, [s.v0_small, s.v0_large], d=d)
-        for k in r:
-            d_rows[k].append(r[k])
-    d_rows = {k: np.stack(v, axis=3) for k, v in d_rows.items()}  # (P, S, side, d, mu)
-    log(f"  d/n scan done ({time.perf_counter() - t0:.0f} s)")
-    m_rows = {k: [] for k in main}
-    for m in s.m_scan:
-        r = train_rows(s, [s.v0_m], m=m)
-        for k in r:
-            m_rows[k].append(r[k][:, :, 0])
-    m_rows = {k: np.stack(v, axis=2) for k, v in m_rows.items()}  # (P, S, m, mu)
-    log(f"  m scan done ({time.perf_counter() - t0:.0f} s)")
+    cells = sweep_cells(s, store_dir, executor=executor, workers=workers, log=log)
+    main, d_rows, m_rows = cells["main"], cells["dscan"], cells["mscan"]
+    log(f"  grids done ({time.perf_counter() - t0:.0f} s; stores in {store_dir})")
     traj = trajectories(s)
-    lam_model = _models(dataclasses.replace(s, mus=(s.mus[len(s.mus) // 2],)), s.seeds[0],
-                        s.d, s.m)[0]
+    lam_model = _model(s, s.mus[len(s.mus) // 2], s.seeds[0])
     lam = np.array([_lambda_max(lam_model, jnp.asarray(lam_model.init(
         s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET))) for v0 in v0s])
     flows = flow_check(s) if s.flow_cells else []
@@ -537,8 +548,9 @@ def summary_lines(ds) -> list[str]:
     return lines
 
 
-def main(*, quick=False, out="out/reproduce"):
-    """Run, plot, write PNG + netCDF; return the dataset."""
+def main(*, quick=False, out="out/reproduce", executor="local", workers=None):
+    """Run (the grids' stores in ``out/cnn_phase_store/MODE``, resumed where they exist),
+    plot, write PNG + netCDF; return the dataset."""
     import pathlib
 
     import matplotlib
@@ -549,7 +561,8 @@ def main(*, quick=False, out="out/reproduce"):
     out = check_output_dir(out, what="--out")
     s = CNNPhaseSettings.quick() if quick else CNNPhaseSettings()
     t0 = time.perf_counter()
-    ds = run(s)
+    ds = run(s, pathlib.Path(out) / "cnn_phase_store" / s.mode, executor=executor,
+             workers=workers)
     fig = plot(ds)
     png = pathlib.Path(out) / "cnn_phase.png"
     import matplotlib.pyplot as plt

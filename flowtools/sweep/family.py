@@ -175,7 +175,9 @@ class Family:
     (``loc(name)`` is the "file:line: " prefix of a parameter); ``check_model(model,
     grid, where, desc)`` — checks of one built model; ``settings(integrator, init)`` — a
     cell's integrator settings (e.g. a learning rate that depends on the initialization;
-    cells with equal settings run as one GD batch); ``static`` — the problem parameters
+    cells with equal settings run as one GD batch); ``n_params(problem)`` — the parameter
+    count without building the model (a grid is then checked without building its
+    problems: the CNN's data are large); ``static`` — the problem parameters
     that fix the compiled program's shapes (tasks sharing them share a worker);
     ``summary`` — the variables ``flowtools sweep show --cells`` prints per cell.
     """
@@ -190,6 +192,7 @@ class Family:
     check: Callable = _no_check
     check_model: Callable | None = None
     settings: Callable = _same_settings
+    n_params: Callable | None = None
     static: tuple = ()
     summary: tuple = ()
     doc: str = ""

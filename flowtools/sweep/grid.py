@@ -351,7 +351,8 @@ class Grid:
     def _check_problems(self, where) -> int:
         """Build every distinct problem once (cheap: data only) so that combinations that
         cannot work (grid sampling with d > 1, an activation without σ'(0) for c̃, …) are
-        refused before anything runs. Returns the largest parameter count p."""
+        refused before anything runs (a family with ``n_params`` only counts). Returns the
+        largest parameter count p."""
         family = self.model_family
         names = family.sections["problem"]
         p_axes = [a for a in self.axes if a.section == "problem"]
@@ -365,6 +366,9 @@ class Grid:
                 continue
             seen.add(key)
             desc = ", ".join(f"{a.name} = {v!r}" for a, v in zip(p_axes, combo, strict=True))
+            if family.n_params is not None:
+                p_max = max(p_max, family.n_params(params))
+                continue
             try:
                 pb = family.build(params)
             except FlowtoolsError as err:

@@ -169,5 +169,6 @@ def measure(model, theta0: np.ndarray, runs: Mapping, spec: Mapping) -> dict:
 FAMILY = register(Family(
     name="relu_cnn", parameters=parameters, build=build, init=initial_state,
     variables=variables, measure=measure, applies=applies, check=check, settings=settings,
+    n_params=lambda pb: 2 * pb["width"] * pb["dim"] + 4 * pb["width"],
     static=("n", "dim", "width", "n_test"), summary=("test_error", "train_error"),
     doc="the two-patch ReLU CNN of Shang et al. (ReluCNN on PatchData)"))

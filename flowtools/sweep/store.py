@@ -298,6 +298,7 @@ class SweepStore:
         self._group = group
         self.fsync = fsync
         self.variables = _variables(grid)
+        self._arrays = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -396,15 +397,28 @@ class SweepStore:
     def write(self, blocks, arrays: Mapping) -> None:
         """Store one task's cells into each chunk of ``blocks``: every variable first, then
         ``done`` — so a kill in between leaves the cells missing, not half-written."""
+        import asyncio
+
+        from zarr.core.sync import sync
+
+        if self._arrays is None:  # opening an array reads its metadata: once per store
+            self._arrays = {name: self._group[name] for name in (*self.variables, "done")}
+        targets = {name: self._arrays[name].async_array for name in self.variables}
+
+        async def put_all(block, shape):  # one file per array: written concurrently
+            await asyncio.gather(*(
+                arr.setitem(block, np.asarray(arrays[name]).reshape(
+                    shape + np.asarray(arrays[name]).shape[1:]))
+                for name, arr in targets.items()))
+
         for block in blocks:
             shape = tuple(s.stop - s.start for s in block)
-            for name, v in self.variables.items():
-                data = np.asarray(arrays[name])
-                self._group[name][block] = data.reshape(shape + data.shape[1:])
+            sync(put_all(block, shape))
             self._mark_done(block, shape)
 
     def _mark_done(self, block, shape):
-        self._group["done"][block] = np.ones(shape, dtype=bool)
+        done = self._arrays["done"] if self._arrays else self._group["done"]
+        done[block] = np.ones(shape, dtype=bool)
 
 
 # ---------------------------------------------------------------------- compatibility
@@ -462,19 +476,21 @@ def _values(vals) -> str:
 
 
 # ---------------------------------------------------------------------- reading
-def open_results(path, *, masked: bool = True):
+def open_results(path, *, masked: bool = True, lazy: bool = True):
     """The store at ``path`` as an ``xarray.Dataset`` (lazily loaded, dims = the axes).
 
     With ``masked`` (default) cells not marked ``done`` read as missing: NaN for floats,
     −1 for ``status``/``steps``/``grad_evals``/``branch`` — whatever a killed writer left
     there. ``xarray.open_zarr(path)`` gives the raw arrays; check ``done`` yourself then.
+    ``lazy=False`` reads every array now, without dask (a store of many small chunks:
+    0.35 s instead of 2.6 s for 54 tasks × 16 arrays).
     """
     import xarray as xr
 
     path = pathlib.Path(path)
     if not (path / "zarr.json").is_file():
         raise FlowtoolsError(f"no sweep store at {str(path)!r} (no zarr.json there).")
-    ds = xr.open_zarr(path)
+    ds = xr.open_zarr(path) if lazy else xr.open_zarr(path, chunks=None).load()
     if ds.attrs.get("format") != FORMAT:
         raise FlowtoolsError(f"{str(path)!r} is a zarr store but not a flowtools sweep store.")
     if masked:
