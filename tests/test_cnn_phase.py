@@ -1,4 +1,4 @@
-"""``flowtools reproduce cnn-phase --quick`` (CI-sized, ~30 s) and the edge/exponent fitters.
+"""``flowtools reproduce cnn-phase --quick`` (CI-sized, ~40 s) and the edge/exponent fitters.
 
 The command writes the PNG and a netCDF file with named dims and the settings and version
 as attributes; in its data the fixed-output regime holds (at v0 ≥ 1 the output layer moves
@@ -61,6 +61,22 @@ def test_quick_data_shows_the_two_regimes(quick_run):
     edge = ds["edge"].sel(protocol="trained").sel(v0=slice(1.0, None)).values
     step = np.log(s["mus"][1] / s["mus"][0])
     assert np.nanmax(np.log(edge)) - np.nanmin(np.log(edge)) <= step
+
+
+def test_a_second_run_reads_every_cell_from_the_stores(quick_run):
+    """The cells live in OUT/cnn_phase_store/quick (one zarr store per scan and protocol);
+    running the grids again computes nothing and gives the netCDF file's numbers."""
+    from flowtools.experiments.cnn_phase import sweep_cells
+
+    out, ds = quick_run
+    lines = []
+    cells = sweep_cells(CNNPhaseSettings.quick(), out / "cnn_phase_store" / "quick",
+                        log=lines.append)
+    assert len(lines) == 6 and all(" 0 cell(s) computed" in line for line in lines), lines
+    np.testing.assert_array_equal(cells["main"]["test_error"], ds["test_error"].values)
+    np.testing.assert_array_equal(cells["dscan"]["loss"], ds["dscan_loss"].values)
+    np.testing.assert_array_equal(cells["mscan"]["layer_change_ratio"],
+                                  ds["mscan_layer_change_ratio"].values)
 
 
 def test_edge_and_exponent_fitters_recover_known_values():

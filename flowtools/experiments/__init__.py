@@ -15,14 +15,18 @@ the other way round. One module per concept:
   ``BranchMap``, ``EX1_LRS``
 - ``outputs``: a figure script's command line and files: ``parser``, ``prepare``,
   ``finish``, ``write_csv``
+- ``cnn_phase``: the phase diagram of Shang et al. (2024) for the two-layer ReLU CNN —
+  its grids on the sweep engine (family ``relu_cnn``), benign edges, fitted constants and
+  exponents, the figure and its netCDF data: ``CNNPhaseSettings``, ``grids``, ``run``,
+  ``plot``, ``edge_mu``, ``exponent`` (imported on use: ``flowtools.experiments.cnn_phase``)
 
 Slopes (orders, exponents) are fitted by ``flowtools.fitting.fit_slope``; library-level
 matplotlib helpers are in ``flowtools.plotting``. The sweep engine (``flowtools.sweep``:
-grids, store, executors; ``flowtools sweep``) is the experiments' batch runner and may move
-here as ``experiments.sweep``; a future ``flowtools reproduce FIGURE`` command will be a
-registry of this layer's figure functions (today the ``main`` of each ``demos`` module),
-run with the sweep engine where a figure is a grid. Importing this package imports no
-plotting library.
+grids of a registered model family, store, executors; ``flowtools sweep``) is the
+experiments' batch runner. ``flowtools reproduce FIGURE`` (``flowtools.cli.reproduce``) is
+a registry of this layer's figure functions (cnn-phase today; the other figures are the
+``main`` of each ``demos`` module), run with the sweep engine where a figure is a grid.
+Importing this package imports no plotting library.
 """
 
 from flowtools.experiments.alignment import (
