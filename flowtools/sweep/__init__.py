@@ -2,6 +2,9 @@
 
 - ``Grid`` (``Grid.from_toml``)     — axes over problem, initialization and integrator
                                       parameters; validated with line numbers
+- ``Family``, ``register``, ``get_family`` — what a cell is: the model family's keys, model,
+                                      initialization and stored results (``two_layer``,
+                                      the default, and ``relu_cnn``; ``sweep.family``)
 - ``run_sweep``                     — compute the missing cells (in-process or on Dask)
 - ``open_results``, ``export_netcdf`` — the zarr store as an ``xarray.Dataset``; netCDF
 - ``summarize``                     — what ``flowtools sweep show STORE`` prints
@@ -17,6 +20,7 @@ from flowtools.sweep.executors import (
     InProcessExecutor,
     make_executor,
 )
+from flowtools.sweep.family import Family, get_family, register
 from flowtools.sweep.grid import Axis, Grid, GridError
 from flowtools.sweep.run import SweepResult, default_store, run_sweep, summarize
 from flowtools.sweep.store import (
@@ -32,6 +36,7 @@ __all__ = [
     "AbstractExecutor",
     "Axis",
     "DaskExecutor",
+    "Family",
     "Grid",
     "GridError",
     "InProcessExecutor",
@@ -42,9 +47,11 @@ __all__ = [
     "compute_task",
     "default_store",
     "export_netcdf",
+    "get_family",
     "make_executor",
     "open_results",
     "plan",
+    "register",
     "run_sweep",
     "store_lock",
     "summarize",

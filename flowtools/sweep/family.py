@@ -153,6 +153,12 @@ def integrator_parameters() -> list[Param]:
 
 
 # ---------------------------------------------------------------------- families
+def grid_values(name: str, axes: Mapping, fixed: Mapping) -> tuple:
+    """The values a parameter takes in a grid (its axis, or its one fixed value): for a
+    family's ``check``."""
+    return axes[name].values if name in axes else (fixed[name],)
+
+
 def _no_check(axes, fixed, given, loc):
     return None
 

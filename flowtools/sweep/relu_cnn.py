@@ -40,6 +40,7 @@ from flowtools.sweep.family import (
     Family,
     Param,
     Variable,
+    grid_values,
     register,
     run_columns,
     run_variables,
@@ -86,8 +87,7 @@ def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
     if "max_time" in given and "max_iter" in given:
         raise GridError(f"{loc('max_time')}give integrator.max_time or integrator.max_iter, "
                         "not both (max_time sets max_iter = ⌈max_time/η_v0⌉).")
-    dims = axes["dim"].values if "dim" in axes else (fixed["dim"],)
-    ns = axes["n"].values if "n" in axes else (fixed["n"],)
+    dims, ns = grid_values("dim", axes, fixed), grid_values("n", axes, fixed)
     if min(dims) <= max(ns):
         raise GridError(f"{loc('dim')}problem.dim must exceed n (the signal/noise "
                         f"decomposition and the paper's regime need d > n): dim "

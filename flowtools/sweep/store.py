@@ -397,23 +397,13 @@ class SweepStore:
     def write(self, blocks, arrays: Mapping) -> None:
         """Store one task's cells into each chunk of ``blocks``: every variable first, then
         ``done`` — so a kill in between leaves the cells missing, not half-written."""
-        import asyncio
-
-        from zarr.core.sync import sync
-
         if self._arrays is None:  # opening an array reads its metadata: once per store
             self._arrays = {name: self._group[name] for name in (*self.variables, "done")}
-        targets = {name: self._arrays[name].async_array for name in self.variables}
-
-        async def put_all(block, shape):  # one file per array: written concurrently
-            await asyncio.gather(*(
-                arr.setitem(block, np.asarray(arrays[name]).reshape(
-                    shape + np.asarray(arrays[name]).shape[1:]))
-                for name, arr in targets.items()))
-
         for block in blocks:
             shape = tuple(s.stop - s.start for s in block)
-            sync(put_all(block, shape))
+            for name in self.variables:  # one file at a time: a kill leaves one partial
+                data = np.asarray(arrays[name])
+                self._arrays[name][block] = data.reshape(shape + data.shape[1:])
             self._mark_done(block, shape)
 
     def _mark_done(self, block, shape):

@@ -38,6 +38,7 @@ from flowtools.sweep.family import (
     Param,
     Variable,
     choice,
+    grid_values,
     register,
     run_columns,
     run_variables,
@@ -142,11 +143,11 @@ def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
                         "prescribe c = C1/C2).")
     for name in ("c_tilde", "ratio"):
         if name in given:
-            widths = axes["width"].values if "width" in axes else (fixed["width"],)
+            widths = grid_values("width", axes, fixed)
             if any(w != 2 for w in widths):
                 raise GridError(f"{loc(name)}init.{name} prescribes C1/C2, defined for "
                                 f"width 2; this grid has width {list(widths)}.")
-    sampling = axes["sampling"].values if "sampling" in axes else (fixed["sampling"],)
+    sampling = grid_values("sampling", axes, fixed)
     if "data_seed" in given and set(sampling) == {"grid"}:
         raise GridError(f"{loc('data_seed')}problem.data_seed has no effect with "
                         "sampling 'grid' (evenly spaced inputs): remove it, or use "
