@@ -28,6 +28,7 @@ wall_time           seconds of integration (GD: share of its batch)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -94,14 +95,21 @@ def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
                         f"{list(dims)}, n {list(ns)}.")
 
 
-def build(params: Mapping):
-    """The ``ReluCNN`` of a cell's problem parameters."""
-    from flowtools.models.relu_cnn import PatchData, ReluCNN
+@functools.lru_cache(maxsize=4)
+def _draw(n, d, sigma_p, seed, n_test):
+    from flowtools.models.relu_cnn import PatchData
 
-    data = PatchData.draw(n=params["n"], d=params["dim"], mu_norm=params["mu_norm"],
-                          sigma_p=params["sigma_p"], seed=params["data_seed"],
-                          n_test=params["n_test"])
-    return ReluCNN(data, width=params["width"])
+    return PatchData.draw(n=n, d=d, mu_norm=1.0, sigma_p=sigma_p, seed=seed, n_test=n_test)
+
+
+def build(params: Mapping):
+    """The ``ReluCNN`` of a cell's problem parameters (y, ξ and the test set depend on the
+    seed only: one draw serves every ‖µ‖ of a seed)."""
+    from flowtools.models.relu_cnn import ReluCNN
+
+    base = _draw(params["n"], params["dim"], params["sigma_p"], params["data_seed"],
+                 params["n_test"])
+    return ReluCNN(base.with_mu_norm(params["mu_norm"]), width=params["width"])
 
 
 def init_seed(data_seed: int, seed=None) -> int:

@@ -397,13 +397,20 @@ class SweepStore:
     def write(self, blocks, arrays: Mapping) -> None:
         """Store one task's cells into each chunk of ``blocks``: every variable first, then
         ``done`` — so a kill in between leaves the cells missing, not half-written."""
+        from zarr.core.sync import sync
+
         if self._arrays is None:  # opening an array reads its metadata: once per store
             self._arrays = {name: self._group[name] for name in (*self.variables, "done")}
+        targets = [(name, self._arrays[name].async_array) for name in self.variables]
+
+        async def put_all(block, shape):  # one file at a time (a kill leaves one partial),
+            for name, arr in targets:     # in one trip to zarr's event loop
+                data = np.asarray(arrays[name])
+                await arr.setitem(block, data.reshape(shape + data.shape[1:]))
+
         for block in blocks:
             shape = tuple(s.stop - s.start for s in block)
-            for name in self.variables:  # one file at a time: a kill leaves one partial
-                data = np.asarray(arrays[name])
-                self._arrays[name][block] = data.reshape(shape + data.shape[1:])
+            sync(put_all(block, shape))
             self._mark_done(block, shape)
 
     def _mark_done(self, block, shape):
