@@ -19,7 +19,7 @@ from flowtools.experiments.cnn_phase import main as cnn_phase_main
 
 
 def main(argv=None):
-    ap = parser(__doc__, quick_help="the CI-sized grid (~30 s)")
+    ap = parser(__doc__, quick_help="the CI-sized grid (~40 s)")
     args = ap.parse_args(argv)
     out, _ = prepare(args)
     return cnn_phase_main(quick=args.quick, out=out)

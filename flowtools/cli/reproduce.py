@@ -8,8 +8,8 @@ Figures (a registry of the experiments layer's figure functions):
               ReLU CNN over v0 × ‖µ‖ for GD at the paper's protocol and trained to a small
               loss, the benign edges, the fitted constants and the exponents in v0, d/n and
               m with error bars from seeds, ‖Δv‖/‖ΔW‖ and the layer-balance ratio
-              (flowtools.experiments.cnn_phase). Full mode ≈ 7.5 min on a 2-core CPU,
-              --quick ≈ 30 s.
+              (flowtools.experiments.cnn_phase). Full mode ≈ 9 min on a 2-core CPU
+              (8 min 57 s measured beside another job), --quick ≈ 40 s.
 
 OUT (default out/reproduce) is checked (created, writable) before any work; files are
 written atomically: OUT/<figure>.png and OUT/<figure>.nc (xarray.open_dataset reads it
