@@ -34,7 +34,10 @@ _cache = os.environ.get("FLOWTOOLS_JAX_CACHE", os.path.expanduser("~/.cache/flow
 JAX_CACHE_DIR = _cache if _cache and _cache.lower() != "off" else None
 if JAX_CACHE_DIR is not None:
     jax.config.update("jax_compilation_cache_dir", JAX_CACHE_DIR)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    # every executable, the small jits too (start values, stationarity checks, plots): at
+    # JAX's 0.5 s floor they were recompiled in every process, 0.6 s of a warm
+    # `flowtools run` (bench_cold_warm: warm/cold 0.40 → 0.33)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def export_cache_dir() -> str | None:
