@@ -277,13 +277,12 @@ def _resume(problem, traj, rows, opts: IntegratorOptions, save_ts):
     times) without the stationarity stop, spliced in: later saves, end point, status and
     steps from the continuation (steps and rejected steps add up; wall and compile times
     add). The options differ only in a traced number: the compiled program is reused."""
-    batched = traj  # solve_flow works on batches throughout
     # the first call's chunk: the continuation runs the program compiled for it
-    chunk = batched.info.get("chunk")
-    more = integrate(_model_field, problem, batched.theta_final[rows], save_ts,
+    chunk = traj.info.get("chunk")
+    more = integrate(_model_field, problem, traj.theta_final[rows], save_ts,
                      dataclasses.replace(opts, gtol=0.0), loss=_model_loss,
-                     t0s=batched.t_final[rows], chunk=chunk)
-    out = {name: np.array(getattr(batched, name)) for name in
+                     t0s=traj.t_final[rows], chunk=chunk)
+    out = {name: np.array(getattr(traj, name)) for name in
            ("ts", "thetas", "losses", "t_final", "theta_final", "loss_final", "status",
             "steps", "grad_evals")}
     later = np.isfinite(more.ts)
@@ -294,14 +293,14 @@ def _resume(problem, traj, rows, opts: IntegratorOptions, save_ts):
         out[name][rows] = getattr(more, name)
     out["steps"][rows] += more.steps
     out["grad_evals"][rows] += more.grad_evals
-    info = dict(batched.info)
+    info = dict(traj.info)
     if "rejected_steps" in info:
         rej = np.array(info["rejected_steps"])
         rej[rows] += np.array(more.info["rejected_steps"])
         info["rejected_steps"] = rej.tolist()
-    return dataclasses.replace(batched, **out, info=info,
-                               wall_time=batched.wall_time + more.wall_time,
-                               compile_time=batched.compile_time + more.compile_time)
+    return dataclasses.replace(traj, **out, info=info,
+                               wall_time=traj.wall_time + more.wall_time,
+                               compile_time=traj.compile_time + more.compile_time)
 
 
 # ---------------------------------------------------------------------- end-point checks

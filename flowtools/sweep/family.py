@@ -159,6 +159,15 @@ def grid_values(name: str, axes: Mapping, fixed: Mapping) -> tuple:
     return axes[name].values if name in axes else (fixed[name],)
 
 
+def exclusive(given: set, first: str, second: str, loc, why: str) -> None:
+    """Refuse a grid that gives both of two settings that prescribe the same thing (the
+    message points at the second): for a family's ``check``."""
+    from flowtools.sweep.grid import GridError
+
+    if first in given and second in given:
+        raise GridError(f"{loc(second)}give {why}")
+
+
 def _no_check(axes, fixed, given, loc):
     return None
 

@@ -41,6 +41,7 @@ from flowtools.sweep.family import (
     Family,
     Param,
     Variable,
+    exclusive,
     grid_values,
     register,
     run_columns,
@@ -85,9 +86,8 @@ def applies(name: str, params: Mapping) -> bool:
 def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
     from flowtools.sweep.grid import GridError
 
-    if "max_time" in given and "max_iter" in given:
-        raise GridError(f"{loc('max_time')}give integrator.max_time or integrator.max_iter, "
-                        "not both (max_time sets max_iter = ⌈max_time/η_v0⌉).")
+    exclusive(given, "max_iter", "max_time", loc, "integrator.max_time or "
+              "integrator.max_iter, not both (max_time sets max_iter = ⌈max_time/η_v0⌉).")
     dims, ns = grid_values("dim", axes, fixed), grid_values("n", axes, fixed)
     if min(dims) <= max(ns):
         raise GridError(f"{loc('dim')}problem.dim must exceed n (the signal/noise "

@@ -38,6 +38,7 @@ from flowtools.sweep.family import (
     Param,
     Variable,
     choice,
+    exclusive,
     grid_values,
     register,
     run_columns,
@@ -138,9 +139,8 @@ def applies(name: str, params: Mapping) -> bool:
 def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
     from flowtools.sweep.grid import GridError
 
-    if "c_tilde" in given and "ratio" in given:
-        raise GridError(f"{loc('ratio')}give init.c_tilde or init.ratio, not both (both "
-                        "prescribe c = C1/C2).")
+    exclusive(given, "c_tilde", "ratio", loc, "init.c_tilde or init.ratio, not both (both "
+              "prescribe c = C1/C2).")
     for name in ("c_tilde", "ratio"):
         if name in given:
             widths = grid_values("width", axes, fixed)
