@@ -1,54 +1,88 @@
-"""Reproduce a figure of the papers: compute it, write its PNG and its data (netCDF).
+"""Reproduce the figures and tables of the papers: compute, check the claims, write files.
 
-  flowtools reproduce FIGURE [--quick] [--out OUT]
+  flowtools reproduce FIGURE [FIGURE ...] [--quick] [--gd] [--out OUT]
+  flowtools reproduce all [--quick] [--out OUT]
+  flowtools reproduce --list
 
-Figures (a registry of the experiments layer's figure functions):
+FIGURE is fig1 … fig11, table1 (Zhao, Bai & Zhang), lr-puzzle (the paper's GD learning
+rates under the sum and the mean loss), cstar (the Q1/Q2 demarcation c̃* by bisection on the
+α → 0 limit), or cnn-phase (Shang, Meng, Cao & Zou 2024; not part of `all`). `--list`
+prints each with its title and full-mode wall time.
 
-  cnn-phase   Shang, Meng, Cao & Zou (2024): test error of the fully trainable two-layer
-              ReLU CNN over v0 × ‖µ‖ for GD at the paper's protocol and trained to a small
-              loss, the benign edges, the fitted constants and the exponents in v0, d/n and
-              m with error bars from seeds, ‖Δv‖/‖ΔW‖ and the layer-balance ratio
-              (flowtools.experiments.cnn_phase). Full mode ≈ 9 min on a 2-core CPU
-              (8 min 57 s measured beside another job), --quick ≈ 40 s.
-
-OUT (default out/reproduce) is checked (created, writable) before any work; files are
-written atomically: OUT/<figure>.png and OUT/<figure>.nc (xarray.open_dataset reads it
-back with named dims; the settings and the flowtools version are its attributes).
-cnn-phase computes its cells on the sweep engine into zarr stores under
-OUT/cnn_phase_store/MODE/ (flowtools sweep show STORE): run it again with the same OUT
-and the cells already there are read, not recomputed (an interrupted run continues).
+Each writes, atomically, OUT/<figure>.png (laid out and lettered like the paper's),
+OUT/<figure>.nc (all plotted data; xarray.open_dataset reads it back with named dims; the
+settings, the flowtools version and the claims are attributes) and
+OUT/<figure>_claims.json (the paper's claims, what was measured, agree/disagree and the
+evidence), and prints the claims. `all` also writes OUT/claims.md and
+OUT/reproduce_all.json (wall times). The gradient flow is the default; --gd adds the
+paper's GD protocol (its learning rate and iteration count) on the same axes, for the
+figures the paper made with GD. OUT (default out/reproduce) is checked before any work.
 
 Examples:
-  flowtools reproduce cnn-phase --quick --out /tmp/cnn
-  flowtools reproduce cnn-phase
+  flowtools reproduce --list
+  flowtools reproduce fig4 --quick --out /tmp/fig4
+  flowtools reproduce all
 """
 
 from __future__ import annotations
 
 NAME = "reproduce"
-HELP = "compute a figure of the papers (cnn-phase); write its PNG and netCDF data"
+HELP = "compute the paper's figures and tables (fig1…fig11, table1, all, cnn-phase) and check their claims"
 
-
-def _cnn_phase(args):
-    from flowtools.experiments import cnn_phase
-
-    cnn_phase.main(quick=args.quick, out=args.out)
-    return 0
-
-
-FIGURES = {"cnn-phase": _cnn_phase}
+EXTRA = ("cnn-phase",)
 
 
 def add_arguments(p):
-    p.add_argument("figure", choices=sorted(FIGURES), help="the figure to reproduce")
+    from flowtools.experiments.reproduce import FIGURES
+
+    p.add_argument("figure", nargs="*", metavar="FIGURE",
+                   help=f"one or more of {', '.join(FIGURES)}, all, cnn-phase")
+    p.add_argument("--list", action="store_true", help="list the figures and stop")
     p.add_argument("--quick", action="store_true",
-                   help="a coarse grid and fewer seeds (tens of seconds; for CI)")
-    p.add_argument("--out", default="out/reproduce",
-                   help="output folder (default out/reproduce)")
+                   help="a coarse grid and fewer seeds (seconds to a minute each; for CI)")
+    p.add_argument("--gd", action="store_true",
+                   help="also run the paper's GD protocol on the same axes (figures the "
+                        "paper made with GD)")
+    p.add_argument("--out", default="out/reproduce", help="output folder (default out/reproduce)")
+
+
+def _list() -> int:
+    from flowtools.experiments.reproduce import FIGURES, figure_module
+
+    print(f"{'figure':10s} {'GD':3s} {'full mode':>12s}  title")
+    for name in FIGURES:
+        m = figure_module(name)
+        print(f"{name:10s} {'yes' if m.GD else '-':3s} {m.FULL_TIME:>12s}  {m.TITLE}")
+    print(f"{'cnn-phase':10s} {'yes':3s} {'≈ 9 min':>12s}  Shang et al. (2024): ReLU CNN "
+          "phase diagram (not part of `all`)")
+    return 0
 
 
 def run(args) -> int:
     from flowtools._io import check_output_dir
+    from flowtools.errors import FlowtoolsError
+    from flowtools.experiments.reproduce import FIGURES, reproduce, reproduce_all
 
+    if args.list:
+        return _list()
+    names = list(args.figure)
+    if not names:
+        raise FlowtoolsError("name a figure (or `all`); `flowtools reproduce --list` lists them.")
+    unknown = [n for n in names if n not in FIGURES and n not in EXTRA and n != "all"]
+    if unknown:
+        raise FlowtoolsError(f"unknown figure {', '.join(map(repr, unknown))}: use one of "
+                             f"{', '.join(FIGURES)}, all, cnn-phase (--list).")
     check_output_dir(args.out, what="--out")  # before any work: a FlowtoolsError exits 2
-    return FIGURES[args.figure](args)
+    if "cnn-phase" in names:
+        from flowtools.experiments import cnn_phase
+
+        cnn_phase.main(quick=args.quick, out=args.out)
+        names = [n for n in names if n != "cnn-phase"]
+        if not names:
+            return 0
+    if names == ["all"] or len(names) > 1:
+        _, failed = reproduce_all(quick=args.quick, gd=args.gd, out=args.out,
+                                  names=None if "all" in names else names)
+        return 1 if failed else 0
+    reproduce(names[0], quick=args.quick, gd=args.gd, out=args.out)
+    return 0

@@ -1,7 +1,9 @@
 """A problem = a two-layer network + a dataset: the loss, its gradient field and Hessian,
 the data vector γ, the top eigenvalue μ1 of −∇²ℓ(0), the imbalance C(θ), initializers.
 
-    ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)²          (a sum, as in the paper)
+    ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)²          (a sum, as in the paper; ``loss_convention``
+                                             "mean": ½·(1/n) Σ_i, which scales γ's
+                                             Hessian, μ1 and every rate by 1/n)
     γ    = Σ_i y_i x̃_i                       (x̃ = (x, 1) with a bias)
     −∇²ℓ(0) = blockdiag(D_1, …, D_m),  D_k = σ'(0)·[[0, γᵀ], [γ, 0]]
     μ1   = |σ'(0)|·‖γ‖,   C_k(θ) = a_k‖γ‖ + sign(σ'(0))·w_kᵀγ
@@ -48,13 +50,16 @@ class Problem(AbstractModel, SampleShape):
     width: int = eqx.field(static=True)
     bias: bool = eqx.field(static=True)
     target: SingleNeuron | None = eqx.field(static=True, default=None)
+    loss_convention: str = eqx.field(static=True, default="sum")
 
     # ---------------------------------------------------------------- construction
     @classmethod
     def create(cls, data: Dataset, *, activation="tanh", width: int = 2, bias=True,
-               target: SingleNeuron | None = None):
+               target: SingleNeuron | None = None, loss_convention: str = "sum"):
         """Validate and build a problem from a ``Dataset`` (``target``: the single neuron
-        that labelled the data, if any — used by branches and generalization errors)."""
+        that labelled the data, if any — used by branches and generalization errors;
+        ``loss_convention``: "sum", ℓ = ½Σ_i r_i² as the paper states, or "mean",
+        ℓ = ½·(1/n)Σ_i r_i²)."""
         if not isinstance(data, Dataset):
             data = Dataset(*data)
         if target is not None and not isinstance(target, SingleNeuron):
@@ -69,6 +74,7 @@ class Problem(AbstractModel, SampleShape):
             width=V.width(width),
             bias=V.flag(bias, "bias"),
             target=target,
+            loss_convention=V.choice(loss_convention, "loss_convention", LOSS_CONVENTIONS),
         )
 
     # ---------------------------------------------------------------- shapes (n, dim:
@@ -119,10 +125,15 @@ class Problem(AbstractModel, SampleShape):
     def residual(self, theta):
         return self.predict(theta) - self.y
 
+    @property
+    def loss_weight(self) -> float:
+        """The factor in front of ½Σ_i r_i²: 1 for the "sum" convention, 1/n for "mean"."""
+        return 1.0 if self.loss_convention == "sum" else 1.0 / self.n
+
     def loss(self, theta):
-        """ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)²."""
+        """ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)² (times 1/n for ``loss_convention="mean"``)."""
         r = self.residual(theta)
-        return 0.5 * jnp.dot(r, r)
+        return (0.5 * self.loss_weight) * jnp.dot(r, r)
 
     # ---------------------------------------------------------------- theory
     @property
@@ -141,9 +152,9 @@ class Problem(AbstractModel, SampleShape):
 
     @property
     def mu1(self) -> float:
-        """μ1 = |σ'(0)|·‖γ‖, the top eigenvalue of −∇²ℓ(0)."""
+        """μ1 = |σ'(0)|·‖γ‖, the top eigenvalue of −∇²ℓ(0) (times 1/n for the mean loss)."""
         self.require_theory()
-        return abs(self.dsigma0) * float(np.linalg.norm(self.gamma))
+        return self.loss_weight * abs(self.dsigma0) * float(np.linalg.norm(self.gamma))
 
     @property
     def mu2(self) -> float:
@@ -214,6 +225,9 @@ class Problem(AbstractModel, SampleShape):
         return self.with_ratios(self.init_gaussian(scale, seed), 1.0 / c)
 
 
+LOSS_CONVENTIONS = ("sum", "mean")
+
+
 def default_target(dim: int = 1, bias: bool = True) -> SingleNeuron:
     """The paper's target: a_0 = 1, w_0 = 1 (all ones in ℝ^d), b_0 = 1 with a bias —
     tanh(x + 1) for d = 1 (Example 1), tanh(1ᵀx + 1) in Appendix B."""
@@ -231,6 +245,7 @@ def make_problem(
     target=None,
     seed: int = 0,
     interval=(-2.0, 2.0),
+    loss_convention: str = "sum",
 ) -> Problem:
     """A single-neuron-target problem; the default is the paper's Example 1.
 
@@ -251,10 +266,13 @@ def make_problem(
     else:
         data = SAMPLERS["gaussian"](n, target, dim=dim, seed=seed)
     return Problem.create(data, activation=activation, width=width, bias=bias,
-                          target=target if isinstance(target, SingleNeuron) else None)
+                          target=target if isinstance(target, SingleNeuron) else None,
+                          loss_convention=loss_convention)
 
 
-def example1(n: int = 6, *, sampling: str = "grid", seed: int = 0) -> Problem:
+def example1(n: int = 6, *, sampling: str = "grid", seed: int = 0,
+             loss_convention: str = "sum") -> Problem:
     """The paper's Example 1: f_θ(x) = a_1 tanh(w_1x + b_1) + a_2 tanh(w_2x + b_2),
-    target tanh(x + 1), n points evenly spaced on [−2, 2] (or standard Gaussian)."""
-    return make_problem(n, sampling=sampling, seed=seed)
+    target tanh(x + 1), n points evenly spaced on [−2, 2] (or standard Gaussian);
+    ``loss_convention`` "sum" (the paper's ½Σ) or "mean" (½·(1/n)Σ)."""
+    return make_problem(n, sampling=sampling, seed=seed, loss_convention=loss_convention)

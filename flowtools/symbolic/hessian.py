@@ -105,7 +105,15 @@ class OriginHessian:
     # ------------------------------------------------------------ construction
     @classmethod
     def from_problem(cls, problem, *, symbolic_derivatives: bool = False) -> OriginHessian:
-        """The origin Hessian of a ``flowtools.models.Problem`` (its data made exact)."""
+        """The origin Hessian of a ``flowtools.models.Problem`` (its data made exact) — of
+        the paper's sum loss ½Σ_i r_i²; a mean-loss problem's is 1/n times it."""
+        if getattr(problem, "loss_convention", "sum") != "sum":
+            from flowtools.errors import FlowtoolsError
+
+            raise FlowtoolsError(
+                "the symbolic origin Hessian is derived for the paper's sum loss ½Σ_i r_i²; "
+                f"this problem uses the {problem.loss_convention!r} convention (1/n times "
+                "it): build the problem with loss_convention='sum' and divide by n.")
         return origin_hessian(problem.activation, width=problem.width, dim=problem.dim,
                               bias=problem.bias, data=(np.asarray(problem.X),
                                                        np.asarray(problem.y)),

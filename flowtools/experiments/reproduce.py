@@ -1,0 +1,172 @@
+"""Run a figure of the paper: compute its data, check its claims, write PNG + netCDF + claims.
+
+A figure is a module of ``flowtools.experiments.figures`` (named in ``FIGURES``) with
+
+    TITLE: str                    one line, e.g. "Figure 4: generalization error against c̃"
+    GD: bool                      whether the paper made it with GD (then ``gd=True`` adds
+                                  the paper's GD protocol on the same axes)
+    FULL_TIME: str                the measured full-mode wall time, for ``--list``
+    compute(*, quick, gd, log)    → xarray.Dataset of **all** plotted data (named dims; the
+                                  settings as attributes)
+    plot(ds)                      → matplotlib Figure laid out and lettered like the paper's
+    claims(ds)                    → list[flowtools.experiments.claims.Claim]
+
+``reproduce(name)`` runs one and writes, atomically, ``OUT/<name>.png``, ``OUT/<name>.nc``
+(netCDF through xarray; attributes: the settings, the mode, the flowtools version, the wall
+time, the claims as strict JSON) and ``OUT/<name>_claims.json``; ``reproduce_all`` runs every
+figure in order and adds ``OUT/claims.md`` (one table of every claim) and
+``OUT/reproduce_all.json`` (the wall times). A figure that fails is reported and the others
+still run; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pathlib
+import time
+import traceback
+from dataclasses import dataclass
+
+from flowtools._io import atomic_write, check_output_dir, savefig, write_json, write_text
+from flowtools.experiments.claims import Claim, claims_json, claims_markdown, print_claims
+
+__all__ = ["FIGURES", "FigureRun", "figure_module", "reproduce", "reproduce_all", "write_netcdf"]
+
+# name → module of flowtools.experiments.figures, in the order of `reproduce all`
+FIGURES = {
+    "fig1": "fig1", "fig2": "fig2", "fig3": "fig3", "fig4": "fig4", "fig5": "fig5",
+    "fig6": "fig6", "fig7": "fig7", "fig8": "fig8", "fig9": "fig9", "fig10": "fig10",
+    "fig11": "fig11", "table1": "table1", "lr-puzzle": "lr_puzzle", "cstar": "cstar",
+}
+
+
+def figure_module(name: str):
+    """The module of figure ``name`` (imported on use)."""
+    return importlib.import_module(f"flowtools.experiments.figures.{FIGURES[name]}")
+
+
+@dataclass
+class FigureRun:
+    """What ``reproduce`` made: the dataset, the claims, the files and the wall time."""
+
+    name: str
+    dataset: object
+    claims: list
+    files: list
+    wall_time_s: float
+
+
+def _attr(v):
+    """A netCDF attribute value: numbers and strings as they are, bools as 0/1, anything
+    else (None, dicts, lists of strings) as strict JSON."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (int, float, str)):
+        return v
+    try:
+        import numpy as np
+
+        arr = np.asarray(v)
+        if arr.dtype.kind in "if" and arr.ndim == 1 and arr.size:
+            return arr
+    except Exception:  # noqa: BLE001 - fall through to JSON
+        pass
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def write_netcdf(ds, path) -> pathlib.Path:
+    """Write ``ds`` to ``path`` (netCDF-3 through xarray's scipy engine) atomically, with
+    every attribute made netCDF-safe (``_attr``)."""
+    ds = ds.copy()
+    ds.attrs = {k: _attr(v) for k, v in ds.attrs.items()}
+    for var in ds.variables.values():
+        var.attrs = {k: _attr(v) for k, v in var.attrs.items()}
+    data = bytes(ds.to_netcdf(engine="scipy"))
+    path = pathlib.Path(path)
+    atomic_write(path, lambda fh: fh.write(data))
+    return path
+
+
+def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/reproduce",
+              log=print, dpi: int = 110) -> FigureRun:
+    """Compute figure ``name``, write its PNG, netCDF and claims into ``out``; return them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from flowtools import __version__
+
+    out = check_output_dir(out, what="--out")
+    mod = figure_module(name)
+    t0 = time.perf_counter()
+    log(f"{name}: {mod.TITLE} ({'quick' if quick else 'full'} mode"
+        f"{', with the paper GD protocol' if gd and mod.GD else ''})")
+    ds = mod.compute(quick=quick, gd=bool(gd and mod.GD), log=log)
+    claims = list(mod.claims(ds))
+    if not all(isinstance(c, Claim) for c in claims):
+        raise TypeError(f"{name}.claims must return Claim objects")
+    fig = mod.plot(ds)
+    png = out / f"{name}.png"
+    try:
+        savefig(fig, png, dpi=dpi)
+    finally:
+        plt.close(fig)
+    wall = time.perf_counter() - t0
+    ds.attrs.update(figure=name, title=mod.TITLE, mode="quick" if quick else "full",
+                    gd_protocol=bool(gd and mod.GD), flowtools_version=__version__,
+                    wall_time_s=wall, claims=claims_json(claims),
+                    command=f"flowtools reproduce {name}{' --quick' if quick else ''}"
+                            f"{' --gd' if gd and mod.GD else ''}")
+    nc = write_netcdf(ds, out / f"{name}.nc")
+    cj = out / f"{name}_claims.json"
+    write_json(cj, {"figure": name, "title": mod.TITLE, "mode": ds.attrs["mode"],
+                    "wall_time_s": wall, "claims": json.loads(claims_json(claims))})
+    print_claims(name, claims)
+    log(f"wrote {png}, {nc} and {cj} in {wall:.1f} s")
+    return FigureRun(name, ds, claims, [png, nc, cj], wall)
+
+
+def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce", log=print,
+                  names=None) -> tuple[list[FigureRun], dict]:
+    """Every figure (``names``: a subset, in ``FIGURES`` order) into ``out``; also
+    ``out/claims.md`` and ``out/reproduce_all.json``. Returns the runs and the failures
+    (name → error message)."""
+    out = check_output_dir(out, what="--out")
+    names = list(FIGURES) if names is None else [n for n in FIGURES if n in set(names)]
+    runs, failed = [], {}
+    t0 = time.perf_counter()
+    for name in names:
+        try:
+            runs.append(reproduce(name, quick=quick, gd=gd, out=out, log=log))
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the rest
+            failed[name] = f"{type(err).__name__}: {err}"
+            log(f"{name} FAILED: {failed[name]}\n{traceback.format_exc()}")
+    total = time.perf_counter() - t0
+    parts = [f"# Claims of the paper, checked by `flowtools reproduce all"
+             f"{' --quick' if quick else ''}`\n",
+             f"Total wall time {total:.0f} s ({total / 60:.1f} min).\n",
+             "| figure | title | claims agreeing | wall time (s) |", "|---|---|---|---|"]
+    for r in runs:
+        n_ok = sum(c.agree is True for c in r.claims)
+        parts.append(f"| {r.name} | {figure_module(r.name).TITLE} | {n_ok}/{len(r.claims)} | "
+                     f"{r.wall_time_s:.0f} |")
+    for name, msg in failed.items():
+        parts.append(f"| {name} | FAILED: {msg} | – | – |")
+    for r in runs:
+        parts += ["", f"## {r.name}: {figure_module(r.name).TITLE}", "",
+                  claims_markdown(r.claims)]
+    write_text(out / "claims.md", "\n".join(parts) + "\n")
+    write_json(out / "reproduce_all.json", {
+        "mode": "quick" if quick else "full", "total_wall_time_s": total,
+        "figures": {r.name: {"wall_time_s": r.wall_time_s, "claims": len(r.claims),
+                             "agree": sum(c.agree is True for c in r.claims),
+                             "disagree": sum(c.agree is False for c in r.claims)}
+                    for r in runs},
+        "failed": failed})
+    log(f"reproduce all: {len(runs)} figures in {total:.0f} s; wrote {out / 'claims.md'}"
+        + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return runs, failed
