@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from flowtools._io import atomic_write, check_output_dir, savefig, write_json, write_text
 from flowtools.experiments.claims import Claim, claims_json, claims_markdown, print_claims
 
-__all__ = ["FIGURES", "FigureRun", "figure_module", "reproduce", "reproduce_all", "write_netcdf"]
+__all__ = ["FIGURES", "FigureRun", "demo_main", "figure_module", "reproduce", "reproduce_all",
+           "write_netcdf"]
 
 # name → module of flowtools.experiments.figures, in the order of `reproduce all`
 FIGURES = {
@@ -170,3 +171,28 @@ def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce",
     log(f"reproduce all: {len(runs)} figures in {total:.0f} s; wrote {out / 'claims.md'}"
         + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return runs, failed
+
+
+def demo_main(name: str, argv=None, *, doc: str | None = None) -> FigureRun:
+    """The whole body of a thin ``demos/`` script: ``--out`` (default ``out/demos/``),
+    ``--quick`` and ``--gd`` on the command line, then ``reproduce(name, …)``."""
+    import argparse
+    import sys
+
+    from flowtools.errors import FlowtoolsError
+
+    mod = figure_module(name)
+    ap = argparse.ArgumentParser(
+        description=(doc or mod.TITLE).strip().splitlines()[0]
+        + f" (the same as `flowtools reproduce {name}`)")
+    ap.add_argument("--out", default="out/demos/", help="output folder (default out/demos/)")
+    ap.add_argument("--quick", action="store_true", help="the CI-sized version")
+    if mod.GD:
+        ap.add_argument("--gd", action="store_true",
+                        help="also run the paper's GD protocol on the same axes")
+    args = ap.parse_args(argv)
+    try:
+        return reproduce(name, quick=args.quick, gd=getattr(args, "gd", False), out=args.out)
+    except FlowtoolsError as err:
+        print(f"{pathlib.Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
