@@ -76,11 +76,19 @@ def _attr(v):
     return json.dumps(v, ensure_ascii=False, default=str)
 
 
+# names that scipy's netcdf_file keeps as its own attributes: a global attribute of that
+# name would overwrite them (an attribute "mode" breaks the write)
+_RESERVED = {"fp", "filename", "mode", "use_mmap", "version_byte", "maskandscale",
+             "dimensions", "variables", "_dims", "_recs", "_recsize", "_mm", "_mm_buf",
+             "_attributes"}
+
+
 def write_netcdf(ds, path) -> pathlib.Path:
     """Write ``ds`` to ``path`` (netCDF-3 through xarray's scipy engine) atomically, with
-    every attribute made netCDF-safe (``_attr``)."""
+    every attribute made netCDF-safe (``_attr``; a global attribute whose name scipy's
+    writer reserves, such as "mode", gets the prefix "attr_")."""
     ds = ds.copy()
-    ds.attrs = {k: _attr(v) for k, v in ds.attrs.items()}
+    ds.attrs = {(f"attr_{k}" if k in _RESERVED else k): _attr(v) for k, v in ds.attrs.items()}
     for var in ds.variables.values():
         var.attrs = {k: _attr(v) for k, v in var.attrs.items()}
     data = bytes(ds.to_netcdf(engine="scipy"))
@@ -115,14 +123,14 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
     finally:
         plt.close(fig)
     wall = time.perf_counter() - t0
-    ds.attrs.update(figure=name, title=mod.TITLE, mode="quick" if quick else "full",
+    ds.attrs.update(figure=name, title=mod.TITLE, run_mode="quick" if quick else "full",
                     gd_protocol=bool(gd and mod.GD), flowtools_version=__version__,
                     wall_time_s=wall, claims=claims_json(claims),
                     command=f"flowtools reproduce {name}{' --quick' if quick else ''}"
                             f"{' --gd' if gd and mod.GD else ''}")
     nc = write_netcdf(ds, out / f"{name}.nc")
     cj = out / f"{name}_claims.json"
-    write_json(cj, {"figure": name, "title": mod.TITLE, "mode": ds.attrs["mode"],
+    write_json(cj, {"figure": name, "title": mod.TITLE, "mode": ds.attrs["run_mode"],
                     "wall_time_s": wall, "claims": json.loads(claims_json(claims))})
     print_claims(name, claims)
     log(f"wrote {png}, {nc} and {cj} in {wall:.1f} s")
