@@ -166,6 +166,9 @@ def add_problem_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-bias", action="store_true", help="no bias (default: bias)")
     g.add_argument("--data-seed", type=nonnegative_int("the data seed"), default=0,
                    help="seed of random inputs (an integer ≥ 0)")
+    g.add_argument("--loss", default="sum", choices=["sum", "mean"],
+                   help="loss convention: sum ½Σ(f − y)² as the paper states, or mean "
+                        "½·(1/n)Σ (rates and μ1 scale by 1/n; default sum)")
 
 
 def problem_from_args(args):
@@ -173,7 +176,7 @@ def problem_from_args(args):
 
     return make_problem(args.n, sampling=args.sampling, activation=args.activation,
                         width=args.width, dim=args.dim, bias=not args.no_bias,
-                        seed=args.data_seed)
+                        seed=args.data_seed, loss_convention=getattr(args, "loss", "sum"))
 
 
 def add_init_arguments(p: argparse.ArgumentParser) -> None:

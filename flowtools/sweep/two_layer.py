@@ -109,6 +109,9 @@ def parameters() -> list[Param]:
         P("width", "problem", V.positive_int, mp["width"], doc="width m"),
         P("dim", "problem", V.positive_int, mp["dim"], doc="input dimension d"),
         P("bias", "problem", V.flag, mp["bias"], doc="a bias (augmented input (x, 1))"),
+        P("loss_convention", "problem", choice(lambda: ["sum", "mean"]),
+          mp["loss_convention"], choices=lambda: ["sum", "mean"],
+          doc="loss: sum ½Σ(f − y)² (the paper's) or mean ½·(1/n)Σ"),
         P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
         P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
         P("c_tilde", "init", _c_tilde, None,
@@ -175,7 +178,8 @@ def problem_from(params: Mapping):
 
     return make_problem(params["n"], sampling=params["sampling"],
                         activation=params["activation"], width=params["width"],
-                        dim=params["dim"], bias=params["bias"], seed=params["data_seed"])
+                        dim=params["dim"], bias=params["bias"], seed=params["data_seed"],
+                        loss_convention=params.get("loss_convention", "sum"))
 
 
 def initial_state(problem, init: Mapping, params: Mapping | None = None) -> np.ndarray:
@@ -265,6 +269,6 @@ def _pad(a: np.ndarray, p_max: int) -> np.ndarray:
 FAMILY = register(Family(
     name="two_layer", parameters=parameters, build=problem_from, init=initial_state,
     variables=variables, measure=measure, applies=applies, check=check,
-    check_model=check_model, static=("n", "activation", "width", "dim", "bias"),
+    check_model=check_model, static=("n", "activation", "width", "dim", "bias", "loss_convention"),
     summary=("branch", "gen_error"),
     doc="the two-layer network with a single-neuron target (make_problem)"))
