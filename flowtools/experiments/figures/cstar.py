@@ -1,0 +1,292 @@
+"""The demarcation c̃* of the α → 0 limit: where the t → ∞ branch switches Q2 → Q1.
+
+A result the paper could not compute (issue 14). By Theorem 1 the α → 0 limit
+h(θ0, t) = lim φ(αθ0, t + log(1/α)/μ1) depends on θ0 only through C(θ0), i.e. (m = 2, odd σ)
+through c̃ = min(|C1/C2|, |C2/C1|) ∈ [0, 1]. For each c̃ the limiting trajectory is started on
+the manifold series (``branch_maps.limit_start_points``, as ``limit_endpoint`` does) and
+the flow is run to a certified end point (ℓ ≤ 1e-15; the convergence to Q1 is polynomial,
+so Q1-bound flows reach t ~ 1e8–1e9); its end point is classified by
+``outcomes.outcome``. c̃* is located by **multisection**, not by sampling seeds: a coarse
+grid on [0, 1] (c̃ = 0 and 1 exactly), then every bracket of a Q2 → Q1 change is cut into
+``per_round`` + 1 pieces per round, all brackets' points in one batched flow, until the
+bracket is narrower than ``tol``. Several changes are all followed; "none" is reported
+when there is no change.
+
+Data: Example 1's grid (n = 4, 5, 6 on [−2, 2]) and each Gaussian data seed 0–4 of
+Figure 4 (n = 3 … 6; quick mode: the n = 6 grid only, to 5e-3).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import flowtools as ft
+from flowtools.experiments.branch_maps import limit_start_points
+from flowtools.experiments.claims import Claim
+from flowtools.experiments.outcomes import Criterion, outcome, outcome_counts
+
+TITLE = "c̃*: the Q1/Q2 demarcation of the α → 0 limit, by multisection, over (n, data)"
+GD = False
+FULL_TIME = "≈ 3 min (2 cores shared, see the report)"
+
+PAPER_DEMARCATION = 0.74  # Figure 3(b): |c| = 1.35 and 0.74 (1/1.35 = 0.741)
+# Figure 3's criterion: an end point is in Q* if its RMS error is ≤ 1e-6 at ℓ ≤ 1e-15
+# (an end point of Q* reached to ℓ = 1e-15 has an RMS error of ~1e-8; the floor only
+# separates Q* from other minima), then the nearer of Q1 and Q2.
+CRITERION = Criterion(kind="rms", floor=1e-6, loss_tol=1e-15)
+QUICK_TOL = 5e-3  # quick mode: the coarse grid and one round
+BATCH = 16  # every flow is a multiple of 16 members: one compiled program
+
+
+def problems(quick: bool):
+    """(label, sampling, n, data seed, Problem) of every dataset of the map."""
+    out = []
+    grid_ns = (6,) if quick else (4, 5, 6)
+    for n in grid_ns:
+        out.append((f"grid n={n}", "grid", n, -1, ft.example1(n, sampling="grid")))
+    gauss = [] if quick else [(n, s) for n in (3, 4, 5, 6) for s in range(5)]
+    for n, s in gauss:
+        out.append((f"gaussian n={n} seed={s}", "gaussian", n, s,
+                    ft.example1(n, sampling="gaussian", seed=s)))
+    return out
+
+
+def limit_outcomes(pb, cs, *, criterion=CRITERION, t1=1e14, max_steps=200_000):
+    """The t → ∞ outcome of the α → 0 limit from each c̃ (padded to a multiple of BATCH):
+    (outcomes, end points, losses, end times, statuses)."""
+    cs = np.asarray(cs, dtype=float)
+    n = cs.size
+    pad = (-n) % BATCH
+    full = np.concatenate([cs, np.full(pad, cs[0])]) if pad else cs
+    starts, _ = limit_start_points(pb, full)
+    tr = ft.solve_flow(pb, starts, t1=t1, loss_threshold=criterion.loss_tol,
+                       max_steps=max_steps, n_save=2)
+    lab = outcome(pb, tr.theta_final, tr.loss_final, criterion)
+    return (lab[:n], np.asarray(tr.theta_final)[:n], np.asarray(tr.loss_final)[:n],
+            np.asarray(tr.t_final)[:n], np.asarray(tr.status)[:n])
+
+
+def locate(pb, *, coarse: int = 16, per_round: int = 15, tol: float = 1e-6,
+           max_rounds: int = 12, criterion=CRITERION, log=None):
+    """Every c̃ ∈ [0, 1] where the t → ∞ outcome of the α → 0 limit changes (Q2 → Q1, or
+    to and from another global minimum or a run that is not decided).
+
+    Returns a dict: ``brackets`` (list of (lo, hi, outcome at lo, outcome at hi), each
+    narrower than ``tol``), ``c_star`` (the midpoints of the Q2 ↔ Q1 brackets),
+    ``transitions`` (the midpoints of all brackets) and every evaluated point (``c``,
+    ``label``, ``loss``, ``t_final``, ``round``)."""
+    cs = np.linspace(0.0, 1.0, coarse)
+    rec_c, rec_l, rec_loss, rec_t, rec_r = [], [], [], [], []
+
+    def run(points, r):
+        lab, _, loss, tf, _ = limit_outcomes(pb, points, criterion=criterion)
+        rec_c.extend(points)
+        rec_l.extend(lab)
+        rec_loss.extend(loss)
+        rec_t.extend(tf)
+        rec_r.extend([r] * len(points))
+        return lab
+
+    def changes(xs, ls):
+        return [(xs[i], xs[i + 1], ls[i], ls[i + 1]) for i in range(len(xs) - 1)
+                if ls[i] != ls[i + 1]]
+
+    brackets = changes(cs, run(cs, 0))
+    r = 0
+    while brackets and max(b[1] - b[0] for b in brackets) > tol and r < max_rounds:
+        r += 1
+        todo = [b for b in brackets if b[1] - b[0] > tol]
+        pts = [np.linspace(lo, hi, per_round + 2)[1:-1] for lo, hi, _, _ in todo]
+        lab = run(np.concatenate(pts), r)
+        new, k = [b for b in brackets if b[1] - b[0] <= tol], 0
+        for (lo, hi, llo, lhi), p in zip(todo, pts):
+            new += changes(np.concatenate([[lo], p, [hi]]),
+                           np.concatenate([[llo], lab[k:k + len(p)], [lhi]]))
+            k += len(p)
+        brackets = sorted(new)
+        if log:
+            log(f"    round {r}: {len(brackets)} bracket(s), width "
+                f"{max((b[1] - b[0] for b in brackets), default=0):.2g}")
+    mid = [0.5 * (b[0] + b[1]) for b in brackets]
+    return {"brackets": brackets, "transitions": mid,
+            "c_star": [m for m, b in zip(mid, brackets) if {b[2], b[3]} == {"Q1", "Q2"}],
+            "c": np.array(rec_c), "label": np.array(rec_l, dtype=object),
+            "loss": np.array(rec_loss), "t_final": np.array(rec_t),
+            "round": np.array(rec_r), "rounds": r}
+
+
+def compute(*, quick: bool, gd: bool, log=print):
+    import xarray as xr
+
+    tol = QUICK_TOL if quick else 1e-6
+    rows, evals = [], []
+    t0 = time.perf_counter()
+    for name, sampling, n, seed, pb in problems(quick):
+        t = time.perf_counter()
+        res = locate(pb, tol=tol, log=log)
+        counts = outcome_counts(res["label"][res["round"] == 0])
+        cstar = res["c_star"]
+        q12 = [b for b in res["brackets"] if {b[2], b[3]} == {"Q1", "Q2"}]
+        rows.append(dict(dataset=name, sampling=sampling, n=n, data_seed=seed,
+                         c_star=cstar[0] if len(cstar) == 1 else np.nan,
+                         n_switches=len(cstar),
+                         c_star_all=", ".join(f"{c:.7f}" for c in cstar) or "none",
+                         transitions="; ".join(f"{b[2]} → {b[3]} at {0.5 * (b[0] + b[1]):.7f}"
+                                               for b in res["brackets"]) or "none",
+                         lo=q12[0][0] if len(q12) == 1 else np.nan,
+                         hi=q12[0][1] if len(q12) == 1 else np.nan,
+                         below=q12[0][2] if len(q12) == 1 else "",
+                         coarse_counts=", ".join(f"{k}: {v}" for k, v in counts.items() if v),
+                         wall_s=time.perf_counter() - t))
+        evals.append(res)
+        log(f"  {name}: c̃* = {rows[-1]['c_star_all']} ({res['rounds']} rounds, "
+            f"{rows[-1]['wall_s']:.1f} s)")
+    D = len(rows)
+    E = max(len(e["c"]) for e in evals)
+    K = max(1, max(len(e["brackets"]) for e in evals))
+    tr_c = np.full((D, K), np.nan)
+    tr_kind = np.full((D, K), "", dtype=object)
+    for i, e in enumerate(evals):
+        for j, b in enumerate(e["brackets"]):
+            tr_c[i, j] = 0.5 * (b[0] + b[1])
+            tr_kind[i, j] = f"{b[2]} -> {b[3]}"
+
+    def pad(key, fill, dtype):
+        a = np.full((D, E), fill, dtype=dtype)
+        for i, e in enumerate(evals):
+            a[i, :len(e[key])] = e[key]
+        return a
+
+    col = {k: [r[k] for r in rows] for k in rows[0]}
+    ds = xr.Dataset(
+        {"c_star": ("dataset", np.array(col["c_star"], float),
+                    {"long_name": "c̃* (midpoint of the final bracket; NaN: none or several)"}),
+         "bracket_lo": ("dataset", np.array(col["lo"], float)),
+         "bracket_hi": ("dataset", np.array(col["hi"], float)),
+         "n_switches": ("dataset", np.array(col["n_switches"], np.int32)),
+         "c_star_all": ("dataset", np.array(col["c_star_all"], dtype="S")),
+         "transitions": ("dataset", np.array(col["transitions"], dtype="S"),
+                         {"long_name": "every change of the t → ∞ outcome over c̃"}),
+         "transition_c_tilde": (("dataset", "transition"), tr_c),
+         "transition_kind": (("dataset", "transition"), tr_kind.astype("S")),
+         "branch_below": ("dataset", np.array(col["below"], dtype="S")),
+         "coarse_counts": ("dataset", np.array(col["coarse_counts"], dtype="S")),
+         "n": ("dataset", np.array(col["n"], np.int32)),
+         "sampling": ("dataset", np.array(col["sampling"], dtype="S")),
+         "data_seed": ("dataset", np.array(col["data_seed"], np.int32),
+                       {"long_name": "Gaussian data seed (-1: the grid)"}),
+         "wall_s": ("dataset", np.array(col["wall_s"], float)),
+         "eval_c_tilde": (("dataset", "evaluation"), pad("c", np.nan, float)),
+         "eval_branch": (("dataset", "evaluation"),
+                         pad("label", "", object).astype("S")),
+         "eval_loss": (("dataset", "evaluation"), pad("loss", np.nan, float)),
+         "eval_t_final": (("dataset", "evaluation"), pad("t_final", np.nan, float)),
+         "eval_round": (("dataset", "evaluation"), pad("round", -1, np.int32))},
+        coords={"dataset": np.array(col["dataset"], dtype="S")},
+        attrs=dict(CRITERION.as_attrs(), decided_at="t → ∞ (certified end points)",
+                   method="α → 0 limit from the manifold series (order 9, tol 1e-17), "
+                          "flow to ℓ ≤ 1e-15; multisection: 16 coarse points on [0, 1], "
+                          "15 interior points per bracket per round",
+                   tolerance=tol, paper_demarcation=PAPER_DEMARCATION,
+                   total_compute_s=time.perf_counter() - t0))
+    return ds
+
+
+def _s(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (ax, axt) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True,
+                                  gridspec_kw={"width_ratios": [1.2, 1]})
+    names = [_s(v) for v in ds.dataset.values]
+    grid = np.array([_s(v) == "grid" for v in ds.sampling.values])
+    ns = ds.n.values
+    x = ns + np.where(grid, -0.25, 0.06 * (ds.data_seed.values - 2) + 0.1)
+    seen = set()
+    for i in range(len(names)):
+        for c, kind in zip(ds.transition_c_tilde.values[i], _s(ds.transition_kind.values[i])):
+            if not np.isfinite(c):
+                continue
+            q12 = set(kind.split(" -> ")) == {"Q1", "Q2"}
+            key = ("grid" if grid[i] else "Gaussian data (seeds 0–4, left to right)",
+                   "Q2 ↔ Q1: c̃*" if q12 else "change to/from another outcome")
+            ax.plot(x[i], c, "s" if grid[i] else "o", ms=6 if q12 else 5,
+                    color="C0" if grid[i] else "C1", mfc=None if q12 else "none",
+                    label=f"{key[1]} ({key[0]})" if key not in seen else None, zorder=3)
+            seen.add(key)
+        if not np.isfinite(ds.transition_c_tilde.values[i]).any():
+            ax.annotate("none", (x[i], 0.02), fontsize=7, rotation=90)
+    ax.axhline(PAPER_DEMARCATION, color="k", lw=1, ls="-", zorder=1,
+               label="paper's Fig. 3 demarcation 0.74 (GD, α = 1e-8)")
+    ax.set(xlabel="sample size n (grid: left of the tick; Gaussian seeds: right)",
+           ylabel="c̃ = min(|c|, 1/|c|) where the outcome changes", ylim=(0, 1.02),
+           title="(a) c̃*(n, data) and other changes of the t → ∞ outcome (α → 0)")
+    ax.set_xticks(sorted(set(ns.tolist())))
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    # (b) the evaluations of the n = 6 grid: branch against c̃ − c̃* (the multisection)
+    i = names.index("grid n=6") if "grid n=6" in names else 0
+    c = ds.eval_c_tilde.values[i]
+    b = np.array([_s(v) for v in ds.eval_branch.values[i]])
+    r = ds.eval_round.values[i]
+    cs = ds.c_star.values[i]
+    ref = cs if np.isfinite(cs) else 0.0
+    tol = float(ds.attrs["tolerance"])
+    for lab, colr, mk in (("Q1", "C0", "o"), ("Q2", "C1", "o"),
+                          ("global min outside Q*", "0.4", "x"), ("not converged", "C3", "+")):
+        m = (b == lab) & np.isfinite(c)
+        if m.any():
+            axt.scatter(c[m] - ref, r[m], s=16, color=colr, marker=mk, label=lab, zorder=3)
+    axt.axvline(PAPER_DEMARCATION - ref, color="k", lw=1,
+                label=f"paper 0.74 (c̃ − c̃* = {PAPER_DEMARCATION - ref:+.4f})", zorder=1)
+    axt.set_xscale("symlog", linthresh=tol / 2)
+    axt.set(xlabel=f"c̃ − c̃*  (c̃* = {cs:.7f}; symlog, linear within ±{tol / 2:g})",
+            ylabel="multisection round (0: coarse grid)",
+            title=f"(b) {names[i]}: evaluated c̃ and their t → ∞ branch")
+    axt.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axt.invert_yaxis()
+    axt.legend(fontsize=8, loc="lower left")
+    axt.grid(alpha=0.3)
+    fig.suptitle(f"c̃*: α → 0 limit, t → ∞, {ds.attrs['criterion']}; bracket width ≤ "
+                 f"{tol:g}", fontsize=10)
+    return fig
+
+
+def c_star_of(ds, name="grid n=6") -> float:
+    names = [_s(v) for v in ds.dataset.values]
+    return float(ds.c_star.values[names.index(name)]) if name in names else float("nan")
+
+
+def claims(ds):
+    out = []
+    cs6 = c_star_of(ds)
+    i6 = [_s(v) for v in ds.dataset.values].index("grid n=6")
+    lo, hi = float(ds.bracket_lo.values[i6]), float(ds.bracket_hi.values[i6])
+    out.append(Claim(
+        "Fig. 3(b), §3: the demarcation between Q1 and Q2 lies at |c| = 1.35 and 0.74 "
+        "(c̃ = 0.74; n = 6 grid, α = 1e-8, GD 1e6 iterations)",
+        f"α → 0 limit, t → ∞: c̃* = {cs6:.7f} (bracket [{lo:.7f}, {hi:.7f}]; |c| = "
+        f"{1 / cs6:.4f} / {cs6:.4f})",
+        bool(abs(cs6 - PAPER_DEMARCATION) < 0.01) if np.isfinite(cs6) else None,
+        "" if np.isfinite(cs6) and abs(cs6 - PAPER_DEMARCATION) < 0.01 else
+        f"the limit's t → ∞ demarcation is {cs6:.4f}, {PAPER_DEMARCATION - cs6:+.4f} from the "
+        "paper's 0.74: the paper's line is a finite-horizon GD line (see fig3, panel (c): "
+        "the demarcation moves towards c̃* as the horizon grows)"))
+    for j, name in enumerate(_s(v) for v in ds.dataset.values):
+        k = int(ds.n_switches.values[j])
+        tr = _s(ds.transitions.values[j])
+        single = k == 1 and tr.count("→") == 1 and _s(ds.branch_below.values[j]) == "Q2"
+        out.append(Claim(
+            f"(not in the paper) {name}: one Q2 → Q1 switch in c̃, Q1 for c̃ near 1 (as "
+            "Fig. 3(b) for n = 6: 'convergence occurs at Q1 when c approximates 1')",
+            f"changes of the t → ∞ outcome: {tr}; coarse grid {_s(ds.coarse_counts.values[j])}",
+            True if single else (None if tr == "none" else False),
+            "" if single else ("no change on [0, 1]" if tr == "none" else
+                               "the outcome changes otherwise than once Q2 → Q1: " + tr)))
+    return out
