@@ -126,6 +126,8 @@ def draw_aligned(fig, spec_loss, spec_params, flow, gd=None, *, labels, names, w
     a log τ axis over the tail (``split_axes``); ``flow`` drawn as lines (style = run), ``gd``
     (optional ``AlignedRuns`` on the same grid) as dots on the same axes. Returns
     ((loss_main, loss_tail), (params_main, params_tail))."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+
     taus = flow.taus
     axes_l, axes_p = split_axes(fig, spec_loss), split_axes(fig, spec_params)
     ranges = [((taus[0], window), "linear")]
@@ -150,7 +152,16 @@ def draw_aligned(fig, spec_loss, spec_params, flow, gd=None, *, labels, names, w
         if len(ranges) == 1:
             a_tail.set_visible(False)
             continue
+        if a_main is axes_p[0]:
+            lo = min(a_main.get_ylim()[0], a_tail.get_ylim()[0])
+            hi = max(a_main.get_ylim()[1], a_tail.get_ylim()[1])
+            a_main.set_ylim(lo, hi)
         a_tail.set_ylim(*a_main.get_ylim())
+        lo, hi = a_tail.get_xlim()
+        ticks = [float(f"{v:.2g}") for v in np.geomspace(lo, hi, 3)]
+        a_tail.xaxis.set_major_locator(FixedLocator(ticks))
+        a_tail.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in ticks]))
+        a_tail.xaxis.set_minor_formatter(NullFormatter())
         a_tail.tick_params(labelleft=False)
         a_tail.set_ylabel("")
         a_tail.set_xlabel(r"tail: $\tau$ (log)")

@@ -24,7 +24,7 @@ FULL_TIME = "≈ 60 s (flow, 2 shared cores)"
 WIDTH, QUICK_WIDTH = 1000, 40
 SCALES = (1e-8, 1e-10, 1e-12, 1e-14)
 QUICK_SCALES = (1e-6, 1e-8, 1e-14)
-LR, MAX_ITER, QUICK_MAX_ITER = 0.01, 10**5, 10**4
+LR, MAX_ITER, QUICK_MAX_ITER = 0.01, 10**5, 4000
 WINDOW = 30.0
 FLOOR = 1e-8
 
@@ -58,7 +58,8 @@ def compute(*, quick: bool, gd: bool, log=print):
     ds = collapse_dataset(pb, theta0, taus, scales=scales, window=WINDOW, floor=FLOOR,
                           criterion=Criterion(kind="rms", floor=1e-6, loss_tol=1e-15),
                           gd_lr=LR if gd else None, gd_max_iter=max_iter, gd_n_save=5000,
-                          log=log, rtol=1e-10, max_steps=200_000)
+                          log=log, solver="dopri8", rtol=1e-10,
+                          max_steps=200_000)
     keep = [f"{x}{k}" for k in (1, 2) for x in "awb"]
     ds = ds.sel(param=keep)  # (b) shows neurons 1 and 2; the end points of all in *_end
     ds.attrs.update(width=width, activation="rational x/(1+x^2)", n=6, sampling="grid",
@@ -90,7 +91,7 @@ def plot(ds):
                         fontsize=9, loc="left")
     axes_p[0].set_title("(b) parameters of neurons 1 and 2\n(colour = parameter, line style = "
                         "trial)", fontsize=9, loc="left")
-    series = [(rf"flow: max $|\Delta\theta|$", ds.dev_param_flow.values[:-1], "o-"),
+    series = [(r"flow: max $|\Delta\theta|$", ds.dev_param_flow.values[:-1], "o-"),
               (r"flow: max $|\Delta\log_{10}\ell|$", ds.dev_log10_loss_flow.values[:-1], "s-")]
     if gd is not None:
         series.append((r"GD: max $|\Delta\theta|$", ds.dev_param_gd.values[:-1], "^--"))
