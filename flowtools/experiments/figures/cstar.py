@@ -37,6 +37,7 @@ PAPER_DEMARCATION = 0.74  # Figure 3(b): |c| = 1.35 and 0.74 (1/1.35 = 0.741)
 # separates Q* from other minima), then the nearer of Q1 and Q2.
 CRITERION = Criterion(kind="rms", floor=1e-6, loss_tol=1e-15)
 QUICK_TOL = 5e-3  # quick mode: the coarse grid and one round
+GRID_TOL, GAUSS_TOL = 1e-6, 1e-4  # full mode (the Gaussian datasets: the time budget)
 BATCH = 16  # every flow is a multiple of 16 members: one compiled program
 
 
@@ -120,11 +121,11 @@ def locate(pb, *, coarse: int = 16, per_round: int = 15, tol: float = 1e-6,
 def compute(*, quick: bool, gd: bool, log=print):
     import xarray as xr
 
-    tol = QUICK_TOL if quick else 1e-6
     rows, evals = [], []
     t0 = time.perf_counter()
     for name, sampling, n, seed, pb in problems(quick):
         t = time.perf_counter()
+        tol = QUICK_TOL if quick else (GRID_TOL if sampling == "grid" else GAUSS_TOL)
         res = locate(pb, tol=tol, log=log)
         counts = outcome_counts(res["label"][res["round"] == 0])
         cstar = res["c_star"]
@@ -133,13 +134,13 @@ def compute(*, quick: bool, gd: bool, log=print):
                          c_star=cstar[0] if len(cstar) == 1 else np.nan,
                          n_switches=len(cstar),
                          c_star_all=", ".join(f"{c:.7f}" for c in cstar) or "none",
-                         transitions="; ".join(f"{b[2]} → {b[3]} at {0.5 * (b[0] + b[1]):.7f}"
+                         transitions="; ".join(f"{b[2]} -> {b[3]} at {0.5 * (b[0] + b[1]):.7f}"
                                                for b in res["brackets"]) or "none",
                          lo=q12[0][0] if len(q12) == 1 else np.nan,
                          hi=q12[0][1] if len(q12) == 1 else np.nan,
                          below=q12[0][2] if len(q12) == 1 else "",
                          coarse_counts=", ".join(f"{k}: {v}" for k, v in counts.items() if v),
-                         wall_s=time.perf_counter() - t))
+                         tol=tol, wall_s=time.perf_counter() - t))
         evals.append(res)
         log(f"  {name}: c̃* = {rows[-1]['c_star_all']} ({res['rounds']} rounds, "
             f"{rows[-1]['wall_s']:.1f} s)")
@@ -178,6 +179,8 @@ def compute(*, quick: bool, gd: bool, log=print):
          "data_seed": ("dataset", np.array(col["data_seed"], np.int32),
                        {"long_name": "Gaussian data seed (-1: the grid)"}),
          "wall_s": ("dataset", np.array(col["wall_s"], float)),
+         "tolerance": ("dataset", np.array(col["tol"], float),
+                       {"long_name": "the final brackets are at most this wide"}),
          "eval_c_tilde": (("dataset", "evaluation"), pad("c", np.nan, float)),
          "eval_branch": (("dataset", "evaluation"),
                          pad("label", "", object).astype("S")),
@@ -189,7 +192,7 @@ def compute(*, quick: bool, gd: bool, log=print):
                    method="α → 0 limit from the manifold series (order 9, tol 1e-17), "
                           "flow to ℓ ≤ 1e-15; multisection: 16 coarse points on [0, 1], "
                           "15 interior points per bracket per round",
-                   tolerance=tol, paper_demarcation=PAPER_DEMARCATION,
+                   paper_demarcation=PAPER_DEMARCATION,
                    total_compute_s=time.perf_counter() - t0))
     return ds
 
@@ -210,14 +213,16 @@ def plot(ds):
     x = ns + np.where(grid, -0.25, 0.06 * (ds.data_seed.values - 2) + 0.1)
     seen = set()
     for i in range(len(names)):
-        for c, kind in zip(ds.transition_c_tilde.values[i], _s(ds.transition_kind.values[i])):
+        kinds = [_s(v) for v in ds.transition_kind.values[i]]
+        for c, kind in zip(ds.transition_c_tilde.values[i], kinds):
             if not np.isfinite(c):
                 continue
             q12 = set(kind.split(" -> ")) == {"Q1", "Q2"}
             key = ("grid" if grid[i] else "Gaussian data (seeds 0–4, left to right)",
                    "Q2 ↔ Q1: c̃*" if q12 else "change to/from another outcome")
             ax.plot(x[i], c, "s" if grid[i] else "o", ms=6 if q12 else 5,
-                    color="C0" if grid[i] else "C1", mfc=None if q12 else "none",
+                    color="C0" if grid[i] else "C1",
+                    mfc=("C0" if grid[i] else "C1") if q12 else "none",
                     label=f"{key[1]} ({key[0]})" if key not in seen else None, zorder=3)
             seen.add(key)
         if not np.isfinite(ds.transition_c_tilde.values[i]).any():
@@ -237,7 +242,7 @@ def plot(ds):
     r = ds.eval_round.values[i]
     cs = ds.c_star.values[i]
     ref = cs if np.isfinite(cs) else 0.0
-    tol = float(ds.attrs["tolerance"])
+    tol = float(ds.tolerance.values[i])
     for lab, colr, mk in (("Q1", "C0", "o"), ("Q2", "C1", "o"),
                           ("global min outside Q*", "0.4", "x"), ("not converged", "C3", "+")):
         m = (b == lab) & np.isfinite(c)
@@ -246,15 +251,20 @@ def plot(ds):
     axt.axvline(PAPER_DEMARCATION - ref, color="k", lw=1,
                 label=f"paper 0.74 (c̃ − c̃* = {PAPER_DEMARCATION - ref:+.4f})", zorder=1)
     axt.set_xscale("symlog", linthresh=tol / 2)
+    dec = [10.0 ** -k for k in range(1, 8, 2) if 10.0 ** -k >= tol / 2]
+    axt.set_xticks([-d for d in dec] + [0.0] + dec[::-1])
+    axt.xaxis.set_minor_locator(plt.NullLocator())
     axt.set(xlabel=f"c̃ − c̃*  (c̃* = {cs:.7f}; symlog, linear within ±{tol / 2:g})",
             ylabel="multisection round (0: coarse grid)",
             title=f"(b) {names[i]}: evaluated c̃ and their t → ∞ branch")
     axt.yaxis.set_major_locator(MaxNLocator(integer=True))
     axt.invert_yaxis()
-    axt.legend(fontsize=8, loc="lower left")
+    axt.legend(fontsize=8, loc="center")
     axt.grid(alpha=0.3)
+    tols = sorted(set(ds.tolerance.values.tolist()))
     fig.suptitle(f"c̃*: α → 0 limit, t → ∞, {ds.attrs['criterion']}; bracket width ≤ "
-                 f"{tol:g}", fontsize=10)
+                 + " / ".join(f"{t:g}" for t in tols) + " (grid / Gaussian data)"
+                 * (len(tols) > 1), fontsize=10)
     return fig
 
 
@@ -281,7 +291,7 @@ def claims(ds):
     for j, name in enumerate(_s(v) for v in ds.dataset.values):
         k = int(ds.n_switches.values[j])
         tr = _s(ds.transitions.values[j])
-        single = k == 1 and tr.count("→") == 1 and _s(ds.branch_below.values[j]) == "Q2"
+        single = k == 1 and tr.count("->") == 1 and _s(ds.branch_below.values[j]) == "Q2"
         out.append(Claim(
             f"(not in the paper) {name}: one Q2 → Q1 switch in c̃, Q1 for c̃ near 1 (as "
             "Fig. 3(b) for n = 6: 'convergence occurs at Q1 when c approximates 1')",
