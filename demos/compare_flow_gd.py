@@ -72,8 +72,8 @@ def main(argv=None):
         ax.plot(a.ts, a.flows[0][:, comp], "-", color=col, lw=1.5, label=f"{lab}: flow")
         ax.plot(a.ts, a.flows[1][:, comp], "--", color=col, lw=1, label=f"{lab}: modified-1")
         ax.plot(a.ts, a.gd[:, comp], ".", color=col, ms=2.5, label=f"{lab}: GD lr={a.lr:g}")
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("flow time t = k·lr (symlog)")
+    ax.set_xlim(0.0, T1)  # one linear axis over the whole window: no symlog switch, no kink
+    ax.set_xlabel("flow time t = k·lr (linear)")
     ax.set_ylabel("parameter")
     ax.set_title("aligned trajectories (GD iterates at t = k·lr)")
     ax.legend(fontsize=7, ncol=2)
