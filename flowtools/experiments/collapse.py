@@ -22,8 +22,8 @@ import numpy as np
 from flowtools.fitting import SlopeFit, fit_slope
 
 __all__ = ["CollapseDeviation", "collapse_deviation", "collapse_order", "plot_collapse",
-           "aligned_runs", "collapse_dataset", "draw_aligned", "plot_deviations",
-           "split_axes"]
+           "aligned_runs", "collapse_dataset", "draw_aligned", "plot_collapse_figure",
+           "plot_deviations", "split_axes"]
 
 LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
@@ -273,3 +273,37 @@ def aligned_runs(ds, rule: str = "flow"):
     return AlignedRuns(ds.tau.values, ds.theta_gd.values, ds.loss_gd.values,
                        ds.shift_gd.values, float(ds.attrs["gd_escape_rate"]),
                        float(ds.attrs["lr"]), [])
+
+
+def plot_collapse_figure(ds, *, loss_title: str, params_title: str, suptitle: str):
+    """The figure of a ``collapse_dataset``: (a) loss and (b) parameters (``draw_aligned``,
+    the flow as lines, GD as dots when stored) and the collapse measure against ‖C(θ0)‖
+    (``plot_deviations``, with the fitted orders)."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)
+    gs = fig.add_gridspec(1, 3, width_ratios=(1.35, 1.35, 0.8))
+    labels = [f"scale {s:.0e}, seed {k}" for s, k in zip(ds["scale"].values,
+                                                          ds["seed"].values, strict=True)]
+    gd = aligned_runs(ds, "gd") if "loss_gd" in ds else None
+    axes_l, axes_p = draw_aligned(
+        fig, gs[0], gs[1], aligned_runs(ds), gd, labels=labels,
+        names=[str(p) for p in ds.param.values], window=ds.window,
+        xlabel=r"aligned time $\tau = t - \log(1/\|C(\theta_0)\|)/\mu_1$")
+    axes_l[0].set_title(loss_title, fontsize=9, loc="left")
+    axes_p[0].set_title(params_title, fontsize=9, loc="left")
+
+    def order(rule):
+        v = ds.attrs.get(f"order_{rule}", float("nan"))
+        return f", order {v:.2f}" if np.isfinite(v) else ""
+
+    series = [(rf"flow: max $|\Delta\theta|${order('flow')}", ds.dev_param_flow.values[:-1],
+               "o-"),
+              (r"flow: max $|\Delta\log_{10}\ell|$", ds.dev_log10_loss_flow.values[:-1], "s-")]
+    if gd is not None:
+        series.append((rf"GD: max $|\Delta\theta|${order('gd')}", ds.dev_param_gd.values[:-1],
+                       "^--"))
+    plot_deviations(fig.add_subplot(gs[2]), ds.norm_C0.values[:-1], series,
+                    floor=ds.collapse_floor, window=ds.window)
+    fig.suptitle(suptitle, fontsize=10)
+    return fig

@@ -73,40 +73,17 @@ def compute(*, quick: bool, gd: bool, log=print):
 
 
 def plot(ds):
-    import matplotlib.pyplot as plt
+    from flowtools.experiments.collapse import plot_collapse_figure
 
-    from flowtools.experiments.collapse import aligned_runs, draw_aligned, plot_deviations
-
-    fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)
-    gs = fig.add_gridspec(1, 3, width_ratios=(1.35, 1.35, 0.8))
-    labels = [f"scale {s:.0e}, seed {k}" for s, k in zip(ds["scale"].values,
-                                                          ds["seed"].values, strict=True)]
-    names = [str(p) for p in ds.param.values]
-    fl = aligned_runs(ds)
-    gd = aligned_runs(ds, "gd") if "loss_gd" in ds else None
-    W = ds.window
-    axes_l, axes_p = draw_aligned(
-        fig, gs[0], gs[1], fl, gd, labels=labels, names=names, window=W,
-        xlabel=r"aligned time $\tau = t - \log(1/\|C(\theta_0)\|)/\mu_1$")
-    gd_txt = (f"; dots: GD lr {ds.lr:g}, shifted with its rate "
-              r"$\rho=\log(1+\eta\mu_1)/\eta$") if gd is not None else ""
-    axes_l[0].set_title(f"(a) loss, {ds.sizes['trial']} trials (line style = trial)"
-                        + gd_txt.replace("; dots", "\ndots"), fontsize=9, loc="left")
-    axes_p[0].set_title("(b) parameters\n(colour = parameter, line style = trial)", fontsize=9,
-                        loc="left")
-    ax = fig.add_subplot(gs[2])
-    series = [(rf"flow: max $|\Delta\theta|$, order {ds.order_flow:.2f}",
-               ds.dev_param_flow.values[:-1], "o-"),
-              (r"flow: max $|\Delta\log_{10}\ell|$", ds.dev_log10_loss_flow.values[:-1], "s-")]
-    if gd is not None:
-        series.append((rf"GD: max $|\Delta\theta|$, order {ds.order_gd:.2f}",
-                       ds.dev_param_gd.values[:-1], "^--"))
-    plot_deviations(ax, ds.norm_C0.values[:-1], series, floor=ds.collapse_floor, window=W)
-    fig.suptitle(f"Figure 2 — Example 1, n = 6 grid, c = C1/C2 = {ds.c:g}: gradient flow, "
+    gd_txt = (f"\ndots: GD lr {ds.lr:g}, shifted with its rate "
+              r"$\rho=\log(1+\eta\mu_1)/\eta$") if "loss_gd" in ds else ""
+    return plot_collapse_figure(
+        ds, loss_title=f"(a) loss, {ds.sizes['trial']} trials (line style = trial){gd_txt}",
+        params_title="(b) parameters\n(colour = parameter, line style = trial)",
+        suptitle=f"Figure 2 — Example 1, n = 6 grid, c = C1/C2 = {ds.c:g}: gradient flow, "
                  "curves translated by Theorem 1's shift\nend points: "
                  + ", ".join(sorted(set(map(str, ds.outcome_flow.values))))
-                 + f" ({ds.criterion})", fontsize=10)
-    return fig
+                 + f" ({ds.criterion})")
 
 
 def claims(ds):

@@ -72,35 +72,19 @@ def compute(*, quick: bool, gd: bool, log=print):
 
 
 def plot(ds):
-    import matplotlib.pyplot as plt
+    from flowtools.experiments.collapse import plot_collapse_figure
 
-    from flowtools.experiments.collapse import aligned_runs, draw_aligned, plot_deviations
-
-    fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)
-    gs = fig.add_gridspec(1, 3, width_ratios=(1.35, 1.35, 0.8))
-    labels = [f"scale {s:.0e}, seed {k}" for s, k in zip(ds["scale"].values,
-                                                          ds["seed"].values, strict=True)]
-    gd = aligned_runs(ds, "gd") if "loss_gd" in ds else None
-    axes_l, axes_p = draw_aligned(
-        fig, gs[0], gs[1], aligned_runs(ds), gd, labels=labels,
-        names=[str(p) for p in ds.param.values], window=ds.window,
-        xlabel=r"$\tau = t - \log(1/\|C(\theta_0)\|)/\mu_1$")
     gd_txt = (f"\ndots: GD lr {ds.lr:g} × {ds.gd_max_iter:.0e}, shifted with its rate "
-              r"$\rho=\log(1+\eta\mu_1)/\eta$") if gd is not None else ""
-    axes_l[0].set_title(f"(a) loss, {ds.sizes['trial']} trials (line style = trial){gd_txt}",
-                        fontsize=9, loc="left")
-    axes_p[0].set_title("(b) parameters of neurons 1 and 2\n(colour = parameter, line style = "
-                        "trial)", fontsize=9, loc="left")
-    series = [(r"flow: max $|\Delta\theta|$", ds.dev_param_flow.values[:-1], "o-"),
-              (r"flow: max $|\Delta\log_{10}\ell|$", ds.dev_log10_loss_flow.values[:-1], "s-")]
-    if gd is not None:
-        series.append((r"GD: max $|\Delta\theta|$", ds.dev_param_gd.values[:-1], "^--"))
-    plot_deviations(fig.add_subplot(gs[2]), ds.norm_C0.values[:-1], series,
-                    floor=ds.collapse_floor, window=ds.window)
-    fig.suptitle(f"Figure 5 — width {ds.width}, σ(x) = x/(1+x²), n = 6 grid, target tanh(x+1), "
-                 r"$C_k/C_1 = 1.5 + 0.0015(k-1)$: gradient flow (Dopri8) to "
-                 f"t = {ds.horizon_t:g}, translated by Theorem 1's shift", fontsize=10)
-    return fig
+              r"$\rho=\log(1+\eta\mu_1)/\eta$") if "loss_gd" in ds else ""
+    return plot_collapse_figure(
+        ds, loss_title=f"(a) loss, {ds.sizes['trial']} trials (line style = trial){gd_txt}",
+        params_title="(b) parameters of neurons 1 and 2\n(colour = parameter, line style = "
+                     "trial)",
+        suptitle=f"Figure 5 — width {ds.width}, σ(x) = x/(1+x²), n = 6 grid, target "
+                 r"tanh(x+1), $C_k/C_1 = 1.5 + 0.0015(k-1)$: gradient flow (Dopri8) to "
+                 f"t = {ds.horizon_t:g}, translated by Theorem 1's shift\nend points: "
+                 + ", ".join(sorted(set(map(str, ds.outcome_flow.values))))
+                 + f" at t = {ds.horizon_t:g} ({ds.criterion})")
 
 
 def claims(ds):
