@@ -112,7 +112,8 @@ def end_point_data(pb, theta, loss, crit, X_test):
     safe = np.where(finite[:, None], theta, 0.0)
     rms = np.asarray(generalization_error(pb, theta, X_test=X_test, kind="rms"))
     mse = np.asarray(generalization_error(pb, theta, X_test=X_test, kind="mse"))
-    br = classify(pb, safe, tol=1e300)
+    with np.errstate(over="ignore", invalid="ignore"):  # GD's huge (diverging) iterates
+        br = classify(pb, safe, tol=1e300)
     # each neuron oriented so that its input weights match +w0 (odd tanh: θk ↦ −θk)
     oriented = (safe.reshape(len(theta), 2, -1) * br.neuron_sign[..., None]).reshape(
         theta.shape)

@@ -1,0 +1,223 @@
+"""Figure 8 of Zhao, Bai & Zhang (Appendix B): end points against c̃ for d = 3 inputs.
+
+f_θ(x) = a1 tanh(w1ᵀx + b1) + a2 tanh(w2ᵀx + b2), x ∈ ℝ³, target tanh(1ᵀx + 1), n = 10
+inputs uniform on [−2, 2]³ (data seed 0), θ0 = ``init_ratio(c̃, 1e-20, seed=0)`` on
+Figure 9's c̃ grid (c̃ = 0 exactly: C1 = 0, and c̃ = 1 exactly). One panel per end-point
+coordinate (a1, w1^1, w1^2, w1^3, b1, a2, w2^1, w2^2, w2^3, b2; each neuron oriented by the
+sign that maps its input weights onto +w0), the outcome (``outcomes.outcome``) and the
+generalization error (RMS over 1000 test inputs uniform on [−2, 2]³), criterion: < 1e-7.
+
+The gradient flow runs to certified end points (no loss stop; decided as t → ∞). It also
+runs to the paper's stopping loss ℓ = 1e-15, to explain the earlier finding that errors
+reached 1.4e-6 there: at ℓ = 1e-15 the *training* RMS residual is √(2ℓ/n) ≈ 1.4e-8, but the
+slowest directions of the end (the quartic, t^{-1/2} tail along Q1 and the small Hessian
+eigenvalues near Q2) are poorly pinned by n = 10 points in ℝ³, so the *test* RMS error is up
+to ~10⁻⁶ at that loss; run on to the certified end it falls to ≤ 3e-8 (the MSE is ≤ 1e-12
+at ℓ = 1e-15 either way). ``gd=True`` adds the paper's GD (lr 0.5, 1e6 iterations, 1e4 in
+quick mode) with the paper's stated sum loss ½Σ: it diverges (its stability edge 2/λ_max is
+below 0.5 — see ``lr-puzzle``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from flowtools.experiments.figures import fig9
+
+TITLE = "Figure 8: end points against c̃ for m = 2, d = 3, n = 10"
+GD = True
+FULL_TIME = "~30 s (measured beside other jobs; see the report)"
+
+N = 10
+GD_LR = 0.5
+
+
+def gd_iterations(quick: bool) -> int:
+    return 10**4 if quick else 10**6
+
+
+def compute(*, quick: bool, gd: bool, log=print):
+    import xarray as xr
+
+    import flowtools as ft
+    from flowtools.branches import test_inputs
+    from flowtools.trajectory import Status
+
+    crit = fig9.criterion()
+    cts = fig9.c_tilde_grid(quick)
+    pb = fig9.problem(N, 0)
+    X_test = test_inputs(pb)
+    th0 = fig9.initial_states(pb, cts)
+    model = fig9.padded_model(pb)
+    t0 = time.perf_counter()
+    tr = ft.solve_flow(model, th0, t1=1e16, loss_threshold=0.0, max_steps=100_000, n_save=2)
+    t_end = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tr15 = ft.solve_flow(model, th0, t1=1e16, loss_threshold=1e-15, max_steps=100_000,
+                         n_save=2)
+    t_15 = time.perf_counter() - t0
+    d = fig9.end_point_data(pb, tr.theta_final, tr.loss_final, crit, X_test)
+    d15 = fig9.end_point_data(pb, tr15.theta_final, tr15.loss_final, crit, X_test)
+    log(f"  flow to certified ends {t_end:.1f} s, to ℓ = 1e-15 {t_15:.1f} s; outcomes "
+        f"{dict(zip(*np.unique(d['outcome'], return_counts=True), strict=True))}")
+    c, p = ("c_tilde",), ("c_tilde", "param")
+    dv = {
+        "theta0": (p, th0, {"long_name": "initial state"}),
+        "theta_end": (p, tr.theta_final, {"long_name": "certified end point"}),
+        "theta_oriented": (p, d["theta_oriented"],
+                           {"long_name": "end point, neuron k times its sign s_k"}),
+        "loss_end": (c, tr.loss_final, {"long_name": "training loss ½Σ(f − y)² at the end"}),
+        "t_end": (c, tr.t_final, {"long_name": "end time"}),
+        "status": (c, np.array([Status(s).name for s in tr.status]), {}),
+        "error_rms": (c, d["error_rms"], {"long_name": "RMS error, certified end"}),
+        "error_mse": (c, d["error_mse"], {"long_name": "MSE, certified end"}),
+        "dist_Q1": (c, d["dist_Q1"], {}), "dist_Q2": (c, d["dist_Q2"], {}),
+        "outcome": (c, d["outcome"], {"long_name": "outcomes.outcome at the certified end"}),
+        "c_tilde_measured": (c, pb.ratio_tilde(th0), {"long_name": "c̃ of θ0 as built"}),
+        "loss_1e15": (c, tr15.loss_final, {"long_name": "loss, flow stopped at ℓ ≤ 1e-15"}),
+        "t_1e15": (c, tr15.t_final, {}),
+        "error_rms_1e15": (c, d15["error_rms"], {"long_name": "RMS error at ℓ = 1e-15"}),
+        "error_mse_1e15": (c, d15["error_mse"], {"long_name": "MSE at ℓ = 1e-15"}),
+        "dist_Q_1e15": (c, np.minimum(d15["dist_Q1"], d15["dist_Q2"]),
+                        {"long_name": "distance to Q* at ℓ = 1e-15"}),
+    }
+    attrs = dict(m=2, d=3, n=N, data_seed=0, target="tanh(1ᵀx + 1)",
+                 init_scale=fig9.SCALE, init_seed=0, loss_convention="sum",
+                 init="init_ratio(c̃, 1e-20, seed=0); c̃ = 0: C1 = 0 "
+                 "(zero to round-off)",
+                 method="gradient flow (solve_flow) to certified end points, t1 = 1e16; "
+                        "also stopped at the paper's ℓ = 1e-15",
+                 decided_at="t → ∞ (certified end points)", quick=int(quick),
+                 flow_time_s=t_end, flow_1e15_time_s=t_15, **crit.as_attrs())
+    if gd:
+        t0 = time.perf_counter()
+        g = ft.run_gd(pb, th0, GD_LR, max_iter=gd_iterations(quick),
+                      loss_threshold=fig9.LOSS_TOL, n_save=2)
+        dg = fig9.end_point_data(pb, g.theta_final, g.loss_final, crit, X_test)
+        dv.update(gd_loss_end=(c, g.loss_final, {}), gd_iterations=(c, g.steps, {}),
+                  gd_error_rms=(c, dg["error_rms"], {}), gd_outcome=(c, dg["outcome"], {}),
+                  gd_theta_oriented=(p, dg["theta_oriented"], {}))
+        attrs.update(gd_lr=GD_LR, gd_max_iter=gd_iterations(quick),
+                     gd_decided_at="finite horizon: the GD iterations done",
+                     gd_time_s=time.perf_counter() - t0)
+    return xr.Dataset(dv, coords={"c_tilde": cts, "param": list(fig9.PARAM_NAMES)},
+                      attrs=attrs)
+
+
+def claims(ds):
+    from flowtools.experiments.claims import Claim
+
+    o = ds["outcome"].values
+    cts = ds["c_tilde"].values
+    rec = np.isin(o, ("Q1", "Q2"))
+    e = ds["error_rms"].values
+    out = [Claim(
+        "§B (Fig. 8): whatever the initialization, the parameters converge to Q* "
+        "(zero generalization error)",
+        f"{int(rec.sum())}/{rec.size} end points in Q*; RMS error ≤ {np.nanmax(e):.1e} at "
+        f"the certified ends (max training loss {np.nanmax(ds['loss_end'].values):.0e})",
+        bool(rec.all()),
+        "" if rec.all() else "outside Q* at c̃ = " + ", ".join(
+            f"{x:.2f} ({y})" for x, y in zip(cts[~rec], o[~rec], strict=True)))]
+    q1, q2 = cts[o == "Q1"], cts[o == "Q2"]
+    sep = bool(q1.size and q2.size and q2.max() < q1.min())
+    out.append(Claim(
+        "§B (Fig. 8): c̃ closer to 1 converges to Q1, c̃ closer to 0 to Q2",
+        f"Q2 for c̃ ∈ [{q2.min() if q2.size else np.nan:.2f}, "
+        f"{q2.max() if q2.size else np.nan:.2f}], Q1 for c̃ ∈ "
+        f"[{q1.min() if q1.size else np.nan:.2f}, {q1.max() if q1.size else np.nan:.2f}]"
+        + ("; one demarcation between" if sep else "; interleaved"),
+        bool(q1.size and q2.size and (o[np.argmin(np.abs(cts - 1))] == "Q1")
+             and (o[np.argmin(cts)] == "Q2") and sep),
+        "" if sep else "Q1 and Q2 interleave along c̃"))
+    e15, m15 = ds["error_rms_1e15"].values, ds["error_mse_1e15"].values
+    out.append(Claim(
+        "Appendix C protocol: training stops at ℓ = 1e-15 (the recovery test at 1e-7 is "
+        "then decidable)",
+        f"flow stopped at ℓ = 1e-15: RMS error up to {np.nanmax(e15):.1e} "
+        f"({int((e15 > fig9.FLOOR).sum())}/{e15.size} above 1e-7), MSE up to "
+        f"{np.nanmax(m15):.1e}; at the certified ends RMS ≤ {np.nanmax(e):.1e}",
+        bool(np.all(e15 <= fig9.FLOOR)) if np.any(e15 > fig9.FLOOR) else True,
+        "" if np.all(e15 <= fig9.FLOOR) else
+        "at ℓ = 1e-15 the slow tail directions (Q1's quartic tail, Q2's small Hessian "
+        "eigenvalues) are not yet settled: the RMS test error exceeds √(2ℓ/n) ≈ 1.4e-8 by up "
+        "to 100×; decided here at certified end points (or with MSE, which stays ≪ 1e-7)"))
+    if "gd_outcome" in ds:
+        go = ds["gd_outcome"].values
+        nd = int((go == "diverged").sum())
+        out.append(Claim(
+            "Fig. 8 caption: GD, lr 0.5, 1e6 iterations (with the stated sum loss ½Σ)",
+            f"{nd}/{go.size} diverged, {int(np.isin(go, ('Q1', 'Q2')).sum())} recovered "
+            f"({ds.attrs['gd_max_iter']:g} iterations)",
+            None if nd < go.size else False,
+            "" if nd < go.size else "every run diverges at lr 0.5 under the sum loss "
+            "(see lr-puzzle: a mean loss makes the lr stable)"))
+    return out
+
+
+_COLORS = {"Q1": "C0", "Q2": "C1", "global min outside Q*": "C3", "not converged": "0.5",
+           "diverged": "k"}
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+
+    cts = ds["c_tilde"].values
+    th = ds["theta_oriented"].values
+    o = ds["outcome"].values
+    fig, axes = plt.subplots(3, 4, figsize=(15, 10), constrained_layout=True)
+    letters = "abcdefghijkl"
+    tex = ("a_1", "w_1^1", "w_1^2", "w_1^3", "b_1", "a_2", "w_2^1", "w_2^2", "w_2^3", "b_2")
+    for j, ax in enumerate(axes.flat[:10]):
+        ax.plot(cts, th[:, j], "-", color="0.7", lw=0.8, zorder=1)
+        for lab, col in _COLORS.items():
+            m = o == lab
+            if m.any():
+                ax.plot(cts[m], th[m, j], "o", ms=3.5, color=col, zorder=3, label=lab)
+        if j % 5:
+            ax.axhline(1.0, color="k", ls=":", lw=0.8, zorder=2, label="target value 1")
+        ax.set_title(f"({letters[j]}) ${tex[j]}$", fontsize=10, loc="left")
+        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.set_xlabel(r"$\tilde c$")
+        ax.grid(True, alpha=0.3)
+    axes.flat[1].legend(fontsize=7, loc="best")
+    # (k) outcome against c̃
+    ax = axes.flat[10]
+    kinds = [k for k in _COLORS if (o == k).any()]
+    for lab in kinds:
+        m = o == lab
+        ax.plot(cts[m], np.full(m.sum(), kinds.index(lab)), "|", ms=14, mew=2,
+                color=_COLORS[lab])
+    ax.set_yticks(range(len(kinds)), kinds, fontsize=8)
+    ax.set_ylim(-0.7, len(kinds) - 0.3)
+    ax.set_xlabel(r"$\tilde c$")
+    ax.set_title("(k) outcome (t → ∞)", fontsize=10, loc="left")
+    ax.grid(True, axis="x", alpha=0.3)
+    # (l) generalization error
+    ax = axes.flat[11]
+    ax.semilogy(cts, ds["error_rms_1e15"].values, "s", ms=3.5, color="C2", zorder=3,
+                label="RMS, stopped at ℓ = 1e-15")
+    ax.semilogy(cts, ds["error_mse_1e15"].values, "^", ms=3.5, color="C4", zorder=3,
+                label="MSE, stopped at ℓ = 1e-15")
+    ax.semilogy(cts, ds["error_rms"].values, "o", ms=3.5, color="C0", zorder=4,
+                label="RMS, certified end (t → ∞)")
+    if "gd_error_rms" in ds:
+        eg = ds["gd_error_rms"].values
+        if np.isfinite(eg).any():
+            ax.semilogy(cts, eg, "x", color="C3", label=f"GD lr {ds.attrs['gd_lr']}")
+        else:
+            ax.text(0.02, 0.9, f"GD lr {ds.attrs['gd_lr']}: every run diverged",
+                    transform=ax.transAxes, fontsize=7, color="C3")
+    ax.axhline(fig9.FLOOR, color="k", ls=":", lw=0.8, zorder=1, label="1e-7: recovery")
+    ax.set_xlabel(r"$\tilde c$")
+    ax.set_title("(l) generalization error (1000 test points)", fontsize=10, loc="left")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=6.5, loc="center left")
+    fig.suptitle(f"{TITLE}, target tanh(1ᵀx + 1), scale 1e-20, data seed 0 — gradient flow "
+                 f"to certified end points; each neuron oriented to +w0\n"
+                 r"$\tilde c = \min(|C_1/C_2|, |C_2/C_1|)$ at initialization; "
+                 f"{ds.attrs.get('criterion', '')} (RMS, as the verdict does not depend "
+                 "on RMS vs MSE at the certified ends)", fontsize=11)
+    return fig

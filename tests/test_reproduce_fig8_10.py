@@ -1,0 +1,145 @@
+"""Figures 8, 9, 10 (Appendix B, d = 3) through ``reproduce`` in quick mode: the files, and
+the mathematics of the runs (c̃ = 0 and 1 exactly, one outcome rule, the recovery floor,
+the padded loss identity, Figure 10 sharing Figure 9's runs)."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import flowtools as ft
+from flowtools.experiments.claims import claims_from_json
+from flowtools.experiments.figures import fig9
+from flowtools.experiments.outcomes import outcome
+from flowtools.experiments.reproduce import reproduce
+
+RECOVERED = ("Q1", "Q2")
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("d3")
+
+
+@pytest.fixture(scope="module")
+def run8(out):
+    return reproduce("fig8", quick=True, gd=True, out=out, log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def run9(out):
+    return reproduce("fig9", quick=True, out=out, log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def run10(out, run9):
+    return reproduce("fig10", quick=True, out=out, log=lambda *a: None)
+
+
+def _read(run, name):
+    nc = [f for f in run.files if f.suffix == ".nc"][0]
+    with xr.open_dataset(nc, engine="scipy") as ds:
+        return ds.load()
+
+
+def test_padded_loss_is_the_problem_loss():
+    # zero-weight rows add exactly nothing: the same ℓ and ∇ℓ for every n
+    rng = np.random.default_rng(1)
+    for n in (5, 8, 10):
+        pb = fig9.problem(n, 0)
+        model = fig9.padded_model(pb)
+        th = rng.standard_normal((3, pb.n_params))
+        for t in th:
+            assert float(model.loss(t)) == pytest.approx(float(pb.loss(t)), rel=1e-13)
+
+
+def test_initial_states_hit_c_tilde_exactly():
+    pb = fig9.problem(6, 0)
+    cts = np.array([0.0, 0.3, 1.0])
+    th = fig9.initial_states(pb, cts)
+    C = pb.imbalance(th)
+    # C1 = 0 to round-off: |C1| ≤ a few ulps of the terms a1‖γ‖, w1ᵀγ that cancel
+    scale = np.abs(th[0, :5]).max() * np.linalg.norm(pb.gamma)
+    assert abs(C[0, 0]) <= 1e-14 * scale
+    assert pb.ratio_tilde(th[1:]) == pytest.approx([0.3, 1.0], rel=1e-12)
+    assert np.linalg.norm(th, axis=1).max() < 1e-18  # scale 1e-20, p = 10
+
+
+@pytest.mark.parametrize("name", ["fig8", "fig9", "fig10"])
+def test_files_read_back(name, run8, run9, run10):
+    run = {"fig8": run8, "fig9": run9, "fig10": run10}[name]
+    assert {f.suffix for f in run.files} == {".png", ".nc", ".json"}
+    ds = _read(run, name)
+    assert "c_tilde" in ds.dims and "param" in ds.dims
+    assert list(ds["param"].values)[:2] == ["a1", "w1^1"]
+    cl = claims_from_json(ds.attrs["claims"])
+    assert len(cl) == len(run.claims) >= 3
+    assert ds.attrs["decided_at"] == "t → ∞ (certified end points)"
+    assert ds.attrs["recovery_floor"] == 1e-7
+    cj = json.loads([f for f in run.files if f.name.endswith("_claims.json")][0].read_text())
+    assert cj["mode"] == "quick"
+
+
+def _check_rule(pb, ds_theta, loss, err, lab):
+    """The stored outcomes are outcomes.outcome's; recovered ⇔ error ≤ 1e-7 at ℓ ≤ 1e-15."""
+    again = outcome(pb, ds_theta, loss, fig9.criterion(), errors=err)
+    assert list(again) == list(lab)
+    rec = np.isin(lab, RECOVERED)
+    assert np.all(err[rec] <= 1e-7)
+    assert np.all((err[~rec] > 1e-7) | (loss[~rec] > 1e-15))
+
+
+def test_fig8_facts(run8):
+    ds = _read(run8, "fig8")
+    cts = ds["c_tilde"].values
+    lab = ds["outcome"].values.astype(str)
+    pb = fig9.problem(10, 0)
+    _check_rule(pb, ds["theta_end"].values, ds["loss_end"].values, ds["error_rms"].values, lab)
+    assert np.all(np.isin(lab, RECOVERED))               # n = 10 ≥ 9: every c̃ recovers
+    assert lab[cts == 1.0][0] == "Q1" and lab[cts == 0.0][0] == "Q2"
+    e, m = ds["error_rms"].values, ds["error_mse"].values
+    np.testing.assert_allclose(m, e**2, rtol=1e-10)     # MSE = RMS²
+    # stopped at ℓ ≤ 1e-15: training RMS residual √(2ℓ/n) ≤ 1.42e-8
+    assert np.all(ds["loss_1e15"].values <= 1e-15)
+    assert np.all(ds["error_mse_1e15"].values < 1e-7)
+    # the certified ends are far lower than the paper's stopping loss
+    assert np.all(ds["loss_end"].values < 1e-17)
+    # GD at lr 0.5 with the sum loss diverges: 0.5 > 2/λ_max near every end point
+    assert np.all(ds["gd_outcome"].values.astype(str) == "diverged")
+
+
+def test_fig9_facts(run9):
+    ds = _read(run9, "fig9")
+    cts = ds["c_tilde"].values
+    ns = list(ds["n"].values)
+    lab = ds["outcome"].values.astype(str)
+    for k, n in enumerate(ns):
+        pb = fig9.problem(n, 0)
+        _check_rule(pb, ds["theta_end"].values[k, 0], ds["loss_end"].values[k, 0],
+                    ds["error_rms"].values[k, 0], lab[k, 0])
+    i1, i0 = int(np.flatnonzero(cts == 1.0)[0]), int(np.flatnonzero(cts == 0.0)[0])
+    assert ds["c_tilde_measured"].values[:, :, i1] == pytest.approx(1.0, rel=1e-12)
+    assert np.all(ds["c_tilde_measured"].values[:, :, i0] < 1e-12)
+    # c̃ = 1: the neurons stay proportional — a single neuron fits, Q1 for every n ≥ 5
+    assert np.all(lab[:, 0, i1] == "Q1")
+    # c̃ = 0: C1 = 0 leaves neuron 1 silent — Q2 (its origin) for every n ≥ 5
+    assert np.all(lab[:, 0, i0] == "Q2")
+    assert np.all(np.isin(lab[ns.index(10), 0], RECOVERED))
+    # recovered runs sit well below the floor, failures far above: the floor decides
+    e = ds["error_rms"].values
+    rec = np.isin(lab, RECOVERED)
+    assert e[rec].max() < 1e-7 / 3 and e[~rec].min() > 1e-5
+
+
+def test_fig10_shares_fig9_runs(run9, run10):
+    d9, d10 = _read(run9, "fig9"), _read(run10, "fig10")
+    np.testing.assert_array_equal(d9["theta_end"].values, d10["theta_end"].values)
+    cts = d10["c_tilde"].values
+    i0 = int(np.flatnonzero(cts == 0.0)[0])
+    # the C = 0 neuron stays at the origin of Q2 (its init scale is 1e-20; the flow moves it
+    # only by round-off of the other neuron's growth)
+    assert np.all(d10["neuron_norm"].values[:, 0, i0].min(-1) < 1e-6)
+    nn = d10["neuron_norm"].values
+    np.testing.assert_allclose(
+        nn, np.linalg.norm(d10["theta_end"].values.reshape(nn.shape + (5,)), axis=-1))
