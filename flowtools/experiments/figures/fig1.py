@@ -315,7 +315,7 @@ def claims(ds):
     out.append(Claim(
         "§4, Fig. 1(a)–(e): a small initialization scale gives a lower generalization error "
         "(for every n)",
-        "mean RMS error at σ = {:g} / at σ = {:g}: ".format(sc[big], sc[small])
+        f"mean RMS error at σ = {sc[big]:g} / at σ = {sc[small]:g}: "
         + ", ".join(f"n = {n}: {r:.2g}" for n, r in ratio.items()),
         None if quick else lower,
         "" if lower else "for some n the mean error at the smallest σ is above the largest"))
@@ -349,7 +349,7 @@ def claims(ds):
     out.append(Claim(
         "§4, Fig. 1(f): statistically, the generalization error decreases as the sample size "
         "grows",
-        "mean RMS error n = {} → {}: ".format(ds.n_f.values[0], ds.n_f.values[-1])
+        f"mean RMS error n = {ds.n_f.values[0]} → {ds.n_f.values[-1]}: "
         + ", ".join(f"σ = {s:g}: {mf[0, i]:.2g} → {mf[-1, i]:.2g} (Spearman ρ = {rho[i]:.2f})"
                     for i, s in enumerate(sf)),
         None if quick else bool(all(dec) and max(rho) < 0),
