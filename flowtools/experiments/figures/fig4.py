@@ -17,9 +17,11 @@ Why ℓ ≤ 1e-24 and not the paper's 1e-15: the paper does not define its error
 root-mean-square error on 1000 Gaussian test points, an end point in Q* still has an
 error of ~1e-8–1e-7 at ℓ = 1e-15 and 3–5e-8 at ℓ = 1e-20, above the paper's recovery
 floor 1e-8; at ℓ = 1e-24 it is ~5e-10. The mean squared error is ~1e-15 already at
-ℓ = 1e-15. Both are stored for every run, at the end point and at the first saved state
-with ℓ ≤ 1e-15 (the paper's stop), and the claims say which definition reproduces the
-paper at its own stop.
+ℓ = 1e-15. Both are stored for every run, at the end point and where the flow first
+reaches ℓ = 1e-15 (the paper's stop: the same flow stopped there), and the claims say
+which definition reproduces the paper at its own stop. But the MSE floor 1e-8 is an RMS
+floor of 1e-4: it also counts global minima near Q* (RMS ~1e-5, n = 3, 4) as recovery,
+so the figure uses the RMS error at ℓ ≤ 1e-24.
 
 ``runs(quick)`` is cached: Figure 11 (the training loss of these runs against time) reads
 the same computation in the same process.
@@ -108,7 +110,7 @@ def _runs(quick: bool) -> dict:
     X = test_points()
     shape = (len(ns), len(dss), len(cts))
     keys = ("rms", "mse", "rms_at_paper_stop", "mse_at_paper_stop", "loss_final", "t_final",
-            "steps", "status", "outcome", "ratio_tilde0", "C1_over_C2_0")
+            "steps", "status", "outcome", "ratio_tilde0", "C1_over_C2_0", "t_paper_stop")
     r = {k: np.full(shape, np.nan) for k in keys}
     r["theta_final"] = np.full(shape + (6,), np.nan)
     r["losses"] = np.full(shape + (N_SAVE,), np.nan)
@@ -124,13 +126,14 @@ def _runs(quick: bool) -> dict:
             ts = np.asarray(tr.ts)
             t_save = ts[0] if t_save is None else t_save
             rms, mse = _errors(pb, tr.theta_final, X)
-            # the first saved state with ℓ ≤ 1e-15: where the paper's GD would have stopped
+            # the state where the flow first reaches ℓ = 1e-15 (the paper's stop): the same
+            # flow stopped there (thresholds are traced: the same compiled program)
+            tp = ft.solve_flow(pb, th0, t1=T1, loss_threshold=PAPER_STOP,
+                               max_steps=MAX_STEPS, n_save=N_SAVE)
+            rms_p, mse_p = _errors(pb, tp.theta_final, X)
+            reached = np.asarray(tp.loss_final) <= PAPER_STOP * (1 + 1e-6)
             losses = np.asarray(tr.losses)
-            hit = np.where(losses <= PAPER_STOP, np.arange(losses.shape[1]), 10**9).min(1)
-            hit = np.minimum(hit, losses.shape[1] - 1)
-            th_paper = np.asarray(tr.thetas)[np.arange(len(cts)), hit]
-            rms_p, mse_p = _errors(pb, th_paper, X)
-            reached = losses[np.arange(len(cts)), hit] <= PAPER_STOP
+            r["t_paper_stop"][i, j] = np.where(reached, tp.t_final, np.nan)
             r["rms"][i, j], r["mse"][i, j] = rms, mse
             r["rms_at_paper_stop"][i, j] = np.where(reached, rms_p, np.nan)
             r["mse_at_paper_stop"][i, j] = np.where(reached, mse_p, np.nan)
@@ -142,8 +145,9 @@ def _runs(quick: bool) -> dict:
             r["outcome"][i, j] = [OUTCOMES.index(o) for o in lab]
             C = pb.imbalance(th0)
             r["C1_over_C2_0"][i, j] = C[:, 0] / C[:, 1]
-            r["ratio_tilde0"][i, j] = np.minimum(np.abs(C[:, 0] / C[:, 1]),
-                                                 np.abs(C[:, 1] / C[:, 0]))
+            with np.errstate(divide="ignore"):
+                r["ratio_tilde0"][i, j] = np.minimum(np.abs(C[:, 0] / C[:, 1]),
+                                                     np.abs(C[:, 1] / C[:, 0]))
             r["theta_final"][i, j] = tr.theta_final
             r["losses"][i, j] = losses
             if (n, dseed) == F_PANEL:
@@ -196,11 +200,13 @@ def compute(*, quick: bool, gd: bool, log=print):
                                                      "point (1000 Gaussian test points)"}),
         "gen_error_mse": (dims, r["mse"], {"long_name": "mean squared error at the end point"}),
         "gen_error_at_paper_stop": (dims, r["rms_at_paper_stop"],
-                                    {"long_name": "RMS error at the first saved state with "
-                                                  "ℓ ≤ 1e-15 (the paper's stop)"}),
+                                    {"long_name": "RMS error where the flow first reaches "
+                                                  "ℓ = 1e-15 (the paper's stop)"}),
         "gen_error_mse_at_paper_stop": (dims, r["mse_at_paper_stop"],
-                                        {"long_name": "MSE at the first saved state with "
-                                                      "ℓ ≤ 1e-15"}),
+                                        {"long_name": "MSE where the flow first reaches "
+                                                      "ℓ = 1e-15"}),
+        "t_paper_stop": (dims, r["t_paper_stop"],
+                         {"long_name": "flow time at which ℓ first reaches 1e-15"}),
         "loss_final": (dims, r["loss_final"]),
         "t_final": (dims, r["t_final"]),
         "steps": (dims, r["steps"].astype(np.int64)),
@@ -242,7 +248,7 @@ def compute(*, quick: bool, gd: bool, log=print):
                      "round-off (|C1/C2| ~ 1e-16)",
         error_kind_choice="RMS at ℓ ≤ 1e-24 (its Q* floor is ~5e-10 there); the MSE is "
                           "stored too",
-        gd_protocol=(f"lr {GD_LR}, stop ℓ ≤ 1e-15 or {settings(quick)['gd_iter']} iterations "
+        gd_settings=(f"lr {GD_LR}, stop ℓ ≤ 1e-15 or {settings(quick)['gd_iter']} iterations "
                      "(paper: 1e7), both loss conventions") if gd else "not run")
     return ds
 
@@ -323,8 +329,7 @@ def _frac(mask):
 
 def claims(ds):
     out = []
-    q_star = ds.outcome.values <= 1          # Q1 or Q2
-    rec = ds.outcome.values <= 1
+    rec = ds.outcome.values <= 1          # Q1 or Q2
     cts = ds.c_tilde.values
     has = set(int(v) for v in ds.n.values)
     full = ds.attrs.get("mode", "full") != "quick" and len(ds.data_seed) == 5
@@ -357,16 +362,22 @@ def claims(ds):
                          "c̃ = 0/1 not all recovered" if not ok_ends else
                          "some interior c̃ recovered: c̃ = " + ", ".join(
                              f"{c:.2f}" for c in cts[~ends][r3[:, ~ends].any(0)])))
+    seeds_note = ("the data are numpy default_rng(seed) standard normals: the paper's data "
+                  "seeds 0–4 are other samples (its RNG is not stated)")
     if 4 in has:
         r4 = rec[at(4)]
-        per = r4.mean(1)
-        ok = bool(r4.any() and (per == 0).any())
+        mid = ~np.isin(cts, (0.0, 1.0))
+        per = r4[:, mid].mean(1)
+        ok = bool(r4[:, mid].any() and (per == 0).any())
         out.append(Claim("§6, Fig. 4(c, f): for n = 4 recovery has positive probability, and "
                          "for some samples no initialization recovers",
-                         "fraction recovered per data seed: " +
-                         ", ".join(f"{v:.2f}" for v in per), ok if full else None,
-                         "" if ok else "no data seed without any recovery"
-                         if r4.any() else "no recovery at all"))
+                         "fraction of c̃ ∈ (0, 1) recovered per data seed: " +
+                         ", ".join(f"{v:.2f}" for v in per) + "; c̃ = 0 and c̃ = 1 exactly: "
+                         f"{int(r4[:, ~mid].sum())}/{r4[:, ~mid].size} recovered (as for n = 3: "
+                         "a measure-zero set of initializations)", ok if full else None,
+                         "" if ok else ("no data seed without recovery in (0, 1); " +
+                                        seeds_note) if r4[:, mid].any() else
+                         "no recovery for c̃ ∈ (0, 1)"))
     if 5 in has:
         r5 = rec[at(5)]
         per = r5.mean(1)
@@ -381,8 +392,11 @@ def claims(ds):
                          "global minima outside Q*", ok if full else None,
                          "" if ok else
                          ("no data seed recovers for every c̃; " if not all_rec else "") +
-                         ("every data seed recovers for every c̃; " if not not_all else "") +
-                         ("no global minimum outside Q*" if not outside.any() else "")))
+                         ("every data seed recovers for every c̃ (decided at t → ∞; the "
+                          "paper's GD stopped at 1e7 iterations, Fig. 11); "
+                          if not not_all else "") +
+                         ("no global minimum outside Q*; " if not outside.any() else "") +
+                         seeds_note))
     if 6 in has:
         r6 = rec[at(6)]
         ok = bool(r6.all())
@@ -390,29 +404,34 @@ def claims(ds):
                          f"recovered {int(r6.sum())}/{r6.size} (RMS ≤ 1e-8 at ℓ ≤ 1e-24, t → ∞)"
                          f"; max RMS error {float(ds.gen_error.sel(n=6).max()):.1e}",
                          ok, "" if ok else "some n = 6 runs did not recover"))
-    # the paper's stop ℓ ≤ 1e-15: which error definition reproduces 'below 1e-8'?
-    in_q = q_star & np.isfinite(ds.gen_error_at_paper_stop.values)
-    rp = ds.gen_error_at_paper_stop.values[in_q]
-    mp = ds.gen_error_mse_at_paper_stop.values[in_q]
-    if rp.size:
+        # the paper's stop ℓ = 1e-15: which error definition reproduces 'below 1e-8'?
+        rp = ds.gen_error_at_paper_stop.sel(n=6).values.ravel()
+        mp = ds.gen_error_mse_at_paper_stop.sel(n=6).values.ravel()
+        fr, fm = _frac(rp <= FLOOR), _frac(mp <= FLOOR)
         out.append(Claim(
-            "Fig. 4 caption / App. C: trained by GD to ℓ = 1e-15, errors below 1e-8 count as "
-            "recovery (the error is not defined in the paper)",
-            f"at the first saved state with ℓ ≤ 1e-15 of the {rp.size} runs that end in Q*: "
-            f"RMS ≤ 1e-8 for {_frac(rp <= FLOOR):.0%} (median {np.median(rp):.1e}, max "
-            f"{rp.max():.1e}); MSE ≤ 1e-8 for {_frac(mp <= FLOOR):.0%} (max {mp.max():.1e})",
-            bool(_frac(mp <= FLOOR) == 1.0),
-            "the mean squared error reproduces the paper's floor at its own stop; the RMS "
-            "error does so only when the flow runs on to ℓ ≈ 1e-24 (as here)"
-            if _frac(rp <= FLOOR) < 1 else ""))
+            "Fig. 4(e) + App. C: trained to ℓ = 1e-15, every n = 6 run has an error below "
+            "1e-8 (the paper does not define the error)",
+            f"where the flow first reaches ℓ = 1e-15: RMS ≤ 1e-8 for {fr:.0%} (median "
+            f"{np.nanmedian(rp):.1e}, max {np.nanmax(rp):.1e}); MSE ≤ 1e-8 for {fm:.0%} "
+            f"(max {np.nanmax(mp):.1e})", bool(fm == 1.0),
+            ("only the mean squared error reproduces the paper's errors at its own stop; "
+             "the RMS error falls below 1e-8 only when the flow runs on (ℓ ≤ 1e-24 here)")
+            if fm == 1.0 and fr < 1 else "" if fm == 1.0 else
+            "neither definition gives every n = 6 run an error ≤ 1e-8 at ℓ = 1e-15"))
     # the two definitions classify alike at the end points?
-    alt = np.where(ds.gen_error_mse.values <= FLOOR, 1, 0)
-    same = int(np.sum(alt == np.where(ds.gen_error.values <= FLOOR, 1, 0)))
-    out.append(Claim("(consistency) RMS and MSE criteria at the end points (ℓ ≤ 1e-24)",
-                     f"recovery decided alike for {same}/{ds.gen_error.size} runs",
-                     same == ds.gen_error.size,
-                     "" if same == ds.gen_error.size else
-                     "some end points have RMS error between 1e-8 and 1e-4"))
+    rms_rec = ds.gen_error.values <= FLOOR
+    mse_rec = ds.gen_error_mse.values <= FLOOR
+    diff = rms_rec != mse_rec
+    out.append(Claim("(ours) RMS ≤ 1e-8 and MSE ≤ 1e-8 decide recovery alike at the end "
+                     "points (ℓ ≤ 1e-24)",
+                     f"alike for {int((~diff).sum())}/{diff.size} runs",
+                     bool(not diff.any()),
+                     "" if not diff.any() else
+                     f"{int(diff.sum())} end points are global minima near Q* with RMS errors "
+                     f"{np.min(ds.gen_error.values[diff]):.1e}–"
+                     f"{np.max(ds.gen_error.values[diff]):.1e}: the MSE floor 1e-8 counts "
+                     "them as recovery (it is an RMS floor of 1e-4); the RMS criterion at "
+                     "ℓ ≤ 1e-24 does not"))
     if "gd_outcome" in ds:
         for conv in ds.convention.values:
             g = ds.gd_outcome.sel(convention=conv).values
@@ -420,8 +439,8 @@ def claims(ds):
             gr = _frac(g <= 1)
             out.append(Claim(f"App. C: GD at lr 0.5 trains Figure 4 ({conv} loss convention)",
                              f"diverged {div:.0%}, recovered (MSE ≤ 1e-8 at ℓ ≤ 1e-15) "
-                             f"{gr:.0%} within {ds.attrs['gd_protocol']}",
-                             bool(div == 0) if conv == "mean" else bool(div == 0),
+                             f"{gr:.0%} within {ds.attrs['gd_settings']}",
+                             bool(div == 0),
                              "" if div == 0 else
                              "GD at lr 0.5 diverges: beyond its stability edge 2/λ_max "
                              "(see lr-puzzle)"))

@@ -181,6 +181,7 @@ def _case(ds, case):
 
 def plot(ds):
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), constrained_layout=True)
     cts = ds.c_tilde.values
@@ -200,8 +201,15 @@ def plot(ds):
             o = d.outcome.sel(convention=conv).values
             txt.append(f"{conv}: diverged {np.mean(o == 4):.0%}, recovered "
                        f"{np.mean(o <= 1):.0%}, not conv. {np.mean(o == 3):.0%}")
-        ax.text(0.02, 0.02, "\n".join(txt), transform=ax.transAxes, fontsize=8,
-                va="bottom", bbox={"fc": "w", "ec": "0.7", "alpha": 0.9})
+        ax.text(0.02, 0.98, "\n".join(txt), transform=ax.transAxes, fontsize=8,
+                va="top", bbox={"fc": "w", "ec": "0.7", "alpha": 0.9})
+        e_all = d.edge.values[np.isfinite(d.edge.values)]
+        lo = min(e_all.min() if e_all.size else lr, lr) / 1.6
+        hi = max(e_all.max() if e_all.size else lr, lr) * 4
+        ax.set_ylim(lo, hi)
+        ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+        ax.set_yticks([t for t in (0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20) if lo < t < hi])
         its = int(d.iterations.values[0])
         ax.set_title(f"({panel}) {CASES[case][3].split(':')[0]}: GD lr {lr}, {its:.0e} "
                      "iterations", fontsize=10)
@@ -209,7 +217,8 @@ def plot(ds):
         ax.set_ylabel(r"stability edge $2/\lambda_{max}$ at the end point")
         ax.set_xlim(-0.05, 1.05)
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right", ncol=2)
+        ax.legend(fontsize=7, loc="upper right", ncol=2, title="filled: sum, open: mean",
+                  title_fontsize=7)
     fig.suptitle("The lr-0.5 puzzle — GD converges near θ* only if lr < 2/λ_max(∇²ℓ(θ*)); "
                  "filled: sum loss ½Σ(f−y)², open: mean loss ½·(1/n)Σ(f−y)² (edge n× larger)"
                  "\nrecovered: MSE ≤ the figure's floor at ℓ ≤ 1e-15 (decided at the finite "

@@ -1,0 +1,139 @@
+"""`flowtools reproduce fig4`, `fig11` and `lr-puzzle` in quick mode: the files read back
+with named dimensions and their claims, and the mathematics of the runs (exact c̃ = 0 / 1,
+the gradient flow's monotone loss and its escape time, RMS² = MSE, n = 3's recovery only
+at c̃ ∈ {0, 1}, n = 6 at the floor, the mean loss's Hessian 1/n of the sum's, GD settling
+only where its stability edge exceeds the learning rate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import flowtools as ft
+from flowtools.experiments.claims import claims_from_json
+from flowtools.experiments.figures import fig4 as F4
+from flowtools.experiments.outcomes import OUTCOMES
+from flowtools.experiments.reproduce import reproduce
+
+Q1, Q2, OUTSIDE = (OUTCOMES.index(k) for k in ("Q1", "Q2", "global min outside Q*"))
+
+
+def _run(name, tmp_path_factory):
+    out = tmp_path_factory.mktemp(name.replace("-", "_"))
+    run = reproduce(name, quick=True, out=out, log=lambda *a: None)
+    return run, xr.open_dataset(out / f"{name}.nc", engine="scipy")
+
+
+@pytest.fixture(scope="module")
+def fig4(tmp_path_factory):
+    return _run("fig4", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fig11(tmp_path_factory, fig4):       # after fig4: the same process reuses its flows
+    return _run("fig11", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lr(tmp_path_factory):
+    return _run("lr-puzzle", tmp_path_factory)
+
+
+def test_files_dims_and_claims(fig4, fig11, lr):
+    for (run, ds), dims in ((fig4, {"n", "data_seed", "c_tilde", "t_save", "param"}),
+                            (fig11, {"n", "data_seed", "c_tilde", "t_save"}),
+                            (lr, {"run", "convention", "c_tilde", "param"})):
+        assert all(p.stat().st_size > 0 for p in run.files)
+        assert dims <= set(ds.dims)
+        assert ds.attrs["run_mode"] == "quick" and "decided_at" in ds.attrs
+        assert "criterion" in ds.attrs
+        assert [c.claim for c in claims_from_json(ds.attrs["claims"])] == \
+            [c.claim for c in run.claims]
+
+
+def test_fig4_initial_ratios_exact(fig4):
+    _, ds = fig4
+    ct = ds.c_tilde.values
+    assert ct[0] == 0.0 and ct[-1] == 1.0
+    meas = ds.c_tilde_init.values                      # (n, seed, c̃) measured from θ0
+    pos = ct > 0
+    np.testing.assert_allclose(meas[..., pos], np.broadcast_to(ct[pos], meas[..., pos].shape),
+                               rtol=1e-12)
+    # C1 = 0 is exact up to the round-off of a_1‖γ‖ + w_1ᵀγ at the scale 1e-20
+    assert np.all(np.abs(ds.C1_over_C2_init.values[..., 0]) < 1e-14)
+    pb = ft.example1(3, sampling="gaussian", seed=0)
+    C = pb.imbalance(F4.initial_states(pb, [0.0])[0])
+    assert abs(C[0]) <= 1e-14 * abs(C[1]) and abs(C[1]) > 0
+
+
+def test_fig4_decided_at_infinity_and_flow_mathematics(fig4):
+    _, ds = fig4
+    assert ds.attrs["decided_at"] == "t → ∞ (certified end points)"
+    assert np.all(np.isin(ds.status.values, (0, 5)))
+    assert np.all(ds.loss_final.values <= F4.LOSS_STOP * (1 + 1e-6))
+    # dℓ/dt = −‖∇ℓ‖² ≤ 0: the saved losses never rise (beyond the solver's rtol 1e-10)
+    loss = ds.loss.values
+    rise = np.diff(loss, axis=-1) / loss[..., :-1]
+    assert np.nanmax(rise) <= 1e-6
+    # the same flow stopped at ℓ = 1e-15 stops earlier, and not before the escape from
+    # scale 1e-20, which takes ≈ log(1/α)/μ1 (Eq. 2)
+    assert np.all(ds.t_paper_stop.values <= ds.t_final.values)
+    for n in ds.n.values:
+        for s in ds.data_seed.values:
+            mu1 = ft.example1(int(n), sampling="gaussian", seed=int(s)).mu1
+            assert np.all(ds.t_paper_stop.sel(n=n, data_seed=s).values
+                          > 0.5 * np.log(1 / F4.SCALE) / mu1)
+    # MSE is the square of the RMS error (definitions)
+    np.testing.assert_allclose(ds.gen_error_mse.values, ds.gen_error.values ** 2, rtol=1e-9)
+
+
+def test_fig4_paper_claims_n3_and_n6(fig4):
+    _, ds = fig4
+    ct = ds.c_tilde.values
+    o3 = ds.outcome.sel(n=3).values                     # (seed, c̃)
+    assert np.all(o3[:, ct == 1.0] == Q1)               # c̃ = 1: the neurons stay balanced
+    assert np.all(o3[:, ct == 0.0] == Q2)               # c̃ = 0: the first neuron silent
+    inner = (ct > 0) & (ct < 1)
+    assert np.all(o3[:, inner] == OUTSIDE)              # zero loss, far from the target
+    assert np.all(ds.gen_error.sel(n=3).values[:, inner] > 1e-3)
+    # n = 6: every run recovers; at ℓ ≤ 1e-24 the RMS error is below the floor
+    assert np.all(ds.outcome.sel(n=6).values <= Q2)
+    assert np.all(ds.gen_error.sel(n=6).values <= F4.FLOOR)
+    assert np.all(ds.outcome.sel(n=6).values[:, ct == 1.0] == Q1)
+    # at the paper's stop ℓ = 1e-15 the MSE is below 1e-8 for every n = 6 run
+    assert np.all(ds.gen_error_mse_at_paper_stop.sel(n=6).values <= F4.FLOOR)
+    verdict = {c.claim.split(":")[0]: c.agree for c in fig4[0].claims}
+    assert verdict["§6, Fig. 4(a)"] is True
+
+
+def test_fig11_reads_the_fig4_flows(fig4, fig11):
+    _, d4 = fig4
+    _, d11 = fig11
+    assert list(d11.n.values) == [6]                    # quick mode: n = 3, 6 computed
+    np.testing.assert_array_equal(d11.loss.values, d4.loss.sel(n=[6]).values)
+    np.testing.assert_array_equal(d11.t_paper_stop.values, d4.t_paper_stop.sel(n=[6]).values)
+
+
+def test_lr_puzzle_mathematics(lr):
+    run, ds = lr
+    conv = list(ds.convention.values)
+    s_, m_ = conv.index("sum"), conv.index("mean")
+    edge, at = ds.edge.values, ds.edge_at.values
+    n = ds.n_samples.values[:, None]
+    # at the same end point the mean loss's Hessian is 1/n of the sum's: edge × n
+    same = (at[:, s_] == 1) & (at[:, m_] == 0) | (at[:, s_] == 0) & (at[:, m_] == 1)
+    assert same.any()
+    np.testing.assert_allclose((edge[:, m_] / edge[:, s_])[same],
+                               np.broadcast_to(n, same.shape)[same], rtol=1e-8)
+    # GD settles (reaches ℓ ≤ 1e-15) only where lr ≤ 2/λ_max, up to the end point's
+    # distance from the minimum
+    lr_ = ds.lr.values[:, None, None]
+    settled = (ds.outcome.values <= OUTSIDE) & (at == 0)
+    assert settled.any()
+    assert np.all(edge[settled] >= np.broadcast_to(lr_, edge.shape)[settled] * (1 - 1e-3))
+    # Figure 8 at lr 0.5 with the sum loss: every edge is below 0.5 and GD diverges
+    f8 = ds.case.values == "fig8"
+    assert np.all(edge[f8, s_][np.isfinite(edge[f8, s_])] < 0.5)
+    assert np.all(ds.outcome.values[f8, s_] == OUTCOMES.index("diverged"))
+    assert not np.any(ds.outcome.values[:, m_] == OUTCOMES.index("diverged"))
