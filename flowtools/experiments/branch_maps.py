@@ -8,6 +8,11 @@ stability edge 2/λ_max at that end point). Label arrays hold only branch labels
 (``flowtools.branches.BRANCHES``), "" where there is none; why there is none is in the
 parallel arrays: the ``Status`` of the run (a flow that did not reach the threshold, a GD
 run that overflowed) and the ``Regime`` of GD against the flow (beyond the edge, diverged).
+
+Demarcations over c̃ (``flowtools reproduce fig3`` and ``cstar``): ``demarcation`` (the
+best threshold of "Q1 iff c̃ > b" for labelled seeds), ``nearer_branch`` (how a state at a
+finite horizon is assigned Q1 or Q2) and ``limit_start_points`` (start points on the α → 0
+limiting trajectory for given c̃, batched).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from flowtools.flow import solve_flow
 from flowtools.models import Problem
 from flowtools.trajectory import Regime, Status
 
-__all__ = ["EX1_LRS", "BranchMap", "branch_map"]
+__all__ = ["EX1_LRS", "BranchMap", "Demarcation", "branch_map", "demarcation",
+           "limit_start_points", "nearer_branch"]
 
 EX1_LRS = (0.01, 0.05, 0.25, 0.5)  # the paper's learning rates on Example 1 (Appendix C)
 

@@ -32,10 +32,13 @@ GD = False
 FULL_TIME = "≈ 3 min (2 cores shared, see the report)"
 
 PAPER_DEMARCATION = 0.74  # Figure 3(b): |c| = 1.35 and 0.74 (1/1.35 = 0.741)
-# Figure 3's criterion: an end point is in Q* if its RMS error is ≤ 1e-6 at ℓ ≤ 1e-15
-# (an end point of Q* reached to ℓ = 1e-15 has an RMS error of ~1e-8; the floor only
-# separates Q* from other minima), then the nearer of Q1 and Q2.
-CRITERION = Criterion(kind="rms", floor=1e-6, loss_tol=1e-15)
+# The criterion: an end point reached to ℓ ≤ 1e-15 is in Q* if its RMS error is ≤ 1e-4,
+# then it is the nearer of Q1 and Q2. The floor only separates Q* from other minima, and it
+# must be decidable at ℓ = 1e-15 for every dataset: on the Gaussian data (n = 6, seed 0)
+# end points of Q* at ℓ ≤ 1e-15 have RMS test errors up to 1.5e-5 (measured; run on to
+# ℓ ≤ 1e-24 the same points are at 4.5e-10 and within 1e-8 of Q2), so a floor of 1e-6
+# would call them "global min outside Q*"; the nearer branch is the same at both losses.
+CRITERION = Criterion(kind="rms", floor=1e-4, loss_tol=1e-15)
 QUICK_TOL = 5e-3  # quick mode: the coarse grid and one round
 GRID_TOL, GAUSS_TOL = 1e-6, 1e-4  # full mode (the Gaussian datasets: the time budget)
 BATCH = 16  # every flow is a multiple of 16 members: one compiled program
@@ -230,10 +233,10 @@ def plot(ds):
     ax.axhline(PAPER_DEMARCATION, color="k", lw=1, ls="-", zorder=1,
                label="paper's Fig. 3 demarcation 0.74 (GD, α = 1e-8)")
     ax.set(xlabel="sample size n (grid: left of the tick; Gaussian seeds: right)",
-           ylabel="c̃ = min(|c|, 1/|c|) where the outcome changes", ylim=(0, 1.02),
+           ylabel="c̃ = min(|c|, 1/|c|) where the outcome changes", ylim=(-0.03, 1.03),
            title="(a) c̃*(n, data) and other changes of the t → ∞ outcome (α → 0)")
     ax.set_xticks(sorted(set(ns.tolist())))
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     ax.grid(alpha=0.3)
     # (b) the evaluations of the n = 6 grid: branch against c̃ − c̃* (the multisection)
     i = names.index("grid n=6") if "grid n=6" in names else 0
