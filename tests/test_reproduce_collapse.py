@@ -87,7 +87,9 @@ def test_fig5_ratios_and_collapse(fig5):
     ds, claims = fig5
     C0 = ds.C0.values
     k = ds.neuron.values[1:]
-    np.testing.assert_allclose(C0[:, 1:] / C0[:, :1], 1.5 + 0.0015 * (k - 1), rtol=1e-10)
+    np.testing.assert_allclose(C0[:, 1:] / C0[:, :1],
+                               np.broadcast_to(1.5 + 0.0015 * (k - 1), C0[:, 1:].shape),
+                               rtol=1e-10)
     assert list(ds.param.values) == ["a1", "w1", "b1", "a2", "w2", "b2"]
     _collapse_checks(ds)
     _collapse_checks(ds, "gd")
@@ -122,8 +124,9 @@ def test_fig7_fixed_c_collapse(fig7):
     ds, claims = fig7
     assert ds.sizes["c"] == 2 and set(ds.theta_flow.dims) == {"c", "trial", "tau_index",
                                                               "param"}
-    np.testing.assert_allclose(ds.C0.values[..., 0] / ds.C0.values[..., 1],
-                               ds.c.values[:, None], rtol=1e-12)
+    ratio = ds.C0.values[..., 0] / ds.C0.values[..., 1]
+    np.testing.assert_allclose(ratio, np.broadcast_to(ds.c.values[:, None], ratio.shape),
+                               rtol=1e-12)
     np.testing.assert_allclose(ds.c_tilde.values, [[0.25] * ds.sizes["trial"],
                                                    [0.9] * ds.sizes["trial"]], rtol=1e-12)
     for i in range(2):

@@ -158,7 +158,7 @@ def draw_aligned(fig, spec_loss, spec_params, flow, gd=None, *, labels, names, w
             a_main.set_ylim(lo, hi)
         a_tail.set_ylim(*a_main.get_ylim())
         lo, hi = a_tail.get_xlim()
-        ticks = np.geomspace(lo, hi, 3)  # the ends and the middle, labelled to 2 digits
+        ticks = np.geomspace(lo * 1.001, hi / 1.001, 3)  # ends (just inside) and middle
         a_tail.xaxis.set_major_locator(FixedLocator(ticks))
         a_tail.xaxis.set_major_formatter(FixedFormatter([f"{v:.2g}" for v in ticks]))
         a_tail.xaxis.set_minor_formatter(NullFormatter())

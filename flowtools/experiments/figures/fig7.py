@@ -19,7 +19,7 @@ import numpy as np
 
 TITLE = "Figure 7: m = 2, d = n = 500: trials with one c = C1/C2 collapse (Appendix B)"
 GD = True
-FULL_TIME = "≈ 90 s (flow, 2 shared cores)"
+FULL_TIME = "198 s measured at load ≈ 7.5 on 2 cores (flow; idle estimate ≈ 55 s)"
 
 D = N = 500
 QUICK_D = QUICK_N = 20
