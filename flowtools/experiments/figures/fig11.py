@@ -94,7 +94,8 @@ def plot(ds):
     from matplotlib.colors import Normalize
 
     ns, dss = list(ds.n.values), list(ds.data_seed.values)
-    fig, axes = plt.subplots(len(ns), len(dss), figsize=(3.3 * len(dss) + 1.2, 3.2 * len(ns)),
+    fig, axes = plt.subplots(len(ns), len(dss),
+                             figsize=(max(3.3 * len(dss) + 1.2, 7.5), 3.2 * len(ns) + 0.6),
                              squeeze=False, constrained_layout=True, sharey=True)
     cmap = plt.get_cmap("viridis")
     t = ds.t_save.values
@@ -104,7 +105,11 @@ def plot(ds):
             for c in ds.c_tilde.values:
                 ls = ds.loss.sel(n=n, data_seed=dseed, c_tilde=c).values
                 ok = np.isfinite(ls) & (t > 0) & (ls > 0)
-                ax.loglog(t[ok], ls[ok], lw=1, color=cmap(float(c)))
+                # the saved losses, then the end point (between two saves)
+                te = float(ds.t_final.sel(n=n, data_seed=dseed, c_tilde=c))
+                le = float(ds.loss_final.sel(n=n, data_seed=dseed, c_tilde=c))
+                ax.loglog(np.append(t[ok], te), np.append(ls[ok], le), lw=1,
+                          color=cmap(float(c)))
                 if "gd_loss" in ds:
                     for conv, st in (("mean", "--"), ("sum", ":")):
                         gt = ds.gd_t.sel(convention=conv, n=n, data_seed=dseed, c_tilde=c)
@@ -127,7 +132,7 @@ def plot(ds):
                  label=r"$\tilde c$")
     gd_note = ("; dashed/dotted: GD lr 0.5, mean/sum loss (t = lr·k/n resp. lr·k, ℓ as the "
                "sum loss, capped at 1e3)" if "gd_loss" in ds else "")
-    fig.suptitle("Figure 11 — training loss of the Figure-4 gradient flows (scale 1e-20, "
+    fig.suptitle("Figure 11 — training loss of the Figure-4 gradient flows\n(scale 1e-20, "
                  "to ℓ ≤ 1e-24 or a certified end; dash-dot: the paper's stop 1e-15)"
                  + ("\n" + gd_note[2:] if gd_note else ""), fontsize=10.5)
     return fig

@@ -102,6 +102,7 @@ _log = [None]
 @functools.lru_cache(maxsize=2)
 def _runs(quick: bool) -> dict:
     import flowtools as ft
+    from flowtools.flow import default_save_times
 
     log = _log[0]
 
@@ -123,8 +124,12 @@ def _runs(quick: bool) -> dict:
                                n_save=N_SAVE)
             if log is not None:
                 log(f"  fig4 n = {n}, data seed {dseed}: {tr.summary()}")
+            # the save times are one grid for every member (NaN after a member's end)
             ts = np.asarray(tr.ts)
-            t_save = ts[0] if t_save is None else t_save
+            t_save = default_save_times(T1, N_SAVE) if t_save is None else t_save
+            fin = np.isfinite(ts)
+            if not np.allclose(ts[fin], np.broadcast_to(t_save, ts.shape)[fin], rtol=1e-12):
+                raise RuntimeError("solve_flow's save times are not the default grid")
             rms, mse = _errors(pb, tr.theta_final, X)
             # the state where the flow first reaches ℓ = 1e-15 (the paper's stop): the same
             # flow stopped there (thresholds are traced: the same compiled program)
@@ -294,7 +299,7 @@ def plot(ds):
         ax.set_ylabel("RMS generalization error")
         ax.grid(True, which="major", alpha=0.3)
         if k == 0:
-            ax.legend(fontsize=7, loc="center right")
+            ax.legend(fontsize=7, loc="lower center")
     n4, s4 = F_PANEL
     ax = fig.add_subplot(2, 3, 6, projection="3d")
     if n4 in ds.n.values and s4 in ds.data_seed.values:
