@@ -160,7 +160,9 @@ def draw_aligned(fig, spec_loss, spec_params, flow, gd=None, *, labels, names, w
         lo, hi = a_tail.get_xlim()
         ticks = np.geomspace(lo * 1.001, hi / 1.001, 3)  # ends (just inside) and middle
         a_tail.xaxis.set_major_locator(FixedLocator(ticks))
-        a_tail.xaxis.set_major_formatter(FixedFormatter([f"{v:.2g}" for v in ticks]))
+        a_tail.xaxis.set_major_formatter(FixedFormatter([f"{float(f'{v:.2g}'):g}"
+                                                         for v in ticks]))
+        a_tail.tick_params(axis="x", labelsize=7)
         a_tail.xaxis.set_minor_formatter(NullFormatter())
         a_tail.tick_params(labelleft=False)
         a_tail.set_ylabel("")
