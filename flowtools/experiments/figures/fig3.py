@@ -18,8 +18,9 @@ t^{-1/2} from Q1); there the demarcation is located by two rules, both recorded:
 0.1** (``classify`` with tol = 0.1, the earlier demo's rule: a state within distance 0.1 of
 Q1 or Q2 is labelled by it, the others — "other" — are left out; drawn in (b)) and the
 **nearer branch** (``branch_maps.nearer_branch``: every state assigned the nearer of the
-two). The outcome counts are recorded beside them. The demarcation of a set of labelled seeds is the threshold b of
-"Q1 iff c̃ > b" with the fewest misordered seeds (``branch_maps.demarcation``).
+two). The outcome counts are recorded beside them. The demarcation of a set of labelled
+seeds is the threshold b of "Q1 iff c̃ > b" with the fewest misordered seeds
+(``branch_maps.demarcation``).
 """
 
 from __future__ import annotations
