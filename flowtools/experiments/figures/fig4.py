@@ -57,10 +57,10 @@ CRITERION = Criterion(kind="rms", floor=FLOOR, loss_tol=LOSS_STOP * (1 + 1e-6))
 def settings(quick: bool) -> dict:
     if quick:
         return {"ns": (3, 6), "data_seeds": (0,),
-                "c_tilde": np.array([0.0, 0.25, 0.5, 0.75, 1.0]), "gd_iter": 10**4}
+                "c_tilde": np.array([0.0, 0.25, 0.5, 0.75, 1.0]), "gd_iter": 10**5}
     return {"ns": (2, 3, 4, 5, 6), "data_seeds": (0, 1, 2, 3, 4),
             "c_tilde": np.concatenate([[0.0, 0.01], np.linspace(0.04, 1.0, 25)]),
-            "gd_iter": 10**5}
+            "gd_iter": 10**6}
 
 
 def initial_states(pb, c_tilde, scale=SCALE, seed=0) -> np.ndarray:
@@ -313,6 +313,7 @@ def plot(ds):
     else:
         ax.text2D(0.2, 0.5, "panel (f): n = 4, data seed 3\nnot computed in quick mode",
                   transform=ax.transAxes)
+        ax.set_axis_off()
     ax.set_title(f"(f) n = {n4}, data seed {s4}: end points (w, b, a) of both neurons",
                  fontsize=10)
     gd_note = ("; ×/+: GD at lr 0.5, mean/sum loss, at its iteration limit (drawn at 10 "
