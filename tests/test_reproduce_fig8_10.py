@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import flowtools as ft
 from flowtools.experiments.claims import claims_from_json
 from flowtools.experiments.figures import fig9
 from flowtools.experiments.outcomes import outcome
@@ -143,3 +142,17 @@ def test_fig10_shares_fig9_runs(run9, run10):
     nn = d10["neuron_norm"].values
     np.testing.assert_allclose(
         nn, np.linalg.norm(d10["theta_end"].values.reshape(nn.shape + (5,)), axis=-1))
+
+
+def test_fig10_imperfect_global_minima_near_c0(run10):
+    ds = _read(run10, "fig10")
+    cts = ds["c_tilde"].values
+    ns = list(ds["n"].values)
+    j = int(np.flatnonzero(cts == 0.1)[0])
+    for n in (6, 7, 8):
+        k = ns.index(n)
+        # c̃ = 0.1 (near 0, not 0): zero training loss, yet not the target — a global
+        # minimum outside Q*, with both neurons away from the origin
+        assert ds["outcome"].values[k, 0, j].astype(str) == "global min outside Q*"
+        assert ds["loss_end"].values[k, 0, j] < 1e-20
+        assert ds["neuron_norm"].values[k, 0, j].min() > 1e-2

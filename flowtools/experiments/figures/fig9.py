@@ -12,12 +12,14 @@ trained GD (lr 0.25, 1e6 iterations for n ≤ 8, 2e7 for n = 9, 10); ``gd=True``
 protocol (with the paper's sum loss; 2e6 iterations for n = 9, 10 and 1e4 in quick mode).
 
 Recovery (the paper's Figure-9 rule): generalization error < 1e-7, drawn at 1e-7. The error
-is the RMS over 1000 test inputs uniform on [−2, 2]³ (``generalization_error(kind="rms")``);
-at certified end points every run in Q* has RMS error ≤ 3e-8 and every other run ≥ 1e-3, so
-the verdict does not depend on RMS or MSE (both are stored). Stopped at the paper's
-ℓ = 1e-15 instead, the Q2 end points' RMS errors sit at 0.8–1.1e-7, on the floor itself,
-while their MSE (~1e-14) lies far below it: the paper's floor is the MSE's, or needs a
-lower loss.
+is the RMS over 1000 test inputs uniform on [−2, 2]³ (``generalization_error(kind="rms")``;
+the MSE is stored too). At certified end points the Q2 ends have RMS errors ≤ 1e-11 and the
+imperfect global minima ≥ 1e-3, but the Q1-bound runs end where their slow quartic tail
+stops moving in float64 (distance to Q1 ~1e-3, ℓ ~1e-18): RMS errors 3e-8 … 1e-6, on both
+sides of the floor, so at n = 9 (the Q1 separation size) a few c̃ near 1 are counted as
+"global min outside Q*" by RMS; by MSE (≤ 1e-12) they recover. Stopped at the paper's
+ℓ = 1e-15, Q2 ends have RMS errors near 1e-7 (on the floor) and MSE ~1e-14: the paper's
+floor behaves like an MSE floor. The claims report both.
 
 The runs are shared with Figure 10 (``runs``, cached per process) and with Figure 8 (n = 10,
 data seed 0). All values of n share one compiled program: the data are padded to n = 10
@@ -77,8 +79,8 @@ def padded_model(pb, n_max: int = N_MAX):
 
 def c_tilde_grid(quick: bool) -> np.ndarray:
     """c̃ values, 0 and 1 exactly included."""
-    if quick:
-        return np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+    if quick:  # no c̃ in (0.86, 1): their slow Q1 tails (to t ~ 1e11) cost the most steps
+        return np.array([0.0, 0.1, 0.5, 1.0])
     return np.concatenate([[0.0], np.linspace(0.02, 1.0, 50)])
 
 
@@ -94,6 +96,11 @@ def initial_states(pb, cts, scale: float = SCALE, seed: int = 0) -> np.ndarray:
         else:
             out.append(pb.init_ratio(float(c), scale, seed=seed))
     return np.stack(out)
+
+
+def _c_tilde(pb, theta):
+    with np.errstate(divide="ignore"):  # c̃ = 0: C1 may be 0.0 exactly
+        return pb.ratio_tilde(theta)
 
 
 def problem(n: int, seed: int):
@@ -131,6 +138,19 @@ def gd_iterations(n: int, quick: bool) -> int:
     if quick:
         return 10**4
     return 10**6 if n <= 8 else 2 * 10**6
+
+
+@functools.lru_cache(maxsize=32)
+def flow_ends(n: int, seed: int, quick: bool):
+    """(θ0, Trajectory) of the flow to certified end points from every c̃ of the grid, for
+    n samples of data seed ``seed``; cached per process (Figure 8 is n = 10, seed 0)."""
+    import flowtools as ft
+
+    pb = problem(n, seed)
+    th0 = initial_states(pb, c_tilde_grid(quick))
+    tr = ft.solve_flow(padded_model(pb), th0, t1=1e16, loss_threshold=0.0,
+                       max_steps=100_000, n_save=2)
+    return th0, tr
 
 
 _LOG = [None]
@@ -175,12 +195,10 @@ def _runs(quick: bool, gd: bool):
         for j, seed in enumerate(seeds):
             pb = problem(n, seed)
             X_test = test_inputs(pb)
-            th0 = initial_states(pb, cts)
-            C = pb.imbalance(th0)
             t0 = time.perf_counter()
-            tr = ft.solve_flow(padded_model(pb), th0, t1=1e16, loss_threshold=0.0,
-                               max_steps=100_000, n_save=2)
+            th0, tr = flow_ends(n, seed, quick)
             t_flow += time.perf_counter() - t0
+            C = pb.imbalance(th0)
             d = end_point_data(pb, tr.theta_final, tr.loss_final, crit, X_test)
             arrays["theta0"][i, j] = th0
             arrays["theta_end"][i, j] = tr.theta_final
@@ -188,7 +206,7 @@ def _runs(quick: bool, gd: bool):
             arrays["t_end"][i, j] = tr.t_final
             arrays["steps"][i, j] = tr.steps
             arrays["status"][i, j] = [Status(s).name for s in tr.status]
-            arrays["c_tilde_measured"][i, j] = pb.ratio_tilde(th0)
+            arrays["c_tilde_measured"][i, j] = _c_tilde(pb, th0)
             arrays["C1"][i, j], arrays["C2"][i, j] = C[:, 0], C[:, 1]
             for k in ("error_rms", "error_mse", "dist_Q1", "dist_Q2", "theta_oriented",
                       "outcome"):
@@ -256,6 +274,37 @@ def _recovered(ds, outcome_var="outcome"):
     return (o == "Q1") | (o == "Q2")
 
 
+def _tail_note(ds, rec, rec_mse, which, ns):
+    """Evidence for failures that are Q1-bound runs stopped at the float64 floor of their
+    quartic tail (distance to Q1 ≤ 1e-2 at zero loss) rather than separated minima."""
+    parts = []
+    for n in which:
+        k = ns.index(n)
+        bad = ~rec[k]
+        if not bad.any():
+            continue
+        dq1 = ds["dist_Q1"].values[k]
+        tail = bad & (dq1 <= 1e-2) & (ds["loss_end"].values[k] <= LOSS_TOL)
+        e = ds["error_rms"].values[k]
+        txt = (f"n={n} (all seeds): {int(bad.sum())} failures, {int(tail.sum())} of them "
+               f"Q1-bound tails at the float64 floor")
+        if tail.any():
+            txt += (f" (distance to Q1 {dq1[tail].min():.0e}…{dq1[tail].max():.0e}, "
+                    f"ℓ ≤ {ds['loss_end'].values[k][tail].max():.0e}, RMS error "
+                    f"{e[tail].min():.1e}…{e[tail].max():.1e})")
+        if (bad & ~tail).any():
+            txt += f"; the others: RMS error ≥ {e[bad & ~tail].min():.1e}"
+        txt += f"; by MSE ≤ 1e-7 {int((~rec_mse[k]).sum())} fail"
+        parts.append(txt)
+    return (". " + "; ".join(parts)) if parts else ""
+
+
+def _first_fail(ds, k, s0):
+    cts = ds["c_tilde"].values
+    bad = (cts > 0) & ~_recovered(ds)[k, s0]
+    return f"{cts[bad].min():.2f}" if bad.any() else "none"
+
+
 def _frac(mask):
     return f"{int(mask.sum())}/{mask.size}"
 
@@ -274,7 +323,8 @@ def claims(ds):
     fr_all = {n: rec[k].mean() for k, n in enumerate(ns)}
     txt = ", ".join(f"n={n}: {_frac(by_n[n])}" for n in ns)
     txt_all = ", ".join(f"n={n}: {_frac(rec[k])}" for k, n in enumerate(ns))
-    seeds = list(ds["data_seed"].values)
+    seeds = [int(x) for x in ds["data_seed"].values]
+    rec_mse = (ds["loss_end"].values <= LOSS_TOL) & (ds["error_mse"].values <= FLOOR)
     out = []
 
     # (1) n > 5: recovery at c̃ = 1 or c̃ = 0
@@ -304,20 +354,24 @@ def claims(ds):
         + (f"; seeds {seeds}: {', '.join(f'n={n}: {_frac(rec[ns.index(n)])}' for n in hi)}"
            if len(seeds) > 1 else ""),
         all_hi, ev + ("" if all_hi_seeds or not all_hi else
-                      "; other data seeds do not all recover")))
+                      "; other data seeds do not all recover")
+        + ("" if all_hi else _tail_note(ds, rec, rec_mse, hi, ns))))
     # (3) n = 6: a small probability of no recovery
     if 6 in ns:
         f6 = 1 - frac[6]
-        agree = bool(0 < f6 <= 0.5)
+        agree = bool(0 < f6 <= 0.2)  # "small": at most one in five (the paper: no number)
         out.append(Claim(
             "§B (Fig. 9): at the Q2 separation size n = 6 there is a small probability "
             "that an initialization does not recover",
             f"data seed 0: {int((~by_n[6]).sum())}/{by_n[6].size} c̃ values fail "
             f"({100 * f6:.0f} %)" + (f"; all seeds {100 * (1 - fr_all[6]):.0f} %"
-                                     if len(seeds) > 1 else ""),
+                                     if len(seeds) > 1 else "")
+            + f"; by MSE {int((~rec_mse[ns.index(6), s0]).sum())} fail",
             None if quick else agree,
             "" if agree or quick else ("every c̃ recovers" if f6 == 0 else
-                                       f"failure is not small: {100 * f6:.0f} %")))
+                                       f"failure is not small: {100 * f6:.0f} % of the "
+                                       "c̃ grid (all at c̃ ≤ 0.3 or near the Q1/Q2 "
+                                       "demarcation; see Fig. 10)")))
     # (4) n = 6, 7, 8: recovery fails at c̃ = 0
     mid = [n for n in (6, 7, 8) if n in ns]
     fails0 = {n: not ok0[n] for n in mid}
@@ -329,8 +383,12 @@ def claims(ds):
         + (("; seeds " + str(seeds) + ": " + ", ".join(
             f"n={n}: {int((~rec[ns.index(n), :, i0]).sum())}/{len(seeds)} fail"
             for n in mid)) if len(seeds) > 1 else ""),
-        agree, "" if agree else "recovers at c̃ = 0 for n = " + ", ".join(
-            str(n) for n in mid if not fails0[n])))
+        agree, "" if agree else "recovers at c̃ = 0 exactly for n = " + ", ".join(
+            str(n) for n in mid if not fails0[n]) + ": with C1 = 0 (to round-off) neuron 1 "
+        "never leaves the origin (Fig. 10: ‖θ1‖ ≤ 1e-11 at the end), so the flow ends at the "
+        "origin of Q2, which is in Q*. The failures are at small c̃ > 0 — smallest failing "
+        "c̃: " + ", ".join(f"n={n}: {_first_fail(ds, ns.index(n), s0)}" for n in mid)
+        + " — perhaps the paper's 'c̃ = 0' is its smallest c̃"))
     # (5) probability of recovery increases with n
     fr = [frac[n] for n in ns]
     mono = all(b >= a for a, b in zip(fr, fr[1:], strict=False))
@@ -357,12 +415,18 @@ def claims(ds):
     gap_lo = float(np.nanmax(np.where(recd, e, np.nan))) if recd.any() else float("nan")
     gap_hi = float(np.nanmin(np.where(~recd & np.isfinite(e), e, np.nan))) \
         if (~recd).any() else float("nan")
+    near = np.isfinite(e) & (e > FLOOR / 10) & (e < FLOOR * 10)
     out.append(Claim(
-        "Fig. 9 caption: generalization error < 1e-7 (drawn at 1e-7) is recovery",
+        "Fig. 9 caption: generalization error < 1e-7 (drawn at 1e-7) is recovery (a floor "
+        "that separates recovered runs from the others)",
         f"at certified end points recovered runs have RMS error ≤ {gap_lo:.1e}, the others "
-        f"≥ {gap_hi:.1e}: the 1e-7 floor separates them",
-        bool(gap_lo < FLOOR and not gap_hi <= FLOOR) if np.isfinite(gap_lo) else None,
-        "" if gap_lo < FLOOR else "a recovered run lies above the floor"))
+        f"≥ {gap_hi:.1e}; {int(near.sum())} runs lie within 10× of the floor",
+        True if not near.any() else None,
+        "" if not near.any() else
+        f"the runs near the floor are Q1-bound tails (distance to Q1 "
+        f"{np.nanmin(ds['dist_Q1'].values[near]):.0e}…"
+        f"{np.nanmax(ds['dist_Q1'].values[near]):.0e}) at the float64 floor: an RMS floor at "
+        "1e-7 does not decide them, an MSE floor does (their MSE ≤ 1e-12)"))
     if "gd_outcome" in ds:
         go = ds["gd_outcome"].values[:, s0]
         out.append(Claim(
@@ -410,7 +474,7 @@ def plot(ds):
         ax.set_xlim(-0.03, 1.03)
     for ax in axes[:, 0]:
         ax.set_ylabel("generalization error (RMS, 1000 test points)")
-    axes.flat[0].legend(fontsize=7, loc="center right")
+    axes.flat[len(ns) - 1].legend(fontsize=7, loc="upper left")
     fig.suptitle(f"{TITLE} — m = 2, target tanh(1ᵀx + 1), scale 1e-20, gradient flow to "
                  f"certified end points\n{crit}; errors below 1e-7 drawn at 1e-7",
                  fontsize=11)
