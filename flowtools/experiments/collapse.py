@@ -277,10 +277,14 @@ def aligned_runs(ds, rule: str = "flow"):
                        float(ds.attrs["lr"]), [])
 
 
-def plot_collapse_figure(ds, *, loss_title: str, params_title: str, suptitle: str):
+def plot_collapse_figure(ds, *, params_title: str, suptitle: str):
     """The figure of a ``collapse_dataset``: (a) loss and (b) parameters (``draw_aligned``,
     the flow as lines, GD as dots when stored) and the collapse measure against ‖C(θ0)‖
     (``plot_deviations``, with the fitted orders)."""
+    loss_title = f"(a) loss, {ds.sizes['trial']} trials (line style = trial)"
+    if "loss_gd" in ds:
+        loss_title += (f"\ndots: GD lr {ds.lr:g} × {ds.gd_iterations:.0e} it., shifted with "
+                       r"its rate $\rho=\log(1+\eta\mu_1)/\eta$")
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(15, 5.2), constrained_layout=True)

@@ -75,10 +75,8 @@ def compute(*, quick: bool, gd: bool, log=print):
 def plot(ds):
     from flowtools.experiments.collapse import plot_collapse_figure
 
-    gd_txt = (f"\ndots: GD lr {ds.lr:g}, shifted with its rate "
-              r"$\rho=\log(1+\eta\mu_1)/\eta$") if "loss_gd" in ds else ""
     return plot_collapse_figure(
-        ds, loss_title=f"(a) loss, {ds.sizes['trial']} trials (line style = trial){gd_txt}",
+        ds,
         params_title="(b) parameters\n(colour = parameter, line style = trial)",
         suptitle=f"Figure 2 — Example 1, n = 6 grid, c = C1/C2 = {ds.c:g}: gradient flow, "
                  "curves translated by Theorem 1's shift\nend points: "

@@ -74,10 +74,8 @@ def compute(*, quick: bool, gd: bool, log=print):
 def plot(ds):
     from flowtools.experiments.collapse import plot_collapse_figure
 
-    gd_txt = (f"\ndots: GD lr {ds.lr:g} × {ds.gd_max_iter:.0e}, shifted with its rate "
-              r"$\rho=\log(1+\eta\mu_1)/\eta$") if "loss_gd" in ds else ""
     return plot_collapse_figure(
-        ds, loss_title=f"(a) loss, {ds.sizes['trial']} trials (line style = trial){gd_txt}",
+        ds,
         params_title="(b) parameters of neurons 1 and 2\n(colour = parameter, line style = "
                      "trial)",
         suptitle=f"Figure 5 — width {ds.width}, σ(x) = x/(1+x²), n = 6 grid, target "
