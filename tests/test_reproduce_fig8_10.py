@@ -153,6 +153,6 @@ def test_fig10_imperfect_global_minima_near_c0(run10):
         k = ns.index(n)
         # c̃ = 0.1 (near 0, not 0): zero training loss, yet not the target — a global
         # minimum outside Q*, with both neurons away from the origin
-        assert ds["outcome"].values[k, 0, j].astype(str) == "global min outside Q*"
+        assert str(ds["outcome"].values[k, 0, j]) == "global min outside Q*"
         assert ds["loss_end"].values[k, 0, j] < 1e-20
         assert ds["neuron_norm"].values[k, 0, j].min() > 1e-2
