@@ -292,6 +292,9 @@ def plot(ds):
                     g = np.where(np.isfinite(g), g, 10.0)
                     ax.semilogy(cts, np.clip(g, FLOOR, 10.0), mk, ms=5, alpha=0.6,
                                 color=line.get_color())
+        if np.all(sel.gen_error.values <= FLOOR):
+            ax.text(0.5, 0.12, "every data seed and c̃ at the floor (recovered)",
+                    ha="center", transform=ax.transAxes, fontsize=9)
         ax.axhline(FLOOR, color="0.4", lw=0.8, ls=":", zorder=0)
         ax.set_ylim(FLOOR / 3, 30 if "gd_rms" in ds else 3)
         ax.set_xlim(-0.03, 1.03)
@@ -324,7 +327,8 @@ def plot(ds):
         f"{', '.join(map(str, ds.data_seed.values))}), scale {SCALE:g}, gradient flow to "
         f"ℓ ≤ {LOSS_STOP:g}, decided {ds.attrs['decided_at']}\n"
         f"{CRITERION.label}: RMS over {N_TEST} Gaussian test points (the MSE is in the .nc); "
-        "errors below 1e-8 drawn at 1e-8 (dotted)\nopen squares: not in Q*" + gd_note,
+        "errors below 1e-8 drawn at 1e-8 (dotted)\nopen squares: not converged or diverged "
+        f"({int(np.sum(ds.outcome.values >= 3))} runs)" + gd_note,
         fontsize=10.5)
     return fig
 
