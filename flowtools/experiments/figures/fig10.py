@@ -17,7 +17,7 @@ from flowtools.experiments.figures import fig9
 
 TITLE = "Figure 10: first coordinates of w1, w2 at the end points against c̃ (Fig. 9 runs)"
 GD = True
-FULL_TIME = "~0 s after Figure 9 (its runs are shared); as long as Figure 9 alone"
+FULL_TIME = "4 s after Figure 9 (its runs are shared); alone as long as Figure 9"
 
 
 def compute(*, quick: bool, gd: bool, log=print):
@@ -116,13 +116,7 @@ def plot(ds):
                     label=f"${name}$ (not recovered)")
         ax.axhline(1.0, color="k", ls=":", lw=0.8, zorder=1, label="target $w_0^1 = 1$")
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=1)
-        ax.set_title(f"({'abcdef'[k]}) n = {n}", fontsize=10, loc="left")
-        ax.set_xlabel(r"$\tilde c = \min(|C_1/C_2|, |C_2/C_1|)$ at initialization")
-        ax.grid(True, alpha=0.3)
-        ax.set_xlim(-0.03, 1.03)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("$w_k^1$ at the end (oriented to $+w_0$)")
-    axes.flat[0].legend(fontsize=7, loc="best")
+    fig9.finish_panels(fig, axes, ns, "$w_k^1$ at the end (oriented to $+w_0$)")
     fig.suptitle(f"{TITLE}\ndata seed 0, gradient flow to certified end points; "
                  f"{ds.attrs.get('criterion', '')}", fontsize=11)
     return fig
