@@ -29,7 +29,7 @@ from flowtools.experiments.outcomes import Criterion, outcome, outcome_counts
 
 TITLE = "c̃*: the Q1/Q2 demarcation of the α → 0 limit, by multisection, over (n, data)"
 GD = False
-FULL_TIME = "≈ 3 min (2 cores shared, see the report)"
+FULL_TIME = "500–1100 s measured with the 2 cores shared (load 6–9); idle not measured"
 
 PAPER_DEMARCATION = 0.74  # Figure 3(b): |c| = 1.35 and 0.74 (1/1.35 = 0.741)
 # The criterion: an end point reached to ℓ ≤ 1e-15 is in Q* if its RMS error is ≤ 1e-4,
