@@ -54,7 +54,7 @@ def test_fig1_files_dims_and_claims(fig1_run):
     run, out = fig1_run
     ds = _read(out, "fig1")
     assert ds.rms_error.dims == ("n", "stop_loss", "scale", "seed")
-    assert ds.rms_error_f.dims == ("n_f", "stop_loss", "scale_f", "seed_f")
+    assert ds.rms_error_f.dims == ("n_f", "stop_loss_f", "scale_f", "seed_f")
     # every panel of the paper, quick mode included: (a)–(e) are n = 2…6
     assert list(ds.n.values) == [2, 3, 4, 5, 6]
     assert [p.decode() if isinstance(p, bytes) else p for p in ds.panel.values] == list("abcde")
@@ -70,9 +70,9 @@ def test_fig1_stops_and_error_definitions(fig1_run):
     ds = _read(fig1_run[1], "fig1")
     stops = ds.stop_loss.values
     # each stage stopped at its loss, and every run reached the last one
-    for name in ("loss", "loss_f"):
+    for name, st in (("loss", stops), ("loss_f", ds.stop_loss_f.values)):
         lo = ds[name].values
-        assert np.all(lo <= stops[None, :, None, None] * (1 + 1e-6)), name
+        assert np.all(lo <= st[None, :, None, None] * (1 + 1e-6)), name
     # MSE is the square of the RMS, run by run
     for r, m in (("rms_error", "mse_error"), ("rms_error_f", "mse_error_f")):
         np.testing.assert_allclose(ds[m].values, ds[r].values ** 2, rtol=1e-10, atol=1e-300)
@@ -105,7 +105,7 @@ def test_fig1_sample_sizes_below_and_at_the_optimistic_size(fig1_run):
         assert (oc == "global min outside Q*").all(), (n, oc)
         assert np.all(ds.rms_error.sel(n=n).values[-1] > 1e-5)
     # (f): more Gaussian samples, lower mean error (the paper's Figure 1(f))
-    mf = ds.rms_error_f.values[:, 1].mean(-1)            # (n_f, scale_f) at ℓ ≤ 1e-15
+    mf = ds.rms_error_f.values[:, 0].mean(-1)            # (n_f, scale_f) at ℓ ≤ 1e-15
     assert np.all(mf[-1] < 1e-2 * mf[0])
 
 

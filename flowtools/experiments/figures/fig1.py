@@ -12,8 +12,9 @@ near Q* for the sum loss it states; ``gd=True`` adds that protocol for (a)–(e)
 is stopped three times in a row — at ℓ ≤ 1e-8 (the paper's stop for (d), (e)), continued
 to ℓ ≤ 1e-15 (its stop for (a)–(c), (f)) and continued to ℓ ≤ 1e-24 (where the recovery
 criterion RMS ≤ 1e-8 of Figure 4 is decidable: an end point in Q* sits near 1e-12 there).
-The figure draws, for each panel, the error at the paper's stopping loss; both error
-definitions (RMS and MSE) are stored at every stop.
+Panel (f)'s runs stop at ℓ ≤ 1e-15 only (the paper's stop; their slow Gaussian tails made
+the continuation the most expensive part). The figure draws, for each panel, the error at
+the paper's stopping loss; both error definitions (RMS and MSE) are stored at every stop.
 
 One compiled program for every n: the flow runs on Example 1's augmented inputs x̃ = (x, 1)
 padded with zero rows (x̃ = 0, y = 0) to ``N_PAD`` rows. Since tanh(0) = 0, a zero row adds
@@ -41,7 +42,9 @@ FULL_TIME = "~4 min (6250 flows, one compilation)"
 
 N_PAD = 8                 # rows of the padded data (the largest n of Figure 1)
 CHUNK = 16                # members per compiled call, for every batch
-STOPS = (1e-8, 1e-15, 1e-24)   # successive stopping losses of every run
+STOPS = (1e-8, 1e-15, 1e-24)   # successive stopping losses of every run of (a)–(e)
+STOPS_F = (1e-15,)        # (f): the paper's stop only (its slow Gaussian tails made a
+                          # continuation to 1e-24 cost more than the rest of the figure)
 PAPER_STOP = {2: 1e-15, 3: 1e-15, 4: 1e-15, 5: 1e-8, 6: 1e-8}   # Appendix C, (a)–(e)
 PAPER_STOP_F = 1e-15
 PANELS = {"a": 2, "b": 3, "c": 4, "d": 5, "e": 6}
@@ -136,10 +139,10 @@ def _grid_panels(st, log):
 def _gauss_one(n, seed, scales, X_test):
     pb = ft.example1(n, sampling="gaussian", seed=int(seed))
     z = pb.init_gaussian(1.0, seed=int(seed))
-    th, loss, status, steps = staged_flow(pb, np.asarray(scales)[:, None] * z[None])
+    th, loss, status, steps = staged_flow(pb, np.asarray(scales)[:, None] * z[None],
+                                          stops=STOPS_F)
     rms, mse = _errors(pb, th, X_test)
-    oc = _outcomes(pb, th[-1], loss[-1], rms[-1])
-    return rms, mse, loss, status, oc
+    return rms, mse, loss, status, steps
 
 
 def _gauss_panel(st, log):
@@ -156,8 +159,8 @@ def _gauss_panel(st, log):
     S = st["seeds_f"]
     stack = [np.stack([np.stack([res[(n, s)][k] for s in range(S)], -1) for n in st["ns_f"]])
              for k in range(5)]
-    log(f"  (f) Gaussian: {len(jobs) * len(scales)} flows")
-    return dict(zip(("rms", "mse", "loss", "status", "outcome"), stack, strict=True))
+    log(f"  (f) Gaussian: {len(jobs) * len(scales)} flows, steps max {stack[4].max()}")
+    return dict(zip(("rms", "mse", "loss", "status", "steps"), stack, strict=True))
 
 
 def _gd_grid(st, log):
@@ -188,7 +191,7 @@ def compute(*, quick: bool, gd: bool, log=print):
     g = _grid_panels(st, log)
     f = _gauss_panel(st, log)
     dims3 = ("n", "stop_loss", "scale", "seed")
-    dimsf = ("n_f", "stop_loss", "scale_f", "seed_f")
+    dimsf = ("n_f", "stop_loss_f", "scale_f", "seed_f")
     var = {
         "rms_error": (dims3, g["rms"], {"long_name": "RMS error on 1000 points of [−2, 2]"}),
         "mse_error": (dims3, g["mse"], {"long_name": "mean squared error, same points"}),
@@ -204,10 +207,11 @@ def compute(*, quick: bool, gd: bool, log=print):
         "mse_error_f": (dimsf, f["mse"], {"long_name": "MSE on 1000 N(0,1) points"}),
         "loss_f": (dimsf, f["loss"], {}),
         "status_f": (dimsf, f["status"], {}),
-        "outcome_f": (("n_f", "scale_f", "seed_f"), f["outcome"].astype("S21"), {}),
+        "steps_f": (dimsf, f["steps"], {"long_name": "accepted steps"}),
     }
     coords = {"n": list(st["ns"]), "stop_loss": list(STOPS), "scale": list(st["scales"]),
               "seed": np.arange(st["seeds"]), "n_f": list(st["ns_f"]),
+              "stop_loss_f": list(STOPS_F),
               "scale_f": list(st["scales_f"]), "seed_f": np.arange(st["seeds_f"]),
               "panel": (("n",), [k for k, v in PANELS.items() if v in st["ns"]])}
     if gd:
@@ -217,15 +221,15 @@ def compute(*, quick: bool, gd: bool, log=print):
                    gd_mse_error=(dg, m, {}), gd_loss=(dg, loss, {}))
     ds = xr.Dataset(var, coords=coords)
     ds.attrs.update(CRITERION.as_attrs())
-    last_conv = (g["loss"][:, -1] <= CRITERION.loss_tol).all() and \
-        (f["loss"][:, -1] <= CRITERION.loss_tol).all()
+    last_conv = (g["loss"][:, -1] <= CRITERION.loss_tol).all()
     ds.attrs.update(
         decided_at=(f"finite horizon: the first time ℓ ≤ {STOPS[-1]:g} (every run reached "
-                    "it; an end point in Q* has RMS error ~1e-12 there)" if last_conv else
+                    "it; an end point in Q* has RMS error ~1e-12 there); (f) at its "
+                    f"stop ℓ ≤ {STOPS_F[-1]:g}, not classified" if last_conv else
                     f"finite horizon: ℓ ≤ {STOPS[-1]:g} or t = {T1:g} (some runs did not "
                     "reach the loss: 'not converged')"),
-        training="gradient flow (diffrax, flowtools.solve_flow), stopped at ℓ ≤ 1e-8, "
-                 "continued to 1e-15, continued to 1e-24",
+        training="gradient flow (diffrax, flowtools.solve_flow); (a)-(e) stopped at "
+                 "ℓ ≤ 1e-8, continued to 1e-15, continued to 1e-24; (f) to ℓ ≤ 1e-15",
         loss_convention="sum", drawn_error="rms",
         drawn_at="the paper's stopping loss: 1e-15 for (a)-(c) and (f), 1e-8 for (d), (e)",
         data_grid="n points evenly spaced on [-2, 2]",
@@ -277,7 +281,7 @@ def plot(ds):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     ax = axes[1, 2]
-    k = int(np.argmin(np.abs(np.log(ds.stop_loss.values / PAPER_STOP_F))))
+    k = int(np.argmin(np.abs(np.log(ds.stop_loss_f.values / PAPER_STOP_F))))
     nf = ds.n_f.values
     for i, s in enumerate(ds.scale_f.values):
         m = ds.rms_error_f.values[:, k, i].mean(-1)
@@ -338,7 +342,7 @@ def claims(ds):
             "" if set(strongest) == {3, 4} else
             f"the strongest σ-trend is at n = {strongest}, not n = 3, 4") if x)))
     # 3./4. (f): error decreases with n; more at small σ
-    kf = int(np.argmin(np.abs(np.log(ds.stop_loss.values / PAPER_STOP_F))))
+    kf = int(np.argmin(np.abs(np.log(ds.stop_loss_f.values / PAPER_STOP_F))))
     mf = ds.rms_error_f.values[:, kf].mean(-1)       # (n_f, scale_f)
     sf = ds.scale_f.values
     bi, si = int(np.argmax(sf)), int(np.argmin(sf))
