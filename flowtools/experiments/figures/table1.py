@@ -252,13 +252,16 @@ def claims(ds):
     new = {int(n): float(_rec(ds, n, "random")[0].mean()) for n in ns}
     at15 = {int(n): float(np.mean(ds.rms_error.sel(n=n).values[0][_kind(ds) == "random"]
                                   <= ds.attrs["recovery_floor"])) for n in ns}
-    same = all(abs(old[n] - new[n]) < 1e-12 for n in old)
+    diff = {n: round((new[n] - old[n]) * int(np.sum(_kind(ds) == "random"))) for n in new}
     out.append(Claim(
-        "(criterion) recovery counted with Figure 4's criterion (RMS ≤ 1e-8), decided at "
-        "ℓ ≤ 1e-24; the earlier count (RMS < 1e-7 at ℓ ≤ 1e-15) must agree with it",
+        "(protocol, not a claim of the paper) the recovery criterion: Figure 4's RMS ≤ 1e-8, "
+        "decided at ℓ ≤ 1e-24, against the earlier demo's RMS < 1e-7 at ℓ ≤ 1e-15",
         "recovered fraction (random seeds) with RMS ≤ 1e-8 at 1e-24 / RMS < 1e-7 at 1e-15 / "
         "RMS ≤ 1e-8 at 1e-15: " + ", ".join(
             f"n = {n}: {new[n]:.0%} / {old[n]:.0%} / {at15[n]:.0%}" for n in new),
-        verdict(same),
-        "" if same else "the counts differ: the 1e-15 stop is not low enough for the criterion"))
+        None,
+        "at ℓ ≤ 1e-15 an end point in Q* still has RMS ≈ √(2ℓ/n) ≈ 2e-8 > 1e-8, so the 1e-8 "
+        "criterion scores 0 % there; at 1e-24 it is decidable. Seeds that the old rule missed "
+        "and the new one counts (slow runs whose error at ℓ = 1e-15 was still ≥ 1e-7): "
+        + ", ".join(f"n = {n}: {d}" for n, d in diff.items())))
     return out
