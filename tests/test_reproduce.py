@@ -185,3 +185,20 @@ def test_cli_list_names_every_registered_figure(capsys):
     out = capsys.readouterr().out
     for name in R.FIGURES:
         assert f"\n{name} " in out or out.startswith(f"{name} ")
+
+
+def test_init_c_tilde_hits_the_grid_including_zero_and_one():
+    pb = ft.example1(6)
+    cts = np.array([0.0, 0.3, 1.0])
+    th = pb.init_c_tilde(cts, 1e-8, seed=4)
+    np.testing.assert_allclose(pb.ratio_tilde(th)[1:], cts[1:], rtol=1e-12)
+    C = pb.imbalance(th[0])
+    g = np.linalg.norm(pb.gamma)
+    assert abs(C[0]) <= 1e-14 * np.linalg.norm(th[0]) * g  # C1 = 0 to round-off
+    assert float(pb.ratio_tilde(th[0])) == abs(C[0] / C[1])  # no division warning at 0
+    # the rest of the draw is kept: only neuron 1's v1 component is removed
+    v1 = pb.top_eigvecs[:, 0]
+    base = pb.init_gaussian(1e-8, seed=4)
+    np.testing.assert_allclose(th[0] + (base @ v1) * v1, base, rtol=0, atol=1e-22)
+    with pytest.raises(FlowtoolsError, match=r"\[0, 1\]"):
+        pb.init_c_tilde([0.5, 1.5], 1e-8)

@@ -19,14 +19,23 @@ the other way round. One module per concept:
   its grids on the sweep engine (family ``relu_cnn``), benign edges, fitted constants and
   exponents, the figure and its netCDF data: ``CNNPhaseSettings``, ``grids``, ``run``,
   ``plot``, ``edge_mu``, ``exponent`` (imported on use: ``flowtools.experiments.cnn_phase``)
+- ``outcomes``: the one rule that names where a run ended (Q1, Q2, a global minimum outside
+  Q*, not converged, diverged) under a figure's recovery ``Criterion`` (error kind RMS or
+  MSE, floor, stopping loss): ``Criterion``, ``outcome``, ``outcome_counts``
+- ``claims``: ``Claim`` (the paper's claim, what was measured, agree/disagree, evidence)
+  and its JSON / Markdown tables
+- ``reproduce``: the figure runner — ``reproduce(name)`` writes a figure's PNG, netCDF
+  (all plotted data) and claims, ``reproduce_all`` every figure plus ``claims.md``;
+  ``demo_main`` is the body of a thin ``demos/`` script
+- ``figures``: one module per figure and table of the main paper (``fig1`` … ``fig11``,
+  ``table1``) and two results the paper could not compute (``lr_puzzle``, ``cstar``), each
+  with ``compute``/``plot``/``claims`` (imported on use)
 
 Slopes (orders, exponents) are fitted by ``flowtools.fitting.fit_slope``; library-level
 matplotlib helpers are in ``flowtools.plotting``. The sweep engine (``flowtools.sweep``:
 grids of a registered model family, store, executors; ``flowtools sweep``) is the
-experiments' batch runner. ``flowtools reproduce FIGURE`` (``flowtools.cli.reproduce``) is
-a registry of this layer's figure functions (cnn-phase today; the other figures are the
-``main`` of each ``demos`` module), run with the sweep engine where a figure is a grid.
-Importing this package imports no plotting library.
+experiments' batch runner. ``flowtools reproduce NAME|all`` (``flowtools.cli.reproduce``)
+runs the figures through ``reproduce``. Importing this package imports no plotting library.
 """
 
 from flowtools.experiments.alignment import (

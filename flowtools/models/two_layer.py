@@ -182,15 +182,17 @@ class Problem(AbstractModel, SampleShape):
         return a * np.linalg.norm(g) + np.sign(self.dsigma0) * (W @ g)
 
     def ratio(self, theta) -> np.ndarray:
-        """c = C_1/C_2 (m = 2)."""
+        """c = C_1/C_2 (m = 2; ±inf where C_2 = 0)."""
         self._require_width2("c")
         C = self.imbalance(theta)
-        return C[..., 0] / C[..., 1]
+        with np.errstate(divide="ignore"):
+            return C[..., 0] / C[..., 1]
 
     def ratio_tilde(self, theta) -> np.ndarray:
-        """c̃ = min(|c|, |1/c|) (m = 2)."""
+        """c̃ = min(|c|, |1/c|) (m = 2; 0 where C_1 or C_2 is 0)."""
         c = np.abs(self.ratio(theta))
-        return np.minimum(c, 1.0 / c)
+        with np.errstate(divide="ignore"):
+            return np.minimum(c, 1.0 / c)
 
     def _require_width2(self, what):
         if self.width != 2:
@@ -223,6 +225,28 @@ class Problem(AbstractModel, SampleShape):
             raise FlowtoolsError("the ratio c = C1/C2 must be non-zero (C1 = 0 leaves the "
                                  "first neuron at the origin), got 0.")
         return self.with_ratios(self.init_gaussian(scale, seed), 1.0 / c)
+
+    def init_c_tilde(self, c_tilde, scale: float, seed=0) -> np.ndarray:
+        """Gaussian θ0 of the given scale with c = C1/C2 = c̃ for each c̃ in [0, 1] (m = 2;
+        shape (len(c_tilde), p), one seed for all). c̃ > 0 is ``init_ratio(c̃)``; c̃ = 0 —
+        which ``init_ratio`` cannot make — removes the first neuron's component along its
+        top eigenvector v1, so C1 = 0 to round-off (|C1| ~ 1e-16‖θ1‖‖γ‖: not exactly) and
+        C2 is the draw's. Under the α → 0 limit the first neuron then never escapes."""
+        self._require_width2("c̃")
+        cts = V.real_array(c_tilde, "c̃", ndim=(0, 1))
+        cts = np.atleast_1d(np.asarray(cts, dtype=float))
+        if np.any((cts < 0) | (cts > 1)):
+            raise FlowtoolsError(f"c̃ = min(|c|, 1/|c|) lies in [0, 1], got {cts.min():g}…"
+                                 f"{cts.max():g}; use init_ratio for a ratio c outside it.")
+        out = []
+        for c in cts:
+            if c > 0:
+                out.append(self.init_ratio(float(c), scale, seed=seed))
+            else:
+                th = np.asarray(self.init_gaussian(scale, seed), dtype=float)
+                v1 = np.asarray(self.top_eigvecs)[:, 0]
+                out.append(th - (th @ v1) * v1)
+        return np.stack(out)
 
 
 LOSS_CONVENTIONS = ("sum", "mean")

@@ -38,7 +38,8 @@ from flowtools.models.two_layer import Problem
 
 TITLE = "Figure 1: generalization error against the initialization scale σ"
 GD = True
-FULL_TIME = "9 min measured (6250 flows, one compilation; 2 cores at load 2–8); (f) ~3.5 min of it"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "456 s"
 
 N_PAD = 8                 # rows of the padded data (the largest n of Figure 1)
 CHUNK = 16                # members per compiled call, for every batch

@@ -17,7 +17,8 @@ from flowtools.experiments.figures import fig9
 
 TITLE = "Figure 10: first coordinates of w1, w2 at the end points against c̃ (Fig. 9 runs)"
 GD = True
-FULL_TIME = "4 s after Figure 9 (its runs are shared); alone as long as Figure 9"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "1 s after fig9 (shares its runs)"
 
 
 def compute(*, quick: bool, gd: bool, log=print):

@@ -19,7 +19,8 @@ from flowtools.experiments.figures import fig4
 
 TITLE = "Figure 11: training loss of the Figure-4 runs (n = 5, 6) against time"
 GD = True
-FULL_TIME = "8 s after fig4 in the same process (shares its flows); fig4's time alone"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "4 s after fig4 (shares its flows)"
 
 NS = (5, 6)
 GD_SAVE = 80

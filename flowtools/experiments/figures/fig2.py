@@ -25,7 +25,8 @@ import numpy as np
 
 TITLE = "Figure 2: Example 1, five seeds/scales at c = 0.5 collapse under Theorem 1's shift"
 GD = True
-FULL_TIME = "66 s with --gd measured at load ≈ 7.5 on 2 cores (idle estimate ≈ 20 s)"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "11 s"
 
 C_RATIO = 0.5
 SCALES = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)

@@ -38,7 +38,8 @@ from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
 
 TITLE = "Figure 4: generalization error against c̃ for n = 2…6 Gaussian samples"
 GD = True
-FULL_TIME = "5.5 min measured at load ~8 on 2 cores (1350 flows: 675 to ℓ ≤ 1e-24, 675 to 1e-15)"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "149 s"
 
 SCALE = 1e-20
 LOSS_STOP = 1e-24          # the flow's stopping loss (see the module docstring)
@@ -65,18 +66,8 @@ def settings(quick: bool) -> dict:
 
 
 def initial_states(pb, c_tilde, scale=SCALE, seed=0) -> np.ndarray:
-    """θ0 (len(c_tilde), 6): ``init_ratio(c̃)`` for c̃ > 0; for c̃ = 0 the Gaussian θ0 with the
-    first neuron's component along its top eigenvector v1 removed, so C1 = 0 (to round-off)
-    and C2 is the Gaussian's."""
-    out = []
-    for c in np.asarray(c_tilde, dtype=float):
-        if c > 0:
-            out.append(pb.init_ratio(float(c), scale, seed=seed))
-        else:
-            th = pb.init_gaussian(scale, seed=seed)
-            v1 = np.asarray(pb.top_eigvecs)[:, 0]
-            out.append(th - (th @ v1) * v1)
-    return np.stack(out)
+    """θ0 (len(c_tilde), 6): ``Problem.init_c_tilde`` (c̃ = 0: C1 = 0 to round-off)."""
+    return pb.init_c_tilde(c_tilde, scale, seed=seed)
 
 
 def test_points(n_test=N_TEST, seed=TEST_SEED) -> np.ndarray:

@@ -19,7 +19,8 @@ import numpy as np
 
 TITLE = "Figure 5: width 1000, σ = x/(1+x²): trials with one C/‖C‖ collapse under Theorem 1"
 GD = True
-FULL_TIME = "127 s measured at load ≈ 7.5 on 2 cores (flow; idle estimate ≈ 35 s)"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "23 s"
 
 WIDTH, QUICK_WIDTH = 1000, 40
 SCALES = (1e-8, 1e-10, 1e-12, 1e-14)

@@ -17,7 +17,8 @@ import numpy as np
 
 TITLE = "Figure 6: tanh widths 2…1000 on n = 3 points: the largest |C_k| neurons carry the weight"
 GD = True
-FULL_TIME = "159 s measured at load ≈ 7 on 2 cores (flow; idle estimate ≈ 45 s)"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "41 s"
 
 WIDTHS = (2, 10, 100, 1000)
 QUICK_WIDTHS = (2, 10)

@@ -19,7 +19,8 @@ import numpy as np
 
 TITLE = "Figure 7: m = 2, d = n = 500: trials with one c = C1/C2 collapse (Appendix B)"
 GD = True
-FULL_TIME = "198 s measured at load ≈ 7.5 on 2 cores (flow; idle estimate ≈ 55 s)"
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "54 s"
 
 D = N = 500
 QUICK_D = QUICK_N = 20

@@ -28,8 +28,8 @@ from flowtools.experiments.figures import fig9
 
 TITLE = "Figure 8: end points against c̃ for m = 2, d = 3, n = 10"
 GD = True
-FULL_TIME = ("97 s measured at load ~8 on the 2-core machine (nice 19); its n = 10 flows "
-             "are then shared with Figure 9")
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "35 s"
 
 N = 10
 GD_LR = 0.5
@@ -74,7 +74,7 @@ def compute(*, quick: bool, gd: bool, log=print):
         "error_mse": (c, d["error_mse"], {"long_name": "MSE, certified end"}),
         "dist_Q1": (c, d["dist_Q1"], {}), "dist_Q2": (c, d["dist_Q2"], {}),
         "outcome": (c, d["outcome"], {"long_name": "outcomes.outcome at the certified end"}),
-        "c_tilde_measured": (c, fig9._c_tilde(pb, th0), {"long_name": "c̃ of θ0 as built"}),
+        "c_tilde_measured": (c, pb.ratio_tilde(th0), {"long_name": "c̃ of θ0 as built"}),
         "loss_1e15": (c, tr15.loss_final, {"long_name": "loss, flow stopped at ℓ ≤ 1e-15"}),
         "t_1e15": (c, tr15.t_final, {}),
         "error_rms_1e15": (c, d15["error_rms"], {"long_name": "RMS error at ℓ = 1e-15"}),

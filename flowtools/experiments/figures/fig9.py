@@ -35,8 +35,8 @@ import numpy as np
 
 TITLE = "Figure 9: generalization error against c̃ for d = 3, n = 5 … 10"
 GD = True
-FULL_TIME = ("4 min 52 s measured at load ~8 on the 2-core machine (nice 19), 3 data "
-             "seeds; ~25 s less after Figure 8")
+# measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
+FULL_TIME = "97 s (its n = 10 flows shared with fig8)"
 
 N_MAX = 10
 SCALE = 1e-20
@@ -86,22 +86,8 @@ def c_tilde_grid(quick: bool) -> np.ndarray:
 
 
 def initial_states(pb, cts, scale: float = SCALE, seed: int = 0) -> np.ndarray:
-    """θ0 (len(cts), p): ``init_ratio(c̃, scale, seed)``, and for c̃ = 0 the same Gaussian
-    draw with neuron 1's component along its top eigenvector removed (C1 = 0 to round-off)."""
-    out = []
-    for c in cts:
-        if c == 0:
-            th = pb.init_gaussian(scale, seed)
-            v1 = pb.top_eigvecs[:, 0]
-            out.append(th - (th @ v1) * v1)
-        else:
-            out.append(pb.init_ratio(float(c), scale, seed=seed))
-    return np.stack(out)
-
-
-def _c_tilde(pb, theta):
-    with np.errstate(divide="ignore"):  # c̃ = 0: C1 may be 0.0 exactly
-        return pb.ratio_tilde(theta)
+    """θ0 (len(cts), p): ``Problem.init_c_tilde`` (c̃ = 0: C1 = 0 to round-off)."""
+    return pb.init_c_tilde(cts, scale, seed=seed)
 
 
 def problem(n: int, seed: int):
@@ -207,7 +193,7 @@ def _runs(quick: bool, gd: bool):
             arrays["t_end"][i, j] = tr.t_final
             arrays["steps"][i, j] = tr.steps
             arrays["status"][i, j] = [Status(s).name for s in tr.status]
-            arrays["c_tilde_measured"][i, j] = _c_tilde(pb, th0)
+            arrays["c_tilde_measured"][i, j] = pb.ratio_tilde(th0)
             arrays["C1"][i, j], arrays["C2"][i, j] = C[:, 0], C[:, 1]
             for k in ("error_rms", "error_mse", "dist_Q1", "dist_Q2", "theta_oriented",
                       "outcome"):
