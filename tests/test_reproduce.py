@@ -153,6 +153,7 @@ def test_reproduce_writes_png_netcdf_and_claims(fake_figure, tmp_path):
     js = json.loads((tmp_path / "fake_claims.json").read_text())
     assert js["claims"][0]["verdict"] == "agree"
     assert not list(tmp_path.glob("*.tmp*"))  # atomic writes leave no temporaries
+    assert not list(tmp_path.glob(".flowtools-staging-*"))  # the set was moved in whole
 
 
 def test_reproduce_all_keeps_going_after_a_failure(fake_figure, monkeypatch, tmp_path):
@@ -202,3 +203,14 @@ def test_init_c_tilde_hits_the_grid_including_zero_and_one():
     np.testing.assert_allclose(th[0] + (base @ v1) * v1, base, rtol=0, atol=1e-22)
     with pytest.raises(FlowtoolsError, match=r"\[0, 1\]"):
         pb.init_c_tilde([0.5, 1.5], 1e-8)
+
+
+def test_padded_problem_refuses_what_it_cannot_keep():
+    pb = ft.example1(6)
+    with pytest.raises(FlowtoolsError, match="below"):
+        pb.padded(4)
+    with pytest.raises(FlowtoolsError, match="sum"):
+        ft.example1(6, loss_convention="mean").padded(8)
+    shifted = ft.make_problem(3, activation="tanh(x) + 1")
+    with pytest.raises(FlowtoolsError, match="σ\\(0\\) = 0"):
+        shifted.padded(8)

@@ -39,7 +39,7 @@ def test_padding_leaves_loss_gradient_and_hessian_unchanged():
 
     theta = np.random.default_rng(0).standard_normal((3, 6))
     for pb in (ft.example1(3), ft.example1(8, sampling="gaussian", seed=4)):
-        pp = F1.padded(pb)
+        pp = pb.padded(F1.N_PAD)
         assert pp.n == F1.N_PAD and pp.n_params == pb.n_params
         for th in theta:
             assert abs(float(pp.loss(th)) - float(pb.loss(th))) <= 1e-13 * float(pb.loss(th))

@@ -122,6 +122,7 @@ def test_fig11_reads_the_fig4_flows(fig4, fig11):
     assert list(d11.n.values) == [6]                    # quick mode: n = 6 computed
     np.testing.assert_array_equal(d11.loss.values, d4.loss.sel(n=[6]).values)
     np.testing.assert_array_equal(d11.t_paper_stop.values, d4.t_paper_stop.sel(n=[6]).values)
+    assert F4._runs.cache_info().hits >= 1              # read from fig4's run, not redone
 
 
 def test_lr_puzzle_mathematics(lr):

@@ -47,7 +47,7 @@ def test_padded_loss_is_the_problem_loss():
     rng = np.random.default_rng(1)
     for n in (5, 8, 10):
         pb = fig9.problem(n, 0)
-        model = fig9.padded_model(pb)
+        model = pb.padded(fig9.N_MAX)
         th = rng.standard_normal((3, pb.n_params))
         for t in th:
             assert float(model.loss(t)) == pytest.approx(float(pb.loss(t)), rel=1e-13)
@@ -134,6 +134,7 @@ def test_fig9_facts(run9):
 def test_fig10_shares_fig9_runs(run9, run10):
     d9, d10 = _read(run9, "fig9"), _read(run10, "fig10")
     np.testing.assert_array_equal(d9["theta_end"].values, d10["theta_end"].values)
+    assert fig9._runs.cache_info().hits >= 1  # fig10 read fig9's runs, it did not redo them
     cts = d10["c_tilde"].values
     i0 = int(np.flatnonzero(cts == 0.0)[0])
     # the C = 0 neuron stays at the origin of Q2 (its init scale is 1e-20; the flow moves it

@@ -166,7 +166,7 @@ def add_problem_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-bias", action="store_true", help="no bias (default: bias)")
     g.add_argument("--data-seed", type=nonnegative_int("the data seed"), default=0,
                    help="seed of random inputs (an integer ≥ 0)")
-    g.add_argument("--loss", default="sum", choices=["sum", "mean"],
+    g.add_argument("--loss", default="sum", choices=["sum", "mean"],  # LOSS_CONVENTIONS
                    help="loss convention: sum ½Σ(f − y)² as the paper states, or mean "
                         "½·(1/n)Σ (rates and μ1 scale by 1/n; default sum)")
 

@@ -27,8 +27,8 @@ Examples:
 from __future__ import annotations
 
 NAME = "reproduce"
-HELP = ("compute the paper's figures and tables (fig1…fig11, table1, all, cnn-phase) "
-        "and check their claims")
+HELP = ("compute the paper's figures and tables (fig1…fig11, table1, lr-puzzle, cstar, "
+        "all, cnn-phase) and check their claims")
 
 EXTRA = ("cnn-phase",)
 

@@ -508,15 +508,12 @@ def plot(ds):
 
 
 def write(ds, out, name="cnn_phase"):
-    """Write ``out/<name>.nc`` (netCDF-3, scipy engine) atomically; return the path."""
+    """Write ``out/<name>.nc`` atomically (``reproduce.write_netcdf``); return the path."""
     import pathlib
 
-    from flowtools._io import atomic_write
+    from flowtools.experiments.reproduce import write_netcdf
 
-    path = pathlib.Path(out) / f"{name}.nc"
-    data = bytes(ds.to_netcdf(engine="scipy"))
-    atomic_write(path, lambda fh: fh.write(data))
-    return path
+    return write_netcdf(ds, pathlib.Path(out) / f"{name}.nc")
 
 
 def summary_lines(ds) -> list[str]:

@@ -13,7 +13,7 @@ error e (``flowtools.branches.generalization_error``, of the figure's ``kind``):
 
 Step 3 decides "global minimum outside Q*" by the error at the figure's recovery floor,
 which is decidable only if the stopping loss is low enough that an end point in Q* lies
-below the floor (``Criterion.check``). A run of the gradient flow that reached a certified
+below the floor. A run of the gradient flow that reached a certified
 end point (``Trajectory.converged``) is decided **as t → ∞**; a run stopped at the paper's
 iteration count or horizon is decided **at that finite horizon** (``decided_at``): a Q1-bound
 run that is still t^{-1/2} from Q1 there may be "not converged" at the horizon.

@@ -11,7 +11,8 @@ A figure is a module of ``flowtools.experiments.figures`` (named in ``FIGURES``)
     plot(ds)                      → matplotlib Figure laid out and lettered like the paper's
     claims(ds)                    → list[flowtools.experiments.claims.Claim]
 
-``reproduce(name)`` runs one and writes, atomically, ``OUT/<name>.png``, ``OUT/<name>.nc``
+``reproduce(name)`` runs one and writes, as one set (``_io.staged_outputs``: the three
+files replace the old ones together), ``OUT/<name>.png``, ``OUT/<name>.nc``
 (netCDF through xarray; attributes: the settings, the mode, the flowtools version, the wall
 time, the claims as strict JSON) and ``OUT/<name>_claims.json``; ``reproduce_all`` runs every
 figure in order and adds ``OUT/claims.md`` (one table of every claim) and
@@ -28,7 +29,15 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from flowtools._io import atomic_write, check_output_dir, savefig, write_json, write_text
+from flowtools._io import (
+    atomic_write,
+    check_output_dir,
+    dumps_json,
+    savefig,
+    staged_outputs,
+    write_json,
+    write_text,
+)
 from flowtools.experiments.claims import Claim, claims_json, claims_markdown, print_claims
 
 __all__ = ["FIGURES", "FigureRun", "demo_main", "figure_module", "reproduce", "reproduce_all",
@@ -73,7 +82,7 @@ def _attr(v):
             return arr
     except Exception:  # noqa: BLE001 - fall through to JSON
         pass
-    return json.dumps(v, ensure_ascii=False, default=str)
+    return dumps_json(v, indent=None, default=str)
 
 
 # names that scipy's netcdf_file keeps as its own attributes: a global attribute of that
@@ -117,21 +126,23 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
     if not all(isinstance(c, Claim) for c in claims):
         raise TypeError(f"{name}.claims must return Claim objects")
     fig = mod.plot(ds)
-    png = out / f"{name}.png"
-    try:
-        savefig(fig, png, dpi=dpi)
-    finally:
-        plt.close(fig)
-    wall = time.perf_counter() - t0
-    ds.attrs.update(figure=name, title=mod.TITLE, run_mode="quick" if quick else "full",
-                    gd_protocol=bool(gd and mod.GD), flowtools_version=__version__,
-                    wall_time_s=wall, claims=claims_json(claims),
-                    command=f"flowtools reproduce {name}{' --quick' if quick else ''}"
-                            f"{' --gd' if gd and mod.GD else ''}")
-    nc = write_netcdf(ds, out / f"{name}.nc")
-    cj = out / f"{name}_claims.json"
-    write_json(cj, {"figure": name, "title": mod.TITLE, "mode": ds.attrs["run_mode"],
-                    "wall_time_s": wall, "claims": json.loads(claims_json(claims))})
+    png, nc, cj = (out / f"{name}{suffix}" for suffix in (".png", ".nc", "_claims.json"))
+    # one set: the three files replace the old ones together, the claims last (the marker)
+    with staged_outputs(out, [png.name, nc.name, cj.name]) as stage:
+        try:
+            savefig(fig, stage / png.name, dpi=dpi)
+        finally:
+            plt.close(fig)
+        wall = time.perf_counter() - t0
+        ds.attrs.update(figure=name, title=mod.TITLE, run_mode="quick" if quick else "full",
+                        gd_protocol=bool(gd and mod.GD), flowtools_version=__version__,
+                        wall_time_s=wall, claims=claims_json(claims),
+                        command=f"flowtools reproduce {name}{' --quick' if quick else ''}"
+                                f"{' --gd' if gd and mod.GD else ''}")
+        write_netcdf(ds, stage / nc.name)
+        write_json(stage / cj.name, {"figure": name, "title": mod.TITLE,
+                                     "mode": ds.attrs["run_mode"], "wall_time_s": wall,
+                                     "claims": json.loads(claims_json(claims))})
     print_claims(name, claims)
     log(f"wrote {png}, {nc} and {cj} in {wall:.1f} s")
     return FigureRun(name, ds, claims, [png, nc, cj], wall)

@@ -116,6 +116,28 @@ class Problem(AbstractModel, SampleShape):
         """θ ↦ (a (…, m), W (…, m, d̃))."""
         return network.unpack(jnp.asarray(theta), self.width)
 
+    def padded(self, n_rows: int) -> Problem:
+        """The same ℓ, ∇ℓ and ∇²ℓ on ``n_rows`` ≥ n data rows, so that every dataset with
+        at most ``n_rows`` points shares one compiled program: the bias is folded into the
+        inputs (x̃ = (x, 1), a bias-free problem with the same θ layout) and the extra rows
+        are x̃ = 0, y = 0, which add nothing when σ(0) = 0. Sum loss only (a mean loss would
+        divide by ``n_rows``)."""
+        n_rows = V.positive_int(n_rows, "n_rows")
+        if n_rows < self.n:
+            raise FlowtoolsError(f"n_rows = {n_rows} is below the problem's n = {self.n}.")
+        if self.loss_convention != "sum":
+            raise FlowtoolsError("padding keeps the loss only for the sum convention (a mean "
+                                 "would divide by the padded row count); use "
+                                 "loss_convention='sum'.")
+        if float(self.activation(jnp.zeros(()))) != 0.0:
+            raise FlowtoolsError(f"padding needs σ(0) = 0 (zero rows must add nothing); "
+                                 f"{self.activation.name} has σ(0) ≠ 0.")
+        Xa, y = np.asarray(self.Xa), np.asarray(self.y)
+        X, Y = np.zeros((n_rows, Xa.shape[1])), np.zeros(n_rows)
+        X[:self.n], Y[:self.n] = Xa, y
+        return Problem.create(Dataset(X, Y), activation=self.activation, width=self.width,
+                              bias=False, target=None)
+
     # ---------------------------------------------------------------- loss and field
     def predict(self, theta, X=None):
         """f_θ(x) on the rows of X (default: the training inputs)."""

@@ -8,7 +8,7 @@ derived from its end point:
 =============  ======================================================================
 theta0         the initial state θ0 (padded with NaN to the grid's largest p)
 theta_final    the end point θ_final (same padding)
-loss_final     ℓ(θ_final)
+loss_final     ℓ(θ_final) (½Σ(f − y)², or ½·(1/n)Σ for loss_convention = mean)
 t_final        the flow time at the end (GD: iterations × lr)
 status         ``flowtools.Status`` code (−1: not computed)
 steps          accepted solver steps (flow) or iterations (GD)
@@ -95,6 +95,7 @@ def _samplers():
 def parameters() -> list[Param]:
     from flowtools.branches import classify
     from flowtools.models import make_problem
+    from flowtools.models.two_layer import LOSS_CONVENTIONS
 
     mp, cl = signature_defaults(make_problem), signature_defaults(classify)
     P = Param
@@ -109,8 +110,8 @@ def parameters() -> list[Param]:
         P("width", "problem", V.positive_int, mp["width"], doc="width m"),
         P("dim", "problem", V.positive_int, mp["dim"], doc="input dimension d"),
         P("bias", "problem", V.flag, mp["bias"], doc="a bias (augmented input (x, 1))"),
-        P("loss_convention", "problem", choice(lambda: ["sum", "mean"]),
-          mp["loss_convention"], choices=lambda: ["sum", "mean"],
+        P("loss_convention", "problem", choice(lambda: list(LOSS_CONVENTIONS)),
+          mp["loss_convention"], choices=lambda: list(LOSS_CONVENTIONS),
           doc="loss: sum ½Σ(f − y)² (the paper's) or mean ½·(1/n)Σ"),
         P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
         P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),

@@ -17,10 +17,11 @@ the continuation the most expensive part). The figure draws, for each panel, the
 the paper's stopping loss; both error definitions (RMS and MSE) are stored at every stop.
 
 One compiled program for every n: the flow runs on Example 1's augmented inputs x̃ = (x, 1)
-padded with zero rows (x̃ = 0, y = 0) to ``N_PAD`` rows. Since tanh(0) = 0, a zero row adds
-nothing to ℓ, ∇ℓ or ∇²ℓ, so the padded problem has the same flow as the real one; the
-grid and the Gaussian data of every n ≤ 8, and Table 1, share one compilation. Batches
-are padded to a multiple of ``CHUNK`` members (repeats, dropped) for the same reason.
+padded with zero rows (x̃ = 0, y = 0) to ``N_PAD`` rows (``Problem.padded``). Since
+tanh(0) = 0, a zero row adds nothing to ℓ, ∇ℓ or ∇²ℓ, so the padded problem has the same
+flow as the real one; the grid and the Gaussian data of every n ≤ 8, and Table 1, share
+one compilation. Batches are padded to a multiple of ``CHUNK`` members (repeats,
+dropped) for the same reason.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import numpy as np
 
 import flowtools as ft
 from flowtools.branches import generalization_error
-from flowtools.data import Dataset
 from flowtools.experiments.claims import Claim
 from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
 from flowtools.models.two_layer import Problem
@@ -67,19 +67,6 @@ def settings(quick: bool) -> dict:
             "seeds_f": 50, "gd_iter": 10**6}
 
 
-def padded(pb: Problem, n_pad: int = N_PAD) -> Problem:
-    """Example-1 problem ``pb`` as a bias-free problem on x̃ = (x, 1) with zero rows up to
-    ``n_pad``: the same ℓ, ∇ℓ and ∇²ℓ (σ(0) = 0), the same θ layout (a, w, b)."""
-    Xa, y = np.asarray(pb.Xa), np.asarray(pb.y)
-    if len(y) > n_pad:
-        raise ValueError(f"n = {len(y)} > n_pad = {n_pad}")
-    X = np.zeros((n_pad, Xa.shape[1]))
-    Y = np.zeros(n_pad)
-    X[:len(y)], Y[:len(y)] = Xa, y
-    return Problem.create(Dataset(X, Y), activation=pb.activation, width=pb.width,
-                          bias=False, loss_convention=pb.loss_convention)
-
-
 def staged_flow(pb: Problem, theta0, stops=STOPS):
     """The flow of ``pb`` from each row of ``theta0``, stopped at each loss of ``stops`` in
     turn (each stage continues from the previous end). Returns end points (S, B, p),
@@ -87,7 +74,7 @@ def staged_flow(pb: Problem, theta0, stops=STOPS):
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=float))
     B = len(theta0)
     idx = np.resize(np.arange(B), -(-B // CHUNK) * CHUNK)
-    pp = padded(pb)
+    pp = pb.padded(N_PAD)
     th = theta0[idx]
     ths, losses, status, steps = [], [], [], []
     for s in stops:
@@ -152,10 +139,10 @@ def _gauss_panel(st, log):
     scales = st["scales_f"]
     res = {}
     jobs = [(n, s) for n in st["ns_f"] for s in range(st["seeds_f"])]
-    _gauss_one(*jobs[0], scales, X_test)            # compile once before the threads
+    res[jobs[0]] = _gauss_one(*jobs[0], scales, X_test)  # compiles once, before the threads
     with ThreadPoolExecutor(2) as pool:
-        for job, r in zip(jobs, pool.map(lambda j: _gauss_one(*j, scales, X_test), jobs),
-                          strict=True):
+        for job, r in zip(jobs[1:], pool.map(lambda j: _gauss_one(*j, scales, X_test),
+                                             jobs[1:]), strict=True):
             res[job] = r
     S = st["seeds_f"]
     stack = [np.stack([np.stack([res[(n, s)][k] for s in range(S)], -1) for n in st["ns_f"]])

@@ -165,7 +165,7 @@ def gd_runs(quick: bool, conventions=("sum", "mean")) -> dict:
     shape = (len(conventions), len(ns), len(dss), len(cts))
     r = {k: np.full(shape, np.nan) for k in ("rms", "mse", "loss_final", "t_final",
                                              "outcome")}
-    crit = Criterion(kind="rms", floor=FLOOR, loss_tol=PAPER_STOP)
+    crit = Criterion(kind="mse", floor=FLOOR, loss_tol=PAPER_STOP)  # errors=mse below
     for h, conv in enumerate(conventions):
         for i, n in enumerate(ns):
             for j, dseed in enumerate(dss):

@@ -54,7 +54,7 @@ def compute(*, quick: bool, gd: bool, log=print):
     th0, tr = fig9.flow_ends(N, 0, bool(quick))  # shared with Figure 9 (cached)
     t_end = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tr15 = ft.solve_flow(fig9.padded_model(pb), th0, t1=1e16, loss_threshold=1e-15,
+    tr15 = ft.solve_flow(pb.padded(fig9.N_MAX), th0, t1=1e16, loss_threshold=1e-15,
                          max_steps=100_000, n_save=2)
     t_15 = time.perf_counter() - t0
     d = fig9.end_point_data(pb, tr.theta_final, tr.loss_final, crit, X_test)

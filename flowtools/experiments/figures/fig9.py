@@ -23,7 +23,7 @@ floor behaves like an MSE floor. The claims report both.
 
 The runs are shared with Figure 10 (``runs``, cached per process) and with Figure 8 (n = 10,
 data seed 0). All values of n share one compiled program: the data are padded to n = 10
-with zero-weight rows (``padded_model``; exact — a zero weight removes a row's term).
+with zero rows (``Problem.padded``; exact — tanh(0) = 0, so a zero row adds nothing).
 """
 
 from __future__ import annotations
@@ -51,31 +51,6 @@ def criterion():
     from flowtools.experiments.outcomes import Criterion
 
     return Criterion(kind="rms", floor=FLOOR, loss_tol=LOSS_TOL)
-
-
-def _padded_loss(theta, data):
-    """½ Σ_i w_i (f_θ(x_i) − y_i)² for m = 2, tanh, bias (x̃_i = (x_i, 1) the rows of Xa)."""
-    import jax.numpy as jnp
-
-    Xa, y, weight = data
-    blocks = theta.reshape(2, -1)
-    r = jnp.tanh(Xa @ blocks[:, 1:].T) @ blocks[:, 0] - y
-    return 0.5 * jnp.sum(weight * r * r)
-
-
-def padded_model(pb, n_max: int = N_MAX):
-    """``pb`` (m = 2, tanh, bias, sum loss) as a ``LossModel`` whose data are padded to
-    ``n_max`` rows of weight 0: the same loss and flow, one compiled program for every n."""
-    import jax.numpy as jnp
-
-    import flowtools as ft
-
-    n = pb.n
-    Xa = np.zeros((n_max, pb.block - 1))
-    y, weight = np.zeros(n_max), np.zeros(n_max)
-    Xa[:n], y[:n], weight[:n] = np.asarray(pb.Xa), np.asarray(pb.y), 1.0
-    return ft.LossModel(_padded_loss, (jnp.asarray(Xa), jnp.asarray(y), jnp.asarray(weight)),
-                        n_params=pb.n_params)
 
 
 def c_tilde_grid(quick: bool) -> np.ndarray:
@@ -135,7 +110,7 @@ def flow_ends(n: int, seed: int, quick: bool):
 
     pb = problem(n, seed)
     th0 = initial_states(pb, c_tilde_grid(quick))
-    tr = ft.solve_flow(padded_model(pb), th0, t1=1e16, loss_threshold=0.0,
+    tr = ft.solve_flow(pb.padded(N_MAX), th0, t1=1e16, loss_threshold=0.0,
                        max_steps=100_000, n_save=2)
     return th0, tr
 
@@ -238,7 +213,7 @@ def _runs(quick: bool, gd: bool):
         init_scale=SCALE, init_seed=0, loss_convention="sum",
         test_inputs="1000 uniform on [−2, 2]³ (test_inputs, seed 0)",
         method="gradient flow (solve_flow, diffrax) to certified end points, no loss stop, "
-               "t1 = 1e16; data padded to n = 10 with zero-weight rows (one compilation)",
+               "t1 = 1e16; data padded to n = 10 with zero rows (Problem.padded; one compilation)",
         decided_at="t → ∞ (certified end points)",
         data_seed_note="the paper does not state its data seed: seed 0 is the figure; "
                        "full mode adds seeds 1, 2 as extra evidence",

@@ -72,14 +72,13 @@ def build(case: str, n: int, seed: int, convention: str):
 
 
 def _lam_max(pb, theta) -> np.ndarray:
-    import jax
-    import jax.numpy as jnp
+    """λ_max(∇²ℓ) at the finite rows of ``theta`` (``discretization.lam_max``), NaN else."""
+    from flowtools.discretization.stability import lam_max
 
     out = np.full(len(theta), np.nan)
     ok = np.all(np.isfinite(theta), -1)
     if ok.any():
-        H = np.asarray(jax.vmap(pb.hessian)(jnp.asarray(theta[ok])))
-        out[ok] = np.linalg.eigvalsh(H)[:, -1]
+        out[ok] = lam_max(pb, theta[ok])
     return out
 
 
