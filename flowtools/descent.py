@@ -42,16 +42,17 @@ def _gd_batch(problem, theta0s, lr, threshold, record_at, max_iter):
     B = theta0s.shape[0]
 
     def step(c):
-        theta, k, done, kstop, status = c
+        theta, k, done, kstop, status, lstop = c
         ell, g = value_and_grad(theta)
         hit = ~done & (ell <= threshold)
         bad = ~done & ~jnp.isfinite(ell)
         stop = hit | bad
         status = jnp.where(hit, Status.CONVERGED, jnp.where(bad, Status.NONFINITE, status))
         kstop = jnp.where(stop, k, kstop)
+        lstop = jnp.where(stop, ell, lstop)  # the loss that decided: reported as is
         done = done | stop
         theta = jnp.where(done[:, None], theta, theta - lr * g)
-        return theta, k + 1, done, kstop, status
+        return theta, k + 1, done, kstop, status, lstop
 
     def segment(c, k_target):
         c = jax.lax.while_loop(lambda c: (c[1] < k_target) & ~jnp.all(c[2]), step, c)
@@ -61,13 +62,15 @@ def _gd_batch(problem, theta0s, lr, threshold, record_at, max_iter):
         return c, (rec, jnp.where(done, jnp.nan, loss(theta)))
 
     init = (theta0s, jnp.int64(0), jnp.zeros(B, bool), jnp.full(B, max_iter, jnp.int64),
-            jnp.full(B, Status.HORIZON, jnp.int8))
+            jnp.full(B, Status.HORIZON, jnp.int8), jnp.full(B, jnp.nan))
     c, (rec_theta, rec_loss) = jax.lax.scan(segment, init, record_at)
     # records may end before max_iter: the iterations after the last one still run
     c = jax.lax.while_loop(lambda c: (c[1] < max_iter) & ~jnp.all(c[2]), step, c)
-    theta, k, done, kstop, status = c
-    # the last recorded iterate is max_iter: check it against the threshold, no update
-    ell = loss(theta)
+    theta, k, done, kstop, status, lstop = c
+    # the last recorded iterate is max_iter: check it against the threshold, no update.
+    # The reported loss is the very number the status was decided by (a re-evaluation by
+    # another program can differ at round-off, on either side of the threshold).
+    ell = jnp.where(done, lstop, loss(theta))
     status = jnp.where(done, status, jnp.where(
         ell <= threshold, Status.CONVERGED,
         jnp.where(jnp.isfinite(ell), Status.HORIZON, Status.NONFINITE)))

@@ -42,6 +42,7 @@ from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
+from flowtools.integrate.core import STOP_MARGIN
 from flowtools.models import AbstractModel
 from flowtools.models.base import check_model
 from flowtools.trajectory import Status, Trajectory
@@ -236,21 +237,47 @@ def _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, in
                       method=method, info=dict(info, **extra))
 
 
+def decide_status(raw, loss_final, threshold: float) -> np.ndarray:
+    """The one rule that grants CONVERGED: ``loss_final ≤ threshold``, the reported ℓ_final
+    compared as it is, with no slack. Every path of ``solve_flow`` (a stop in the first
+    run, a resumed tail, members of a batch, padded problems, the scipy backend) ends here,
+    so CONVERGED always means ``trajectory.loss_final ≤ threshold``.
+
+    ``raw`` is the integrator's status: CONVERGED there says only that a stop fired (the
+    loss stop or the relative-gradient stop). A fired stop with ℓ_final above the threshold
+    — the gradient floor at a minimum whose loss is positive, or the loss stop landing above
+    the threshold at round-off, which differs between CPUs and programs (see
+    ``flowtools.integrate.core.STOP_MARGIN``) — becomes a STATIONARY candidate, certified or
+    refused by ``stationary_check``; the horizon reached with ℓ_final ≤ threshold is
+    CONVERGED. NaN losses are never below a threshold.
+
+        >>> S = Status
+        >>> [S(int(v)).name for v in decide_status([S.CONVERGED, S.CONVERGED, S.HORIZON],
+        ...                                        [1e-24, 1.0001e-24, 5e-25], 1e-24)]
+        ['CONVERGED', 'STATIONARY', 'CONVERGED']
+    """
+    raw = np.array(np.atleast_1d(raw), dtype=np.int8)
+    below = np.atleast_1d(np.asarray(loss_final, dtype=float)) <= threshold
+    out = raw.copy()
+    out[(raw == Status.CONVERGED) & ~below] = Status.STATIONARY
+    out[(raw == Status.HORIZON) & below] = Status.CONVERGED
+    return out
+
+
 def _final_status(problem, traj, threshold, resume=None):
-    """Make the status agree with the end point: a run whose end loss is ≤ the threshold
-    is CONVERGED, and a STATIONARY end must be a minimum whose loss has settled.
+    """The final status of every member (``decide_status``), with STATIONARY ends checked:
+    a STATIONARY end must be a minimum whose loss has settled.
 
     The relative-gradient stop also fires in degenerate tails (the loss falling like a
     power of t towards 0, where ‖∇ℓ‖ ~ ℓ^{3/4} is tiny but exact). Such a stop is no end:
     ``stationary_check`` finds the loss still moving (Newton's step predicts a decrease
     beyond the threshold), and the flow is resumed from there with the stop switched off
     (``resume``: diffrax; ``info["resumed"]`` lists the members and where they were
-    stopped) to the loss threshold or the horizon. A saddle, or an unsettled stop without
-    ``resume``, is NOT_MINIMUM.
+    stopped) to the loss threshold or the horizon; the continuation's status is decided by
+    the same rule, and a STATIONARY candidate among them is checked but not resumed again.
+    A saddle, or an unsettled stop without ``resume``, is NOT_MINIMUM.
     """
-    status = np.array(np.atleast_1d(traj.status), dtype=np.int8)
-    lf = np.atleast_1d(traj.loss_final)
-    status[(status == Status.HORIZON) & (lf <= threshold)] = Status.CONVERGED
+    status = decide_status(traj.status, traj.loss_final, threshold)
     theta_f = np.atleast_2d(traj.theta_final)
     t_f = np.atleast_1d(traj.t_final)
     checks = {int(i): stationary_check(problem, theta_f[i], threshold, t_f[i])
@@ -258,12 +285,14 @@ def _final_status(problem, traj, threshold, resume=None):
     moving = [i for i, c in checks.items() if c["moving"]]
     info = dict(traj.info)
     if resume is not None and moving:
-        info["resumed"] = {i: dict(t=float(np.atleast_1d(traj.t_final)[i]),
-                                   loss=checks.pop(i)["loss"]) for i in moving}
+        info["resumed"] = {i: dict(t=float(t_f[i]), loss=checks.pop(i)["loss"])
+                           for i in moving}
         traj = resume(traj, np.array(moving))
-        status[moving] = np.atleast_1d(traj.status)[moving]
-        lf = np.atleast_1d(traj.loss_final)
-        status[(status == Status.HORIZON) & (lf <= threshold)] = Status.CONVERGED
+        status[moving] = decide_status(traj.status, traj.loss_final, threshold)[moving]
+        theta_f = np.atleast_2d(traj.theta_final)
+        t_f = np.atleast_1d(traj.t_final)
+        checks.update({int(i): stationary_check(problem, theta_f[i], threshold, t_f[i])
+                       for i in moving if status[i] == Status.STATIONARY})
     for i, check in checks.items():
         if not check["minimum"]:
             status[i] = Status.NOT_MINIMUM
@@ -410,12 +439,9 @@ def _model_loss(theta, model):
 
 
 def _solve_diffrax(problem, theta0, opts: IntegratorOptions, save_ts, info):
+    # the raw status: CONVERGED means a stop fired (decided in ``decide_status``)
     sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss)
-    # the stop fires for ℓ ≤ threshold or ‖∇ℓ‖ ≤ gtol‖θ‖: the final loss says which
-    status = np.where((sol.status == Status.CONVERGED)
-                      & (sol.loss_final > opts.loss_threshold * (1 + 1e-5)),
-                      Status.STATIONARY, sol.status)
-    return dataclasses.replace(sol, status=status.astype(np.int8), info=dict(info, **sol.info))
+    return dataclasses.replace(sol, info=dict(info, **sol.info))
 
 
 # ---------------------------------------------------------------------- scipy backend
@@ -431,8 +457,11 @@ def _solve_scipy(problem, theta0, t1, threshold, method, rtol, atol_rel, save_ts
     jax.block_until_ready((f(batch[0]), jac(batch[0]), loss(batch[0])))
     compile_time = time.perf_counter() - tc
 
+    # aimed STOP_MARGIN below the threshold, as the diffrax backend's stop
+    log_target = np.log(threshold) + np.log1p(-STOP_MARGIN) if threshold > 0 else 0.0
+
     def event(t, y):
-        return np.log(max(float(loss(y)), 1e-300)) - np.log(threshold) if threshold > 0 else 1.0
+        return np.log(max(float(loss(y)), 1e-300)) - log_target if threshold > 0 else 1.0
 
     event.terminal = True
     event.direction = -1

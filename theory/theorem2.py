@@ -63,7 +63,7 @@ def clause_ii(ctx, case, theta, theta2):
     else:
         claims.append(check("T2.ii·∃", STATEMENTS["T2.ii·∃"], case.name,
                             "ℓ at the end of the flow from h(θ, 0.5)", ep1.loss, "<=",
-                            1e-15 * (1 + 1e-5), "the flow's stopping rule ℓ ≤ 1e-15 (zero "
+                            1e-15, "the flow's stopping rule ℓ ≤ 1e-15 (zero "
                             "loss: a global minimum, so a stationary limit)",
                             reason=f"sup_t ‖h(θ,t)‖ = {sup:.4g} (bounded), reached at "
                             f"t = {ep1.t:.4g}", details=dict(sup_norm=sup, t_end=ep1.t)))

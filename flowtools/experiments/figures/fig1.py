@@ -52,7 +52,7 @@ PANELS = {"a": 2, "b": 3, "c": 4, "d": 5, "e": 6}
 T1 = 1e18
 MAX_STEPS = 200_000
 FLOOR = 1e-8
-CRITERION = Criterion(kind="rms", floor=FLOOR, loss_tol=STOPS[-1] * (1 + 1e-6))
+CRITERION = Criterion(kind="rms", floor=FLOOR, loss_tol=STOPS[-1])
 TEST_SEED, N_TEST = 12345, 1000
 GD_LR = 0.5
 
