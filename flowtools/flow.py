@@ -17,7 +17,9 @@ Any model of ``flowtools.models`` (the paper's ``Problem``, a ``LossModel`` wrap
 loss, …) can be integrated: the flow needs only ``loss`` and its autodiff gradient.
 
 Stopping: at ℓ ≤ ``loss_threshold`` (default 1e-15, the paper's rule; located by a root
-find on log ℓ − log threshold), at a stationary point to working precision
+find on log ℓ − log threshold, aimed 1 % below it so that round-off cannot put the reported
+ℓ_final above it: CONVERGED always means ℓ_final ≤ threshold, ``decide_status``), at a
+stationary point to working precision
 (‖∇ℓ(θ)‖ ≤ ``gtol``·‖θ‖: status STATIONARY, the state is then constant in float64 up to
 any horizon), or at ``t1``, whichever comes first. Saves at ``n_save``
 log-spaced times in (0, t1] plus t = 0 and the end point.

@@ -180,11 +180,13 @@ def test_integrate_resumes_from_a_later_start():
 
 def test_loss_stop_in_theta_coordinates():
     """The loss threshold in θ coordinates (the stop used to read θ as log-norm y):
-    θ' = −θ with ℓ = ½‖θ‖² reaches ℓ = 1e-6 at t = ½ log(ℓ0/1e-6), located to the
-    bisection's time bracket (1e-6 + 1e-12·t)."""
+    θ' = −θ with ℓ = ½‖θ‖² reaches the stop's aim ℓ = (1 − STOP_MARGIN)·1e-6 at
+    t = ½ log(ℓ0/((1 − STOP_MARGIN)·1e-6)), located to the bisection's time bracket
+    (1e-6 + 1e-12·t)."""
     import jax.numpy as jnp
 
     from flowtools.integrate import IntegratorOptions, integrate
+    from flowtools.integrate.core import STOP_MARGIN
 
     opts = IntegratorOptions(solver="dopri8", rtol=1e-12, atol=1e-14, coords="theta",
                              loss_threshold=1e-6, t1=100.0)
@@ -192,5 +194,6 @@ def test_loss_stop_in_theta_coordinates():
     sol = integrate(_decay, jnp.float64(1.0), th0, np.array([0.0, 100.0]), opts,
                     loss=lambda th, rate: 0.5 * jnp.sum(th**2))
     assert sol.status[0] == Status.CONVERGED
-    assert sol.t_final[0] == pytest.approx(0.5 * np.log(12.5 / 1e-6), abs=1.1e-6)
+    aim = (1 - STOP_MARGIN) * 1e-6
+    assert sol.t_final[0] == pytest.approx(0.5 * np.log(12.5 / aim), abs=1.1e-6)
     assert sol.loss_final[0] <= 1e-6
