@@ -175,6 +175,14 @@ def solve_flow(
     at_start = np.where(loss0 <= loss_threshold, Status.CONVERGED,
                         np.where((relg0 <= gtol) & (backend == "diffrax"),
                                  Status.STATIONARY, -1))
+    overflow = ~(np.isfinite(loss0) & np.isfinite(relg0))
+    if overflow.any():  # a rule for every model: the flow is defined only where ℓ is finite
+        i = int(np.flatnonzero(overflow)[0])
+        raise FlowtoolsError(
+            f"ℓ(θ0) or ∇ℓ(θ0) overflows float64 at {int(overflow.sum())} start(s) (the first, "
+            f"member {i}: ‖θ0‖ = {float(_norm(jnp.asarray(batch[i]))):.3g}, ℓ(θ0) = "
+            f"{float(loss0[i]):.3g}): the flow cannot start there; use a smaller initial scale "
+            "(or a ratio c nearer 1).")
     run = at_start < 0
     if np.any(np.max(np.abs(batch[run]), axis=-1) == 0):
         raise FlowtoolsError(
@@ -370,8 +378,16 @@ def stationary_check(problem: AbstractModel, theta, loss_threshold: float = 0.0,
     theta = jnp.asarray(theta, dtype=float)
     loss, g, loss_origin = (np.asarray(v) for v in _grads_at(problem, theta))
     p = theta.shape[-1]
-    if p <= _DENSE_HESSIAN_MAX:
-        lam, U = np.linalg.eigh(np.asarray(_hessian_at(problem, theta)))
+    hess = np.asarray(_hessian_at(problem, theta)) if p <= _DENSE_HESSIAN_MAX else None
+    if not (np.isfinite(loss) and np.all(np.isfinite(g))
+            and (hess is None or np.all(np.isfinite(hess)))):
+        return dict(minimum=False, lambda_min=np.nan, lambda_max=np.nan,
+                    predicted_decrease=np.nan, newton_step=np.nan, rate=np.nan,
+                    loss=float(loss), loss_at_origin=float(loss_origin), moving=False,
+                    reason="ℓ, ∇ℓ or ∇²ℓ is not finite in float64 there (overflow): no "
+                    "certificate is possible; start from a smaller scale")
+    if hess is not None:
+        lam, U = np.linalg.eigh(hess)
         lam_min, lam_max = float(lam[0]), float(np.max(np.abs(lam)))
         keep = np.abs(lam) > 1e-12 * max(lam_max, 1e-300)
         c = U[:, keep].T @ g
