@@ -36,6 +36,7 @@ import pathlib
 import secrets
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -337,3 +338,38 @@ def staged_outputs(folder, names: Iterable[str]):
             _fsync_dir(folder)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- reading inputs
+def read_regular(path, limit: int, *, what: str = "the file") -> bytes:
+    """The bytes of the regular file ``path``, of at most ``limit`` bytes: a folder, a
+    device (``/dev/zero`` never ends), a FIFO or a socket is refused, and so is a larger
+    file — both checked on the opened descriptor before anything is read (opened
+    non-blocking, so a FIFO cannot hang the open); ``FlowtoolsError`` naming ``what``."""
+    path = pathlib.Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise FlowtoolsError(f"{what} {str(path)!r} not found.") from None
+    except OSError as err:
+        raise FlowtoolsError(f"cannot read {what} {str(path)!r} ({_describe(err)}).") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, FIFO or socket"
+        raise FlowtoolsError(f"{what} {str(path)!r} is {kind}, not a regular file: give "
+                             "a file.")
+    with os.fdopen(fd, "rb") as fh:
+        if st.st_size > limit:
+            raise FlowtoolsError(f"{what} {str(path)!r} has {st.st_size:,} bytes, more than "
+                                 f"the {limit:,} allowed: give a smaller file.")
+        try:
+            data = fh.read(limit + 1)  # a file that grew since fstat is still bounded
+        except OSError as err:
+            raise FlowtoolsError(f"cannot read {what} {str(path)!r} ({_describe(err)}).") \
+                from None
+    if len(data) > limit:
+        raise FlowtoolsError(f"{what} {str(path)!r} has more than the {limit:,} bytes "
+                             "allowed: give a smaller file.")
+    return data

@@ -20,8 +20,11 @@ values never as reals, and NaN never passes a comparison.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
+import re
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -201,17 +204,103 @@ def dim(value) -> int:
     return positive_int(value, "the input dimension d")
 
 
+# ---------------------------------------------------------------------- sizes of work
+# Sizes are estimated from the *declared* sizes (axis lengths, sample counts, widths, saved
+# points, archive headers) and checked here before anything is allocated or read: an
+# allocation that does not fit makes XLA abort the interpreter, or NumPy raise MemoryError
+# after minutes of work. ``memory`` is the one guard of bytes, ``cells`` of sweep cells.
+
+#: the most cells one sweep may have (the environment variable FLOWTOOLS_MAX_CELLS sets
+#: another limit): planning and storing a grid costs about 1 KB and 50 µs per cell before
+#: any cell runs, and a grid of a million cells is days of computation on one machine.
+MAX_CELLS = 1_000_000
+CELLS_VARIABLE = "FLOWTOOLS_MAX_CELLS"
+#: the environment variable that sets the memory limit of ``memory`` (bytes, or with a
+#: suffix K, M, G, T: powers of 1024); default half of the memory available.
+MEMORY_VARIABLE = "FLOWTOOLS_MEMORY_LIMIT"
+
+
+def nbytes(*counts: int, itemsize: int = 8) -> int:
+    """The bytes of an array of shape ``counts`` (exact: Python integers never overflow).
+
+        >>> nbytes(1000, 1000, 1000)
+        8000000000
+    """
+    return math.prod(int(c) for c in counts) * int(itemsize)
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.3g} GiB"
+
+
+def memory_limit() -> tuple[float, str]:
+    """The most bytes one piece of work may allocate, and where that limit comes from:
+    ``FLOWTOOLS_MEMORY_LIMIT`` if set, else half of the memory available now."""
+    text = os.environ.get(MEMORY_VARIABLE, "").strip()
+    if text:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text, re.IGNORECASE)
+        if not m or float(m.group(1)) <= 0:
+            raise FlowtoolsError(f"{MEMORY_VARIABLE}={text!r}: give a number of bytes > 0, "
+                                 "optionally with a suffix K, M, G or T (e.g. 8G).")
+        scale = 1024 ** " KMGT".index(m.group(2).upper() or " ")
+        return float(m.group(1)) * scale, f"set by {MEMORY_VARIABLE}"
+    avail = available_memory()
+    return 0.5 * avail, (f"half of the {_gib(avail)} available; {MEMORY_VARIABLE} sets "
+                         "another limit")
+
+
 def memory(need_bytes: float, what: str, advice: str) -> None:
     """Refuse work whose arrays would not fit in memory (XLA would abort the interpreter
-    instead of raising): more than half of the memory available now."""
-    avail = available_memory()
-    if need_bytes > 0.5 * avail:
-        raise FlowtoolsError(f"{what} needs about {need_bytes / 2**30:.3g} GiB, more than half "
-                             f"of the {avail / 2**30:.3g} GiB available: {advice}.")
+    instead of raising): more than ``memory_limit()`` — half of the memory available now,
+    unless ``FLOWTOOLS_MEMORY_LIMIT`` says otherwise. The message gives both numbers.
+
+        >>> memory(1e18, "a test", "ask for less")
+        Traceback (most recent call last):
+        ...
+        flowtools.errors.FlowtoolsError: a test needs about 9.31e+08 GiB, more than the ...
+    """
+    limit, source = memory_limit()
+    if need_bytes > limit:
+        raise FlowtoolsError(f"{what} needs about {_gib(need_bytes)}, more than the limit of "
+                             f"{_gib(limit)} ({source}): {advice}.")
+
+
+def max_cells() -> int:
+    """The cell-count limit of a sweep: ``FLOWTOOLS_MAX_CELLS`` if set, else ``MAX_CELLS``."""
+    text = os.environ.get(CELLS_VARIABLE, "").strip()
+    if not text:
+        return MAX_CELLS
+    try:
+        return positive_int(int(text), CELLS_VARIABLE)
+    except ValueError:
+        raise FlowtoolsError(f"{CELLS_VARIABLE} must be a positive integer, got "
+                             f"{text!r}.") from None
+
+
+def cells(count: int, what: str, advice: str) -> int:
+    """Refuse more than ``max_cells()`` cells (``count`` computed from the declared axis
+    lengths, before any axis is built); returns ``count``."""
+    limit = max_cells()
+    if count > limit:
+        source = f"set by {CELLS_VARIABLE}" if os.environ.get(CELLS_VARIABLE, "").strip() \
+            else f"{CELLS_VARIABLE} sets another"
+        raise FlowtoolsError(f"{what} has {count:,} cells, more than the limit of {limit:,} "
+                             f"({source}): {advice}.")
+    return count
 
 
 def available_memory() -> float:
-    """Bytes of memory available now (Linux MemAvailable; physical pages elsewhere)."""
+    """Bytes of memory available now: Linux MemAvailable (physical pages elsewhere), less
+    where this process is held to less — a container's memory limit (cgroup) or an
+    address-space limit (``ulimit -v``) minus what the process already maps."""
+    avail = _meminfo_available()
+    for limit in (_cgroup_headroom(), _address_space_headroom()):
+        if limit is not None:
+            avail = min(avail, max(limit, 0.0))
+    return avail
+
+
+def _meminfo_available() -> float:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -223,3 +312,108 @@ def available_memory() -> float:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 8.0 * 2**30
+
+
+def _read_number(path: str) -> float | None:
+    try:
+        with open(path) as fh:
+            text = fh.read(64).strip()
+        return float(text) if text.isdigit() else None  # "max": no limit
+    except OSError:
+        return None
+
+
+def _cgroup_headroom() -> float | None:
+    """limit − usage of this process's memory cgroup (v2, else v1), None if unlimited."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read_number(limit_file), _read_number(usage_file)
+        if limit is not None and usage is not None and limit < 2**60:
+            return limit - usage
+    return None
+
+
+def _address_space_headroom() -> float | None:
+    """RLIMIT_AS − the process's mapped size (VmSize), None if unlimited."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    mapped = 0.0
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    mapped = float(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    return float(soft) - mapped
+
+
+# ---------------------------------------------------------------------- names and texts
+#: the longest name accepted (a sweep's name becomes the file name NAME.zarr)
+MAX_NAME_LENGTH = 100
+
+
+def name(value, what: str) -> str:
+    """A name given by a user — never a path: 1 to ``MAX_NAME_LENGTH`` characters, no path
+    separator (/ or \\), no control or other non-printing character, not starting with a
+    dot (hidden files, ".", "..") or a hyphen (it would read as an option on a command
+    line). Only an explicit path option (e.g. ``--store``) places a file.
+
+        >>> name("fig4", "sweep.name")
+        'fig4'
+        >>> name("../x", "sweep.name")
+        Traceback (most recent call last):
+        ...
+        flowtools.errors.FlowtoolsError: sweep.name must be a name, not a path: '../x' ...
+    """
+    if not isinstance(value, str):
+        raise FlowtoolsError(f"{what} must be a string, got {value!r}.")
+    rule = ("letters, digits and punctuation without / or \\, not starting with . or -; "
+            "give the place of the results with --store")
+    if not value:
+        raise FlowtoolsError(f"{what} is empty: give a name ({rule}), or leave it out.")
+    if len(value) > MAX_NAME_LENGTH:
+        raise FlowtoolsError(f"{what} has {len(value)} characters, more than "
+                             f"{MAX_NAME_LENGTH}: give a shorter name.")
+    bad = [c for c in value if c in "/\\" or unicodedata.category(c).startswith("C")]
+    if bad or value.startswith((".", "-")):
+        why = (f"it contains {bad[0]!r}" if bad else f"it starts with {value[0]!r}")
+        raise FlowtoolsError(f"{what} must be a name, not a path: {value!r} ({why}); use "
+                             f"{rule}.")
+    return value
+
+
+#: the deepest nesting of JSON arrays and objects read from a file
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(text: str, what: str, limit: int = MAX_JSON_DEPTH) -> str:
+    """Refuse JSON text that nests arrays and objects more than ``limit`` levels deep
+    (Python's parser would raise RecursionError, or a recursive reader overflow the
+    stack); a cheap scan, before parsing. Returns ``text``.
+
+        >>> json_depth("[[1]]", "x")
+        '[[1]]'
+        >>> json_depth("[" * 100 + "]" * 100, "x")
+        Traceback (most recent call last):
+        ...
+        flowtools.errors.FlowtoolsError: x nests arrays/objects 100 levels deep, more than 64.
+    """
+    stripped = _JSON_STRING.sub('""', text)  # brackets inside strings do not count
+    codes = np.frombuffer(stripped.encode("utf-8", "replace"), dtype=np.uint8)
+    step = (np.isin(codes, (ord("["), ord("{"))).astype(np.int64)
+            - np.isin(codes, (ord("]"), ord("}"))))
+    depth = int(np.cumsum(step).max()) if step.size else 0
+    if depth > limit:
+        raise FlowtoolsError(f"{what} nests arrays/objects {depth} levels deep, more than "
+                             f"{limit}.")
+    return text

@@ -14,13 +14,16 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
 import pathlib
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 
 
@@ -244,6 +247,17 @@ class Trajectory:
         return cls(**arrays, **meta)
 
 
+def trajectory_bytes(members: int, saves: int, p: int) -> int:
+    """The bytes of a ``Trajectory`` of ``members`` trajectories (1 for a single one) with
+    ``saves`` saved points of p parameters (ts, thetas, losses, the end point, counters),
+    from the declared sizes: what a computation that returns one must at least hold.
+
+        >>> trajectory_bytes(1, 200, 6)
+        12888
+    """
+    return V.nbytes(members, saves * (p + 2) + p + 5)
+
+
 FORMAT = "flowtools.Trajectory"
 VERSION = 1  # the format written by save; load reads 0 (no version field, before 0.1) and 1
 
@@ -273,53 +287,123 @@ def _bad(src, what: str) -> FlowtoolsError:
     return FlowtoolsError(f"{str(src)!r}: {what}")
 
 
+#: the longest 'meta' header read, in characters of JSON (scalars and settings: a few KB)
+META_MAX_CHARS = 2**24
+_NPY = ".npy"
+
+
+def _open_regular(src: pathlib.Path):
+    """``src`` opened for reading if it is a regular file (checked on the descriptor, opened
+    non-blocking so that a FIFO put in its place cannot hang the open)."""
+    fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    fh = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        raise _bad(src, "not a regular file (a device, FIFO or socket): not a trajectory file.")
+    return fh
+
+
 def _read(src: pathlib.Path):
-    """Arrays and scalar fields of a trajectory file, every one checked."""
-    size = src.stat().st_size
-    with open(src, "rb") as fh:
-        magic = fh.read(4)
-    if size == 0:
-        raise _bad(src, "the file is empty (0 bytes): truncated, e.g. by a crash while it "
-                   "was written; write it again.")
-    if not magic.startswith(b"PK"):
-        raise _bad(src, "not a flowtools trajectory file (not an .npz archive).")
-    try:  # the file object is ours, so that it is closed even when np.load fails
-        with open(src, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            members = set(z.files)
-            if "meta" not in members:
-                raise _bad(src, "not a flowtools trajectory file: an .npz archive without the "
-                           f"'meta' header (it holds {sorted(members)}).")
-            header = z["meta"]
-            arrays = {}
-            for name in _FLOAT_FIELDS + _INT_FIELDS:
-                if name in members:
-                    arrays[name] = z[name]
+    """Arrays and scalar fields of a trajectory file, every one checked — and every size
+    before anything is inflated: the archive's members are read only after their .npy
+    headers (shape, dtype) agree with each other and with the member's declared size, and
+    their total fits in memory (``flowtools._validate.memory``)."""
+    try:
+        fh = _open_regular(src)
+    except OSError as err:
+        raise _bad(src, f"cannot read it ({err.strerror or err}).") from None
+    try:
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            magic = fh.read(4)
+            if size == 0:
+                raise _bad(src, "the file is empty (0 bytes): truncated, e.g. by a crash while "
+                           "it was written; write it again.")
+            if not magic.startswith(b"PK"):
+                raise _bad(src, "not a flowtools trajectory file (not an .npz archive).")
+            fh.seek(0)
+            with zipfile.ZipFile(fh) as zf:
+                infos = {(i.filename[:-len(_NPY)] if i.filename.endswith(_NPY) else
+                          i.filename): i for i in zf.infolist()}
+                members = set(infos)
+                if "meta" not in members:
+                    raise _bad(src, "not a flowtools trajectory file: an .npz archive without "
+                               f"the 'meta' header (it holds {sorted(members)}).")
+                known = [n for n in ("meta", *_FLOAT_FIELDS, *_INT_FIELDS) if n in members]
+                heads = {n: _npy_header(src, zf, infos[n], n) for n in known}
+                shape, dtype = heads["meta"][:2]
+                if shape != () or dtype.kind != "U":
+                    raise _bad(src, "not a flowtools trajectory file: 'meta' is not a text "
+                               "header.")
+                if dtype.itemsize // 4 > META_MAX_CHARS:
+                    raise _bad(src, f"the 'meta' header has {dtype.itemsize // 4:,} "
+                               f"characters, more than the {META_MAX_CHARS:,} of a flowtools "
+                               "trajectory file.")
+                meta = _read_meta(src, _npy_data(zf, infos["meta"]))
+                missing = [n for n in _FLOAT_FIELDS + _INT_FIELDS if n not in members]
+                if missing:
+                    raise _bad(src, f"field(s) {', '.join(missing)} missing: not a complete "
+                               "flowtools trajectory file.")
+                extra = sorted(members - set(_FLOAT_FIELDS + _INT_FIELDS) - {"meta"})
+                if extra:
+                    raise _bad(src, f"unexpected field(s) {', '.join(extra)} for format "
+                               f"version {meta['_version']}: not a flowtools trajectory file.")
+                _check_shapes(src, {n: h[:2] for n, h in heads.items() if n != "meta"})
+                need = sum(infos[n].file_size for n in known)
+                V.memory(need, f"{str(src)!r} (arrays of {need:,} bytes, as its headers "
+                         "declare)", "load it on a machine with more memory")
+                arrays = {n: _npy_data(zf, infos[n]) for n in known if n != "meta"}
     except FlowtoolsError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as err:
         raise _bad(src, f"truncated or corrupt .npz archive ({err}); write it again.") from None
-    except ValueError as err:  # object arrays (pickles) refused, malformed .npy members
+    except ValueError as err:  # malformed .npy members
         raise _bad(src, f"not a flowtools trajectory file: {err}") from None
-    meta = _read_meta(src, header)
-    missing = [n for n in _FLOAT_FIELDS + _INT_FIELDS if n not in arrays]
-    if missing:
-        raise _bad(src, f"field(s) {', '.join(missing)} missing: not a complete flowtools "
-                   "trajectory file.")
-    extra = sorted(members - set(_FLOAT_FIELDS + _INT_FIELDS) - {"meta"})
-    if extra:
-        raise _bad(src, f"unexpected field(s) {', '.join(extra)} for format version "
-                   f"{meta['_version']}: not a flowtools trajectory file.")
     del meta["_version"]
-    _check_arrays(src, arrays)
+    _check_values(src, arrays)
     return arrays, meta
+
+
+def _npy_header(src, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str):
+    """(shape, dtype, fortran_order) from a member's .npy header — a few hundred bytes
+    inflated, no data — checked against the member's declared size: the data are then read
+    only as far as the shape says (a header that claims less than the member holds, or
+    more, is refused; object arrays are never unpickled)."""
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"member {name!r}: unsupported .npy version {version}")
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read(fh)
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise _bad(src, f"not a flowtools trajectory file: field {name} holds Python objects "
+                   "(dtype object), which are never unpickled.")
+    data = math.prod(shape) * dtype.itemsize
+    if offset + data != info.file_size:
+        raise _bad(src, f"field {name} declares shape {shape} of {dtype} ({data:,} bytes) but "
+                   f"its archive member holds {info.file_size - offset:,} bytes: damaged, or "
+                   "not a flowtools trajectory file.")
+    return shape, dtype, fortran
+
+
+def _npy_data(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """A member's array, once its header has been checked (``_npy_header``)."""
+    with zf.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 def _read_meta(src, header) -> dict:
     if header.ndim != 0 or header.dtype.kind != "U":
         raise _bad(src, "not a flowtools trajectory file: 'meta' is not a text header.")
+    text = str(header)
     try:
-        meta = json.loads(str(header))
-    except ValueError:
+        V.json_depth(text, "the 'meta' header")
+        meta = json.loads(text)
+    except FlowtoolsError as err:
+        raise _bad(src, f"not a flowtools trajectory file: {err}") from None
+    except (ValueError, RecursionError):
         raise _bad(src, "not a flowtools trajectory file: 'meta' is not JSON.") from None
     if not isinstance(meta, dict):
         raise _bad(src, "not a flowtools trajectory file: 'meta' is not a JSON object.")
@@ -358,33 +442,40 @@ def _read_meta(src, header) -> dict:
     return meta
 
 
-def _check_arrays(src, a: dict) -> None:
+def _check_shapes(src, a: dict) -> None:
+    """Dtypes and shapes ({field: (shape, dtype)}, from the .npy headers) consistent with
+    one batch shape, save count S and parameter count p: before any data are read."""
     for name in _FLOAT_FIELDS + _INT_FIELDS:
-        x = a[name]
+        dtype = a[name][1]
         integral = name in _INT_FIELDS
-        ok = np.issubdtype(x.dtype, np.integer) or (
-            not integral and np.issubdtype(x.dtype, np.floating))
-        if x.dtype == bool or not ok:
+        ok = np.issubdtype(dtype, np.integer) or (
+            not integral and np.issubdtype(dtype, np.floating))
+        if dtype.kind == "b" or not ok:
             want = "integer" if integral else "real (float or integer)"
-            raise _bad(src, f"field {name} has dtype {x.dtype}; it must be {want}.")
-    batch = a["t_final"].shape
-    if a["theta_final"].ndim != len(batch) + 1 or a["theta_final"].shape[:-1] != batch:
-        raise _bad(src, f"field theta_final has shape {a['theta_final'].shape}; with t_final "
+            raise _bad(src, f"field {name} has dtype {dtype}; it must be {want}.")
+    shape = {name: a[name][0] for name in a}
+    batch = shape["t_final"]
+    if len(shape["theta_final"]) != len(batch) + 1 or shape["theta_final"][:-1] != batch:
+        raise _bad(src, f"field theta_final has shape {shape['theta_final']}; with t_final "
                    f"of shape {batch} it must be {batch} + (p,).")
-    p = a["theta_final"].shape[-1]
+    p = shape["theta_final"][-1]
     if p < 1:
         raise _bad(src, "field theta_final has no parameters (p = 0).")
-    if a["ts"].ndim != len(batch) + 1 or a["ts"].shape[:-1] != batch:
-        raise _bad(src, f"field ts has shape {a['ts'].shape}; with t_final of shape {batch} "
+    if len(shape["ts"]) != len(batch) + 1 or shape["ts"][:-1] != batch:
+        raise _bad(src, f"field ts has shape {shape['ts']}; with t_final of shape {batch} "
                    f"it must be {batch} + (S,).")
-    S = a["ts"].shape[-1]
+    S = shape["ts"][-1]
     want = {"thetas": batch + (S, p), "losses": batch + (S,), "loss_final": batch,
             "status": batch, "steps": batch, "grad_evals": batch}
-    for name, shape in want.items():
-        if a[name].shape != shape:
-            raise _bad(src, f"field {name} has shape {a[name].shape}, inconsistent with ts "
-                       f"{a['ts'].shape} and theta_final {a['theta_final'].shape}: it must be "
-                       f"{shape} (batch {batch}, S = {S} saves, p = {p}).")
+    for name, expected in want.items():
+        if shape[name] != expected:
+            raise _bad(src, f"field {name} has shape {shape[name]}, inconsistent with ts "
+                       f"{shape['ts']} and theta_final {shape['theta_final']}: it must be "
+                       f"{expected} (batch {batch}, S = {S} saves, p = {p}).")
+
+
+def _check_values(src, a: dict) -> None:
+    """Status codes of ``Status`` and counts ≥ 0 (once the arrays are read)."""
     codes = {int(s) for s in Status}
     bad = sorted({int(v) for v in np.ravel(a["status"])} - codes)
     if bad:

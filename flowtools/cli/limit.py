@@ -75,6 +75,7 @@ def _check_plot_path(path):
 def run(args) -> int:
     from flowtools.errors import FlowtoolsError
     from flowtools.limiting import limit, limit_endpoint
+    from flowtools.limiting.reference import check_memory
 
     if args.plot:
         _check_plot_path(args.plot)
@@ -91,7 +92,8 @@ def run(args) -> int:
         ts = np.asarray(args.times, dtype=float)
     else:
         t0, t1, n = args.t_range if args.t_range is not None else (-2.0, 10.0, 50)
-        ts = np.linspace(t0, t1, n)  # N validated while parsing (TimeRange)
+        check_memory(1, n, pb.n_params)  # N validated while parsing (TimeRange); sized here
+        ts = np.linspace(t0, t1, n)
     methods = ["extrapolate", "manifold"] if args.method == "both" else [args.method]
     results = {m: limit(pb, theta, ts, method=m, rtol=args.rtol) for m in methods}
     print(f"C(θ) = {np.array2string(pb.imbalance(theta), precision=6)}")

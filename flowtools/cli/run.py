@@ -72,7 +72,8 @@ def run(args) -> int:
     from flowtools.trajectory import Status
 
     out = check_output_dir(args.out, what="--out")  # before any work
-    problem = problem_from_args(args)
+    problem = problem_from_args(args)  # make_problem sizes its data and evaluation first
+    _check_memory(problem, len(args.seed), args.method)
     theta0 = theta0_from_args(problem, args)
     print(f"problem: {problem.activation.expr}, m = {problem.width}, d = {problem.dim}, "
           f"bias = {problem.bias}, n = {problem.n} ({args.sampling}); "
@@ -110,6 +111,29 @@ def run(args) -> int:
               f"steps = {r['steps']}" + (f", c = {r['c']:.4g}" if "c" in r else ""))
     print(f"wrote {out / 'trajectory.npz'}, {out / 'summary.json'}, {out / 'trajectory.png'}")
     return 0 if all(Status(int(s)).ok for s in np.atleast_1d(traj.status)) else 1
+
+
+def _check_memory(problem, members: int, method: str) -> None:
+    """Refuse a run whose arrays would not fit in memory, from the declared sizes, before
+    θ0 is drawn: the trajectories (``members`` × the default saved points × p, with the
+    integrator's copies) and the network evaluated for the members in flight at once."""
+    import inspect
+
+    from flowtools import _validate as V
+    from flowtools.descent import run_gd
+    from flowtools.flow import solve_flow
+    from flowtools.models.two_layer import evaluation_bytes
+    from flowtools.trajectory import trajectory_bytes
+
+    fn = solve_flow if method == "flow" else run_gd
+    saves = inspect.signature(fn).parameters["n_save"].default
+    p = problem.n_params
+    in_flight = members if method == "gd" else min(members, 64)  # GD: one lockstep batch
+    need = (2 * trajectory_bytes(members, saves, p)
+            + in_flight * evaluation_bytes(problem.n, problem.width, problem.dim, problem.bias))
+    V.memory(need, f"{members} trajectory(ies) of {saves} saved points of p = {p:,} parameters "
+             f"(n = {problem.n:,} samples, width m = {problem.width:,})",
+             "use fewer --seed values, a narrower network (--width) or fewer samples (--n)")
 
 
 def _plot(problem, members, path, method):

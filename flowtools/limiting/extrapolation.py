@@ -26,7 +26,7 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
-from flowtools.limiting.reference import EPS, REF_GAIN, REF_RATIO, reference_flow
+from flowtools.limiting.reference import EPS, REF_GAIN, REF_RATIO, check_memory, reference_flow
 from flowtools.limiting.results import ErrorParts, LimitResult
 from flowtools.limiting.system import FlowSystem, prepare
 
@@ -148,6 +148,7 @@ def solve(system: FlowSystem, theta, ts, *, eps=1e-3, q=0.25, levels=5, rtol=1e-
     j0 = np.ceil((la_max - la_top) / lq - 1e-9).astype(int)
     K = int(j0.max()) + levels + 1
     K = -(-K // 4) * 4  # pad the batch to a multiple of 4: fewer recompilations
+    check_memory(K, max(len(ts) * (levels + 1), 128), system.p)  # before the (T, L+1) arrays
     log_alpha = la_max - lq * np.arange(K)
     idx = j0[:, None] + np.arange(levels + 1)[None, :]  # (T, L+1) flow index per entry
     T_shift = ts[:, None] - log_alpha[idx] / mu1  # shifted flow times

@@ -53,7 +53,7 @@ from jax.experimental import jet
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
-from flowtools.limiting.reference import EPS, REF_GAIN, REF_RATIO, reference_flow
+from flowtools.limiting.reference import EPS, REF_GAIN, REF_RATIO, check_memory, reference_flow
 from flowtools.limiting.results import ErrorParts, LimitResult, ManifoldSeries
 from flowtools.limiting.system import FlowSystem, prepare
 
@@ -172,6 +172,7 @@ def solve(system: FlowSystem, theta, ts, *, order=DEFAULT_ORDER, rtol=1e-13, sol
     tol = V.in_open_interval(tol, "tol", 0.0, 1.0)
     rtol, max_steps = system.check_flow_options(rtol, solver, max_steps)
     theta, ts, s, ns, nth, log_tau = prepare(system, theta, ts)
+    check_memory(1, max(len(ts), 64), system.p)
     mu1 = system.mu1
     tc = time.perf_counter()
     q1 = system.V1 @ (s / ns)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowtools import _validate as V
+
 # The flows' global error is measured, not assumed: every flow is solved a second time at
 # rtol / REF_RATIO, and the difference of the two results (propagated through the same
 # extrapolation) is the flow part of the error estimate. The global error of dopri8 with
@@ -46,6 +48,17 @@ REF_RATIO = 10.0
 RTOL_ORDER = 0.8
 REF_GAIN = 1.0 / (1.0 - REF_RATIO ** -RTOL_ORDER)
 EPS = float(np.finfo(float).eps)
+
+
+def check_memory(flows: int, saves: int, p: int) -> None:
+    """Refuse a computation of h whose flows would not fit in memory
+    (``flowtools._validate.memory``), from its declared sizes and before anything is
+    allocated: ``flows`` flows of p parameters saved at ``saves`` times, each solved twice
+    (the result and its reference), each with a device and a host copy."""
+    V.memory(4 * V.nbytes(flows, saves, p),
+             f"h(θ, t) from {flows:,} flow(s) of p = {p:,} parameters saved at {saves:,} "
+             "times (the result and its reference)",
+             "ask for fewer times (--t-range N, --times) or fewer levels")
 
 
 def reference_grid(save_ts, size):

@@ -67,6 +67,7 @@ class Problem(AbstractModel, SampleShape):
         if target is not None and target.dim != data.dim:
             raise FlowtoolsError(f"the target takes inputs of dimension {target.dim}, the "
                                  f"data have {data.dim}.")
+        check_size(data.n, V.width(width), data.dim, V.flag(bias, "bias"))
         return cls(
             X=jnp.asarray(data.X),
             y=jnp.asarray(data.y),
@@ -273,6 +274,32 @@ class Problem(AbstractModel, SampleShape):
 
 LOSS_CONVENTIONS = ("sum", "mean")
 
+#: arrays of n × m numbers that one evaluation of ℓ and ∇ℓ holds at once (pre-activations,
+#: σ, σ' and a cotangent), for the memory estimate of ``evaluation_bytes``
+EVAL_COPIES = 4
+
+
+def evaluation_bytes(n: int, width: int, dim: int = 1, bias: bool = True) -> int:
+    """Estimated bytes of a problem's data (X, y: n × (d̃ + 1)) and of one evaluation of ℓ
+    and ∇ℓ on n inputs (``EVAL_COPIES`` arrays of n × m, a few parameter vectors), from the
+    declared sizes alone. Also the cost of evaluating the network on n test inputs.
+
+        >>> evaluation_bytes(6, 2)
+        912
+    """
+    d_aug = int(dim) + bool(bias)
+    return (V.nbytes(n, d_aug + 1) + V.nbytes(EVAL_COPIES, n, width)
+            + V.nbytes(8, network.n_params(int(width), int(dim), bool(bias))))
+
+
+def check_size(n: int, width: int, dim: int = 1, bias: bool = True) -> None:
+    """Refuse a problem whose data and one evaluation would not fit in memory
+    (``flowtools._validate.memory``), before its data are drawn."""
+    V.memory(evaluation_bytes(n, width, dim, bias),
+             f"a problem with n = {n:,} samples, width m = {width:,} and d = {dim} (its data "
+             f"and one evaluation of ℓ and ∇ℓ: about {EVAL_COPIES}·n·m numbers)",
+             "use fewer samples or a narrower network")
+
 
 def default_target(dim: int = 1, bias: bool = True) -> SingleNeuron:
     """The paper's target: a_0 = 1, w_0 = 1 (all ones in ℝ^d), b_0 = 1 with a bias —
@@ -301,6 +328,8 @@ def make_problem(
     sampling = V.choice(sampling, "sampling", sorted(SAMPLERS))
     dim, bias, seed = V.dim(dim), V.flag(bias, "bias"), V.nonnegative_int(seed, "the data seed")
     width = V.width(width)
+    n = V.positive_int(n, "the sample size n")
+    check_size(n, width, dim, bias)  # before the data are drawn
     if target is None:
         target = default_target(dim, bias)
     if sampling == "grid":

@@ -102,7 +102,9 @@ def sweep_parameters() -> list[Param]:
     """The [sweep] table (every family)."""
     P = Param
     return [
-        P("name", "sweep", string, "", axis=False, doc="a name for the results"),
+        P("name", "sweep", V.name, "", axis=False,
+          doc="a name for the results (a name, not a path: the store is out/sweep/NAME.zarr "
+              "unless --store places it)"),
         P("description", "sweep", string, "", axis=False, doc="free text"),
         P("family", "sweep", choice(available), DEFAULT_FAMILY, axis=False,
           choices=available, doc="the model family of the cells"),
@@ -192,9 +194,13 @@ class Family:
     cell's integrator settings (e.g. a learning rate that depends on the initialization;
     cells with equal settings run as one GD batch); ``n_params(problem)`` — the parameter
     count without building the model (a grid is then checked without building its
-    problems: the CNN's data are large); ``static`` — the problem parameters
-    that fix the compiled program's shapes (tasks sharing them share a worker);
-    ``summary`` — the variables ``flowtools sweep show --cells`` prints per cell.
+    problems: the CNN's data are large); ``work_bytes(problem, outputs)`` — the memory a
+    task needs beyond its stored results and the integrator's state vectors (e.g. the
+    model evaluated on its data and test inputs), estimated from the declared sizes so
+    that a grid that cannot fit is refused before it runs (``flowtools.sweep.grid.Work``);
+    ``static`` — the problem parameters that fix the compiled program's shapes (tasks
+    sharing them share a worker); ``summary`` — the variables ``flowtools sweep show
+    --cells`` prints per cell.
     """
 
     name: str
@@ -208,6 +214,7 @@ class Family:
     check_model: Callable | None = None
     settings: Callable = _same_settings
     n_params: Callable | None = None
+    work_bytes: Callable | None = None
     static: tuple = ()
     summary: tuple = ()
     doc: str = ""

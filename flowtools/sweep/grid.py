@@ -28,7 +28,14 @@ they appear, are the dimensions of the results (``xarray`` dims). A grid file is
     trajectory_points = 0
 
 Every value is checked before anything runs (``flowtools._validate``); a bad grid raises
-``GridError`` naming the file, the LINE, the parameter and the valid choices. Defaults come
+``GridError`` naming the file, the LINE, the parameter and the valid choices. Sizes come
+first: the file is read only if it is a regular file of at most ``MAX_GRID_BYTES``; the
+number of cells is the product of the axis lengths, each computed from its declaration
+(a list's length, ``num``, a range's arithmetic length) before any axis is built, and is
+refused above ``flowtools._validate.max_cells()`` (``FLOWTOOLS_MAX_CELLS``); the memory of
+one task (``Grid.work``) is refused above ``flowtools._validate.memory_limit()``. A grid's
+``[sweep] name`` is a name, never a path (``flowtools._validate.name``): the store goes to
+``out/sweep/NAME.zarr`` unless ``--store`` places it. Defaults come
 from the signatures of ``make_problem``, ``solve_flow``, ``run_gd`` and ``classify``, so a
 grid means what those functions mean. ``[sweep] family`` selects the model family
 (``flowtools.sweep.family``: ``two_layer``, the default, or ``relu_cnn``), which decides
@@ -69,13 +76,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.family import DEFAULT_FAMILY, REQUIRED, Family, Param, get_family
 from flowtools.sweep.two_layer import problem_from  # noqa: F401  (the default family's)
 
-__all__ = ["Axis", "Grid", "GridError", "PARAMETERS", "SECTIONS", "load_grid"]
+__all__ = ["Axis", "Grid", "GridError", "PARAMETERS", "SECTIONS", "Work", "load_grid"]
 
 FORMAT_VERSION = 1
+#: the largest grid file read (bytes): a grid is a few lines; checked before reading
+MAX_GRID_BYTES = 2**20
+#: a task's memory estimate: copies of its stored results while they are computed
+#: (the integrator's buffers, their host copies, the padded measured arrays) and
+#: state-sized vectors per cell in flight (a dopri8 / kvaerno5 step holds ~13-16)
+RESULT_COPIES = 3
+SOLVER_VECTORS = 16
 
 
 class GridError(FlowtoolsError):
@@ -207,6 +222,33 @@ class Axis:
         return len(self.values)
 
 
+@dataclass(frozen=True)
+class Work:
+    """The size of a grid's work, computed from its declared sizes before anything runs.
+
+    Attributes:
+        cells: the product of the axis lengths.
+        chunk_cells: cells per task (the product of ``Grid.chunks``).
+        cell_bytes: bytes stored per cell (Σ over the stored variables of their extra
+            sizes — p parameters, K saved points — times the item size).
+        task_bytes: the estimated peak memory of one task: ``chunk_cells`` ×
+            (``RESULT_COPIES`` × cell_bytes + ``SOLVER_VECTORS`` × 8p) + the family's own
+            working memory (the two-layer network evaluated on n or n_test inputs).
+        results_bytes: cells × cell_bytes, the whole store (what an export loads).
+    """
+
+    cells: int
+    chunk_cells: int
+    cell_bytes: int
+    task_bytes: int
+    results_bytes: int
+
+    def describe(self) -> str:
+        return (f"work: {self.cells:,} cells, tasks of up to {self.chunk_cells} cells of about "
+                f"{_size(self.task_bytes)} of memory each; results {_size(self.results_bytes)} "
+                f"in all")
+
+
 @dataclass(frozen=True, eq=False)
 class Grid:
     """A validated grid. Build it with ``Grid.from_toml(path)``, ``Grid.from_text`` or
@@ -232,6 +274,14 @@ class Grid:
     source: str | None = None
     family: str = DEFAULT_FAMILY
     _p_max: int = field(default=0, repr=False)
+    _eval_max: int = field(default=0, repr=False)
+
+    def __post_init__(self):
+        if self.name:  # a name, never a path: default_store puts it in out/sweep/NAME.zarr
+            try:
+                V.name(self.name, "sweep.name")
+            except FlowtoolsError as err:
+                raise GridError(str(err)) from None
 
     @property
     def model_family(self) -> Family:
@@ -242,12 +292,18 @@ class Grid:
     @classmethod
     def from_toml(cls, path) -> Grid:
         """Read and validate a TOML grid file."""
+        from flowtools._io import read_regular
+
         path = pathlib.Path(path)
+        try:  # a regular file of bounded size (not /dev/zero, a FIFO, a folder)
+            data = read_regular(path, MAX_GRID_BYTES, what="grid file")
+        except GridError:
+            raise
+        except FlowtoolsError as err:
+            raise GridError(str(err)) from None
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise GridError(f"grid file {str(path)!r} not found.") from None
-        except (OSError, UnicodeDecodeError) as err:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
             raise GridError(f"cannot read the grid file {str(path)!r}: {err}.") from None
         return cls.from_text(text, source=str(path))
 
@@ -260,6 +316,9 @@ class Grid:
             m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
             where = f"{source or '<grid>'}:{m.group(1)}:" if m else f"{source or '<grid>'}:"
             raise GridError(f"{where} not valid TOML: {err}.") from None
+        except RecursionError:  # tomllib parses nested arrays and tables recursively
+            raise GridError(f"{source or '<grid>'}: arrays or tables nested too deeply: a "
+                            "grid's values are numbers, strings and flat lists.") from None
         return cls.from_dict(data, source=source, _text=text)
 
     @classmethod
@@ -271,7 +330,7 @@ class Grid:
         family = _family_of(data, where)
         PARAMETERS, SECTIONS = family.table, family.sections
         values: dict[str, object] = {}
-        axes: list[Axis] = []
+        declared = []  # axes: (name, section, param, label, where, count, make)
         for section, table in data.items():
             if section not in SECTIONS:
                 if section in PARAMETERS:
@@ -295,11 +354,20 @@ class Grid:
                                     f"{', '.join(SECTIONS[section])}.")
                 p = PARAMETERS[key]
                 label = f"{section}.{key}"
-                vals = _axis_values(raw, p, label, where(section, key))
-                if vals is None:
+                decl = _axis_declared(raw, p, label, where(section, key))
+                if decl is None:
                     values[key] = _checked(p, raw, label, where(section, key))
                 else:
-                    axes.append(Axis(key, section, vals))
+                    declared.append((key, section, p, label, where(section, key), *decl))
+        # the size first, from the declared lengths: no axis is built for a grid refused
+        count = math.prod(d[5] for d in declared)
+        try:
+            V.cells(count, "the grid " + " × ".join(f"{d[0]}[{d[5]:,}]" for d in declared),
+                    "split it into several grids or use fewer values per axis")
+        except FlowtoolsError as err:
+            raise GridError(f"{where()}{err}") from None
+        axes = [Axis(name, section, _axis_values(make(), p, label, loc))
+                for name, section, p, label, loc, _, make in declared]
         return cls._finish(axes, values, where, source, family)
 
     @classmethod
@@ -341,22 +409,39 @@ class Grid:
         family.check(on_axis, fixed, given, loc)
         outputs = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["outputs"]}
         sweep = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["sweep"]}
-        grid = cls(axes=tuple(axes), fixed=fixed, outputs=outputs, name=sweep["name"] or (
-            pathlib.Path(source).stem if source else ""), description=sweep["description"],
-            cells_per_task=sweep["cells_per_task"], source=source, family=family.name)
-        p_max = grid._check_problems(where)
+        grid = cls(axes=tuple(axes), fixed=fixed, outputs=outputs,
+                   name=sweep["name"] or _name_of(source), description=sweep["description"],
+                   cells_per_task=sweep["cells_per_task"], source=source, family=family.name)
+        p_max, eval_max = grid._check_problems(where)
         object.__setattr__(grid, "_p_max", p_max)
+        object.__setattr__(grid, "_eval_max", eval_max)
+        grid._check_work(where)
         return grid
+
+    def _check_work(self, where) -> None:
+        """Refuse a grid whose tasks would not fit in memory (``flowtools._validate.memory``),
+        from the declared sizes: before anything runs."""
+        w = self.work
+        try:
+            V.memory(w.task_bytes, f"one task of this grid ({w.chunk_cells} cell(s), each "
+                     f"storing {_size(w.cell_bytes)}: p = {self.p_max} parameters, "
+                     f"trajectory_points = {self.outputs.get('trajectory_points', 0)}; and "
+                     f"{_size(self._eval_max)} to evaluate the model)",
+                     "use fewer trajectory_points, a smaller model (width, n, n_test) or "
+                     "fewer cells_per_task")
+        except FlowtoolsError as err:
+            raise GridError(f"{where()}{err}") from None
 
     def _check_problems(self, where) -> int:
         """Build every distinct problem once (cheap: data only) so that combinations that
         cannot work (grid sampling with d > 1, an activation without σ'(0) for c̃, …) are
         refused before anything runs (a family with ``n_params`` only counts). Returns the
-        largest parameter count p."""
+        largest parameter count p and the largest working memory of the family's
+        ``work_bytes``."""
         family = self.model_family
         names = family.sections["problem"]
         p_axes = [a for a in self.axes if a.section == "problem"]
-        p_max, seen = 0, set()
+        p_max, eval_max, seen = 0, 0, set()
         for combo in itertools.product(*(a.values for a in p_axes)):
             params = dict({k: self.fixed[k] for k in names if k in self.fixed},
                           **dict(zip((a.name for a in p_axes), combo, strict=True)))
@@ -366,6 +451,8 @@ class Grid:
                 continue
             seen.add(key)
             desc = ", ".join(f"{a.name} = {v!r}" for a, v in zip(p_axes, combo, strict=True))
+            if family.work_bytes is not None:
+                eval_max = max(eval_max, family.work_bytes(params, self.outputs))
             if family.n_params is not None:
                 p_max = max(p_max, family.n_params(params))
                 continue
@@ -378,7 +465,7 @@ class Grid:
             if family.check_model is not None:
                 family.check_model(pb, self, where, desc)
             p_max = max(p_max, pb.n_params)
-        return p_max
+        return p_max, eval_max
 
     # ------------------------------------------------------------------ shape
     @property
@@ -397,6 +484,19 @@ class Grid:
     def p_max(self) -> int:
         """The largest parameter count p over the grid (θ arrays are padded to it)."""
         return self._p_max
+
+    @property
+    def work(self) -> Work:
+        """The size of the work (``Work``), from the declared sizes."""
+        sizes = {"param": self.p_max, "save": max(self.outputs.get("trajectory_points", 0), 1)}
+        cell_bytes = sum(V.nbytes(*(sizes[e] for e in v.extra),
+                                  itemsize=np.dtype(v.dtype).itemsize)
+                         for v in self.model_family.variables(self.outputs).values())
+        chunk = math.prod(self.chunks)
+        task = chunk * (RESULT_COPIES * cell_bytes + V.nbytes(SOLVER_VECTORS, self.p_max)) \
+            + self._eval_max
+        return Work(cells=self.size, chunk_cells=chunk, cell_bytes=cell_bytes,
+                    task_bytes=task, results_bytes=self.size * cell_bytes)
 
     def axis(self, name: str) -> Axis:
         for a in self.axes:
@@ -474,6 +574,7 @@ class Grid:
             lines.append(f"  {a.name:16s} {_short(a.values)}")
         fixed = self.definition()["fixed"]
         lines.append("  fixed: " + ", ".join(f"{k} = {v!r}" for k, v in fixed.items()))
+        lines.append("  " + self.work.describe())
         return "\n".join(lines)
 
 
@@ -532,8 +633,10 @@ def _choices_hint(p: Param, message: str) -> str:
     return ""
 
 
-def _axis_values(raw, p: Param, label, where):
-    """The checked values if ``raw`` declares an axis, None for a scalar."""
+def _axis_declared(raw, p: Param, label, where):
+    """(count, make) if ``raw`` declares an axis, None for a scalar: the number of values,
+    computed from the declaration alone, and a function that makes them (called only once
+    the grid's size is accepted)."""
     if isinstance(raw, dict):
         if not p.axis:
             _checked(p, raw, label, where)
@@ -542,16 +645,18 @@ def _axis_values(raw, p: Param, label, where):
             raise GridError(f"{where}{label}: an axis table has one key, one of "
                             f"{', '.join(_SPACINGS)} (e.g. {{linspace = [0.1, 1.0, 10]}}), "
                             f"got {raw!r}.")
-        kind, args = keys[0], raw[keys[0]]
-        vals = _spacing(kind, args, label, where)
-    elif isinstance(raw, list):
+        return _spacing(keys[0], raw[keys[0]], label, where)
+    if isinstance(raw, list):
         if not p.axis:
             _checked(p, raw, label, where)
-        vals = raw
-    else:
-        return None
-    if not vals:
-        raise GridError(f"{where}{label} is an empty axis: give at least one value.")
+        if not raw:
+            raise GridError(f"{where}{label} is an empty axis: give at least one value.")
+        return len(raw), lambda: raw
+    return None
+
+
+def _axis_values(vals, p: Param, label, where) -> tuple:
+    """The checked, distinct values of an axis."""
     out = []
     for i, v in enumerate(vals):
         if isinstance(v, (list, dict)):
@@ -567,18 +672,26 @@ def _axis_values(raw, p: Param, label, where):
 
 
 def _spacing(kind, args, label, where):
+    """(count, make) of ``{kind = args}``: the count by arithmetic (a range's length as
+    Python's ``len(range(...))``, linspace's and geomspace's ``num``), nothing built."""
     if not isinstance(args, list) or not all(
             isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
         raise GridError(f"{where}{label}: {kind} takes a list of numbers, got {args!r}.")
+    if not all(math.isfinite(a) for a in args):
+        raise GridError(f"{where}{label}: {kind} takes finite numbers, got {args!r}.")
     if kind == "range":
         if len(args) not in (2, 3) or any(a != int(a) for a in args):
             raise GridError(f"{where}{label}: range takes [start, stop] or [start, stop, "
                             f"step] as integers (stop excluded, as Python's range), got "
                             f"{args!r}.")
-        r = range(*(int(a) for a in args))
-        if len(r) == 0:
+        start, stop, step = (int(a) for a in [*args, 1][:3])
+        if step == 0:
+            raise GridError(f"{where}{label}: range step must not be zero, got {args!r}: "
+                            "give [start, stop] or a step ≠ 0.")
+        count = max(0, -((start - stop) // step))  # ⌈(stop − start)/step⌉ = len(range)
+        if count == 0:
             raise GridError(f"{where}{label}: range{tuple(args)} is empty.")
-        return list(r)
+        return count, lambda: range(start, stop, step)
     if len(args) != 3 or args[2] != int(args[2]) or args[2] < 1:
         raise GridError(f"{where}{label}: {kind} takes [start, stop, num] with an integer "
                         f"num ≥ 1, got {args!r}.")
@@ -586,7 +699,23 @@ def _spacing(kind, args, label, where):
     if kind == "geomspace" and not (a > 0 and b > 0):
         raise GridError(f"{where}{label}: geomspace needs start and stop > 0, got {args!r}.")
     fn = np.linspace if kind == "linspace" else np.geomspace
-    return [float(v) for v in fn(a, b, num)]
+    return num, lambda: [float(v) for v in fn(a, b, num)]
+
+
+def _name_of(source) -> str:
+    """A grid file's stem as its default name, if it is a name (else unnamed: "sweep")."""
+    stem = pathlib.Path(source).stem if source else ""
+    try:
+        return V.name(stem, "the grid's name") if stem else ""
+    except FlowtoolsError:
+        return ""
+
+
+def _size(b: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= scale:
+            return f"{b / scale:.3g} {unit}"
+    return f"{int(b)} B"
 
 
 def _suggest(word, options) -> str:

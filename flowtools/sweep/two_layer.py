@@ -259,6 +259,15 @@ def measure(pb, theta0: np.ndarray, runs: Mapping, spec: Mapping) -> dict:
     return out
 
 
+def work_bytes(problem: Mapping, outputs: Mapping) -> int:
+    """A task's memory besides its results: the network evaluated on the larger of its n
+    training inputs and the n_test test inputs of the generalization error."""
+    from flowtools.models.two_layer import evaluation_bytes
+
+    rows = max(problem["n"], outputs.get("n_test", 0))
+    return evaluation_bytes(rows, problem["width"], problem["dim"], problem["bias"])
+
+
 def _pad(a: np.ndarray, p_max: int) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.shape[-1] == p_max:
@@ -270,6 +279,7 @@ def _pad(a: np.ndarray, p_max: int) -> np.ndarray:
 FAMILY = register(Family(
     name="two_layer", parameters=parameters, build=problem_from, init=initial_state,
     variables=variables, measure=measure, applies=applies, check=check,
-    check_model=check_model, static=("n", "activation", "width", "dim", "bias", "loss_convention"),
+    check_model=check_model, work_bytes=work_bytes,
+    static=("n", "activation", "width", "dim", "bias", "loss_convention"),
     summary=("branch", "gen_error"),
     doc="the two-layer network with a single-neuron target (make_problem)"))
