@@ -60,6 +60,8 @@ def add_arguments(p):
     p.add_argument("--out", default="out/run", help="output folder (default out/run)")
 
 
+#: saved points per trajectory (log-spaced in time, or in iterations for GD)
+SAVES = 200
 FILES = ("trajectory.npz", "trajectory.png", "summary.json")  # summary.json last: the marker
 NULL_MEANS = ("a number that is not finite (NaN or ±infinity), e.g. the loss of a run that "
               "diverged (status nonfinite) or c when C2 = 0")
@@ -82,12 +84,13 @@ def run(args) -> int:
         print(f"integrating the gradient flow ({args.backend}:{args.solver}) to t = "
               f"{args.t1:g} or loss ≤ {args.loss_threshold:g} ...", flush=True)
         traj = solve_flow(problem, theta0, t1=args.t1, loss_threshold=args.loss_threshold,
-                          backend=args.backend, solver=args.solver, rtol=args.rtol)
+                          backend=args.backend, solver=args.solver, rtol=args.rtol,
+                          n_save=SAVES)
     else:
         print(f"gradient descent, lr = {args.lr:g}, ≤ {args.max_iter} iterations ...",
               flush=True)
         traj = run_gd(problem, theta0, args.lr, max_iter=args.max_iter,
-                      loss_threshold=args.loss_threshold)
+                      loss_threshold=args.loss_threshold, n_save=SAVES)
     members = list(traj) if traj.batched else [traj]
     rows = []
     for i, tr in enumerate(members):
@@ -117,16 +120,11 @@ def _check_memory(problem, members: int, method: str) -> None:
     """Refuse a run whose arrays would not fit in memory, from the declared sizes, before
     θ0 is drawn: the trajectories (``members`` × the default saved points × p, with the
     integrator's copies) and the network evaluated for the members in flight at once."""
-    import inspect
-
     from flowtools import _validate as V
-    from flowtools.descent import run_gd
-    from flowtools.flow import solve_flow
     from flowtools.models.two_layer import evaluation_bytes
     from flowtools.trajectory import trajectory_bytes
 
-    fn = solve_flow if method == "flow" else run_gd
-    saves = inspect.signature(fn).parameters["n_save"].default
+    saves = SAVES
     p = problem.n_params
     in_flight = members if method == "gd" else min(members, 64)  # GD: one lockstep batch
     need = (2 * trajectory_bytes(members, saves, p)
