@@ -18,12 +18,39 @@ the switches):
   expressions by ``srepr``, floats exactly) and of the arrays' shapes and dtypes.
   Arguments that cannot be described so (a closure, a lambda, a function or class
   outside flowtools and the versioned packages, weak-typed arrays) skip the export cache:
-  they are traced as before. An entry is written atomically with a checksum; an entry
-  that cannot be read, fails its checksum or does not match the arguments is ignored
-  (traced anew and rewritten), never used. What the key cannot see: a function that the
-  traced program calls, replaced at run time (monkeypatching a flowtools module); switch
-  the cache off (``FLOWTOOLS_EXPORT_CACHE=off``) for that.
+  they are traced as before. An entry is written atomically (``flowtools._io``, never
+  through a link); an entry that cannot be read, fails its check or does not match the
+  arguments is ignored (traced anew and rewritten), never used. What the key cannot see:
+  a function that the traced program calls, replaced at run time (monkeypatching a
+  flowtools module); switch the cache off (``FLOWTOOLS_EXPORT_CACHE=off``) for that.
 * JAX's persistent compilation cache then holds the XLA executable of the same module.
+
+**What the export cache trusts.** A program loaded from disk is run as if flowtools had
+traced it, so an entry is used only if this user wrote it:
+
+* the folder must belong to the user and be writable by nobody else (no group or world
+  write bit); flowtools creates it with mode 0700. Another folder is not used at all
+  (one ``CacheNotUsed`` warning per process, saying why and what to do): every program is
+  traced as without the cache.
+* every entry carries an HMAC-SHA256 of its key (the file name's digest) and program,
+  under a secret of 32 random bytes in ``FOLDER/flowtools-export.key``, created with
+  ``O_EXCL | O_NOFOLLOW`` and mode 0600. A key file that is a link, belongs to another
+  user or is readable by others makes the folder unused (a warning). An entry whose HMAC
+  does not verify — damaged, written by another key, or a valid entry of another program
+  copied under this name — is ignored, traced anew and overwritten. A checksum alone
+  (SHA-256 of the program) proves that the file is whole, not who wrote it: whoever
+  can write in the folder could recompute it for a program of their own.
+
+So the cache trusts the user's own account and the folder's permissions, nothing in the
+files themselves. It does not protect against a process of the same user (that can read
+the key), nor against a folder above it that others can rename.
+
+**Size.** After each write, the least recently used entries are removed until the
+entries (``*.jaxexport``) total at most ``FLOWTOOLS_CACHE_MAX_BYTES`` bytes (default
+256 MiB, about 2000 programs; 0 keeps none); a hit sets the entry's modification time, so
+"recently used" does not depend on access times (often off: ``noatime``). Temporaries that
+a killed process left behind are removed after an hour. JAX's own cache (XLA executables,
+the folder above by default) is JAX's: it is bounded and trusted as JAX configures it.
 
 Outputs come back with the same dtypes and values but without JAX's weak-type flag (the
 serialization does not keep it; flowtools' callers convert them to NumPy at once). Both
@@ -34,17 +61,22 @@ the same executable: results are bitwise identical to the traced program (checke
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
 import hashlib
+import hmac
 import importlib.metadata
 import importlib.util
 import logging
 import os
 import pathlib
+import secrets
+import stat
 import sys
 import time
+import warnings
 
 import equinox as eqx
 import jax
@@ -52,8 +84,18 @@ import jax
 _CACHE: dict = {}
 _FAILED: set = set()  # functions whose export failed once in this process (warned once)
 _LOG = logging.getLogger("flowtools.compile")
-_MAGIC = b"flowtools-export-1\n"
+_MAGIC = b"flowtools-export-2\n"  # -1: a plain SHA-256, not an HMAC (ignored, rewritten)
 _SUFFIX = ".jaxexport"
+_KEY_FILE = "flowtools-export.key"
+_KEY_BYTES = 32
+_MAX_BYTES_ENV = "FLOWTOOLS_CACHE_MAX_BYTES"
+_DEFAULT_MAX_BYTES = 256 * 2**20
+_STALE_TEMP_SECONDS = 3600
+_WARNED: set = set()  # (folder, reason) warned once per process
+
+
+class CacheNotUsed(UserWarning):
+    """The export cache's folder (or its key) is not private to this user: not used."""
 # modules whose functions and classes may be named in a key: flowtools' source is hashed
 # into every key, the others by their versions
 _TRUSTED = ("flowtools", "jax", "jaxlib", "numpy", "diffrax", "equinox", "optimistix",
@@ -161,8 +203,11 @@ def _via_export(fn, args, folder: pathlib.Path, times: dict):
     except _Unstable as why:
         _LOG.info("export cache skipped for %s: %s", _name(fn), why)
         return None
+    secret = _secret(folder)
+    if secret is None:
+        return None
     path = folder / f"{_name(fn)}-{digest}{_SUFFIX}"
-    exported = _read(path, digest, sds)
+    exported = _read(path, digest, sds, secret)
     t1 = time.perf_counter()
     times.update(source="export-hit" if exported is not None else "export-miss",
                  load=t1 - t0)
@@ -172,7 +217,7 @@ def _via_export(fn, args, folder: pathlib.Path, times: dict):
 
         fresh = jax.export.export(jax.jit(flat_fn))(*sds)
         blob = bytes(fresh.serialize())
-        _write(path, digest, blob)
+        _write(path, digest, blob, secret)
         # run what a later process will run: the deserialized program
         exported = jax.export.deserialize(bytearray(blob))
         times["trace_lower"] = time.perf_counter() - t1
@@ -184,29 +229,125 @@ def _via_export(fn, args, folder: pathlib.Path, times: dict):
     return _Loaded(exe, in_tree)
 
 
-def _read(path: pathlib.Path, digest: str, sds):
-    """The entry at ``path`` if it is complete and matches; None otherwise (logged)."""
+# ------------------------------------------------------------------ trust and entries
+class _Untrusted(Exception):
+    """The cache folder or its key is not private to this user."""
+
+
+def _warn_once(folder: pathlib.Path, why: str) -> None:
+    if (str(folder), why) not in _WARNED:
+        _WARNED.add((str(folder), why))
+        warnings.warn(f"the compile cache {str(folder)!r} is not used: {why}. Programs are "
+                      "traced as without it (FLOWTOOLS_EXPORT_CACHE names another folder; "
+                      "'off' switches it off).", CacheNotUsed, stacklevel=2)
+
+
+def _secret(folder: pathlib.Path) -> bytes | None:
+    """The HMAC key of ``folder`` (created with the folder if missing), or None — with one
+    warning — when the folder or the key file could be written or read by someone else."""
+    from flowtools._io import atomic_open, safe_open
+    from flowtools.errors import FlowtoolsError
+
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as err:
+        _LOG.warning("export cache off: cannot use the folder %s (%s)", folder, err)
+        return None
+    try:
+        st = os.fstat(fd)
+        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            raise _Untrusted(f"it belongs to another user (uid {st.st_uid}); give a folder "
+                             "of your own")
+        if st.st_mode & 0o022:
+            raise _Untrusted(f"others can write in it (mode {stat.S_IMODE(st.st_mode):o}); "
+                             f"make it private (chmod 700 {str(folder)!r})")
+        for _ in range(3):
+            try:
+                kfd = safe_open(_KEY_FILE, os.O_RDONLY, dir_fd=fd, private=True)
+            except FileNotFoundError:
+                with contextlib.suppress(FileExistsError):  # another process made one
+                    with atomic_open(folder / _KEY_FILE, "wb", permissions=0o600,
+                                     replace=False) as fh:
+                        fh.write(secrets.token_bytes(_KEY_BYTES))
+                continue
+            except FlowtoolsError as err:  # a link, not a file, not ours, not 0600
+                why = getattr(err, "why", "is not a private file of this user")
+                raise _Untrusted(f"its key file {_KEY_FILE} {why}; delete it (a new one "
+                                 "is made)") from None
+            try:
+                key = os.read(kfd, _KEY_BYTES + 1)
+            finally:
+                os.close(kfd)
+            if len(key) != _KEY_BYTES:
+                raise _Untrusted(f"its key file {_KEY_FILE} is damaged ({len(key)} bytes); "
+                                 "delete it (the entries are then written anew)")
+            return key
+        raise _Untrusted(f"its key file {_KEY_FILE} could not be created")
+    except _Untrusted as why:
+        _warn_once(folder, str(why))
         return None
     except OSError as err:
+        _LOG.warning("export cache off: cannot use the folder %s (%s)", folder, err)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _mac(secret: bytes, head: bytes, blob: bytes) -> bytes:
+    return hmac.new(secret, head + blob, hashlib.sha256).digest()
+
+
+def max_bytes() -> int:
+    """The size bound of the export cache: ``FLOWTOOLS_CACHE_MAX_BYTES`` (bytes, e.g.
+    ``268435456`` or ``256e6``; read each call), 256 MiB by default."""
+    raw = os.environ.get(_MAX_BYTES_ENV, "").strip()
+    if not raw:
+        return _DEFAULT_MAX_BYTES
+    try:
+        value = float(raw.replace("_", ""))
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        if ("env", raw) not in _WARNED:
+            _WARNED.add(("env", raw))
+            warnings.warn(f"{_MAX_BYTES_ENV}={raw!r} is not a number of bytes (>= 0): the "
+                          f"default {_DEFAULT_MAX_BYTES} is used", CacheNotUsed, stacklevel=2)
+        return _DEFAULT_MAX_BYTES
+    return int(value)
+
+
+def _read(path: pathlib.Path, digest: str, sds, secret: bytes):
+    """The entry at ``path`` if its HMAC verifies and it matches; None otherwise (logged).
+    A hit sets the entry's modification time (least recently used goes first)."""
+    from flowtools._io import safe_open
+
+    try:
+        fd = safe_open(path, os.O_RDONLY, what="the export cache entry")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
         _LOG.warning("export cache entry %s unreadable (%s): tracing instead", path, err)
         return None
     try:
-        head = _MAGIC + digest.encode() + b"\n"
-        if not data.startswith(head):
-            raise ValueError("wrong header")
-        check, blob = data[len(head):len(head) + 32], data[len(head) + 32:]
-        if hashlib.sha256(blob).digest() != check:
-            raise ValueError("checksum mismatch")
-        exported = jax.export.deserialize(bytearray(blob))
-        want = [(tuple(s.shape), s.dtype) for s in sds]
-        got = [(tuple(a.shape), a.dtype) for a in exported.in_avals]
-        if got != want:
-            raise ValueError(f"inputs {got} instead of {want}")
-        if jax.default_backend() not in exported.platforms:
-            raise ValueError(f"lowered for {exported.platforms}")
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+            head = _MAGIC + digest.encode() + b"\n"
+            if not data.startswith(head):
+                raise ValueError("wrong header")
+            check, blob = data[len(head):len(head) + 32], data[len(head) + 32:]
+            if not hmac.compare_digest(_mac(secret, head, blob), check):
+                raise ValueError("checksum (HMAC) mismatch: damaged, or not written by this "
+                                 "user's flowtools for this program")
+            exported = jax.export.deserialize(bytearray(blob))
+            want = [(tuple(s.shape), s.dtype) for s in sds]
+            got = [(tuple(a.shape), a.dtype) for a in exported.in_avals]
+            if got != want:
+                raise ValueError(f"inputs {got} instead of {want}")
+            if jax.default_backend() not in exported.platforms:
+                raise ValueError(f"lowered for {exported.platforms}")
+            with contextlib.suppress(OSError):
+                os.utime(fh.fileno())  # used now: the newest for eviction
         return exported
     except Exception as err:
         _LOG.warning("export cache entry %s ignored (%s: %s): tracing instead", path,
@@ -214,16 +355,56 @@ def _read(path: pathlib.Path, digest: str, sds):
         return None
 
 
-def _write(path: pathlib.Path, digest: str, blob: bytes) -> None:
+def _write(path: pathlib.Path, digest: str, blob: bytes, secret: bytes) -> None:
     from flowtools._io import atomic_open
 
+    head = _MAGIC + digest.encode() + b"\n"
+    limit = max_bytes()
+    if len(head) + 32 + len(blob) > limit:
+        _LOG.info("export cache entry %s not written: larger than %s=%d", path,
+                  _MAX_BYTES_ENV, limit)
+        return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # no fsync: the checksum rejects an entry that a power cut left incomplete
+        # no fsync: the HMAC rejects an entry that a power cut left incomplete
         with atomic_open(path, "wb", fsync=False) as f:
-            f.write(_MAGIC + digest.encode() + b"\n" + hashlib.sha256(blob).digest() + blob)
-    except OSError as err:
+            f.write(head + _mac(secret, head, blob) + blob)
+    except (OSError, ValueError) as err:
         _LOG.warning("export cache entry %s not written: %s", path, err)
+        return
+    evict(path.parent, limit)
+
+
+def evict(folder, limit: int | None = None) -> int:
+    """Remove the least recently used entries of the export cache ``folder`` (oldest
+    modification time first) until they total at most ``limit`` bytes (``max_bytes()``
+    by default), and temporaries a killed writer left more than an hour ago; return the
+    number of files removed. Safe while other processes use the folder."""
+    limit = max_bytes() if limit is None else limit
+    entries, removed, now = [], 0, time.time()
+    with contextlib.suppress(OSError), os.scandir(folder) as it:
+        for e in it:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if e.name.endswith(_SUFFIX):
+                entries.append((st.st_mtime_ns, e.name, st.st_size))
+            elif (e.name.startswith(".") and _SUFFIX + "." in e.name
+                  and now - st.st_mtime > _STALE_TEMP_SECONDS):
+                with contextlib.suppress(OSError):
+                    os.unlink(e.path)
+                    removed += 1
+    total = sum(size for _, _, size in entries)
+    for _, name, size in sorted(entries):
+        if total <= limit:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+            removed += 1
+        total -= size
+    return removed
 
 
 # -------------------------------------------------------------------------- the key

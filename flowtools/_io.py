@@ -1,13 +1,27 @@
 """Files written so that a reader never sees half of one, and output locations checked first.
 
-Every file flowtools writes (trajectories, JSON, CSV, figures) goes through this module:
+Every file flowtools writes (trajectories, JSON, CSV, figures, store chunks, lock files,
+compile-cache entries) goes through this module:
 
+* ``safe_open(path, flags)``: the one way a file is opened for creating, replacing or
+  locking. It never follows a link: ``O_NOFOLLOW`` always; a new name is created with
+  ``O_CREAT | O_EXCL`` (the kernel refuses any existing path there, a dangling link
+  included); a file opened without ``O_EXCL`` (a lock) must be a regular file of the user
+  with no other hard link, checked with ``fstat`` on the file actually opened. Anything
+  else — a link, a folder, a FIFO, another user's file — is refused with a
+  ``FlowtoolsError`` (one line). ``open_folder(path, root=ROOT)`` walks the folders below
+  ``ROOT`` one name at a time the same way, so that a link planted as a folder inside a
+  store cannot send a write elsewhere.
 * ``atomic_write(path, writer)`` / ``atomic_open(path)``: the data go to a temporary file in
   the same folder (a hidden ``.NAME.XXXXXXXX.tmp``), which is flushed, ``fsync``-ed and
   renamed over ``path`` with ``os.replace``. A reader — or a later run after a crash, even
   SIGKILL — sees either the old complete file or the new complete one, never a truncated
   one. If the writer raises (Ctrl-C included) the temporary is removed and the old file is
-  untouched; only a SIGKILL or a power cut can leave a hidden ``.tmp`` file behind.
+  untouched; only a SIGKILL or a power cut can leave a hidden ``.tmp`` file behind. The
+  temporary is created with ``safe_open`` (a new random name, ``O_EXCL | O_NOFOLLOW``) and
+  renamed relative to its folder's descriptor. If ``path`` is itself a link, the rename
+  replaces the link, never its target: an output is always flowtools' own file, and
+  whatever a planted link pointed to is left as it was.
 * ``staged_outputs(folder, names)``: several files (and folders) of one run, written into a
   hidden staging folder inside ``folder`` and moved into place together at the end; the
   file named last is the "complete" marker (see its docstring for what a reader may see).
@@ -29,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import json
 import math
 import os
@@ -46,8 +61,134 @@ import numpy as np
 from flowtools.errors import FlowtoolsError
 
 __all__ = ["atomic_open", "atomic_write", "check_output_dir", "check_output_file",
-           "dumps_json", "savefig", "staged_outputs", "to_strict_json", "write_json",
-           "write_text"]
+           "dumps_json", "open_folder", "safe_open", "savefig", "staged_outputs",
+           "to_strict_json", "write_json", "write_text"]
+
+
+# ---------------------------------------------------------------------- no planted links
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+# files are created and renamed relative to an open folder (openat, renameat): POSIX
+_AT = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _refused(path, what: str, why: str) -> FlowtoolsError:
+    err = FlowtoolsError(
+        f"{what} {str(path)!r} {why}: flowtools does not write through links or into files "
+        "it did not make (someone may have planted it). Remove it if it is yours, or give "
+        "another place.")
+    err.why = why  # the reason alone, for callers that word their own message
+    return err
+
+
+def safe_open(path, flags: int, mode: int = 0o666, *, dir_fd: int | None = None,
+              what: str = "the file", private: bool = False) -> int:
+    """``os.open(path, flags, mode)`` that cannot be led elsewhere by a planted link;
+    return the descriptor. ``O_NOFOLLOW`` and ``O_CLOEXEC`` are always added.
+
+    * With ``O_CREAT | O_EXCL`` (a new name — a temporary, a new key): any existing path,
+      a link (even a dangling one) included, raises ``FileExistsError``; the caller picks
+      another random name or gives up.
+    * Otherwise (a lock file, a file read back): the file opened must be a regular file
+      owned by this user with no other hard link (``fstat`` of the descriptor, so nothing
+      can be swapped in between), and with ``private`` readable by nobody else; a link, a
+      folder, a FIFO (opened non-blocking, so it cannot hang) or another user's file is
+      refused with a one-line ``FlowtoolsError`` that names it as ``what``.
+
+    ``path`` is relative to ``dir_fd`` when given (see ``open_folder``); only its last
+    name is protected here, the folders above it are the caller's.
+    """
+    exclusive = bool(flags & os.O_CREAT and flags & os.O_EXCL)
+    unblock = not exclusive and not flags & _NONBLOCK  # a FIFO must not hang the open
+    flags |= _NOFOLLOW | _CLOEXEC | (_NONBLOCK if unblock else 0)
+    shown = path if dir_fd is None else f"{path} (in its folder)"
+    try:
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    except FileExistsError:
+        raise
+    except OSError as err:
+        try:
+            st = os.lstat(path, dir_fd=dir_fd) if dir_fd is not None else os.lstat(path)
+        except OSError:
+            raise err from None
+        if stat.S_ISLNK(st.st_mode) or err.errno in (errno.EISDIR, errno.ENXIO):
+            raise _refused(shown, what, f"is {_kind(st.st_mode)}") from None
+        raise
+    if exclusive:
+        return fd
+    try:
+        st = os.fstat(fd)
+        why = None
+        if not stat.S_ISREG(st.st_mode):
+            why = f"is {_kind(st.st_mode)}"
+        elif hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            why = f"belongs to another user (uid {st.st_uid})"
+        elif st.st_nlink != 1:
+            why = f"has {st.st_nlink - 1} other hard link(s)"
+        elif private and st.st_mode & 0o077:
+            why = f"can be read or written by others (mode {stat.S_IMODE(st.st_mode):o})"
+        if why is not None:
+            raise _refused(shown, what, why)
+        if unblock and _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_folder(path, *, root=None, create: bool = False, what: str = "the path") -> int:
+    """A descriptor of the folder ``path`` (close it yourself).
+
+    Without ``root`` the path is opened as given (a link the user named is the user's
+    choice). With ``root`` — a folder that holds only flowtools' own files, such as a
+    sweep store — ``root`` is opened as given and every name below it is opened one at a
+    time with ``O_NOFOLLOW | O_DIRECTORY`` (created first with ``create``): a link planted
+    in place of one of those folders is refused (``FlowtoolsError``), never followed.
+    """
+    path = pathlib.Path(path)
+    flags = os.O_RDONLY | _DIRECTORY | _CLOEXEC
+    if root is None or not _AT:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags)
+    root = pathlib.Path(root)
+    parts = path.relative_to(root).parts
+    if ".." in parts:
+        raise ValueError(f"{str(path)!r} leaves {str(root)!r}")
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root, flags)
+    try:
+        for i, name in enumerate(parts):
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o777, dir_fd=fd)
+            try:
+                sub = os.open(name, flags | _NOFOLLOW, dir_fd=fd)
+            except OSError as err:
+                if err.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    raise
+                st = os.lstat(name, dir_fd=fd)
+                raise _refused(root.joinpath(*parts[:i + 1]), what,
+                               f"is {_kind(st.st_mode)}, not a folder") from None
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ---------------------------------------------------------------------- atomic files
@@ -58,7 +199,7 @@ def _temp_name(path: pathlib.Path, suffix: str = ".tmp") -> pathlib.Path:
 def _fsync_dir(folder: pathlib.Path) -> None:
     """Make a rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
     except OSError:
         return
     try:
@@ -71,13 +212,19 @@ def _fsync_dir(folder: pathlib.Path) -> None:
 
 @contextlib.contextmanager
 def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
-                newline: str | None = None, fsync: bool = True, suffix: str = ".tmp"):
+                newline: str | None = None, fsync: bool = True, suffix: str = ".tmp",
+                root=None, replace: bool = True, permissions: int = 0o666):
     """Open a temporary file beside ``path`` for writing; on a normal exit it is flushed,
     fsync-ed and renamed onto ``path``; on an exception it is removed and ``path`` is left as
     it was. ``mode`` is "wb" (default) or "w" (text, UTF-8 unless ``encoding``).
     ``fsync=False`` skips the flushes to disk: the rename still makes the write atomic for
     readers and after a killed process, but not across a power loss (many small files).
-    The temporary is ``.NAME.XXXXXXXX`` + ``suffix`` (a killed process leaves it behind).
+    The temporary is ``.NAME.XXXXXXXX`` + ``suffix`` (a killed process leaves it behind),
+    created by ``safe_open`` with ``permissions`` (less the umask; 0o600 for a secret).
+    ``root``: ``path`` lies in a folder tree of flowtools' own below ``root`` (a store):
+    its folders are created if missing and never followed if links (``open_folder``).
+    ``replace=False`` never overwrites: ``FileExistsError`` if ``path`` exists (a hard link
+    to the finished temporary, so ``path`` appears complete or not at all).
 
         >>> import tempfile, pathlib
         >>> tmp = tempfile.TemporaryDirectory()
@@ -91,28 +238,52 @@ def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open writes whole files: mode 'wb' or 'w', got {mode!r}")
     path = pathlib.Path(path)
-    while True:  # exclusive creation ("x") of a random name: the usual umask permissions
-        tmp = _temp_name(path, suffix)
-        try:
-            if mode == "w":
-                fh = open(tmp, "x", encoding=encoding or "utf-8", newline=newline)
-            else:
-                fh = open(tmp, "xb")
-            break
-        except FileExistsError:
-            continue
+    if _AT:
+        dfd = open_folder(path.parent, root=root, create=root is not None)
+        final = path.name
+    else:  # pragma: no cover - no openat (Windows): the same steps on full paths
+        dfd, final = None, str(path)
     try:
-        with fh:
-            yield fh
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if fsync:
-        _fsync_dir(path.parent)
+        while True:  # exclusive creation of a random name, never through a link
+            tmp = _temp_name(path, suffix)
+            tmp_name = tmp.name if dfd is not None else str(tmp)
+
+            def opener(_, __, tmp_name=tmp_name):  # the file object is named by its path
+                return safe_open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                 permissions, dir_fd=dfd)
+            try:
+                if mode == "w":
+                    fh = open(tmp, "x", encoding=encoding or "utf-8", newline=newline,
+                              opener=opener)
+                else:
+                    fh = open(tmp, "xb", opener=opener)
+                break
+            except FileExistsError:
+                continue
+        try:
+            with fh:
+                yield fh
+                if fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            if replace:  # a link at ``path`` is replaced itself, its target untouched
+                os.replace(tmp_name, final, src_dir_fd=dfd, dst_dir_fd=dfd)
+            else:
+                os.link(tmp_name, final, src_dir_fd=dfd, dst_dir_fd=dfd)
+                os.unlink(tmp_name, dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name, dir_fd=dfd)
+            raise
+        if fsync:
+            if dfd is None:  # pragma: no cover
+                _fsync_dir(path.parent)
+            else:
+                with contextlib.suppress(OSError):
+                    os.fsync(dfd)
+    finally:
+        if dfd is not None:
+            os.close(dfd)
 
 
 def atomic_write(path, writer: Callable, *, text: bool = False, encoding: str | None = None,

@@ -65,7 +65,7 @@ def test_round_trip_in_new_processes_is_bitwise_identical(tmp_path):
     cache = {"FLOWTOOLS_JAX_CACHE": str(tmp_path / "jax")}
     first, src1 = _process(tmp_path, "first", cache)
     assert src1 == ["export-miss", "export-miss"]
-    entries = sorted((tmp_path / "jax" / "flowtools-export").iterdir())
+    entries = sorted((tmp_path / "jax" / "flowtools-export").glob("*" + C._SUFFIX))
     assert [e.name.split("-")[0] for e in entries] == ["_gd_batch", "_solve"]
     second, src2 = _process(tmp_path, "second", cache)
     assert src2 == ["export-hit", "export-hit"]
@@ -139,18 +139,17 @@ def test_a_damaged_entry_falls_back(cache_dir, monkeypatch, caplog, damage):
     args = _gd_args()
     reference = _traced(args)
     _identical(dict(enumerate(_gd(args))), dict(enumerate(reference)))
-    (entry,) = cache_dir.iterdir()
+    (entry,) = cache_dir.glob("*" + C._SUFFIX)
     data = entry.read_bytes()
     head = data.index(b"\n", len(C._MAGIC)) + 1
     if damage == "flip":
         entry.write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
     elif damage == "truncate":
         entry.write_bytes(data[: len(data) // 2])
-    elif damage == "garbage":  # a valid checksum of bytes that are no program
-        import hashlib
-
+    elif damage == "garbage":  # a valid HMAC (the user's key) of bytes that are no program
         junk = os.urandom(5000)
-        entry.write_bytes(data[:head] + hashlib.sha256(junk).digest() + junk)
+        key = (cache_dir / C._KEY_FILE).read_bytes()
+        entry.write_bytes(data[:head] + C._mac(key, data[:head], junk) + junk)
     elif damage == "header":
         entry.write_bytes(b"something else\n" + data)
     else:
@@ -181,7 +180,7 @@ def test_switch_off(cache_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("FLOWTOOLS_EXPORT_CACHE", str(cache_dir))
     monkeypatch.setattr(C, "_CACHE", {})
     _gd(args)
-    assert len(list(cache_dir.iterdir())) == 1
+    assert len(list(cache_dir.glob("*" + C._SUFFIX))) == 1
     # without the variable, the export cache follows JAX's cache (off with it)
     monkeypatch.delenv("FLOWTOOLS_EXPORT_CACHE")
     monkeypatch.setattr(_config, "JAX_CACHE_DIR", None)

@@ -30,6 +30,11 @@ folder and renamed into place when complete.
 SIGKILL, so a lock is never stale; on file systems without ``flock`` an ``O_EXCL`` file
 with the owner's pid and host, taken over when that pid is gone from this host). A second
 sweep is refused with the owner's pid, host and start time. Reading is always allowed.
+The lock file is opened without following a link and must be a regular file of the user
+(``flowtools._io.safe_open``): a link, a folder or another user's file planted under its
+name is refused with one line, never written through. Inside the store, chunks and
+metadata are written the same way, and no folder below the store is followed if it is a
+link.
 
 **Which grid.** The store records ``Grid.definition()`` and the versions of flowtools, jax,
 diffrax and equinox; opening it for another grid (or other versions) is refused with a
@@ -54,7 +59,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from flowtools._io import atomic_open
+from flowtools._io import atomic_open, safe_open
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.grid import FORMAT_VERSION, Grid
 
@@ -91,13 +96,18 @@ def _write_all(fh, data) -> None:
     fh.write(data)
 
 
-def write_file_atomic(path: pathlib.Path, data, *, fsync: bool = False) -> None:
+def write_file_atomic(path: pathlib.Path, data, *, fsync: bool = False, root=None,
+                      replace: bool = True) -> None:
     """Write ``data`` to a hidden temporary file beside ``path`` and rename it onto
     ``path`` (``flowtools._io.atomic_open``): a reader (or a later run after SIGKILL) sees
     the old or the new file, never part of one. ``fsync`` also flushes the file and its
-    folder to disk (power loss)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb", fsync=fsync, suffix=".partial") as fh:
+    folder to disk (power loss). ``root``: the store folder; the folders from it down to
+    ``path`` are created if missing and refused if links (``flowtools._io.open_folder``).
+    ``replace=False``: ``FileExistsError`` if ``path`` exists."""
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb", fsync=fsync, suffix=".partial", root=root,
+                     replace=replace) as fh:
         _write_all(fh, data)
 
 
@@ -105,19 +115,34 @@ def _atomic_store_class():
     from zarr.storage import LocalStore
 
     class AtomicLocalStore(LocalStore):
-        """zarr's ``LocalStore`` whose ``set`` always writes through
-        ``write_file_atomic`` (the temporary-and-rename discipline is then ours, not an
-        implementation detail of the installed zarr)."""
+        """zarr's ``LocalStore`` whose writes (``set``, ``set_if_not_exists``,
+        ``set_sync``) all go through ``write_file_atomic`` below the store's root (the
+        temporary-and-rename discipline, and never following a planted link, are then
+        ours, not implementation details of the installed zarr)."""
 
         fsync = False
 
-        async def set(self, key, value) -> None:
+        def _write(self, key, value, exclusive=False) -> None:
+            write_file_atomic(self.root / key, value.as_buffer_like(),
+                              fsync=type(self).fsync, root=self.root, replace=not exclusive)
+
+        async def _set(self, key, value, exclusive: bool = False) -> None:
             if not self._is_open:
                 await self._open()
             self._check_writable()
-            data = value.as_buffer_like()
-            await asyncio.to_thread(write_file_atomic, self.root / key, data,
-                                    fsync=type(self).fsync)
+            await asyncio.to_thread(self._write, key, value, exclusive)
+
+        async def set(self, key, value) -> None:
+            await self._set(key, value)
+
+        async def set_if_not_exists(self, key, value) -> None:
+            with contextlib.suppress(FileExistsError):
+                await self._set(key, value, exclusive=True)
+
+        def set_sync(self, key, value) -> None:
+            self._ensure_open_sync()
+            self._check_writable()
+            self._write(key, value)
 
     return AtomicLocalStore
 
@@ -206,10 +231,13 @@ def _busy(path, owner_text):
                      "its process), or give another store.")
 
 
+_LOCK = "the store's lock file"
+
+
 def _flock(lock, path, note, fcntl):
     """The fd holding the flock, or None if flock is not supported here."""
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    while True:  # never through a link, only a regular file of the user (safe_open)
+        fd = safe_open(lock, os.O_RDWR | os.O_CREAT, 0o644, what=_LOCK)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -224,7 +252,8 @@ def _flock(lock, path, note, fcntl):
                 return None
             raise
         try:  # the file may have been unlinked by its previous owner in between
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            now, held = os.lstat(lock), os.fstat(fd)
+            same = (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev)
         except FileNotFoundError:
             same = False
         if not same:
@@ -235,17 +264,31 @@ def _flock(lock, path, note, fcntl):
         return fd
 
 
+def _read_lock(lock) -> str:
+    """The owner text of an existing lock file, read without following a link."""
+    fd = safe_open(lock, os.O_RDONLY, what=_LOCK)
+    try:
+        return os.read(fd, 4096).decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
 def _exclusive_file(lock, path, note):
     for _ in range(3):
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = safe_open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, what=_LOCK)
         except FileExistsError:
             try:
-                text = lock.read_text()
+                text = _read_lock(lock)
                 info = json.loads(text)
-            except (OSError, ValueError):
+                pid = int(info["pid"])
+            except FileNotFoundError:
+                continue  # released in between
+            except FlowtoolsError:
+                raise  # not a lock file of ours (a link, a folder, another user's file)
+            except (OSError, ValueError, KeyError, TypeError):
                 raise _busy(path, "") from None
-            if info.get("host") == socket.gethostname() and not _pid_alive(int(info["pid"])):
+            if info.get("host") == socket.gethostname() and not _pid_alive(pid):
                 print(f"note: removing the stale lock of the store {str(path)!r} left by "
                       f"pid {info['pid']} (no longer running)", file=sys.stderr)
                 with contextlib.suppress(OSError):
