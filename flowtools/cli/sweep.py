@@ -17,9 +17,15 @@ threaded processes, default one per core; the default when --workers > 1), or th
 of a running Dask scheduler (tcp://HOST:8786; start one with `dask scheduler` and workers
 with `dask worker tcp://HOST:8786`).
 
+Damage: a checksum of every chunk file is recorded when its cells are marked done. `show`
+lists cells whose files no longer match (truncated, garbled, deleted) and exits 1;
+`--resume` computes them again and restores damaged metadata from its intact copies;
+`export` (and `open_results`) refuse a damaged store, naming the variables and cells. A
+store whose root zarr.json is unreadable cannot be repaired (exit 2: delete it).
+
 Exit status: 0 when every cell is stored with an ok status, 1 when some cell failed (for
-example MAX_STEPS) or a task raised (its cells stay missing: --resume retries them), 2 for
-bad input, 130 when interrupted.
+example MAX_STEPS), a task raised (its cells stay missing: --resume retries them) or `show`
+finds damage, 2 for bad input (a damaged store for `export`), 130 when interrupted.
 
 Examples:
   flowtools sweep demos/grids/fig4_quick.toml --workers 2
@@ -126,9 +132,15 @@ def _counts(store):
 
 def _show(args) -> int:
     from flowtools.sweep import summarize
+    from flowtools.sweep.store import check_store
 
-    print(summarize(args.paths[0], cells=args.cells))
-    return 0
+    check = check_store(args.paths[0])  # a root zarr.json that cannot be read: exit 2
+    print(summarize(args.paths[0], cells=args.cells, check=check))
+    if check.ok:
+        return 0
+    print(f"the store is damaged ({check.damaged_cells} cell(s), {len(check.metadata)} "
+          f"metadata file(s)): {check.repair}", file=sys.stderr)
+    return 1
 
 
 def _export(args) -> int:

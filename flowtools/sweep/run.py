@@ -41,7 +41,7 @@ from flowtools.sweep.executors import resolve_executor
 from flowtools.sweep.family import DEFAULT_FAMILY, get_family
 from flowtools.sweep.grid import Grid, load_grid
 from flowtools.sweep.progress import Progress
-from flowtools.sweep.store import SweepStore, open_results, store_lock
+from flowtools.sweep.store import SweepStore, check_store, open_results, read_results, store_lock
 
 __all__ = ["SweepResult", "default_store", "run_sweep", "summarize"]
 
@@ -138,7 +138,7 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
     say = log or (lambda line: None)
     with store_lock(store, note=f"sweep {grid.name or ''} ({grid.source or 'in memory'})"):
         st = SweepStore.open(store, grid, fsync=fsync)
-        done = st.done()
+        done = st.done()  # a damaged cell (check_store) is not done: computed again
         n_done = int(done.sum())
         if n_done and not resume:
             raise FlowtoolsError(
@@ -150,6 +150,11 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
         todo = sum(_cells(t) for t in tasks)
         say(f"{grid.size} cells, {n_done} in the store, {todo} to compute in "
             f"{len(tasks)} task(s); store {store}")
+        if not st.check.ok:
+            say(f"damaged, computed or restored again: {st.check.describe()}")
+        if tasks or not st.check.ok:
+            for line in st.prepare():  # writable? restores metadata, clears damaged marks
+                say(line)
         if not tasks:
             result.wall_time = time.perf_counter() - t_start
             return result
@@ -201,20 +206,24 @@ def _where(grid: Grid, task: Task) -> str:
 
 
 # ---------------------------------------------------------------------- summaries
-def summarize(store, *, cells: bool = False) -> str:
-    """A few lines on the store at ``store``: cells done and missing, statuses, branches
+def summarize(store, *, cells: bool = False, check=None) -> str:
+    """A few lines on the store at ``store``: cells done and missing, damaged cells and
+    files (``check_store``; ``check``: its result if already known), statuses, branches
     (two-layer family), wall time (in all, per cell, the longest cell) and a breakdown
-    along the first axis.
+    along the first axis. A damaged cell counts as missing.
     ``cells=True`` adds one line per computed cell."""
     from flowtools.trajectory import Status
 
-    ds = open_results(store)
+    check = check if check is not None else check_store(store)
+    family = get_family(check.attrs.get("family", DEFAULT_FAMILY))
+    ds = read_results(check, [n for n in ("status", "wall_time", "branch", "loss_final",
+                                          "steps", "t_final", *family.summary)
+                              if n in check.variables])
     a = ds.attrs
     dims = list(a.get("dims", []))
     done = np.asarray(ds["done"].values, dtype=bool)
     status = np.asarray(ds["status"].values)
     wall = np.asarray(ds["wall_time"].values, dtype=float)
-    family = get_family(a.get("family", DEFAULT_FAMILY))
     shape = done.shape
     total = int(np.prod(shape)) if shape else 1
     lines = [f"store {store}: grid {a.get('grid_name') or '(unnamed)'}"
@@ -224,7 +233,13 @@ def summarize(store, *, cells: bool = False) -> str:
         lines.append(f"  {a['grid_description']}")
     layout = " × ".join(f"{d}[{ds.sizes[d]}]" for d in dims) or "one cell"
     lines.append(f"cells: {total} = {layout}; done {int(done.sum())}, missing "
-                 f"{total - int(done.sum())}")
+                 f"{total - int(done.sum())}"
+                 + (f" (of which {check.damaged_cells} damaged)" if check.damaged else ""))
+    if not check.ok:
+        lines.append(f"damaged: {check.describe(limit=20)}. {check.remedy}.")
+    if not check.checksums:
+        lines.append("checksums: none (a store from an earlier flowtools): only chunks that "
+                     "no longer decode are found damaged")
 
     def counts(mask):
         names = []

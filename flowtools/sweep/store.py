@@ -7,8 +7,9 @@ Layout (zarr format 3, consolidated metadata, written once at creation):
   for saved trajectory points), and whose attributes carry the grid definition, every
   fixed setting and the library versions;
 * one array per stored quantity (the grid's family's ``variables``,
-  ``flowtools.sweep.family``) and ``done``, a
-  boolean per cell.
+  ``flowtools.sweep.family``), ``done``, a boolean per cell, and ``checksums``, per
+  cell the digests of its chunk's files (dims: the axes and ``checksum_of``; left out by
+  ``open_results``).
 
 **Chunks.** Every array is chunked like the grid's tasks (``Grid.chunks``): 1 along the
 problem and integrator axes, up to ``cells_per_task`` cells along the init axes, whole
@@ -24,6 +25,21 @@ leaves those cells "missing" — their data files may hold the new values, the o
 values or a mix, and readers must ignore them (``open_results`` masks them) — and the next
 ``--resume`` computes them again, exactly once. The store itself is created in a hidden
 folder and renamed into place when complete.
+
+**Damage.** When a task's cells are stored, the blake2b digest of each variable's chunk
+file (as written, read back) goes into ``checksums`` before the cells are marked done.
+``check_store`` compares them on every open: a chunk file that is missing, truncated,
+garbled or not a regular file, a ``done`` or ``checksums`` chunk that does not decode,
+makes its cells *damaged* — not done. ``flowtools sweep show`` lists them (exit 1),
+``--resume`` computes them again (bit for bit what an uninterrupted run stores),
+``open_results`` and ``export_netcdf`` refuse (``StoreDamaged``, naming the variables and
+cells). Files written once at creation are checked against their intact copies (each
+array's ``zarr.json`` against the consolidated metadata, the axes against the grid) and
+restored by ``--resume``; a root ``zarr.json`` that cannot be read is one line: the store
+cannot be repaired. Stores written before checksums existed are accepted as they are: a
+chunk of theirs is damaged only where it no longer decodes (a deleted chunk reads as fill
+values and cannot be told), and no checksums are added later (that would rewrite the root
+metadata). Cost: every chunk file of the done cells is read and hashed on each open.
 
 **Who may write.** One sweep at a time: ``store_lock`` takes an exclusive ``flock`` on
 ``.NAME.lock`` beside the store (released by the kernel when the process dies, even by
@@ -47,15 +63,20 @@ import asyncio
 import contextlib
 import datetime
 import errno
+import hashlib
+import itertools
 import json
 import os
 import pathlib
 import secrets
 import shutil
 import socket
+import stat
 import sys
+import tempfile
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -63,8 +84,9 @@ from flowtools._io import atomic_open, safe_open
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.grid import FORMAT_VERSION, Grid
 
-__all__ = ["SweepStore", "StoreBusy", "StoreMismatch", "export_netcdf", "library_versions",
-           "open_results", "store_lock"]
+__all__ = ["SweepStore", "StoreBusy", "StoreCheck", "StoreDamaged", "StoreMismatch",
+           "check_store", "export_netcdf", "library_versions", "open_results", "read_results",
+           "store_lock"]
 
 FORMAT = "flowtools-sweep"
 
@@ -302,6 +324,11 @@ def _exclusive_file(lock, path, note):
 
 
 # ---------------------------------------------------------------------- the store
+CHECKSUMS = "checksums"  # the array of per-chunk checksum records (stores since issue 20)
+CHECKED = "checksum_of"  # its last dim: one digest per variable (the array's "variables")
+_META_LIMIT = 64 * 2**20  # bytes a metadata file may have (a store's are a few KB per array)
+
+
 def _settings_attrs(grid: Grid) -> dict:
     d = grid.definition()
     attrs = {}
@@ -332,24 +359,27 @@ def _coord_values(values):
 
 class SweepStore:
     """The zarr results of one grid. Open with ``SweepStore.open(path, grid)`` (under
-    ``store_lock``); ``done()`` is the per-cell mask, ``write(blocks, arrays)`` stores a
-    finished task (data first, then ``done``)."""
+    ``store_lock``); ``done()`` is the per-cell mask (verified: a damaged cell is not
+    done), ``prepare()`` readies the store for writing, ``write(blocks, arrays)`` stores a
+    finished task (data first, then their checksums, then ``done``); ``check`` is what
+    ``check_store`` found when the store was opened."""
 
-    def __init__(self, path, grid: Grid, group, *, fsync: bool = False):
+    def __init__(self, path, grid: Grid, group, *, fsync: bool = False,
+                 check: StoreCheck | None = None):
         self.path = pathlib.Path(path)
         self.grid = grid
         self._group = group
         self.fsync = fsync
         self.variables = _variables(grid)
+        self.check = check
         self._arrays = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path, grid: Grid, *, create: bool = True, fsync: bool = False) -> SweepStore:
         """Open the store at ``path`` for ``grid`` (creating it if missing and ``create``);
-        ``StoreMismatch`` if it holds another grid. Call with ``store_lock`` held."""
-        import zarr
-
+        ``StoreMismatch`` if it holds another grid, ``StoreDamaged`` if its root metadata
+        cannot be read. Call with ``store_lock`` held."""
         path = pathlib.Path(path)
         versions = library_versions()
         store_cls = _atomic_store_class()
@@ -363,14 +393,16 @@ class SweepStore:
                                  "give another --store path.")
         for old in path.parent.glob(f".{path.name}.creating-*"):
             shutil.rmtree(old, ignore_errors=True)  # a creation killed half-way
-        group = zarr.open_group(store=store_cls(path), mode="r+", use_consolidated=True)
+        root = _root_metadata(path)
+        group = _open_group(path, store_cls(path), "r+")
         check_compatible(path, dict(group.attrs), grid, versions)
         missing = [v for v in (*grid.dims, "done", *cls._var_names(grid)) if v not in group]
         if missing:
             raise StoreMismatch(f"the store {str(path)!r} lacks the arrays {missing}: it is "
                                 "damaged or not a sweep store; give another store.")
         remove_partial_files(path)
-        return cls(path, grid, group, fsync=fsync)
+        return cls(path, grid, group, fsync=fsync,
+                   check=check_store(path, group=group, root=root))
 
     @staticmethod
     def _var_names(grid):
@@ -418,6 +450,16 @@ class SweepStore:
                                          fill_value=v.fill,
                                          dimension_names=dims + list(v.extra))
                 arr.attrs.update(v.attrs)
+            names = list(_variables(grid))
+            sums = group.create_array(CHECKSUMS, shape=grid.shape + (len(names),),
+                                      chunks=grid.chunks + (len(names),), dtype=np.uint64,
+                                      fill_value=_NO_RECORD,
+                                      dimension_names=dims + [CHECKED])
+            sums.attrs.update({"variables": names,
+                               "description": "per cell, the 64-bit blake2b digest of the "
+                                              "chunk file of each of the variables (1: no "
+                                              "file), recorded before the cell is marked "
+                                              "done; 0: none recorded"})
             done = group.create_array("done", shape=grid.shape, chunks=grid.chunks,
                                       dtype=bool, fill_value=False, dimension_names=dims)
             done.attrs.update({"description": "true once every variable of the cell is "
@@ -434,31 +476,492 @@ class SweepStore:
 
     # ------------------------------------------------------------------ cells
     def done(self) -> np.ndarray:
-        """The per-cell mask (grid shape): True where every variable is written."""
-        return np.asarray(self._group["done"][...], dtype=bool)
+        """The per-cell mask (grid shape): True where every variable is written and its
+        files match the checksums recorded then (a damaged cell is not done: computed
+        again)."""
+        return self.check.done.copy()
+
+    def _open_arrays(self) -> dict:
+        if self._arrays is None:  # opening an array reads its metadata: once per store
+            names = (*self.variables, "done", *([CHECKSUMS] if self.check.checksums else []))
+            self._arrays = {name: self._group[name] for name in names}
+        return self._arrays
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Turn a failed write (a read-only folder, a full disk) into one line."""
+        try:
+            yield
+        except OSError as err:
+            where = f" ({err.filename})" if err.filename else ""
+            raise FlowtoolsError(
+                f"cannot write to the store {str(self.path)!r}: {err.strerror or err}{where}. "
+                "The cells already stored are kept: make the store writable (chmod -R u+w "
+                f"{self.path}) or free space, then run again with --resume; or give "
+                "another --store.") from None
+
+    def prepare(self) -> list[str]:
+        """Ready the store for writing, before any work: refuse (one line) a store this
+        process cannot write in; restore damaged metadata from its intact copies (an
+        array's ``zarr.json`` from the consolidated metadata in the root ``zarr.json``,
+        an axis from the grid); clear the done marks of damaged cells (computed again).
+        Returns one line per thing restored."""
+        from zarr.core.buffer import default_buffer_prototype
+        from zarr.core.sync import sync
+
+        for name in self._open_arrays():  # the folders every task writes in
+            for folder in (self.path / name, self.path / name / "c"):
+                try:
+                    if folder.is_dir():
+                        with tempfile.TemporaryFile(dir=folder):
+                            pass
+                except OSError as err:
+                    raise FlowtoolsError(
+                        f"cannot write to the store {str(self.path)!r}: no new file can be "
+                        f"made in {str(folder)!r} ({err.strerror or err}). Make the store "
+                        f"writable (chmod -R u+w {self.path}) or give another --store; "
+                        "nothing was computed.") from None
+        said = []
+        with self._writing():
+            for kind, name in self.check.metadata:
+                if kind == "zarr.json":
+                    meta = self._group[name].metadata
+                    buf = meta.to_buffer_dict(default_buffer_prototype())["zarr.json"]
+                    sync(self._group.store.set(f"{name}/zarr.json", buf))
+                    said.append(f"restored {name}/zarr.json from the copy in zarr.json")
+                else:
+                    self._group[name][...] = self.check.coords[name]
+                    said.append(f"restored the values of the axis {name} from the grid")
+            done = self._open_arrays()["done"]
+            for coords in self.check.damaged:
+                region = self.check.region(coords)
+                done[region] = np.zeros(tuple(s.stop - s.start for s in region), dtype=bool)
+        return said
 
     def write(self, blocks, arrays: Mapping) -> None:
         """Store one task's cells into each chunk of ``blocks``: every variable first, then
-        ``done`` — so a kill in between leaves the cells missing, not half-written."""
+        the checksums of their chunk files, then ``done`` — so a kill in between leaves
+        the cells missing, not half-written, and a file damaged later is told apart."""
         from zarr.core.sync import sync
 
-        if self._arrays is None:  # opening an array reads its metadata: once per store
-            self._arrays = {name: self._group[name] for name in (*self.variables, "done")}
-        targets = [(name, self._arrays[name].async_array) for name in self.variables]
+        arrs = self._open_arrays()
+        targets = [(name, arrs[name].async_array) for name in self.variables]
 
         async def put_all(block, shape):  # one file at a time (a kill leaves one partial),
             for name, arr in targets:     # in one trip to zarr's event loop
                 data = np.asarray(arrays[name])
                 await arr.setitem(block, data.reshape(shape + data.shape[1:]))
 
-        for block in blocks:
-            shape = tuple(s.stop - s.start for s in block)
-            sync(put_all(block, shape))
-            self._mark_done(block, shape)
+        with self._writing():
+            for block in blocks:
+                shape = tuple(s.stop - s.start for s in block)
+                sync(put_all(block, shape))
+                self._record(block, shape)
+                self._mark_done(block, shape)
+
+    def _record(self, block, shape):
+        """Store the digest of every variable's chunk file of ``block`` (read back as
+        written; ``_NO_FILE`` where zarr wrote none: all fill values) in ``checksums``,
+        in every cell of the block."""
+        arrs = self._open_arrays()
+        if CHECKSUMS not in arrs:  # a store from before checksums: none to keep
+            return
+        coords = _chunk_coords(block, self.grid.chunks)
+        record = np.array([_file_digest(_chunk_file(self.path, arrs[n].metadata, n, coords),
+                                        _chunk_limit(arrs[n].metadata))
+                           for n in self.variables], dtype=np.uint64)
+        arrs[CHECKSUMS][block] = np.broadcast_to(record, shape + record.shape)
 
     def _mark_done(self, block, shape):
         done = self._arrays["done"] if self._arrays else self._group["done"]
         done[block] = np.ones(shape, dtype=bool)
+
+
+# ---------------------------------------------------------------------- damage
+class StoreDamaged(FlowtoolsError):
+    """Files of the store do not hold what was written: results are not read from it."""
+
+
+def _chunk_coords(block, chunks) -> tuple:
+    return tuple(s.start // c for s, c in zip(block, chunks, strict=True))
+
+
+def _chunk_grid(shape, chunks):
+    """The coordinates of every chunk of an array of ``shape`` in chunks of ``chunks``."""
+    return itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks, strict=True)))
+
+
+def _chunk_limit(meta) -> int:
+    """The most bytes a chunk file of the array ``meta`` may have (its values encoded and
+    compressed: zstd never grows data by more than a little)."""
+    dtype = meta.dtype.to_native_dtype()
+    if dtype.kind in "OTU":  # variable-length strings: no fixed size
+        return _META_LIMIT
+    return 2 * int(np.prod(meta.chunk_grid.chunk_shape)) * dtype.itemsize + 4096
+
+
+def _chunk_file(root, meta, name: str, coords) -> str:
+    """The file of the chunk of array ``name`` at grid chunk ``coords`` (whole along the
+    array's extra axes). Strings, not ``Path``: tens of thousands per check."""
+    key = meta.encode_chunk_key(tuple(coords) + (0,) * (len(meta.shape) - len(coords)))
+    return os.path.join(root, name, key)
+
+
+# digests that are not hashes (a blake2b digest below 3 is moved to 3)
+_NO_RECORD, _NO_FILE, _UNREADABLE = 0, 1, 2
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_CLOEXEC", 0))
+
+
+def _file_digest(file: str, limit: int) -> int:
+    """The 64-bit blake2b digest of the chunk file ``file``: ``_NO_FILE`` where there is
+    none (zarr writes none for a chunk of fill values), ``_UNREADABLE`` for a link, a
+    folder, a device or a file of more than ``limit`` bytes (checked on the descriptor
+    before reading: ``flowtools._io.read_regular``'s rule, without its messages, for the
+    many small files of a store)."""
+    try:
+        fd = os.open(file, _READ_FLAGS)
+    except FileNotFoundError:
+        return _NO_FILE
+    except OSError:  # a link (O_NOFOLLOW), no permission, …
+        return _UNREADABLE
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return _UNREADABLE
+        parts, left = [], limit + 1
+        while left > 0 and (part := os.read(fd, left)):
+            parts.append(part)
+            left -= len(part)
+    except OSError:
+        return _UNREADABLE
+    finally:
+        os.close(fd)
+    if left <= 0:
+        return _UNREADABLE
+    digest = hashlib.blake2b(b"".join(parts), digest_size=8).digest()
+    return max(int.from_bytes(digest, "little"), 3)
+
+
+def _read_chunks(arr, nd: int, root: pathlib.Path, skip=frozenset()):
+    """The values of the zarr array ``arr`` of the store at ``root``, and the set of the
+    coordinates (along its first ``nd`` axes) of the chunks left out — those in ``skip``,
+    those whose file is not a regular file of a plausible size (never read: a link to a
+    device would never end) and those that do not decode — whose values are the fill
+    value. One read of the whole array when nothing is wrong; chunk by chunk otherwise."""
+    meta, name = arr.metadata, arr.path
+    limit = _chunk_limit(meta)
+    grid = list(_chunk_grid(arr.shape[:nd], arr.chunks[:nd]))
+    bad = set(skip)
+    for coords in grid:
+        try:
+            st = os.lstat(_chunk_file(root, meta, name, coords))
+        except FileNotFoundError:
+            continue
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            bad.add(coords)
+    if not bad:
+        try:
+            return np.asarray(arr[...]), bad
+        except Exception:  # noqa: BLE001 - whatever a codec raises on damaged bytes
+            pass          # (zstd: RuntimeError; strings: UnicodeDecodeError, ValueError, …)
+    values = np.full(arr.shape, arr.fill_value, dtype=arr.dtype)
+    rest = (slice(None),) * (arr.ndim - nd)
+    for coords in grid:
+        if coords in bad:
+            continue
+        region = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in
+                       zip(coords, arr.chunks, arr.shape, strict=False)) + rest
+        try:
+            values[region] = arr[region]
+        except Exception:  # noqa: BLE001 - as above, for this chunk alone
+            bad.add(coords)
+    return values, bad
+
+
+def _leftover_damaged(root: pathlib.Path, arr, coords, region) -> bool:
+    """Whether the chunk file of ``arr`` at ``coords`` (of cells not marked done) exists
+    but is not a regular file of a plausible size, or does not decode."""
+    digest = _file_digest(_chunk_file(root, arr.metadata, arr.path, coords),
+                          _chunk_limit(arr.metadata))
+    if digest == _NO_FILE:
+        return False
+    if digest == _UNREADABLE:
+        return True
+    try:
+        arr[region + (slice(None),) * (arr.ndim - len(region))]
+    except Exception:  # noqa: BLE001 - as in _read_chunks
+        return True
+    return False
+
+
+def _root_damaged(path, why: str) -> StoreDamaged:
+    return StoreDamaged(
+        f"the store {str(path)!r} is damaged or not a flowtools sweep store: its root "
+        f"metadata file zarr.json {why}. That file describes the grid and every array, so "
+        f"the store cannot be repaired: delete it (rm -r {path}) and run the sweep again, or "
+        "give another --store.")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200] if text else ''}"
+
+
+def _root_metadata(path: pathlib.Path) -> dict:
+    """The root ``zarr.json`` of the store at ``path``, parsed and checked for the parts a
+    sweep store has (``StoreDamaged`` if it cannot be read: garbled, truncated, …)."""
+    from flowtools._io import read_regular
+
+    try:
+        raw = read_regular(path / "zarr.json", _META_LIMIT, what="the store's metadata file")
+    except FlowtoolsError as err:
+        raise StoreDamaged(f"the store {str(path)!r} cannot be opened: {err}") from None
+    try:
+        root = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise _root_damaged(path, f"is not valid JSON ({_first_line(err)})") from None
+    cm = root.get("consolidated_metadata") if isinstance(root, dict) else None
+    if not (isinstance(root, dict) and root.get("node_type") == "group"
+            and isinstance(root.get("attributes"), dict) and isinstance(cm, dict)
+            and isinstance(cm.get("metadata"), dict)):
+        raise _root_damaged(path, "is not the metadata of a zarr group with consolidated "
+                                  "metadata")
+    if root["attributes"].get("format") != FORMAT:
+        raise FlowtoolsError(f"{str(path)!r} is a zarr store but not a flowtools sweep store: "
+                             "give another store path.")
+    return root
+
+
+def _open_group(path: pathlib.Path, store, mode: str):
+    """``zarr.open_group`` on the consolidated metadata (``store``: a zarr store of
+    ``path``, or None for a read-only one); ``StoreDamaged`` where zarr refuses it."""
+    import zarr
+
+    try:
+        return zarr.open_group(store=store if store is not None else str(path), mode=mode,
+                               use_consolidated=True)
+    except FileNotFoundError:
+        raise FlowtoolsError(f"no sweep store at {str(path)!r}.") from None
+    except Exception as err:  # noqa: BLE001 - zarr's validation of metadata we parsed
+        raise _root_damaged(path, f"is not valid zarr metadata ({_first_line(err)})") \
+            from None
+
+
+@dataclass
+class StoreCheck:
+    """What ``check_store`` found in a store.
+
+    Attributes:
+        path, attrs: the store and its root attributes.
+        dims, shape, chunks: the grid's axes, cells along each and cells per chunk;
+            ``axes``: each axis's values as the grid defines them, ``coords`` as arrays.
+        variables: the stored quantities.
+        checksums: whether the store records checksums (False: written by a flowtools
+            from before them; only chunks that no longer decode are found there).
+        done: the cells marked done whose files are intact (grid shape).
+        damaged: chunk coordinates → the names of what is damaged there: a variable
+            whose chunk file does not match its checksum (or does not decode), "done"
+            (the mark cannot be read), "checksums" (the record is missing or unreadable).
+        unfinished: the damaged chunks whose cells were not marked done (data left by a
+            run that did not finish, damaged since).
+        metadata: ("zarr.json", array) or ("axis", name) for each damaged file written
+            when the store was created (restored by ``--resume``).
+    """
+
+    path: pathlib.Path
+    attrs: dict
+    dims: list
+    shape: tuple
+    chunks: tuple
+    axes: dict
+    coords: dict
+    variables: list
+    checksums: bool
+    done: np.ndarray = None
+    damaged: dict = field(default_factory=dict)
+    unfinished: set = field(default_factory=set)
+    metadata: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.metadata
+
+    def region(self, coords) -> tuple:
+        """The cells of the chunk at ``coords``, as slices."""
+        return tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in
+                     zip(coords, self.chunks, self.shape, strict=True))
+
+    @property
+    def damaged_cells(self) -> int:
+        return sum(int(np.prod([s.stop - s.start for s in self.region(c)]))
+                   for c in self.damaged)
+
+    def where(self, coords) -> str:
+        """The cells of a chunk in words: "n = 4, seed = 0…3"."""
+        parts = []
+        for d, s in zip(self.dims, self.region(coords), strict=True):
+            vals = self.axes[d]
+            parts.append(f"{d} = {vals[s.start]!r}" if s.stop - s.start == 1 else
+                         f"{d} = {vals[s.start]!r}…{vals[s.stop - 1]!r}")
+        return ", ".join(parts) or "the only cell"
+
+    def describe(self, limit: int = 4) -> str:
+        """The damage in one line: what, and at which cells."""
+        items = [f"{', '.join(names)} at {self.where(c)}"
+                 + (" (not marked done)" if c in self.unfinished else "")
+                 for c, names in sorted(self.damaged.items())]
+        items += [f"{name}/zarr.json" if kind == "zarr.json" else
+                  f"the values of the axis {name}" for kind, name in self.metadata]
+        more = len(items) - limit
+        return "; ".join(items[:limit]) + (f"; … and {more} more" if more > 0 else "")
+
+    @property
+    def repair(self) -> str:
+        """The command that repairs the store."""
+        return (f"flowtools sweep {self.attrs.get('grid_source') or 'GRID.toml'} --store "
+                f"{self.path} --resume")
+
+    @property
+    def remedy(self) -> str:
+        """What repairs the damage, in words."""
+        fix = (["computes the damaged cells again"] if self.damaged else []) + (
+            ["restores the metadata from its intact copies"] if self.metadata else [])
+        return f"`{self.repair}` {' and '.join(fix)}"
+
+    def message(self) -> str:
+        """Why the results are not read, and what to do (one line)."""
+        what = []
+        if self.damaged:
+            what.append(f"{self.damaged_cells} cell(s) whose files are missing, truncated or "
+                        "garbled since they were stored")
+        if self.metadata:
+            what.append(f"{len(self.metadata)} metadata file(s) that do not hold what was "
+                        "written")
+        return (f"the store {str(self.path)!r} is damaged: {' and '.join(what)} — "
+                f"{self.describe()}. Nothing is read from a damaged store: {self.remedy} "
+                f"(`flowtools sweep show {self.path}` lists the damage).")
+
+
+def check_store(path, *, group=None, root=None) -> StoreCheck:
+    """Check the store at ``path``, changing nothing: what ``flowtools sweep show``
+    reports, and what ``open_results``, ``export_netcdf`` and ``--resume`` rely on.
+
+    * The root ``zarr.json`` must parse as the metadata of a sweep store (else
+      ``StoreDamaged``: without it nothing can be repaired).
+    * Every array's ``zarr.json`` must equal its copy in the root's consolidated metadata,
+      and every axis must hold the grid's values (else listed in ``metadata``; ``--resume``
+      restores them from those copies).
+    * A chunk of cells marked done must have a readable ``done`` chunk, a readable
+      checksum record, and every variable's chunk file must have the digest recorded
+      when the cells were marked done (missing, truncated, garbled or swapped files are
+      damaged). A chunk not marked done may hold leftovers of a run that did not finish:
+      they must decode. Stores from before checksums: every chunk must decode.
+
+    Cost: every chunk file of the done cells is read and hashed (blake2b) on each call,
+    plus one read of ``done`` and ``checksums``: well under 0.1 s for the stores of
+    ``demos/grids`` (≤ 100 chunks); 2.2 s for 2000 chunks of 17 arrays (34 000 files,
+    190 MB) on a loaded 2-core machine — about 60 µs per file plus hashing at ~1 GB/s.
+    """
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    path = pathlib.Path(path)
+    if not (path / "zarr.json").is_file():
+        raise FlowtoolsError(f"no sweep store at {str(path)!r} (no zarr.json there).")
+    root = root if root is not None else _root_metadata(path)
+    group = group if group is not None else _open_group(path, None, "r")
+    attrs = root["attributes"]
+    metas = root["consolidated_metadata"]["metadata"]
+    dims = list(attrs.get("dims") or [])
+    try:
+        axes = {name: list(values) for name, values in
+                json.loads(attrs["grid_definition"])["axes"]}
+        parsed = {name: ArrayV3Metadata.from_dict(dict(m)) for name, m in metas.items()}
+    except Exception as err:  # noqa: BLE001 - any malformed part of the metadata
+        raise _root_damaged(path, f"has unreadable parts ({_first_line(err)})") from None
+    if ("done" not in parsed or len(parsed["done"].shape) != len(dims)
+            or any(d not in parsed or d not in axes for d in dims)):
+        raise _root_damaged(path, "lacks the arrays of a sweep store")
+    done_meta = parsed["done"]
+    check = StoreCheck(
+        path=path, attrs=dict(attrs), dims=dims, shape=tuple(done_meta.shape),
+        chunks=tuple(done_meta.chunk_grid.chunk_shape),
+        axes={d: axes[d] for d in dims}, coords={d: _coord_values(axes[d]) for d in dims},
+        variables=[n for n in parsed if n not in dims and n not in ("done", CHECKSUMS)],
+        checksums=CHECKSUMS in parsed)
+    check.metadata = _damaged_metadata(check, group, metas)
+    _check_chunks(check, group, parsed)
+    return check
+
+
+def _damaged_metadata(check: StoreCheck, group, metas) -> list:
+    """The files written at creation that do not hold what was written (see check_store)."""
+    from flowtools._io import read_regular
+
+    out = []
+    for name, meta in metas.items():
+        try:
+            own = json.loads(read_regular(check.path / name / "zarr.json", _META_LIMIT,
+                                          what="a metadata file").decode("utf-8"))
+        except (FlowtoolsError, UnicodeDecodeError, ValueError, RecursionError):
+            own = None
+        if own != meta:
+            out.append(("zarr.json", name))
+    for d in check.dims:
+        values, bad = _read_chunks(group[d], 1, check.path)
+        if bad or values.tolist() != check.coords[d].tolist():
+            out.append(("axis", d))
+    return out
+
+
+def _check_chunks(check: StoreCheck, group, parsed) -> None:
+    """Fill ``check.done``, ``damaged`` and ``unfinished`` (see check_store)."""
+    nd = len(check.shape)
+    marks, bad_marks = _read_chunks(group["done"], nd, check.path)
+    if check.checksums:
+        records, bad_records = _read_chunks(group[CHECKSUMS], nd, check.path)
+        order = parsed[CHECKSUMS].attributes.get("variables")
+        if not isinstance(order, list) or sorted(order) != sorted(check.variables):
+            raise _root_damaged(check.path, "lists other variables for the checksums")
+        files = {n: (parsed[n], _chunk_limit(parsed[n])) for n in order}
+    else:  # no checksums: a chunk is damaged where it does not decode
+        undecodable = {}
+        for name in check.variables:
+            for coords in _read_chunks(group[name], nd, check.path)[1]:
+                undecodable.setdefault(coords, []).append(name)
+    check.done = np.zeros(check.shape, dtype=bool)
+    for coords in _chunk_grid(check.shape, check.chunks):
+        region = check.region(coords)
+        if coords in bad_marks:
+            check.damaged[coords] = ["done"]
+            continue
+        mark = marks[region]
+        if not check.checksums:
+            names = undecodable.get(coords, [])
+        elif not mark.any():  # leftovers of a run that did not finish must decode
+            names = [n for n in check.variables
+                     if _leftover_damaged(check.path, group[n], coords, region)]
+        elif coords in bad_records:
+            names = [CHECKSUMS]
+        else:
+            record = records[region][(0,) * nd]  # every cell of a chunk holds its record
+            if not record.any():
+                names = [CHECKSUMS]
+            else:
+                want = dict(zip(order, record.tolist(), strict=True))
+                names = [n for n in check.variables
+                         if want[n] != _file_digest(_chunk_file(check.path, files[n][0], n,
+                                                                coords), files[n][1])]
+        if mark.any() and not mark.all():  # a chunk's cells are marked together
+            names = ["done", *names]
+        if names:
+            check.damaged[coords] = names
+            if not mark.any():
+                check.unfinished.add(coords)
+        elif mark.all():
+            check.done[region] = True
 
 
 # ---------------------------------------------------------------------- compatibility
@@ -516,6 +1019,19 @@ def _values(vals) -> str:
 
 
 # ---------------------------------------------------------------------- reading
+def _masked(ds, done):
+    """``ds`` with every variable of the cells not in ``done`` read as missing."""
+    for name, var in ds.data_vars.items():
+        if name == "done" or not set(done.dims) <= set(var.dims):
+            continue
+        if np.issubdtype(var.dtype, np.floating):
+            ds[name] = var.where(done)
+        else:
+            ds[name] = var.where(done, -1).astype(var.dtype)
+        ds[name].attrs.update(var.attrs)
+    return ds
+
+
 def open_results(path, *, masked: bool = True, lazy: bool = True):
     """The store at ``path`` as an ``xarray.Dataset`` (lazily loaded, dims = the axes).
 
@@ -524,32 +1040,46 @@ def open_results(path, *, masked: bool = True, lazy: bool = True):
     there. ``xarray.open_zarr(path)`` gives the raw arrays; check ``done`` yourself then.
     ``lazy=False`` reads every array now, without dask (a store of many small chunks:
     0.35 s instead of 2.6 s for 54 tasks × 16 arrays).
+
+    The store is checked first (``check_store``): if any file does not hold what was
+    written, ``StoreDamaged`` names the damaged variables and cells and nothing is read
+    (``flowtools sweep show`` reports the damage, ``--resume`` repairs it). The checksum
+    records are not part of the dataset.
     """
     import xarray as xr
 
-    path = pathlib.Path(path)
-    if not (path / "zarr.json").is_file():
-        raise FlowtoolsError(f"no sweep store at {str(path)!r} (no zarr.json there).")
+    check = check_store(path)
+    if not check.ok:
+        raise StoreDamaged(check.message())
     ds = xr.open_zarr(path) if lazy else xr.open_zarr(path, chunks=None).load()
-    if ds.attrs.get("format") != FORMAT:
-        raise FlowtoolsError(f"{str(path)!r} is a zarr store but not a flowtools sweep store.")
-    if masked:
-        done = ds["done"]
-        for name, var in ds.data_vars.items():
-            if name == "done" or not set(done.dims) <= set(var.dims):
-                continue
-            if np.issubdtype(var.dtype, np.floating):
-                ds[name] = var.where(done)
-            else:
-                ds[name] = var.where(done, -1).astype(var.dtype)
-            ds[name].attrs.update(var.attrs)
-    return ds
+    ds = ds.drop_vars(CHECKSUMS, errors="ignore")
+    return _masked(ds, ds["done"]) if masked else ds
+
+
+def read_results(check: StoreCheck, names=None):
+    """The store that ``check`` describes as a loaded, masked ``xarray.Dataset`` even if
+    it is damaged: ``done`` is the cells marked done and intact, every other cell reads
+    as missing, damaged chunks are not read and the axes come from the grid's definition
+    (for reports such as ``flowtools sweep show``). ``names``: the variables to read
+    (default all)."""
+    import xarray as xr
+
+    group = _open_group(check.path, None, "r")
+    data = {}
+    for name in (*(check.variables if names is None else names), "done"):
+        arr = group[name]
+        values = _read_chunks(arr, len(check.dims), check.path, skip=set(check.damaged))[0]
+        data[name] = (list(arr.metadata.dimension_names), values, dict(arr.attrs))
+    data["done"] = (check.dims, check.done, data["done"][2])
+    ds = xr.Dataset(data, coords=check.coords, attrs=check.attrs)
+    return _masked(ds, ds["done"])
 
 
 def export_netcdf(path, out) -> pathlib.Path:
     """Write the store at ``path`` (masked, loaded) to the netCDF file ``out``, atomically.
     Uses scipy's netCDF-3 writer (no extra dependency): int64 values are stored as int32
-    where they fit; ``xarray.open_dataset(out)`` reads it back with the same dims."""
+    where they fit; ``xarray.open_dataset(out)`` reads it back with the same dims.
+    A damaged store is refused (``StoreDamaged``, see ``open_results``)."""
     from flowtools._io import atomic_write, check_output_file
 
     out = check_output_file(out, what="the netCDF file")
