@@ -49,8 +49,12 @@ the key), nor against a folder above it that others can rename.
 entries (``*.jaxexport``) total at most ``FLOWTOOLS_CACHE_MAX_BYTES`` bytes (default
 256 MiB, about 2000 programs; 0 keeps none); a hit sets the entry's modification time, so
 "recently used" does not depend on access times (often off: ``noatime``). Temporaries that
-a killed process left behind are removed after an hour. JAX's own cache (XLA executables,
-the folder above by default) is JAX's: it is bounded and trusted as JAX configures it.
+a killed process left behind are removed after an hour.
+
+JAX's own cache (XLA executables, ``FLOWTOOLS_JAX_CACHE``, the folder above by default) is
+used only under the same folder rule (``flowtools._config``: a folder of the user's that
+nobody else can write, else not used, with a warning); its entries are JAX's, not
+authenticated by flowtools, and its size is not bounded by flowtools.
 
 Outputs come back with the same dtypes and values but without JAX's weak-type flag (the
 serialization does not keep it; flowtools' callers convert them to NumPy at once). Both
@@ -245,23 +249,19 @@ def _warn_once(folder: pathlib.Path, why: str) -> None:
 def _secret(folder: pathlib.Path) -> bytes | None:
     """The HMAC key of ``folder`` (created with the folder if missing), or None — with one
     warning — when the folder or the key file could be written or read by someone else."""
-    from flowtools._io import atomic_open, safe_open
+    from flowtools._io import atomic_open, private_folder, safe_open
     from flowtools.errors import FlowtoolsError
 
+    why = private_folder(folder)
+    if why is not None:
+        _warn_once(folder, why)
+        return None
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as err:
         _LOG.warning("export cache off: cannot use the folder %s (%s)", folder, err)
         return None
     try:
-        st = os.fstat(fd)
-        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-            raise _Untrusted(f"it belongs to another user (uid {st.st_uid}); give a folder "
-                             "of your own")
-        if st.st_mode & 0o022:
-            raise _Untrusted(f"others can write in it (mode {stat.S_IMODE(st.st_mode):o}); "
-                             f"make it private (chmod 700 {str(folder)!r})")
         for _ in range(3):
             try:
                 kfd = safe_open(_KEY_FILE, os.O_RDONLY, dir_fd=fd, private=True)

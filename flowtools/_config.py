@@ -32,6 +32,17 @@ jax.config.update("jax_enable_x64", True)
 #   XLA compile, and whether the export cache hit).
 _cache = os.environ.get("FLOWTOOLS_JAX_CACHE", os.path.expanduser("~/.cache/flowtools/jax"))
 JAX_CACHE_DIR = _cache if _cache and _cache.lower() != "off" else None
+if JAX_CACHE_DIR is not None:  # its executables are run: a folder only the user can write
+    from flowtools._io import private_folder  # noqa: E402
+
+    if (_why := private_folder(JAX_CACHE_DIR)) is not None:
+        import warnings  # noqa: E402
+
+        from flowtools._compile import CacheNotUsed  # noqa: E402
+
+        warnings.warn(f"the compilation cache {JAX_CACHE_DIR!r} is not used: {_why} "
+                      "(FLOWTOOLS_JAX_CACHE names another folder).", CacheNotUsed, stacklevel=2)
+        JAX_CACHE_DIR = None
 if JAX_CACHE_DIR is not None:
     jax.config.update("jax_compilation_cache_dir", JAX_CACHE_DIR)
     # every executable, the small jits too (start values, stationarity checks, plots): at

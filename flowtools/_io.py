@@ -61,8 +61,8 @@ import numpy as np
 from flowtools.errors import FlowtoolsError
 
 __all__ = ["atomic_open", "atomic_write", "check_output_dir", "check_output_file",
-           "dumps_json", "open_folder", "safe_open", "savefig", "staged_outputs",
-           "to_strict_json", "write_json", "write_text"]
+           "dumps_json", "open_folder", "private_folder", "safe_open", "savefig",
+           "staged_outputs", "to_strict_json", "write_json", "write_text"]
 
 
 # ---------------------------------------------------------------------- no planted links
@@ -189,6 +189,29 @@ def open_folder(path, *, root=None, create: bool = False, what: str = "the path"
         os.close(fd)
         raise
     return fd
+
+
+def private_folder(path, *, create: bool = True) -> str | None:
+    """None if ``path`` is a folder of this user that nobody else can write (no group or
+    world write bit), created with mode 0700 if missing and ``create``; otherwise the
+    reason in words. For caches whose contents are run as programs: only the user may be
+    able to put files there."""
+    path = pathlib.Path(path)
+    try:
+        if create:
+            with contextlib.suppress(FileExistsError):  # a file there: said below
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(path)
+    except OSError as err:
+        return f"cannot use it ({_describe(err)})"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a folder"
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        return f"it belongs to another user (uid {st.st_uid}); give a folder of your own"
+    if st.st_mode & 0o022:
+        return (f"others can write in it (mode {stat.S_IMODE(st.st_mode):o}); make it "
+                f"private (chmod 700 {str(path)!r})")
+    return None
 
 
 # ---------------------------------------------------------------------- atomic files

@@ -20,6 +20,8 @@ import logging
 import os
 import pathlib
 import stat
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -496,3 +498,37 @@ def test_evict_removes_stale_temporaries_and_reads_the_limit(tmp_path, monkeypat
     monkeypatch.setenv("FLOWTOOLS_CACHE_MAX_BYTES", "lots")
     with pytest.warns(C.CacheNotUsed, match="FLOWTOOLS_CACHE_MAX_BYTES"):
         assert C.max_bytes() == 256 * 2**20
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757], ids=["group", "world"])
+def test_private_folder_names_what_is_wrong(tmp_path, mode, monkeypatch):
+    new = tmp_path / "a" / "cache"
+    assert _io.private_folder(new) is None  # created, private
+    assert stat.S_IMODE(new.stat().st_mode) == 0o700
+    os.chmod(new, mode)
+    assert "others can write in it" in _io.private_folder(new)
+    os.chmod(new, 0o700)
+    (tmp_path / "f").write_text("")
+    assert _io.private_folder(tmp_path / "f") == "it is not a folder"
+    real = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: real + 1)
+    assert "another user" in _io.private_folder(new)
+
+
+def test_a_jax_cache_folder_others_can_write_is_not_used(tmp_path):
+    folder = tmp_path / "jax"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTOOLS_")}
+    env["FLOWTOOLS_JAX_CACHE"] = str(folder)
+    code = ("import jax, flowtools\n"
+            "from flowtools import _config\n"
+            "print(_config.JAX_CACHE_DIR, _config.export_cache_dir(),"
+            " jax.config.jax_compilation_cache_dir)")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CacheNotUsed" in proc.stderr and "others can write in it" in proc.stderr
+    assert proc.stdout.split() == ["None", "None", "None"]
+    assert list(folder.iterdir()) == []
+    os.chmod(folder, 0o700)
