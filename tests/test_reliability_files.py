@@ -91,6 +91,16 @@ def test_reproducer_sweep_refuses_a_lock_link_and_leaves_its_target(tmp_path, ca
     assert not (tmp_path / "X.zarr").exists()
 
 
+def test_a_store_path_that_is_a_dangling_link_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.toml").write_text(TINY_GRID)
+    os.symlink("victim", tmp_path / "X.zarr")
+    assert main(["sweep", "g.toml", "--store", "X.zarr"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "link to nothing" in err
+    assert not (tmp_path / "victim").exists()
+
+
 def _plant(tmp_path, lock: pathlib.Path, case: str):
     """Put a ``case`` where the lock file goes; return what must stay untouched."""
     if case == "link-to-file":

@@ -384,6 +384,9 @@ class SweepStore:
         versions = library_versions()
         store_cls = _atomic_store_class()
         store_cls.fsync = fsync
+        if path.is_symlink() and not path.exists():  # never created through a link
+            raise FlowtoolsError(f"the store {str(path)!r} is a link to nothing "
+                                 f"({os.readlink(path)!r}): remove it or give another path.")
         if not path.exists():
             if not create:
                 raise FlowtoolsError(f"no store at {str(path)!r}.")
