@@ -435,3 +435,19 @@ def test_default_memory_limit_is_half_of_what_is_available(monkeypatch):
     with pytest.raises(FlowtoolsError, match=r"needs about 5 GiB, more than the limit of "
                                              r"4 GiB \(half of the 8 GiB available"):
         V.memory(5 * 2**30, "a test", "ask for less")
+
+
+def test_padding_is_sized_before_its_zero_rows():
+    import flowtools as ft
+
+    with pytest.raises(FlowtoolsError, match="n = 1,000,000,000,000 samples.*limit of 4 GiB"):
+        ft.example1().padded(10**12)
+
+
+def test_available_memory_respects_an_address_space_limit(monkeypatch):
+    import resource
+
+    real = resource.getrlimit
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (2**32, resource.RLIM_INFINITY)
+                        if what == resource.RLIMIT_AS else real(what))
+    assert V.available_memory() < 2**32  # less what this process already maps

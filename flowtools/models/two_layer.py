@@ -133,6 +133,7 @@ class Problem(AbstractModel, SampleShape):
         if float(self.activation(jnp.zeros(()))) != 0.0:
             raise FlowtoolsError(f"padding needs σ(0) = 0 (zero rows must add nothing); "
                                  f"{self.activation.name} has σ(0) ≠ 0.")
+        check_size(n_rows, self.width, self.dim + self.bias, False)  # before the zero rows
         Xa, y = np.asarray(self.Xa), np.asarray(self.y)
         X, Y = np.zeros((n_rows, Xa.shape[1])), np.zeros(n_rows)
         X[:self.n], Y[:self.n] = Xa, y
