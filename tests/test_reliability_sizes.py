@@ -451,3 +451,19 @@ def test_available_memory_respects_an_address_space_limit(monkeypatch):
     monkeypatch.setattr(resource, "getrlimit", lambda what: (2**32, resource.RLIM_INFINITY)
                         if what == resource.RLIMIT_AS else real(what))
     assert V.available_memory() < 2**32  # less what this process already maps
+
+
+@pytest.mark.parametrize("width", ["100000", "20000"])
+def test_limit_refuses_a_linearization_that_cannot_fit(capsys, width):
+    err = _cli(capsys, "limit", "--width", width)
+    assert f"p = {3 * int(width):,} parameters (dense" in err and "limit of 4 GiB" in err, err
+
+
+def test_dense_parts_of_the_limit_are_sized_first():
+    import flowtools as ft
+    from flowtools.limiting import FlowSystem
+
+    with pytest.raises(FlowtoolsError, match=r"p = 1,000,000 parameters \(dense"):
+        FlowSystem.from_field(lambda x: -x, 10**6)
+    with pytest.raises(FlowtoolsError, match="top eigenvectors of a width-100,000 network"):
+        ft.make_problem(width=100_000).top_eigvecs

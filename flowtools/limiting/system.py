@@ -75,6 +75,7 @@ class FlowSystem:
         if not isinstance(problem, Problem):
             raise FlowtoolsError(f"expected a flowtools Problem, got {type(problem).__name__}.")
         mu1 = problem.mu1  # raises AssumptionError if Theorem 1's assumptions fail
+        check_dense(problem.n_params)
         V1 = problem.top_eigvecs
         J0 = -np.asarray(problem.hessian(jnp.zeros(problem.n_params)))
         return cls(problem.field, problem.n_params, J0, mu1, problem.mu2, V1, V1, problem)
@@ -82,6 +83,7 @@ class FlowSystem:
     @classmethod
     def from_field(cls, field: Callable, p: int, *, jacobian=None, eig_tol: float = 1e-8):
         """Linearize F at 0 and split off the top eigenspace (Theorem 3's setting)."""
+        check_dense(int(p))
         zero = jnp.zeros(int(p))
         f0 = np.asarray(field(zero))
         if f0.shape != (p,):
@@ -184,6 +186,20 @@ def check_mu1(mu1):
             f"the limit h(θ, t) needs a positive top eigenvalue μ1 of DF(0) (Theorem 3 (iv)); "
             f"here μ1 = {mu1:.6g} ≤ 0, so small initializations never leave the origin."
         )
+
+
+#: p × p matrices a FlowSystem holds or makes at once: J0, the eigenvectors and their
+#: inverse (complex: two each) and the eigen-decomposition's workspace
+DENSE_COPIES = 8
+
+
+def check_dense(p: int) -> None:
+    """Refuse a linearization whose dense p × p matrices would not fit in memory
+    (``flowtools._validate.memory``), before any is formed."""
+    V.memory(V.nbytes(DENSE_COPIES, p, p),
+             f"the linearization DF(0) of a flow with p = {p:,} parameters (dense {p:,}×{p:,} "
+             "matrices and their eigen-decomposition)",
+             "h(θ, t) is computed with dense linear algebra: use a smaller model")
 
 
 def prepare(system: FlowSystem, theta, ts):

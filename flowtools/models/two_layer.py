@@ -191,12 +191,15 @@ class Problem(AbstractModel, SampleShape):
         """Orthonormal basis V1 (p, m) of the μ1-eigenspace: one column per neuron,
         (‖γ‖, sign(σ'(0))·γ)/(√2‖γ‖) in that neuron's block."""
         self.require_theory()
+        V.memory(V.nbytes(self.width, self.n_params), f"the top eigenvectors of a width-"
+                 f"{self.width:,} network (a dense {self.n_params:,}×{self.width:,} basis)",
+                 "use a narrower network")
         g = self.gamma
         ng = np.linalg.norm(g)
         v = np.concatenate([[ng], np.sign(self.dsigma0) * g]) / (np.sqrt(2) * ng)
-        V = np.zeros((self.width, self.width, self.block))
-        V[np.arange(self.width), np.arange(self.width)] = v
-        return V.reshape(self.width, -1).T
+        basis = np.zeros((self.width, self.width, self.block))
+        basis[np.arange(self.width), np.arange(self.width)] = v
+        return basis.reshape(self.width, -1).T
 
     def imbalance(self, theta) -> np.ndarray:
         """C(θ) = (C_1, …, C_m), C_k = a_k‖γ‖ + sign(σ'(0))·w_kᵀγ; shape (…, m)."""
