@@ -325,14 +325,34 @@ def _read_number(path: str) -> float | None:
 
 
 def _cgroup_headroom() -> float | None:
-    """limit − usage of this process's memory cgroup (v2, else v1), None if unlimited."""
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    """limit − working set of this process's memory cgroup (v2, else v1), None if
+    unlimited. The working set is the usage less the inactive page cache (what
+    ``docker stats`` and Kubernetes count): the cgroup's usage includes cached files,
+    which the kernel reclaims before it kills anything, so limit − usage alone would
+    refuse work on a machine that has merely read many files (a pip install)."""
+    for limit_file, usage_file, stat_file, key in (
+            ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current",
+             "/sys/fs/cgroup/memory.stat", "inactive_file"),
+            ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+             "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+             "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file")):
         limit, usage = _read_number(limit_file), _read_number(usage_file)
         if limit is not None and usage is not None and limit < 2**60:
-            return limit - usage
+            return limit - max(usage - _stat_value(stat_file, key), 0.0)
     return None
+
+
+def _stat_value(path: str, key: str) -> float:
+    """The value of ``key`` in a cgroup ``memory.stat`` file (0 if absent)."""
+    try:
+        with open(path) as fh:
+            for line in fh:
+                name, _, value = line.partition(" ")
+                if name == key and value.strip().isdigit():
+                    return float(value)
+    except OSError:
+        pass
+    return 0.0
 
 
 def _address_space_headroom() -> float | None:
