@@ -35,6 +35,66 @@ def record_iterations(max_iter: int, n_save: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], ks, [max_iter]]))
 
 
+# ---------------------------------------------------------------------- work estimates
+#: The most GD iterations (summed over learning rates and batch members) a call starts
+#: unless its caller raises the limit (``compare(max_gd_steps=...)``, the CLI's
+#: ``--max-gd-steps``): 1e8 iterations of the paper's small networks are minutes on one
+#: core; what takes longer is asked for by name, not started by a typo in t1 or lr.
+GD_STEP_LIMIT = 10**8
+#: No limit may be raised beyond this: GD counts its iterations in 64-bit integers.
+GD_STEP_CEILING = 10**18
+
+
+def gd_iterations(horizon, lrs, batch: int = 1) -> float:
+    """At most how many GD iterations reaching flow time ``horizon`` takes at each learning
+    rate of ``lrs`` for ``batch`` initial states: Σ_η ⌈horizon/η⌉ · batch (runs that reach
+    their loss threshold stop earlier). A float, computed without overflow: ``inf`` when
+    the count is beyond floating point.
+
+        >>> gd_iterations(10.0, [0.001, 0.01])
+        11000.0
+        >>> gd_iterations(1e300, [1e-300], batch=9)
+        inf
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_rate = np.ceil(float(horizon) / np.asarray(lrs, dtype=float).ravel())
+        return float(np.sum(per_rate) * float(batch))
+
+
+def gd_step_limit(value) -> float:
+    """A limit of GD iterations: a number in [1, ``GD_STEP_CEILING``]."""
+    limit = V.positive_float(value, "the limit of GD iterations")
+    if not 1 <= limit <= GD_STEP_CEILING:
+        raise FlowtoolsError(f"the limit of GD iterations must lie in [1, "
+                             f"{GD_STEP_CEILING:.0e}] (GD counts iterations in 64-bit "
+                             f"integers), got {limit:g}.")
+    return limit
+
+
+def check_gd_iterations(count: float, limit: float, what: str, advice: str,
+                        option: str) -> None:
+    """Refuse work of more than ``limit`` GD iterations (``count`` from ``gd_iterations``,
+    before anything runs), saying how to go on (raise ``option``); a count beyond
+    ``GD_STEP_CEILING`` (or beyond floating point) is refused under any limit.
+
+        >>> check_gd_iterations(gd_iterations(1e8, [0.001]), GD_STEP_LIMIT, "the run",
+        ...                     "lower t1", "--max-gd-steps")
+        Traceback (most recent call last):
+        ...
+        flowtools.errors.FlowtoolsError: the run would take up to 1e+11 GD iterations, ...
+    """
+    limit = gd_step_limit(limit)
+    if count <= limit:
+        return
+    if count <= GD_STEP_CEILING:
+        raise FlowtoolsError(f"{what} would take up to {count:.3g} GD iterations, more than "
+                             f"the limit of {limit:.3g}: {advice}; or raise {option} to "
+                             f"{count:.3g} to go on.")
+    shown = f"{count:.3g}" if np.isfinite(count) else "more than 1e308"
+    raise FlowtoolsError(f"{what} would take up to {shown} GD iterations, more than GD can "
+                         f"count ({GD_STEP_CEILING:.0e}): {advice}.")
+
+
 @eqx.filter_jit
 def _gd_batch(problem, theta0s, lr, threshold, record_at, max_iter):
     value_and_grad = jax.vmap(jax.value_and_grad(problem.loss))

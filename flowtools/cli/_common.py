@@ -20,42 +20,13 @@ exit with status 2, before any work:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 from collections.abc import Callable
 
 import numpy as np
 
+from _flowtools_launcher import interrupts_not_lost  # noqa: F401  (the Ctrl-C rule, re-exported)
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
-
-
-# ---------------------------------------------------------------------- Ctrl-C
-@contextlib.contextmanager
-def interrupts_not_lost():
-    """Make Ctrl-C reach the command even when it lands in a callback whose exceptions
-    Python only reports (JAX runs one at every garbage collection: the KeyboardInterrupt
-    would be printed as "Exception ignored in ..." and the run would go on). Such an
-    interrupt is raised again in the main thread a few milliseconds later, once it has left
-    the callback (from a timer thread: raised at once it would be swallowed again)."""
-    import _thread
-    import threading
-
-    previous = sys.unraisablehook
-
-    def hook(unraisable):
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            timer = threading.Timer(0.005, _thread.interrupt_main)
-            timer.daemon = True
-            timer.start()
-            return
-        previous(unraisable)
-
-    sys.unraisablehook = hook
-    try:
-        yield
-    finally:
-        sys.unraisablehook = previous
 
 
 # ---------------------------------------------------------------------- option types
@@ -123,6 +94,17 @@ def nonzero_real(name: str):
         return V.real(v, n)
 
     return _arg_type(name, check, "non-zero number")
+
+
+def gd_step_limit(name: str):
+    """A limit of GD iterations, a number in [1, 1e18] (``flowtools.descent.gd_step_limit``:
+    GD counts its iterations in 64-bit integers)."""
+    def check(v, n):
+        from flowtools.descent import gd_step_limit as limit
+
+        return limit(v)
+
+    return _arg_type(name, check, "number of GD iterations")
 
 
 def half_open_unit(name: str):

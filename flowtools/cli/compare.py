@@ -3,6 +3,10 @@ t = k·lr) and the gradient flow and its modified flows, their fitted orders in 
 escape shift, the stability edge 2/λ_max, and (with --endpoint-t1) end points and branches.
 With --branch-map, the final branch over c̃ for the flow and for GD (width 2).
 
+The GD work is estimated before anything runs: up to Σ ⌈t1/lr⌉ (+ Σ ⌈endpoint-t1/lr⌉)
+iterations, or Σ ⌈horizon/lr⌉ per c̃ value with --branch-map. Above --max-gd-steps (default
+1e8, minutes on one core) the command exits 2 with the numbers; raise it to go on.
+
 Examples:
   flowtools compare --scale 1e-2 --lrs 1e-3 3e-3 1e-2 3e-2 1e-1
   flowtools compare --scale 1e-2 --lrs 0.01 0.05 --endpoint-t1 1e3 --json out.json
@@ -25,9 +29,11 @@ def add_arguments(p) -> None:
     from flowtools.cli._common import (
         add_init_arguments,
         add_problem_arguments,
+        gd_step_limit,
         half_open_unit,
         positive_float,
     )
+    from flowtools.descent import GD_STEP_LIMIT
 
     add_problem_arguments(p)
     add_init_arguments(p)
@@ -49,6 +55,11 @@ def add_arguments(p) -> None:
                    help="c̃ values in (0, 1] for --branch-map")
     g.add_argument("--horizon", type=positive_float("the GD horizon"), default=5e4,
                    help="GD's flow-time horizon for --branch-map, > 0 (default 5e4)")
+    g.add_argument("--max-gd-steps", type=gd_step_limit("--max-gd-steps"),
+                   default=GD_STEP_LIMIT, metavar="N",
+                   help=f"refuse when the GD runs would take more than N iterations in all "
+                   f"(default {GD_STEP_LIMIT:.0e}; at most 1e18); estimated before anything "
+                   "runs")
     g.add_argument("--json", default=None,
                    help="write the results to this JSON file (strict JSON; null stands for "
                    "a non-finite number)")
@@ -57,6 +68,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from flowtools._io import check_output_file, write_json
     from flowtools.cli._common import problem_from_args, theta0_from_args
+    from flowtools.descent import check_gd_iterations, gd_iterations
     from flowtools.discretization import DEFAULT_LRS, GDStabilityWarning, compare
     from flowtools.experiments.branch_maps import EX1_LRS, branch_map
 
@@ -64,7 +76,15 @@ def run(args) -> int:
         check_output_file(args.json, what="--json")  # before any work
     problem = problem_from_args(args)
     if args.branch_map:
-        res = branch_map(problem, args.c_tilde, args.lrs or EX1_LRS, scale=args.scale,
+        lrs = args.lrs or EX1_LRS
+        check_gd_iterations(
+            gd_iterations(args.horizon, lrs, batch=len(args.c_tilde)), args.max_gd_steps,
+            "this branch map", f"its longest GD run is horizon/lr = {args.horizon:g}/"
+            f"{min(lrs):g} = {args.horizon / min(lrs):.3g} iterations, for each of the "
+            f"{len(args.c_tilde)} c̃ value(s); "
+            "shorten --horizon, raise the learning rates or give fewer --c-tilde values",
+            "--max-gd-steps")
+        res = branch_map(problem, args.c_tilde, lrs, scale=args.scale,
                          seed=args.seed[0], horizon=args.horizon)
     else:
         if len(args.seed) > 1:
@@ -75,7 +95,8 @@ def run(args) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GDStabilityWarning)
             res = compare(problem, theta0, args.lrs or DEFAULT_LRS, t1=args.t1,
-                          radius=args.radius, endpoint_t1=args.endpoint_t1)
+                          radius=args.radius, endpoint_t1=args.endpoint_t1,
+                          max_gd_steps=args.max_gd_steps)
         for w in caught:
             print(f"warning: {w.message}")
     print(res.table())

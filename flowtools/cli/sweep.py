@@ -15,7 +15,11 @@ sweep, or holding another grid, is refused. `xarray.open_zarr(STORE)` (or
 Executors: local (this process; the default), dask (a LocalCluster of --workers single-
 threaded processes, default one per core; the default when --workers > 1), or the address
 of a running Dask scheduler (tcp://HOST:8786; start one with `dask scheduler` and workers
-with `dask worker tcp://HOST:8786`).
+with `dask worker tcp://HOST:8786`). A scheduler that does not answer within
+--connect-timeout seconds (default 10) is reported with its address (exit 2).
+
+Progress: a bar on a terminal; elsewhere (a cluster job's log, nohup, a file) one line
+with cells done, failures, rate and ETA every --progress-interval seconds (default 30).
 
 Damage: a checksum of every chunk file is recorded when its cells are marked done. `show`
 lists cells whose files no longer match (truncated, garbled, deleted) and exits 1;
@@ -38,7 +42,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flowtools.cli._common import positive_int
+from flowtools.cli._common import positive_float, positive_int
 
 NAME = "sweep"
 HELP = "run a grid of flows/GD runs from a TOML file into a zarr store; `sweep show STORE`"
@@ -66,7 +70,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fsync", action="store_true",
                    help="flush each file to disk before its cells are marked done (power "
                         "loss; a killed process does not need it)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    g.add_argument("--progress-interval", type=positive_float("--progress-interval"),
+                   default=None, metavar="SECONDS",
+                   help="seconds between progress lines when stderr is not a terminal "
+                        "(default 30)")
+    g.add_argument("--connect-timeout", type=positive_float("--connect-timeout"),
+                   default=None, metavar="SECONDS",
+                   help="seconds to wait for the Dask scheduler at ADDRESS (default 10)")
     s = p.add_argument_group("show")
     s.add_argument("--cells", action="store_true", help="one line per computed cell")
 
@@ -89,10 +100,13 @@ def run(args) -> int:
 def _run(args) -> int:
     from flowtools._io import check_output_file
     from flowtools.sweep import Grid, default_store, export_netcdf, plan, run_sweep
-    from flowtools.sweep.executors import resolve_executor
+    from flowtools.sweep.executors import CONNECT_TIMEOUT, resolve_executor
+    from flowtools.sweep.progress import LINE_INTERVAL
 
     grid = Grid.from_toml(args.target)  # exits 2 on a bad grid, before anything runs
-    resolve_executor(args.executor, args.workers)  # checks the arguments, starts nothing
+    connect_timeout = args.connect_timeout or CONNECT_TIMEOUT
+    # checks the arguments (a scheduler address too), starts and contacts nothing
+    resolve_executor(args.executor, args.workers, connect_timeout=connect_timeout)
     if args.netcdf:
         check_output_file(args.netcdf, what="--netcdf")
     store = args.store or default_store(grid)
@@ -104,7 +118,9 @@ def _run(args) -> int:
         return 0
     res = run_sweep(grid, store, executor=args.executor, workers=args.workers,
                     resume=args.resume, progress=False if args.no_progress else None,
-                    fsync=args.fsync, log=lambda line: print(line, flush=True))
+                    fsync=args.fsync, log=lambda line: print(line, flush=True),
+                    connect_timeout=connect_timeout,
+                    progress_interval=args.progress_interval or LINE_INTERVAL)
     if args.netcdf:
         out = export_netcdf(store, args.netcdf)
         print(f"wrote {out}")

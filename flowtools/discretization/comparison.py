@@ -35,7 +35,7 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools._io import named
 from flowtools.branches import classify
-from flowtools.descent import run_gd
+from flowtools.descent import GD_STEP_LIMIT, check_gd_iterations, gd_iterations, run_gd
 from flowtools.discretization.alignment import align
 from flowtools.discretization.escape import escape_time
 from flowtools.discretization.stability import (
@@ -138,7 +138,8 @@ class Comparison:
 def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
             n_rec: int = 2000, rtol: float = 1e-13, radius: float = 0.5,
             endpoint_t1: float | None = None, loss_threshold: float = 1e-15,
-            tol: float = 0.1, keep: bool = False) -> Comparison:
+            tol: float = 0.1, keep: bool = False,
+            max_gd_steps: float = GD_STEP_LIMIT) -> Comparison:
     """Measure how far GD is from the flow on ``model`` from ``theta0``.
 
     Args:
@@ -154,6 +155,10 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
             this flow time (or ``loss_threshold``) and compare end points and branches.
         tol: branch tolerance for ``classify``.
         keep: keep the ``Alignment`` of every rate in ``alignments``.
+        max_gd_steps: refuse, before anything runs, when the GD runs would take more
+            iterations than this in all (Σ ⌈t1/η⌉, plus Σ ⌈endpoint_t1/η⌉; default
+            ``flowtools.descent.GD_STEP_LIMIT``, 1e8): a long horizon at a small rate is
+            asked for by raising it, not started by mistake.
 
     Returns:
         A ``Comparison``. Rates with η ≥ 2/λ_max on the flow's path (or at its end point)
@@ -169,6 +174,7 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
     loss_threshold = V.loss_threshold(loss_threshold)
     tol = V.positive_float(tol, "the branch tolerance tol")
     keep = V.flag(keep, "keep")
+    _check_work(lrs, t1, endpoint_t1, max_gd_steps)
     _require_dense_hessian(model, "compare's stability edge")
     al = [align(model, theta0, lr, t1=t1, n_rec=n_rec, rtol=rtol) for lr in lrs]
     if not all(a.solver_ok for a in al):
@@ -203,6 +209,20 @@ def compare(model: AbstractModel, theta0, lrs=DEFAULT_LRS, *, t1: float = 10.0,
             warnings.warn(_stability_message(lr, st, edge_path, res.get("lr_edge_end")),
                           GDStabilityWarning, stacklevel=2)
     return Comparison(orders=orders, alignments=al if keep else [], **res)
+
+
+def _check_work(lrs, t1, endpoint_t1, max_gd_steps) -> None:
+    """The one work estimate of ``compare``: its GD iterations against ``max_gd_steps``."""
+    horizons = [("t1", t1)] + ([("endpoint_t1", endpoint_t1)] if endpoint_t1 else [])
+    count = sum(gd_iterations(T, lrs) for _, T in horizons)
+    name, T = max(horizons, key=lambda h: h[1])
+    lr = float(np.min(lrs))
+    with np.errstate(over="ignore"):
+        worst = T / lr
+    check_gd_iterations(
+        count, max_gd_steps, "this comparison",
+        f"its longest GD run is {name}/lr = {T:g}/{lr:g} = {worst:.3g} iterations; shorten "
+        f"{name} or raise the learning rates", "max_gd_steps (--max-gd-steps)")
 
 
 def _stability_message(lr, st, edge_path, edge_end):

@@ -13,6 +13,13 @@ managers (``close`` releases what they started).
 * ``DaskExecutor(address="tcp://host:8786")``: the workers of a running scheduler
   (``dask scheduler`` + ``dask worker``, dask-jobqueue on SLURM/PBS, Kubernetes, …).
 
+**A scheduler that cannot be reached is said so within seconds.** The address is checked
+before anything starts (``check_address``: a scheme Dask knows, a host, a port in
+1–65535), then one plain connection is tried with ``connect_timeout`` (default
+``CONNECT_TIMEOUT``, 10 s; ``--connect-timeout`` in the CLI): an unknown host, a refused
+connection or no answer is reported at once with the address and how to start a
+scheduler, instead of Dask's silent retries for two minutes.
+
 **One compilation per problem shape, per worker at most.** A task's solver is compiled
 once per worker process and problem shape (``Task.compile_key``); JAX's persistent cache
 (``flowtools._config``, which every worker applies when it imports flowtools) does not
@@ -36,8 +43,13 @@ from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import Task
 
-__all__ = ["AbstractExecutor", "DaskExecutor", "InProcessExecutor", "make_executor",
-           "resolve_executor"]
+__all__ = ["CONNECT_TIMEOUT", "AbstractExecutor", "DaskExecutor", "InProcessExecutor",
+           "check_address", "make_executor", "resolve_executor"]
+
+#: seconds to wait for a Dask scheduler to answer (``connect_timeout``, --connect-timeout)
+CONNECT_TIMEOUT = 10.0
+# schemes whose transport is TCP: a plain connection tells whether something listens
+_TCP_SCHEMES = ("tcp", "tls", "ws", "wss")
 
 
 class AbstractExecutor(abc.ABC):
@@ -109,6 +121,110 @@ def _worker_info():
             "jax_cache": str(jax.config.jax_compilation_cache_dir or "")}
 
 
+def check_address(address: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a Dask scheduler address ("tcp://HOST:PORT", or
+    "HOST:PORT" for tcp), or a ``FlowtoolsError`` saying what is wrong with it; nothing is
+    contacted."""
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    example = "tcp://HOST:8786 (e.g. tcp://127.0.0.1:8786)"
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as err:
+        raise FlowtoolsError(f"{address!r} is not a Dask scheduler address ({err}): give "
+                             f"{example}.") from None
+    if scheme not in backends or scheme == "inproc":
+        known = ", ".join(sorted(b for b in backends if b != "inproc"))
+        raise FlowtoolsError(f"{address!r}: unknown scheme {scheme!r} (Dask knows {known}): "
+                             f"give {example}.")
+    if not host or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise FlowtoolsError(f"{address!r} is not a Dask scheduler address (it needs a host "
+                             f"and a port in 1-65535): give {example}.")
+    return scheme, host, port
+
+
+def _unreachable(address: str, reason: str, timeout: float) -> FlowtoolsError:
+    port = address.rsplit(":", 1)[-1]
+    return FlowtoolsError(
+        f"cannot reach the Dask scheduler at {address!r}: {reason}. Start one on that "
+        f"machine with `dask scheduler --port {port}` (older Dask: `dask-scheduler`) and "
+        f"workers with `dask worker {address}`; or use --executor dask for a local cluster "
+        f"(--connect-timeout sets how long to wait for an answer, now {timeout:g} s).")
+
+
+def _within(timeout: float, fn: Callable) -> tuple[bool, object]:
+    """``fn()`` in a helper thread, waited for at most ``timeout`` seconds: ``(True, its
+    result or the exception it raised)``, or ``(False, None)`` if it did not return in
+    time (the thread is then left behind, as a daemon: name resolution and Dask's
+    connection attempts cannot be cancelled)."""
+    import threading
+
+    outcome: list = []
+
+    def attempt():
+        try:
+            outcome.append(fn())
+        except BaseException as err:  # handed to the caller
+            outcome.append(err)
+
+    thread = threading.Thread(target=attempt, name="flowtools-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return (True, outcome[0]) if outcome else (False, None)
+
+
+def _reach(address: str, timeout: float) -> None:
+    """Make sure a Dask scheduler answers at ``address`` within ``timeout`` seconds, or
+    raise a ``FlowtoolsError`` saying why not: the host is not known, nothing listens
+    (refused), no answer, or something answers that is not a scheduler. Without it, Dask
+    retries a refused connection silently until its timeout, and waits without bound for
+    a peer that accepts and says nothing."""
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+
+    scheme, host, port = check_address(address)
+    deadline = time.monotonic() + timeout
+    if scheme in _TCP_SCHEMES:  # a plain connection first: why it fails, at once
+        done, err = _within(timeout, lambda: socket.create_connection(
+            (host, port), timeout=timeout).close())
+        if not done or isinstance(err, TimeoutError):
+            raise _unreachable(address, f"no answer within {timeout:g} s", timeout)
+        if isinstance(err, socket.gaierror):
+            raise _unreachable(address, f"the host {host!r} is not known "
+                               f"({err.strerror or err})", timeout)
+        if isinstance(err, ConnectionRefusedError):
+            raise _unreachable(address, f"nothing listens on port {port} of {host} "
+                               "(connection refused)", timeout)
+        if isinstance(err, OSError):
+            raise _unreachable(address, err.strerror or str(err), timeout)
+
+    async def identity():
+        comm = await connect(address, timeout=max(deadline - time.monotonic(), 0.1))
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    left = max(deadline - time.monotonic(), 0.1)
+    done, reply = _within(left, lambda: asyncio.run(asyncio.wait_for(identity(), left)))
+    if not done or isinstance(reply, (TimeoutError, asyncio.TimeoutError)):
+        raise _unreachable(address, f"something accepts connections there but does not "
+                           f"answer as a Dask scheduler within {timeout:g} s", timeout)
+    if isinstance(reply, BaseException):
+        raise _unreachable(address, "something answers there, but not as a Dask scheduler "
+                           f"({type(reply).__name__}: {reply})", timeout)
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind != "Scheduler":
+        raise _unreachable(address, f"what answers there is a Dask {kind}, not a scheduler"
+                           if isinstance(kind, str) else "what answers there is not a Dask "
+                           "scheduler", timeout)
+
+
 class DaskExecutor(AbstractExecutor):
     """Tasks on Dask workers: a new ``LocalCluster`` of ``n_workers`` single-threaded
     processes (default: one per core), or the scheduler at ``address``.
@@ -118,10 +234,13 @@ class DaskExecutor(AbstractExecutor):
         n_workers: LocalCluster size (ignored with ``address``).
         depth: tasks queued per worker (2: one running, one ready).
         timeout: seconds to wait for the first worker (and for any worker when all left).
+        connect_timeout: seconds to wait for the scheduler at ``address`` to answer
+            (``CONNECT_TIMEOUT``, 10 s).
     """
 
     def __init__(self, address: str | None = None, n_workers: int | None = None, *,
-                 depth: int = 2, timeout: float = 120.0):
+                 depth: int = 2, timeout: float = 120.0,
+                 connect_timeout: float = CONNECT_TIMEOUT):
         try:
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - a dependency of flowtools
@@ -130,6 +249,7 @@ class DaskExecutor(AbstractExecutor):
         self.address = address
         self.depth = V.positive_int(depth, "depth")
         self.timeout = V.positive_float(timeout, "timeout")
+        self.connect_timeout = V.positive_float(connect_timeout, "the connect timeout")
         self.cluster = None
         if address is None:
             n = (os.cpu_count() or 1) if n_workers is None else V.positive_int(n_workers,
@@ -144,13 +264,11 @@ class DaskExecutor(AbstractExecutor):
                                             silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:
+            _reach(address, self.connect_timeout)
             try:
-                self.client = Client(address, timeout=f"{int(self.timeout)}s")
-            except (OSError, TimeoutError) as err:
-                raise FlowtoolsError(f"cannot reach the Dask scheduler at {address!r}: {err}. "
-                                     "Start one with `dask scheduler` (and workers with "
-                                     f"`dask worker {address}`), or use --executor dask for "
-                                     "a local cluster.") from None
+                self.client = Client(address, timeout=self.connect_timeout)
+            except (OSError, TimeoutError) as err:  # it answered a moment ago
+                raise _unreachable(address, str(err), self.connect_timeout) from None
         try:  # a LocalCluster: all of them, so that the first tasks spread at once
             self.client.wait_for_workers(1 if address else n, timeout=self.timeout)
         except TimeoutError:
@@ -304,20 +422,24 @@ class DaskExecutor(AbstractExecutor):
             cluster.close()
 
 
-def make_executor(executor="local", workers: int | None = None) -> AbstractExecutor:
+def make_executor(executor="local", workers: int | None = None, *,
+                  connect_timeout: float = CONNECT_TIMEOUT) -> AbstractExecutor:
     """An executor from a name: "local" (in this process), "dask" (a LocalCluster of
     ``workers`` processes, default one per core), a scheduler address ("tcp://host:port"
-    or "host:port"), "auto" (dask if ``workers`` > 1, else local), or an
-    ``AbstractExecutor`` (returned as is)."""
-    return resolve_executor(executor, workers)()
+    or "host:port"; ``connect_timeout``: seconds to wait for it to answer), "auto" (dask
+    if ``workers`` > 1, else local), or an ``AbstractExecutor`` (returned as is)."""
+    return resolve_executor(executor, workers, connect_timeout=connect_timeout)()
 
 
-def resolve_executor(executor="local", workers: int | None = None
+def resolve_executor(executor="local", workers: int | None = None, *,
+                     connect_timeout: float = CONNECT_TIMEOUT
                      ) -> Callable[[], AbstractExecutor]:
-    """Check the arguments of ``make_executor`` without starting anything; return the
-    function that starts the executor."""
+    """Check the arguments of ``make_executor`` without starting anything (a scheduler
+    address is checked by ``check_address``, not contacted); return the function that
+    starts the executor."""
     if isinstance(executor, AbstractExecutor):
         return lambda: executor
+    connect_timeout = V.positive_float(connect_timeout, "the connect timeout")
     if workers is not None:
         workers = V.positive_int(workers, "workers")
     if executor in (None, "auto"):
@@ -333,6 +455,7 @@ def resolve_executor(executor="local", workers: int | None = None
     if executor == "dask":
         return lambda: DaskExecutor(n_workers=workers)
     if "://" in executor or ":" in executor:
-        return lambda: DaskExecutor(address=executor)
+        check_address(executor)
+        return lambda: DaskExecutor(address=executor, connect_timeout=connect_timeout)
     raise FlowtoolsError(f"unknown executor {executor!r}: use local, dask, or a Dask "
                          "scheduler address such as tcp://127.0.0.1:8786.")

@@ -37,10 +37,10 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import BRANCH_CODES, Task, compute_task, plan
-from flowtools.sweep.executors import resolve_executor
+from flowtools.sweep.executors import CONNECT_TIMEOUT, resolve_executor
 from flowtools.sweep.family import DEFAULT_FAMILY, get_family
 from flowtools.sweep.grid import Grid, load_grid
-from flowtools.sweep.progress import Progress
+from flowtools.sweep.progress import LINE_INTERVAL, Progress
 from flowtools.sweep.store import SweepStore, check_store, open_results, read_results, store_lock
 
 __all__ = ["SweepResult", "default_store", "run_sweep", "summarize"]
@@ -103,7 +103,8 @@ class SweepResult:
 
 def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
               resume: bool = False, progress: bool | None = None, fsync: bool = False,
-              log=None) -> SweepResult:
+              log=None, connect_timeout: float = CONNECT_TIMEOUT,
+              progress_interval: float = LINE_INTERVAL) -> SweepResult:
     """Compute every missing cell of ``grid`` and store it.
 
     Args:
@@ -116,10 +117,13 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
         resume: allow a store that already holds cells of this grid (only the missing ones
             are computed). Without it such a store is refused, so that results are never
             silently mixed with an earlier run's.
-        progress: the progress bar (None: only on a terminal).
+        progress: the progress bar (None: on a terminal; elsewhere a line every
+            ``progress_interval`` seconds, ``flowtools.sweep.progress``).
         fsync: flush every file to disk before its cells are marked done (survives power
             loss; a killed process never needs it).
         log: a function taking one line (e.g. ``print``) for what happens; None: quiet.
+        connect_timeout: seconds to wait for a Dask scheduler at an address to answer.
+        progress_interval: seconds between progress lines (not on a terminal).
 
     Returns:
         A ``SweepResult``. Cells whose run failed (status not ok, e.g. MAX_STEPS) are
@@ -132,7 +136,7 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
     """
     t_start = time.perf_counter()
     grid = load_grid(grid)
-    start_executor = resolve_executor(executor, workers)
+    start_executor = resolve_executor(executor, workers, connect_timeout=connect_timeout)
     resume = V.flag(resume, "resume")
     store = pathlib.Path(store) if store is not None else default_store(grid)
     say = log or (lambda line: None)
@@ -159,7 +163,8 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
             result.wall_time = time.perf_counter() - t_start
             return result
         with start_executor() as ex, Progress(grid.size, n_done, enabled=progress,
-                                              desc=grid.name or "sweep") as bar:
+                                              desc=grid.name or "sweep",
+                                              interval=progress_interval) as bar:
             result.executor = ex.describe()
             say(f"executor: {result.executor}")
             stats = collections.defaultdict(lambda: dict(tasks=0, cells=0, compiles=0,
