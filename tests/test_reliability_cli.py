@@ -99,6 +99,20 @@ def test_silent_listener_is_reported_within_the_connect_timeout(silent_scheduler
     assert silent_scheduler in msg and "dask scheduler" in msg and "0.5 s" in msg, msg
 
 
+def test_a_running_scheduler_is_reached_and_a_worker_is_not_taken_for_one():
+    """The checks before connecting let a real scheduler through (and name what answers
+    when it is not one)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      protocol="tcp://", dashboard_address=None) as cluster:
+        with make_executor(cluster.scheduler_address, connect_timeout=10) as ex:
+            assert ex.n_workers == 1 and cluster.scheduler_address in ex.describe()
+        worker = next(iter(cluster.workers.values())).address
+        with pytest.raises(FlowtoolsError, match="a Dask Worker, not a scheduler"):
+            make_executor(worker, connect_timeout=10)
+
+
 @pytest.mark.parametrize("address, words", [
     ("tcp://[::1", "not a Dask scheduler address"),
     ("tcp://host:port:x", "not a Dask scheduler address"),

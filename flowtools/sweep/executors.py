@@ -185,6 +185,7 @@ def _reach(address: str, timeout: float) -> None:
     import socket
 
     from distributed.comm import connect
+    from distributed.security import Security
 
     scheme, host, port = check_address(address)
     deadline = time.monotonic() + timeout
@@ -202,8 +203,12 @@ def _reach(address: str, timeout: float) -> None:
         if isinstance(err, OSError):
             raise _unreachable(address, err.strerror or str(err), timeout)
 
+    # the client's connection settings (TLS from the Dask configuration, as Client uses)
+    settings = Security().get_connection_args("client")
+
     async def identity():
-        comm = await connect(address, timeout=max(deadline - time.monotonic(), 0.1))
+        comm = await connect(address, timeout=max(deadline - time.monotonic(), 0.1),
+                             **settings)
         try:
             await comm.write({"op": "identity"})
             return await comm.read()
