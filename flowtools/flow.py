@@ -178,9 +178,11 @@ def solve_flow(
     overflow = ~(np.isfinite(loss0) & np.isfinite(relg0))
     if overflow.any():  # a rule for every model: the flow is defined only where ℓ is finite
         i = int(np.flatnonzero(overflow)[0])
+        top = float(np.max(np.abs(batch[i])))  # ‖θ0‖ without overflowing its squares
+        size = top * float(np.linalg.norm(batch[i] / top)) if top > 0 else 0.0
         raise FlowtoolsError(
             f"ℓ(θ0) or ∇ℓ(θ0) overflows float64 at {int(overflow.sum())} start(s) (the first, "
-            f"member {i}: ‖θ0‖ = {float(_norm(jnp.asarray(batch[i]))):.3g}, ℓ(θ0) = "
+            f"member {i}: ‖θ0‖ = {size:.3g}, ℓ(θ0) = "
             f"{float(loss0[i]):.3g}): the flow cannot start there; use a smaller initial scale "
             "(or a ratio c nearer 1).")
     run = at_start < 0
