@@ -29,7 +29,15 @@ from functools import cached_property
 import sympy as sp
 
 from flowtools.errors import AssumptionError, FlowtoolsError
-from flowtools.expressions import check_expression, parse_expression, x
+from flowtools.expressions import (
+    BoundsError,
+    check_bounded,
+    check_expression,
+    evaluate,
+    parse_expression,
+    vanishes,
+    x,
+)
 
 __all__ = ["Activation", "available", "get_activation", "register", "lambdify_jax", "x"]
 
@@ -56,7 +64,7 @@ def classical(expr: sp.Expr) -> sp.Expr:
 
 
 def _sign_at(u: sp.Expr, point) -> int:
-    v = sp.N(u.subs(x, point), 50)
+    v = evaluate(u, 50, at={x: point}, what="the sign of a kink's argument")
     return 0 if v == 0 else (1 if v > 0 else -1)
 
 
@@ -86,15 +94,22 @@ def branch(e: sp.Expr, point) -> sp.Expr:
     return e.func(*args)
 
 
+def _settled(v: sp.Expr) -> sp.Expr:
+    """A value as sympy built it, or 0 when it vanishes (``vanishes``: decided by bounded
+    evaluation where it can be; ``simplify`` itself can explode on numbers)."""
+    return sp.S.Zero if finite_real(v) and vanishes(v) else v
+
+
 def side_limit(expr: sp.Expr, c, side: int, eps=sp.Rational(1, 10**12)) -> sp.Expr | None:
     """lim expr(x) as x → c from the left (side −1) or right (+1), exactly: the non-smooth
     functions are replaced by their branch at c ± eps (``eps`` must be smaller than the
     distance to the next kink), then sympy takes the limit of the elementary rest. None
     if sympy cannot."""
     b = branch(expr, c + side * eps)
+    check_bounded(b, at={x: c}, what="a one-sided limit")
     v = b.subs(x, c)
     if not v.has(*_NOT_FINITE):
-        return sp.simplify(v)
+        return _settled(v)
     try:
         return sp.limit(b, x, c, "+" if side > 0 else "-")
     except (NotImplementedError, ValueError, TypeError):
@@ -133,6 +148,8 @@ class Activation:
     def __post_init__(self):
         try:
             check_expression(self.expr)
+        except BoundsError as err:  # a real expression in x, but too large to evaluate
+            raise BoundsError(f"activation {self.name!r} cannot be used: {err}") from None
         except FlowtoolsError as err:
             raise FlowtoolsError(
                 f"activation {self.name!r} cannot be used: {err}; an activation must be a "
@@ -184,13 +201,14 @@ class Activation:
             d = classical(self.derivative(j))
             if d.has(*NONSMOOTH):
                 lo, hi = side_limit(d, 0, -1), side_limit(d, 0, 1)
-                if lo is None or hi is None or sp.simplify(lo - value) != 0 or sp.simplify(
-                        hi - value) != 0:
+                if lo is None or hi is None or not vanishes(lo - value) or not vanishes(
+                        hi - value):
                     return None, (f"{prime(j)} is not continuous at 0 (left limit {lo}, "
                                   f"right limit {hi}, {prime(j)}(0) = {value}).")
         d = classical(self.derivative(k))
+        check_bounded(self.derivative(k), at={x: 0}, what=f"{prime(k)}(0)")
         if k == 0 or not d.has(*NONSMOOTH):
-            v = sp.simplify(self.derivative(k).subs(x, 0))
+            v = _settled(self.derivative(k).subs(x, 0))
             if not finite_real(v):
                 return None, (f"{prime(k)} evaluates to {v} at x = 0 (0/0 or a singularity; "
                               "JAX computes nan or inf there too). Rewrite σ without it.")
@@ -198,7 +216,7 @@ class Activation:
         lo, hi = side_limit(d, 0, -1), side_limit(d, 0, 1)
         if lo is None or hi is None:
             return None, f"sympy cannot take the one-sided limits of {prime(k)} at 0."
-        if not (finite_real(lo) and finite_real(hi)) or sp.simplify(lo - hi) != 0:
+        if not (finite_real(lo) and finite_real(hi)) or not vanishes(lo - hi):
             return None, f"{prime(k)} jumps at 0 (left limit {lo}, right limit {hi})."
         return lo, None
 
@@ -266,6 +284,8 @@ def get_activation(spec: str | sp.Expr | Activation) -> Activation:
     if isinstance(spec, str):
         try:
             expr = parse_expression(spec, what="the activation")
+        except BoundsError:  # a valid expression, too large to evaluate: say only that
+            raise
         except FlowtoolsError as err:
             raise FlowtoolsError(
                 f"unknown activation {spec!r}: not a registered name ({', '.join(available())})"

@@ -24,13 +24,42 @@ bounded, so no string can hang the process (``10**10**10`` is refused, not compu
     Traceback (most recent call last):
     ...
     flowtools.errors.FlowtoolsError: cannot read the expression 'x.__class__': attribute access ...
-"""
+
+Numbers are bounded too, and so is every numeric evaluation (``evaluate``, the one way
+flowtools evaluates a user expression: sample points, assumption checks, printing):
+
+* a number in an expression (a part without variables) is at most 2**MAX_MAGNITUDE_BITS ≈
+  1e1233 in absolute value, and so is the argument of sin, cos and tan;
+* every part of a value being evaluated (at the sample points, at 0, in the quantities
+  derived from σ and the data) is at most 2**MAX_VALUE_BITS ≈ 1e19728.
+
+A cheap guard (``check_bounded``: mpmath at a fixed precision of a few words) approximates
+the parts bottom-up and refuses one that would exceed its bound *before* it is computed.
+That is what makes evaluation finish: sin(exp(exp(20))) needs exp(exp(20)) ≈ 10^(2.1e8) to
+2.1e8 digits before its sine has one correct digit, so it is refused, not attempted.
+With every part bounded, sympy's evalf needs at most MAX_MAGNITUDE_BITS extra bits, and
+``evaluate`` caps the rest (at most MAX_DIGITS digits, and sympy's working precision);
+the guard also stops at TIME_BUDGET seconds. It uses no signals, so it works in any
+thread. Exact zero tests go through ``vanishes``, which decides numbers by evaluation
+before sympy's ``simplify`` (which can explode on them).
+
+    >>> from flowtools.expressions import evaluate
+    >>> evaluate(parse_number("sin(exp(exp(5)))"), 10)
+    0.9575387070
+    >>> parse_number("sin(exp(exp(20)))")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    flowtools.expressions.BoundsError: cannot read the value 'sin(exp(exp(20)))': exp(exp(20)) is too large to evaluate with bounded precision: about 10^210704567, above the limit 10^1233 (2^4096).
+"""  # noqa: E501 (a doctest output line cannot be wrapped)
 
 from __future__ import annotations
 
 import ast
+import math
+import time
 from collections.abc import Mapping
 
+import mpmath
 import sympy as sp
 
 from flowtools.errors import FlowtoolsError
@@ -43,6 +72,14 @@ MAX_DEPTH = 50  # nested calls, powers, signs and parentheses (a long sum is not
 MAX_LITERAL_DIGITS = 100  # digits of an integer literal
 MAX_EXPONENT = 100  # |exponent| of a power with a numeric exponent
 MAX_POWER_BITS = 4096  # size of an exact numeric power b**n, estimated before computing it
+MAX_MAGNITUDE_BITS = 4096  # |a number in an expression|, |argument of sin/cos/tan| ≤ 2**4096
+MAX_VALUE_BITS = 16 * MAX_MAGNITUDE_BITS  # |any part of a value being evaluated| ≤ 2**65536
+MAX_DIGITS = 100  # significant digits of a numeric evaluation (printing, checks)
+TIME_BUDGET = 5.0  # seconds the magnitude guard may take for one expression or matrix
+_WORK_BITS = 128  # precision of the guard's approximations
+#: sympy's working precision (maxn, digits): the digits asked for, plus what sin/cos of an
+#: argument up to 2**MAX_MAGNITUDE_BITS needs to reduce it modulo π
+_MAXN = MAX_DIGITS + math.ceil(MAX_MAGNITUDE_BITS * math.log10(2)) + 50
 
 
 def _rational(p, q):
@@ -70,6 +107,7 @@ CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
 FUNCTION_CLASSES = (sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.tan, sp.atan, sp.asinh,
                     sp.exp, sp.log, sp.erf, sp.Abs, sp.sign, sp.Heaviside, sp.Max, sp.Min)
 _NOT_FINITE = (sp.nan, sp.zoo, sp.oo, -sp.oo)
+_PERIODIC = (sp.sin, sp.cos, sp.tan, sp.sec, sp.csc, sp.cot)
 
 _KINDS = {  # how a refused node is described
     ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "a lambda",
@@ -84,6 +122,11 @@ _NAME_HINTS = {"I": "complex values are not supported", "oo": "infinite values a
                "supported", "zoo": "infinite values are not supported", "nan": "nan is not a "
                "value", "e": "write E or exp(1) for Euler's number"}
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+
+class BoundsError(FlowtoolsError):
+    """A value that cannot be decided with bounded precision and time: a part too large to
+    evaluate (above 2**MAX_MAGNITUDE_BITS), or out of the time budget."""
 
 
 class _Refused(Exception):
@@ -131,6 +174,8 @@ def parse_expression(text: str, *, variables: Mapping[str, sp.Symbol] | None = N
     try:
         expr = _Builder(src, variables).build(tree.body, 0)
         check_expression(expr, variables=variables, _raise=_Refused)
+    except _Unbounded as err:  # the whitelist is not the problem: no "Allowed:" list
+        raise BoundsError(f"cannot read {what} {shown!r}: {err}.") from None
     except _Refused as err:
         raise refuse(str(err)) from None
     return expr
@@ -149,8 +194,10 @@ def check_expression(expr, *, variables: Mapping[str, sp.Symbol] | None = None,
                      _raise=FlowtoolsError) -> None:
     """Refuse what cannot work as a real function of the variables: a non-``Expr``, other
     free symbols, complex values (``I``, or not real at a real sample point such as
-    sqrt(x) at x = −0.7), infinities/nan (``oo``, ``zoo``, 1/0), and any object outside the
-    whitelist (``Derivative``, ``Integral``, ``gamma``, undefined functions, …)."""
+    sqrt(x) at x = −0.7), infinities/nan (``oo``, ``zoo``, 1/0), any object outside the
+    whitelist (``Derivative``, ``Integral``, ``gamma``, undefined functions, …), and parts
+    too large to evaluate with bounded precision (``check_bounded``) — as numbers, at the
+    sample points or at 0 (where σ^(k)(0) is taken)."""
     variables = {"x": x} if variables is None else variables
     if not isinstance(expr, sp.Expr):
         raise _raise(f"{expr!r} is not an expression")
@@ -173,10 +220,19 @@ def check_expression(expr, *, variables: Mapping[str, sp.Symbol] | None = None,
             continue
         name = getattr(node.func, "__name__", type(node).__name__)
         raise _raise(f"{name} ({node}) is not supported")
-    for pt in _sample_points(syms):
-        v = sp.N(expr.subs(pt), 20)
-        if v.has(*_NOT_FINITE) or not v.is_number:
+    deadline = time.monotonic() + TIME_BUDGET
+    points = _sample_points(syms)
+    for pt in [None, *points] + ([{s: sp.S.Zero for s in syms}] if syms else []):  # 0: σ^(k)(0)
+        try:  # None: the numbers in expr, as bounded as the parser's
+            approx = _guard(expr, pt, deadline, MAX_MAGNITUDE_BITS if pt is None else
+                            MAX_VALUE_BITS)
+        except _Unbounded as err:
+            raise (_Unbounded if _raise is _Refused else BoundsError)(str(err)) from None
+        if approx is None or pt not in points:
             continue  # a singular point: the assumption checks report it
+        v = expr.subs(pt).evalf(20, maxn=_MAXN)
+        if v.has(*_NOT_FINITE) or not v.is_number:
+            continue
         re, im = v.as_real_imag()
         if abs(im) > 1e-12 * (1 + abs(re)):
             at = ", ".join(f"{s} = {val}" for s, val in pt.items())
@@ -197,11 +253,319 @@ def _first(expr, targets):
     return next(str(t) for t in targets if expr.has(t))
 
 
+# ------------------------------------------------------------------ bounded evaluation
+
+
+class _Unbounded(_Refused):
+    """A part is too large to evaluate with bounded precision, or the guard ran out of time."""
+
+
+class _Singular(Exception):
+    """No finite value at the point (1/x at 0, log(0), …): sympy says which, not the guard."""
+
+
+def _shown(e, limit: int = 60) -> str:
+    try:
+        text = str(e)
+    except ValueError:  # an integer with more digits than Python prints
+        return f"a {type(e).__name__}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _where(at) -> str:
+    return (" at " + ", ".join(f"{s} = {_shown(v, 30)}" for s, v in at.items())) if at else ""
+
+
+def _power_of_ten(bits) -> str:
+    digits = mpmath.mpf(bits) * mpmath.log10(2)  # bits may be far beyond a float
+    return f"10^{int(digits)}" if digits < 1e15 else f"10^({mpmath.nstr(digits, 2)})"
+
+
+def _too_large(part, bits, limit: int, what: str = "") -> _Unbounded:
+    return _Unbounded(f"{what or _shown(part)} is too large to evaluate with bounded "
+                      f"precision: about {_power_of_ten(bits)}, above the limit "
+                      f"{_power_of_ten(limit)} (2^{limit})")
+
+
+class _Approx:
+    """Approximate values of sympy expressions and of all their parts, bottom-up (mpmath,
+    ``prec`` bits, complex where they are), memoized; the magnitude guard.
+
+    A part whose magnitude would exceed 2**``limit`` raises ``_Unbounded``, and so does sin,
+    cos or tan of an argument above 2**MAX_MAGNITUDE_BITS (reducing it modulo π takes as
+    many extra bits). Growth (exp, powers, sinh/cosh, sin/cos of a complex number) is
+    estimated from the logarithm *before* the part is computed, everything else is checked
+    right after. So every mpmath call gets bounded arguments and a bounded precision: the
+    guard always finishes, and it also stops at ``deadline`` (time.monotonic()), between two
+    parts. ``at`` gives the values of symbols ({symbol: number}); a part with another free
+    symbol has the value None. The approximations serve the bounds (and ``numeric_sign``):
+    sympy's evalf computes the digits that are shown.
+    """
+
+    def __init__(self, at=None, deadline: float | None = None, prec: int = _WORK_BITS,
+                 limit: int = MAX_VALUE_BITS):
+        self.ctx = mpmath.MPContext()
+        self.ctx.prec = prec
+        self.limit = limit
+        self.at = dict(at or {})
+        self.deadline = time.monotonic() + TIME_BUDGET if deadline is None else deadline
+        self.memo: dict = {}
+        self.largest = 0  # the largest magnitude (bits) of a part seen so far
+        c = self.ctx
+        # sympy function class → (mpmath function, growth: log|value| bound from the argument)
+        self.functions = {
+            sp.exp: (c.exp, c.re), sp.sinh: (c.sinh, lambda a: abs(c.re(a))),
+            sp.cosh: (c.cosh, lambda a: abs(c.re(a))), sp.sin: (c.sin, lambda a: abs(c.im(a))),
+            sp.cos: (c.cos, lambda a: abs(c.im(a))), sp.tan: (c.tan, None),
+            sp.tanh: (c.tanh, None), sp.atan: (c.atan, None), sp.asinh: (c.asinh, None),
+            sp.log: (c.log, None), sp.erf: (c.erf, None), sp.erfc: (c.erfc, None),
+            sp.asin: (c.asin, None), sp.acos: (c.acos, None), sp.atanh: (c.atanh, None),
+            sp.acosh: (c.acosh, None), sp.cot: (c.cot, None), sp.sec: (c.sec, None),
+            sp.csc: (c.csc, None), sp.coth: (c.coth, None), sp.sech: (c.sech, None),
+            sp.csch: (c.csch, None), sp.acot: (c.acot, None), sp.re: (c.re, None),
+            sp.im: (c.im, None), sp.conjugate: (c.conj, None), sp.Abs: (abs, None),
+            sp.sign: (lambda a: a / abs(a) if a != 0 else c.zero, None),
+        }
+
+    def of(self, e):
+        """The approximate value of ``e`` (an mpmath number), or None if it depends on a
+        symbol without a value; raises ``_Unbounded`` or ``_Singular``."""
+        if e in self.memo:
+            return self.memo[e]
+        if time.monotonic() > self.deadline:
+            raise _Unbounded(f"it cannot be evaluated within the time budget of "
+                             f"{TIME_BUDGET:g} s")
+        try:
+            v = self._value(e)
+        except ZeroDivisionError:
+            raise _Singular from None
+        except (OverflowError, MemoryError):
+            raise _Unbounded(f"{_shown(e)} is too large to evaluate") from None
+        except RecursionError:
+            raise _Unbounded("it is nested too deeply to evaluate") from None
+        if v is not None:
+            if self.ctx.isnan(v) or self.ctx.isinf(v):
+                raise _Singular
+            if v != 0:
+                if self.ctx.mag(v) > self.limit + 1:
+                    raise _too_large(e, self.ctx.mag(v), self.limit)
+                self.largest = max(self.largest, self.ctx.mag(v))
+        self.memo[e] = v
+        return v
+
+    def grow(self, part, log_magnitude) -> None:
+        """Refuse ``part`` before computing it if its magnitude is about e**log_magnitude."""
+        if log_magnitude > (self.limit + 1) * math.log(2):
+            raise _too_large(part, log_magnitude / self.ctx.ln2, self.limit)
+
+    def _value(self, e):
+        c = self.ctx
+        if not isinstance(e, sp.Basic):
+            e = sp.sympify(e)
+        if isinstance(e, sp.Symbol):
+            return self.of(sp.sympify(self.at[e])) if e in self.at else None
+        if e.is_Rational:  # Integer too; the size is checked before converting
+            if e.p.bit_length() - e.q.bit_length() > self.limit + 1:
+                raise _too_large(e, e.p.bit_length() - e.q.bit_length(), self.limit,
+                                 f"a number of {e.p.bit_length()} bits")
+            return c.mpf(e.p) / e.q
+        if e.is_Float:
+            return c.make_mpf(e._mpf_)
+        if e in _NOT_FINITE:
+            raise _Singular
+        if isinstance(e, sp.NumberSymbol):
+            return c.make_mpf(e._as_mpf_val(c.prec))
+        if e is sp.I:
+            return c.mpc(0, 1)
+        args = [self.of(a) for a in e.args]  # every part is checked, even beside a symbol
+        if any(a is None for a in args):
+            return None
+        if isinstance(e, sp.Add):
+            return c.fsum(args)
+        if isinstance(e, sp.Mul):
+            return c.fprod(args)
+        if isinstance(e, sp.Pow):
+            b, p = args
+            if b == 0:
+                if p == 0:
+                    return c.one
+                if c.re(p) > 0:
+                    return c.zero
+                raise _Singular
+            self.grow(e, c.re(p * c.log(b)))
+            return c.power(b, p)
+        if isinstance(e, (sp.Max, sp.Min)):
+            pick = max if isinstance(e, sp.Max) else min
+            return pick(args, key=c.re)
+        if isinstance(e, sp.Heaviside):
+            a = c.re(args[0])
+            return c.one if a > 0 else c.zero if a < 0 else (
+                args[1] if len(args) > 1 else c.mpf(0.5))
+        if isinstance(e, sp.DiracDelta):
+            if args[0] == 0:
+                raise _Singular
+            return c.zero
+        fn = next((v for k, v in self.functions.items() if isinstance(e, k)), None)
+        if fn is None or len(args) != 1:
+            raise _Unbounded(f"{type(e).__name__} ({_shown(e)}) cannot be evaluated with "
+                             "bounded precision")
+        f, growth = fn
+        if growth is not None:
+            self.grow(e, growth(args[0]))
+        if isinstance(e, _PERIODIC) and c.mag(c.re(args[0])) > MAX_MAGNITUDE_BITS + 1:
+            raise _too_large(e, c.mag(c.re(args[0])), MAX_MAGNITUDE_BITS,
+                             f"the argument of {_shown(e)}")
+        return f(args[0])
+
+
+def _guard(expr, at=None, deadline=None, limit: int = MAX_VALUE_BITS):
+    """The approximate value of ``expr`` at ``at`` (None: not a number there or singular);
+    raises ``_Unbounded`` (with the point in its message)."""
+    try:
+        return _Approx(at, deadline, limit=limit).of(expr)
+    except _Singular:
+        return None
+    except _Unbounded as err:
+        raise _Unbounded(f"{err}{_where(at)}") from None
+
+
+def check_bounded(expr, *, at: Mapping | None = None, what: str = "the value",
+                  limit: int = MAX_VALUE_BITS) -> None:
+    """Refuse (``BoundsError``, naming the part and its size) an expression — or each
+    entry of a matrix — with a part larger than 2**``limit`` at the point ``at`` ({symbol:
+    number}; parts depending on other symbols are skipped), sin/cos/tan of an argument
+    above 2**MAX_MAGNITUDE_BITS, or parts that cannot be approximated within TIME_BUDGET
+    seconds. A point where the value is not finite (1/x at 0) passes: sympy reports it.
+    Every numeric evaluation of a user expression is preceded by this check (``evaluate``
+    does it); numbers a user gives are checked with ``limit=MAX_MAGNITUDE_BITS``."""
+    items = expr.values() if isinstance(expr, sp.MatrixBase) else [expr]  # the non-zeros
+    approx = _Approx(at, limit=limit)
+    for e in items:
+        try:
+            approx.of(e)
+        except _Singular:
+            continue
+        except _Unbounded as err:
+            raise BoundsError(f"{what} cannot be evaluated{_where(at)}: {err}.") from None
+
+
+def check_digits(value, name: str = "digits") -> int:
+    """A number of significant digits, 1 ≤ value ≤ MAX_DIGITS (numeric evaluation runs
+    with bounded precision)."""
+    if isinstance(value, bool) or not isinstance(value, int) and not (
+            isinstance(value, float) and value.is_integer()):
+        raise FlowtoolsError(f"{name} must be an integer from 1 to {MAX_DIGITS}, got {value!r}.")
+    n = int(value)
+    if not 1 <= n <= MAX_DIGITS:
+        raise FlowtoolsError(f"{name} must be an integer from 1 to {MAX_DIGITS} (numbers are "
+                             f"evaluated with at most {MAX_DIGITS} significant digits), got "
+                             f"{n}.")
+    return n
+
+
+def evaluate(expr, digits: int = 15, *, at: Mapping | None = None, what: str = "the value"):
+    """``expr`` (a sympy expression or matrix) at the point ``at`` ({symbol: number}),
+    evaluated to ``digits`` significant digits: the one way flowtools evaluates a user
+    expression numerically (sample points, assumption checks, printing). Parts that depend
+    on other symbols stay symbolic, as with ``evalf``.
+
+    Bounded: ``digits`` ≤ MAX_DIGITS (``check_digits``); every part is first checked by
+    ``check_bounded`` (magnitude, time budget), and sympy's working precision is capped, so
+    the evaluation finishes. Raises ``FlowtoolsError`` naming the part that is too large.
+
+        >>> evaluate(x**2 + 1, 5, at={x: sp.Rational(1, 3)})
+        1.1111
+    """
+    digits = check_digits(digits)
+    check_bounded(expr, at=at, what=what)
+    e = expr.subs(at) if at else expr
+    return e.evalf(digits, maxn=_MAXN)
+
+
+def numeric_sign(expr, *, what: str = "the value") -> int | None:
+    """The sign −1, 0 or 1 of a real number ``expr``, decided by evaluation with bounded
+    precision: 0 only when ``expr`` is 0 as built, None when evaluation cannot tell it from
+    0 (cos(1)**2 + sin(1)**2 - 1) or it is not real (or not a number).
+
+    After the magnitude guard (``check_bounded``), ``expr`` is evaluated twice, with enough
+    bits for every part's absolute accuracy (the largest part's magnitude + 2·_WORK_BITS:
+    sin of a part near 2**4000 needs its 4000 integer bits) and with 64 bits more; the
+    sign counts when both agree to 32 bits. A value that is 0 gives rounding noise that
+    shrinks by 2**-64 from one evaluation to the next, so it never agrees."""
+    if expr == 0:
+        return 0
+    if not getattr(expr, "is_number", False):
+        return None
+    deadline = time.monotonic() + TIME_BUDGET
+    guard = _Approx(deadline=deadline)
+    try:
+        guard.of(expr)
+        bits = guard.largest + 2 * _WORK_BITS
+        v1, v2 = (_Approx(deadline=deadline, prec=p).of(expr) for p in (bits, bits + 64))
+    except _Singular:
+        return None
+    except _Unbounded as err:
+        raise BoundsError(f"{what} cannot be evaluated: {err}.") from None
+    c = mpmath.mp
+    if v1 is None or v2 is None or c.im(v2) != 0 and abs(c.im(v2)) > abs(c.re(v2)) * 2**-32:
+        return None  # not real
+    r1, r2 = c.re(v1), c.re(v2)
+    if r2 == 0 or abs(r1 - r2) > abs(r2) * 2**-32:
+        return None
+    return 1 if r2 > 0 else -1
+
+
+def vanishes(expr, *, what: str = "the value") -> bool:
+    """``expr`` = 0 exactly. A number is evaluated first (``numeric_sign``: bounded time);
+    only a number that evaluation cannot tell from 0, or an expression in symbols, goes to
+    sympy's ``simplify`` — which can explode on numbers: it rewrites sin(2**20*E) by the
+    double-angle formula into a product of 2**20 factors."""
+    if expr == 0:
+        return True
+    sign = numeric_sign(expr, what=what)
+    if sign is not None:
+        return sign == 0
+    # an identity that holds with each applied function of numbers (sin(exp(3)), …) as an
+    # independent symbol holds for their values, and needs no trigonometric rewriting
+    opaque = {f: sp.Dummy(real=bool(f.is_real)) for f in expr.atoms(sp.Function)
+              if not f.free_symbols}
+    if opaque and sp.simplify(expr.xreplace(opaque)) == 0:
+        return True
+    return sp.simplify(expr) == 0
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """``text`` split at the separators that are not inside parentheses or brackets, each
+    piece stripped: ``'Rational(1,3), 2'`` → ``['Rational(1,3)', '2']``. Unbalanced
+    brackets are left to the parser, which names them."""
+    pieces, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+        elif ch == sep and depth == 0:
+            pieces.append(text[start:i].strip())
+            start = i + 1
+    pieces.append(text[start:].strip())
+    return pieces
+
+
 class _Builder:
     """Builds the sympy expression of a whitelisted ``ast`` tree (one node at a time)."""
 
     def __init__(self, src: str, variables: Mapping[str, sp.Symbol]):
         self.src, self.variables = src, variables
+        # the numbers' approximations, for the magnitude guard (x-parts: at the sample points)
+        self.approx = _Approx(limit=MAX_MAGNITUDE_BITS)
+
+    def bounded(self, unevaluated) -> None:
+        """Refuse a numeric part too large to evaluate (``_Approx``) *before* sympy builds
+        it: building Abs, Max, sign, a power … of a number evaluates that number."""
+        try:
+            self.approx.of(unevaluated)
+        except _Singular:
+            pass  # sympy's exact value is zoo or nan: refused below as not finite
 
     def piece(self, node) -> str:
         seg = ast.get_source_segment(self.src, node)
@@ -276,6 +640,11 @@ class _Builder:
                            "(use + - * / **)")
         if op is ast.Pow:
             self.check_power(node, a, b)
+        self.bounded({ast.Add: lambda: sp.Add(a, b, evaluate=False),
+                      ast.Sub: lambda: sp.Add(a, -b, evaluate=False),
+                      ast.Mult: lambda: sp.Mul(a, b, evaluate=False),
+                      ast.Div: lambda: sp.Mul(a, sp.Pow(b, -1, evaluate=False), evaluate=False),
+                      ast.Pow: lambda: sp.Pow(a, b, evaluate=False)}[op]())
         out = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
                ast.Div: lambda: a / b, ast.Pow: lambda: a**b}[op]()
         if out.has(*_NOT_FINITE):
@@ -285,7 +654,11 @@ class _Builder:
     def check_power(self, node, base, exp) -> None:
         if not exp.is_number:
             return
-        if exp.has(*_NOT_FINITE) or abs(sp.N(exp)) > MAX_EXPONENT:
+        try:
+            size = abs(self.approx.of(exp))
+        except _Singular:
+            size = math.inf
+        if size > MAX_EXPONENT:
             raise _Refused(f"the exponent in {self.piece(node)!r} is too large (at most "
                            f"{MAX_EXPONENT} in absolute value)")
         if base.is_Rational and exp.is_Integer:
@@ -314,6 +687,8 @@ class _Builder:
             raise _Refused(f"{f.id} takes {want} argument(s), got {n} in {self.piece(node)!r}")
         args = [self.build(a, depth + 1) for a in node.args]
         try:
+            if fn is not _rational:  # Rational(p, q) of two bounded integer literals
+                self.bounded(fn(*args, evaluate=False))
             out = fn(*args)
         except (TypeError, ValueError, ArithmeticError) as err:
             raise _Refused(f"{self.piece(node)!r} cannot be evaluated ({err})") from None

@@ -16,9 +16,22 @@ examples:
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+
 import sympy as sp
 
-from flowtools.cli._common import add_problem_arguments, positive_int, problem_from_args
+from flowtools.cli._common import (
+    add_problem_arguments,
+    positive_float,
+    positive_int,
+    problem_from_args,
+)
+from flowtools.errors import FlowtoolsError
+from flowtools.expressions import MAX_DIGITS, check_digits, evaluate, split_top_level
 
 NAME = "hessian"
 HELP = "derive −∇²ℓ(0) symbolically: blocks, eigenvalues, top eigenspace, C(θ), assumptions"
@@ -35,28 +48,39 @@ def add_arguments(p) -> None:
                      help="data as the symbols γ_1, …, γ_d̃ and n")
     src.add_argument("--X", nargs="+", metavar="ROW", default=None,
                      help="exact inputs, one per sample; a row of a d > 1 input is "
-                     "comma-separated, e.g. --X 0,1 1,1/2 (use with --y)")
+                     "comma-separated, e.g. --X 0,1 1,1/2 'Rational(1,3),2' (use with --y)")
     g.add_argument("--y", nargs="+", metavar="VALUE", default=None,
                    help="exact labels, one per sample (use with --X), e.g. 1/3 or tanh(1)")
     g.add_argument("--symbolic-derivatives", action="store_true",
                    help="keep σ'(0) as the symbol σ_1")
     g.add_argument("--exact", action="store_true",
                    help="print numeric matrices exactly (default: decimals, exact μ1)")
-    g.add_argument("--digits", type=positive_int("the number of digits"), default=8,
-                   help="significant digits of the decimal approximations, ≥ 1 (default 8)")
+    g.add_argument("--digits", type=_digits, default=8,
+                   help="significant digits of the decimal approximations, 1 to "
+                   f"{MAX_DIGITS} (default 8)")
     g.add_argument("--max-size", type=positive_int("the matrix size limit"), default=16,
                    help="print the full p×p matrix only up to this size, ≥ 1 (default 16)")
+    g.add_argument("--time-limit", type=positive_float("--time-limit"), default=60.0,
+                   metavar="SECONDS",
+                   help="stop with an error if the derivation takes longer (default 60)")
+
+
+def _digits(text: str) -> int:
+    """--digits: an integer from 1 to MAX_DIGITS (evaluation runs with bounded precision)."""
+    n = positive_int("--digits")(text)
+    try:
+        return check_digits(n, "--digits")
+    except FlowtoolsError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _data_from_args(args):
-    from flowtools.errors import FlowtoolsError
-
     if args.X is not None or args.y is not None:
         if args.X is None or args.y is None:
             raise FlowtoolsError("--X and --y go together: give both.")
         if len(args.X) != len(args.y):
             raise FlowtoolsError(f"--X has {len(args.X)} samples but --y has {len(args.y)}.")
-        rows = [r.split(",") for r in args.X]
+        rows = [split_top_level(r) for r in args.X]  # not inside Rational(1, 3)
         if len({len(r) for r in rows}) != 1:
             raise FlowtoolsError("every --X row must have the same number of entries.")
         return (rows, list(args.y)), len(rows[0]), None
@@ -72,14 +96,73 @@ def _num(e, digits):
     """' ≈ decimal' for an exact number that is not already short."""
     if not isinstance(e, sp.Basic) or e.free_symbols or e.is_Integer:
         return ""
-    return f"  ≈ {sp.N(e, digits)}"
+    return f"  ≈ {evaluate(e, digits)}"
 
 
 def _show(M, digits, numeric):
-    return sp.pretty(M.evalf(digits) if numeric else M, use_unicode=True, wrap_line=False)
+    return sp.pretty(evaluate(M, digits) if numeric else M, use_unicode=True, wrap_line=False)
+
+
+class _Expired(BaseException):  # not an Exception: no `except Exception` in sympy eats it
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Stop the block after ``seconds`` with a ``FlowtoolsError``.
+
+    The numeric work is bounded everywhere (``flowtools.expressions``: magnitudes, digits,
+    a time budget); sympy's exact algebra is not: σ'(0) = a sum of thirty transcendental
+    numbers makes eigenvalues whose simplification runs for many minutes. This SIGALRM timer bounds
+    the command. A signal reaches only the main thread, and a library must not take a timer
+    that is already in use, so elsewhere the block runs unbounded. When the timer fires
+    inside a callback whose exceptions Python only reports (JAX runs one at every garbage
+    collection), the report is dropped and the timer fires again a few milliseconds later.
+    """
+    usable = (hasattr(signal, "setitimer") and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+              and threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None))
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _Expired
+
+    unraisable = sys.unraisablehook
+
+    def again(report):
+        if isinstance(report.exc_value, _Expired):
+            signal.setitimer(signal.ITIMER_REAL, 0.005)
+            return
+        unraisable(report)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    sys.unraisablehook = again
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, 1e7))  # 1e12 overflows time_t
+    try:
+        yield
+    except _Expired:
+        raise FlowtoolsError(
+            f"the derivation did not finish within {seconds:g} s (--time-limit): sympy's "
+            "exact algebra grows with the numbers σ(0), σ'(0), … of the activation. Use "
+            "--symbolic-derivatives (σ'(0) kept as a symbol), a simpler activation, or a "
+            "larger --time-limit.") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        sys.unraisablehook = unraisable
 
 
 def run(args) -> int:
+    with _time_limit(args.time_limit):
+        text = _report(args)
+    print(text)
+    return 0
+
+
+def _report(args) -> str:
+    """The derivation, as the text ``run`` prints."""
     from flowtools.errors import AssumptionError
     from flowtools.symbolic import OriginHessian, origin_hessian
 
@@ -126,11 +209,11 @@ def run(args) -> int:
         out.append(_show(sp.Matrix(oh.matrix), dg, num))
         out.append("LaTeX:")
         M = sp.Matrix(oh.matrix)
-        out.append(sp.latex(M.evalf(dg) if num else M))
+        out.append(sp.latex(evaluate(M, dg) if num else M))
     else:
         out.append(f"−∇²ℓ(0) is {oh.n_params}×{oh.n_params}: not printed (--max-size); "
                    "LaTeX of the block A:")
-        out.append(sp.latex(oh.block.evalf(dg) if num else oh.block))
+        out.append(sp.latex(evaluate(oh.block, dg) if num else oh.block))
     out.append("")
     out.append("Eigenvalues of −∇²ℓ(0) (multiplicity):")
     for lam, k in oh.eigenvalues.items():
@@ -152,7 +235,7 @@ def run(args) -> int:
         C = oh.imbalance
         out.append("Imbalance C(θ) = √2‖γ‖·V1ᵀθ:  C_k = a_k‖γ‖ + sign(σ'(0)) w_kᵀγ")
         for i, c in enumerate(C[: min(oh.width, 4)]):
-            out.append(f"  C_{i + 1} = {sp.sstr(c.evalf(dg) if num else c)}")
+            out.append(f"  C_{i + 1} = {sp.sstr(evaluate(c, dg) if num else c)}")
         if oh.width > 4:
             out.append(f"  … ({oh.width} entries)")
     except AssumptionError as err:
@@ -161,5 +244,4 @@ def run(args) -> int:
     out.append("Assumptions (Theorem 1: (i) σ ∈ C², σ(0) = 0, σ'(0) ≠ 0; (ii) γ ≠ 0; "
                "Theorem 2: σ analytic):")
     out.append(str(oh.assumptions))
-    print("\n".join(out))
-    return 0
+    return "\n".join(out)

@@ -43,6 +43,7 @@ from flowtools.activations import (
     x,
 )
 from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.expressions import evaluate, vanishes
 
 __all__ = ["Check", "AssumptionReport", "check_assumptions", "sigma_checks", "gamma_check",
            "theorem1_failures"]
@@ -114,7 +115,7 @@ def _kinks(e: sp.Expr) -> list | None:
             if not isinstance(sol, sp.FiniteSet):
                 return None
             pts |= set(sol)
-    return sorted(pts, key=lambda c: float(sp.N(c)))
+    return sorted(pts, key=lambda c: float(evaluate(c, what="a kink of σ")))
 
 
 def _pieces(kinks):
@@ -148,7 +149,8 @@ def _c2(e: sp.Expr) -> tuple[bool | None, str]:
     if kinks is None:
         return None, "sympy cannot locate the kinks of σ (zeros of Abs/sign/Max/… arguments)"
     gaps_ = [b - a for a, b in zip(kinks[:-1], kinks[1:])]
-    eps = min([sp.Rational(1, 10**12), *[g / 4 for g in gaps_]], key=lambda v: float(v))
+    eps = min([sp.Rational(1, 10**12), *[g / 4 for g in gaps_]],
+              key=lambda v: float(evaluate(v, what="the distance between kinks")))
     pieces = _pieces(kinks)
     for k in range(3):
         d = classical(sp.diff(e, x, k))
@@ -163,8 +165,8 @@ def _c2(e: sp.Expr) -> tuple[bool | None, str]:
             if lo is None or hi is None:
                 return None, f"sympy cannot take the limits of {prime(k)} at x = {c}"
             value = e.subs(x, c) if k == 0 else lo
-            if not (finite_real(lo) and finite_real(hi)) or sp.simplify(lo - hi) != 0 \
-                    or sp.simplify(value - lo) != 0:
+            if not (finite_real(lo) and finite_real(hi)) or not vanishes(lo - hi) \
+                    or not vanishes(value - lo):
                 extra = f", σ({c}) = {value}" if k == 0 else ""
                 return False, (f"{prime(k)} jumps at x = {c} (left limit {lo}, right limit "
                                f"{hi}{extra})")
@@ -180,7 +182,7 @@ def _analytic(e: sp.Expr, c2: tuple[bool | None, str]) -> tuple[bool | None, str
         return None, "sympy cannot locate the kinks of σ"
     for (_, p), (_, q), c in zip(_pieces(kinks), _pieces(kinks)[1:], kinks):
         left, right = branch(e, p), branch(e, q)
-        if sp.simplify(left - right) != 0:
+        if not vanishes(left - right):
             return False, f"not analytic at x = {c}: σ = {left} on the left, {right} on the right"
     if c2[0] is None:
         return None, c2[1]
@@ -252,7 +254,8 @@ def gamma_check(gamma) -> Check:
         return Check(GAMMA, False, "γ = Σ y_i x̃_i = 0 for these data, so −∇²ℓ(0) = 0: change "
                      "the data or the target (or add a bias)")
     if any(c.is_number and c != 0 for c in g):
-        shown = [c if c.is_Integer or not c.is_number else sp.N(c, 8) for c in g]
+        shown = [c if c.is_Integer or not c.is_number else evaluate(c, 8, what="γ")
+                 for c in g]
         return Check(GAMMA, True, f"γ = {shown}")
     return Check(GAMMA, None, "γ is symbolic: holds for generic data")
 

@@ -31,7 +31,7 @@ import sympy as sp
 
 from flowtools import _validate
 from flowtools.errors import FlowtoolsError
-from flowtools.expressions import parse_number
+from flowtools.expressions import MAX_MAGNITUDE_BITS, BoundsError, check_bounded, parse_number
 
 __all__ = ["N_SYM", "ExactData", "Moments", "exact_number", "moment_symbol", "parse_data"]
 
@@ -43,26 +43,31 @@ def exact_number(v, where: str) -> sp.Expr:
     """A data value as an exact sympy number: ints exactly, floats via their shortest repr
     (0.4 → 2/5), strings such as '1/3' or 'tanh(1)' through the safe parser
     (``flowtools.expressions.parse_number``: no Python is evaluated), sympy numbers as
-    they are. ``where`` names the value in error messages."""
+    they are. ``where`` names the value in error messages. Every value must be small enough
+    to evaluate with bounded precision (``flowtools.expressions.check_bounded``: at most
+    2**MAX_MAGNITUDE_BITS = 2**4096 in absolute value, in each of its parts)."""
     if isinstance(v, (bool, np.bool_)):
         raise FlowtoolsError(f"non-numeric data: {where} is the boolean {v!r}.")
     if isinstance(v, (numbers.Integral, np.integer)):
-        return sp.Integer(int(v))
+        return _bounded(sp.Integer(int(v)), where)
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(v):
             raise FlowtoolsError(f"{where} is {v!r}: data must be finite numbers.")
         return sp.Rational(repr(float(v)))
     if isinstance(v, numbers.Rational):  # fractions.Fraction
-        return sp.Rational(v.numerator, v.denominator)
+        return _bounded(sp.Rational(v.numerator, v.denominator), where)
     if isinstance(v, str):
         try:
             return parse_number(v, what=where)
+        except BoundsError:  # a number, too large to evaluate: the message says so
+            raise
         except FlowtoolsError as err:
             raise FlowtoolsError(
                 f"non-numeric data: {err} (give numbers, exact strings such as '1/3' or "
                 "'tanh(1)', or use data=n for symbolic samples)."
             ) from None
     if isinstance(v, sp.Expr) and v.is_number and not v.free_symbols:
+        _bounded(v, where)  # first: sympy's own checks below evaluate v
         if v.has(sp.I) or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or v.is_real is False:
             raise FlowtoolsError(f"{where} = {v} is not a finite real number.")
         return sp.nsimplify(v) if isinstance(v, sp.Float) else v
@@ -70,6 +75,11 @@ def exact_number(v, where: str) -> sp.Expr:
         f"non-numeric data: {where} = {v!r} is not a number (give numbers, exact strings "
         "such as '1/3', or use data=n for n symbolic samples)."
     )
+
+
+def _bounded(v: sp.Expr, where: str) -> sp.Expr:
+    check_bounded(v, what=where, limit=MAX_MAGNITUDE_BITS)  # as for a number in a string
+    return v
 
 
 def moment_symbol(exps: tuple[int, ...], bias: bool) -> sp.Symbol:

@@ -44,6 +44,7 @@ import sympy as sp
 from flowtools import _validate
 from flowtools.activations import Activation
 from flowtools.errors import AssumptionError, FlowtoolsError
+from flowtools.expressions import evaluate
 from flowtools.symbolic.assumptions import AssumptionReport, check_assumptions
 from flowtools.symbolic.derivation import (
     SIGMA,
@@ -230,7 +231,7 @@ class OriginHessian:
         free = self.block.free_symbols | self.coupling.free_symbols
         if free:
             raise FlowtoolsError(f"the Hessian has free symbols {sorted(map(str, free))}.")
-        return np.array(self.hessian.evalf(17).tolist(), dtype=float)
+        return np.array(evaluate(self.hessian, 17, what="∇²ℓ(0)").tolist(), dtype=float)
 
 
 def _sign_simp(e):

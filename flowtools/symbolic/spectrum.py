@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from flowtools.expressions import evaluate, numeric_sign, vanishes
+
 __all__ = ["arrow_eigen", "helmert", "hessian_spectrum", "merge_sorted", "neuron_factors",
            "simp"]
 
@@ -40,7 +42,7 @@ def arrow_eigen(M: sp.Matrix, zero_vectors: bool = False):
     (λ, u), and 0 on (0, u^⊥). Returns [(λ, multiplicity, [orthonormal eigenvectors])],
     each pair verified exactly; the basis of (0, u^⊥) only if ``zero_vectors``."""
     p = M.shape[0]
-    if any(sp.simplify(M[i, j]) != 0 for i in range(1, p) for j in range(1, p)):
+    if any(not vanishes(M[i, j]) for i in range(1, p) for j in range(1, p)):
         raise AssertionError("the derived block is not of arrow form; please report this")
     alpha, u = M[0, 0], M[1:, 0]
     r2 = simp(sum(c**2 for c in u))
@@ -62,13 +64,17 @@ def arrow_eigen(M: sp.Matrix, zero_vectors: bool = False):
     for lam, _, vs in pairs:  # verify exactly
         for v in vs:
             res = [sp.expand(c) for c in (M * v - lam * v)]
-            if any(c != 0 and sp.simplify(c) != 0 for c in res):
+            if not all(vanishes(c) for c in res):
                 raise AssertionError(f"eigenpair check failed for λ = {lam}: residual {res}")
     return pairs
 
 
 def _ge(a, b) -> bool:
-    """a ≥ b, exactly where sympy can tell, else at a generic numeric point."""
+    """a ≥ b: for numbers by evaluation (bounded, exact sign) where it can tell, else
+    exactly where sympy can tell, else at a generic numeric point."""
+    sign = numeric_sign(a - b, what="an eigenvalue difference")
+    if sign is not None:
+        return sign >= 0
     d = sp.simplify(a - b)
     if d.is_nonnegative:
         return True
@@ -76,8 +82,8 @@ def _ge(a, b) -> bool:
         return False
     if d.free_symbols:  # generic point: positive values for the symbols
         pt = {s: sp.Rational(3 + k, 7) for k, s in enumerate(sorted(d.free_symbols, key=str))}
-        return bool(sp.N(d.subs(pt)) >= 0)
-    return bool(sp.N(d) >= 0)
+        return bool(evaluate(d, at=pt, what="an eigenvalue difference") >= 0)
+    return bool(evaluate(d, what="an eigenvalue difference") >= 0)
 
 
 def merge_sorted(pairs):
@@ -85,7 +91,7 @@ def merge_sorted(pairs):
     out: list[list] = []
     for lam, mult, payload in pairs:
         for item in out:
-            if sp.simplify(item[0] - lam) == 0:
+            if vanishes(item[0] - lam, what="an eigenvalue difference"):
                 item[1] += mult
                 item[2].extend(payload)
                 break
