@@ -184,7 +184,8 @@ def solve_flow(
             f"ℓ(θ0) or ∇ℓ(θ0) overflows float64 at {int(overflow.sum())} start(s) (the first, "
             f"member {i}: ‖θ0‖ = {size:.3g}, ℓ(θ0) = "
             f"{float(loss0[i]):.3g}): the flow cannot start there; use a smaller initial scale "
-            "(or a ratio c nearer 1).")
+            "(or a ratio c nearer 1), or check that the model's own constants fit in "
+            "float64.")
     run = at_start < 0
     if np.any(np.max(np.abs(batch[run]), axis=-1) == 0):
         raise FlowtoolsError(

@@ -25,8 +25,10 @@ from flowtools.sweep.grid import Axis, Grid, GridError
 from flowtools.sweep.run import SweepResult, default_store, run_sweep, summarize
 from flowtools.sweep.store import (
     StoreBusy,
+    StoreDamaged,
     StoreMismatch,
     SweepStore,
+    check_store,
     export_netcdf,
     open_results,
     store_lock,
@@ -41,9 +43,11 @@ __all__ = [
     "GridError",
     "InProcessExecutor",
     "StoreBusy",
+    "StoreDamaged",
     "StoreMismatch",
     "SweepResult",
     "SweepStore",
+    "check_store",
     "compute_task",
     "default_store",
     "export_netcdf",
