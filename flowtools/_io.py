@@ -61,7 +61,8 @@ import numpy as np
 from flowtools.errors import FlowtoolsError
 
 __all__ = ["atomic_open", "atomic_write", "check_output_dir", "check_output_file",
-           "dumps_json", "open_folder", "private_folder", "safe_open", "savefig",
+           "dumps_json", "open_folder", "open_regular", "private_folder", "read_regular",
+           "safe_open", "savefig",
            "staged_outputs", "to_strict_json", "write_json", "write_text"]
 
 
@@ -535,26 +536,35 @@ def staged_outputs(folder, names: Iterable[str]):
 
 
 # ---------------------------------------------------------------------- reading inputs
+def open_regular(path, *, what: str = "the file"):
+    """``path`` opened for reading ("rb") if it is a regular file, checked on the opened
+    descriptor (opened non-blocking, so that a FIFO put in its place cannot hang the open);
+    a folder, device, FIFO or socket is refused with a ``FlowtoolsError`` naming ``what``."""
+    path = pathlib.Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC)
+    except FileNotFoundError:
+        raise FlowtoolsError(f"{what} {str(path)!r} not found.") from None
+    except OSError as err:
+        raise FlowtoolsError(f"cannot read {what} {str(path)!r} ({_describe(err)}).") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise FlowtoolsError(f"{what} {str(path)!r} is {kind}, not a regular file: give "
+                             "a file.")
+    return os.fdopen(fd, "rb")
+
+
 def read_regular(path, limit: int, *, what: str = "the file") -> bytes:
     """The bytes of the regular file ``path``, of at most ``limit`` bytes: a folder, a
     device (``/dev/zero`` never ends), a FIFO or a socket is refused, and so is a larger
     file — both checked on the opened descriptor before anything is read (opened
     non-blocking, so a FIFO cannot hang the open); ``FlowtoolsError`` naming ``what``."""
     path = pathlib.Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise FlowtoolsError(f"{what} {str(path)!r} not found.") from None
-    except OSError as err:
-        raise FlowtoolsError(f"cannot read {what} {str(path)!r} ({_describe(err)}).") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, FIFO or socket"
-        raise FlowtoolsError(f"{what} {str(path)!r} is {kind}, not a regular file: give "
-                             "a file.")
-    with os.fdopen(fd, "rb") as fh:
+    fh = open_regular(path, what=what)
+    st = os.fstat(fh.fileno())
+    with fh:
         if st.st_size > limit:
             raise FlowtoolsError(f"{what} {str(path)!r} has {st.st_size:,} bytes, more than "
                                  f"the {limit:,} allowed: give a smaller file.")

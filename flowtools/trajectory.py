@@ -16,7 +16,6 @@ import json
 import math
 import os
 import pathlib
-import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field, fields
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from flowtools import _validate as V
+from flowtools._io import open_regular
 from flowtools.errors import FlowtoolsError
 
 
@@ -292,26 +292,12 @@ META_MAX_CHARS = 2**24
 _NPY = ".npy"
 
 
-def _open_regular(src: pathlib.Path):
-    """``src`` opened for reading if it is a regular file (checked on the descriptor, opened
-    non-blocking so that a FIFO put in its place cannot hang the open)."""
-    fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    fh = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        fh.close()
-        raise _bad(src, "not a regular file (a device, FIFO or socket): not a trajectory file.")
-    return fh
-
-
 def _read(src: pathlib.Path):
     """Arrays and scalar fields of a trajectory file, every one checked — and every size
     before anything is inflated: the archive's members are read only after their .npy
     headers (shape, dtype) agree with each other and with the member's declared size, and
     their total fits in memory (``flowtools._validate.memory``)."""
-    try:
-        fh = _open_regular(src)
-    except OSError as err:
-        raise _bad(src, f"cannot read it ({err.strerror or err}).") from None
+    fh = open_regular(src, what="the trajectory file")
     try:
         with fh:
             size = os.fstat(fh.fileno()).st_size

@@ -124,12 +124,11 @@ def _check_memory(problem, members: int, method: str) -> None:
     from flowtools.models.two_layer import evaluation_bytes
     from flowtools.trajectory import trajectory_bytes
 
-    saves = SAVES
     p = problem.n_params
     in_flight = members if method == "gd" else min(members, 64)  # GD: one lockstep batch
-    need = (2 * trajectory_bytes(members, saves, p)
+    need = (2 * trajectory_bytes(members, SAVES, p)
             + in_flight * evaluation_bytes(problem.n, problem.width, problem.dim, problem.bias))
-    V.memory(need, f"{members} trajectory(ies) of {saves} saved points of p = {p:,} parameters "
+    V.memory(need, f"{members} trajectory(ies) of {SAVES} saved points of p = {p:,} parameters "
              f"(n = {problem.n:,} samples, width m = {problem.width:,})",
              "use fewer --seed values, a narrower network (--width) or fewer samples (--n)")
 

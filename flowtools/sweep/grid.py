@@ -297,8 +297,6 @@ class Grid:
         path = pathlib.Path(path)
         try:  # a regular file of bounded size (not /dev/zero, a FIFO, a folder)
             data = read_regular(path, MAX_GRID_BYTES, what="grid file")
-        except GridError:
-            raise
         except FlowtoolsError as err:
             raise GridError(str(err)) from None
         try:

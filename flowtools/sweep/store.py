@@ -576,7 +576,7 @@ class SweepStore:
         arrs[CHECKSUMS][block] = np.broadcast_to(record, shape + record.shape)
 
     def _mark_done(self, block, shape):
-        done = self._arrays["done"] if self._arrays else self._group["done"]
+        done = self._open_arrays()["done"]
         done[block] = np.ones(shape, dtype=bool)
 
 
