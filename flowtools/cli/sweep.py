@@ -137,10 +137,11 @@ def _run(args) -> int:
 def _counts(store):
     import numpy as np
 
-    from flowtools.sweep import open_results
+    from flowtools.sweep.store import check_store, read_results
     from flowtools.trajectory import Status
 
-    ds = open_results(store)
+    # one check of the store (open_results would hash every chunk again), only `status` read
+    ds = read_results(check_store(store), ["status"])
     done = np.asarray(ds["done"].values, dtype=bool)
     status = np.asarray(ds["status"].values)[done]
     return int(done.sum()), int(sum(not Status(int(s)).ok for s in status))
