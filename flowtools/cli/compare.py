@@ -68,7 +68,6 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from flowtools._io import check_output_file, write_json
     from flowtools.cli._common import problem_from_args, theta0_from_args
-    from flowtools.descent import check_gd_iterations, gd_iterations
     from flowtools.discretization import DEFAULT_LRS, GDStabilityWarning, compare
     from flowtools.experiments.branch_maps import EX1_LRS, branch_map
 
@@ -76,16 +75,9 @@ def run(args) -> int:
         check_output_file(args.json, what="--json")  # before any work
     problem = problem_from_args(args)
     if args.branch_map:
-        lrs = args.lrs or EX1_LRS
-        check_gd_iterations(
-            gd_iterations(args.horizon, lrs, batch=len(args.c_tilde)), args.max_gd_steps,
-            "this branch map", f"its longest GD run is horizon/lr = {args.horizon:g}/"
-            f"{min(lrs):g} = {args.horizon / min(lrs):.3g} iterations, for each of the "
-            f"{len(args.c_tilde)} c̃ value(s); "
-            "shorten --horizon, raise the learning rates or give fewer --c-tilde values",
-            "--max-gd-steps")
-        res = branch_map(problem, args.c_tilde, lrs, scale=args.scale,
-                         seed=args.seed[0], horizon=args.horizon)
+        res = branch_map(problem, args.c_tilde, args.lrs or EX1_LRS, scale=args.scale,
+                         seed=args.seed[0], horizon=args.horizon,
+                         max_gd_steps=args.max_gd_steps)
     else:
         if len(args.seed) > 1:
             from flowtools.errors import FlowtoolsError

@@ -24,7 +24,7 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools._io import named
 from flowtools.branches import classify
-from flowtools.descent import run_gd
+from flowtools.descent import GD_STEP_LIMIT, check_gd_iterations, gd_iterations, run_gd
 from flowtools.discretization import lam_max
 from flowtools.errors import FlowtoolsError
 from flowtools.flow import solve_flow
@@ -118,14 +118,15 @@ class BranchMap:
 
 def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
                seed: int = 0, horizon: float = 5e4, loss_threshold: float = 1e-15,
-               tol: float = 0.1) -> BranchMap:
+               tol: float = 0.1, max_gd_steps: float = GD_STEP_LIMIT) -> BranchMap:
     """Final branch (Q1 / Q2) over c̃ for the flow and for GD (width m = 2).
 
     Initial states: ``problem.init_ratio(c̃, scale, seed)`` (the paper's Figure 2/3
     protocol: the second neuron rescaled so that C1/C2 = c̃). The flow is integrated to
     ``loss_threshold`` (its t → ∞ label). GD runs to flow time ``horizon`` (default 5e4 =
     Figure 3's 1e6 iterations at η = 0.05) and is labelled there and after continuing its
-    iterate with the flow to ``loss_threshold``.
+    iterate with the flow to ``loss_threshold``. Its GD iterations (Σ horizon/η over the
+    learning rates, per c̃) are estimated first and refused above ``max_gd_steps``.
 
         >>> import flowtools as ft
         >>> bm = branch_map(ft.example1(), [0.5, 0.9], [0.05], horizon=5e3)
@@ -145,6 +146,14 @@ def branch_map(problem: Problem, c_tildes, lrs=EX1_LRS, *, scale: float = 1e-8,
     horizon = V.positive_float(horizon, "the GD horizon")
     loss_threshold = V.loss_threshold(loss_threshold)
     tol = V.positive_float(tol, "the branch tolerance tol")
+    with np.errstate(over="ignore"):
+        worst = horizon / float(np.min(lrs))
+    check_gd_iterations(
+        gd_iterations(horizon, lrs, batch=cs.size), max_gd_steps, "this branch map",
+        f"its longest GD run is horizon/lr = {horizon:g}/{float(np.min(lrs)):g} = "
+        f"{worst:.3g} iterations, for each of the {cs.size} c̃ value(s); shorten the "
+        "horizon (--horizon), raise the learning rates or give fewer c̃ values",
+        "max_gd_steps (--max-gd-steps)")
     th0 = np.stack([problem.init_ratio(c, scale, seed) for c in cs])
 
     def labels(thetas):
