@@ -1,0 +1,618 @@
+"""Sample-size thresholds of a two-layer network with a single-neuron target, from the model.
+
+The main paper (§3.2, Definition 1, Table 1, Appendix B) organises recovery around two sample
+sizes taken from Zhang et al. (2023a, b): below the **optimistic sample size** no
+initialization recovers the target; from the **separation sample size** of a branch Q^k of
+the target set Q* = {θ : f_θ ≡ f*} on, Q^k is *separated* — some open neighbourhood M of it
+has M ∩ ℓ⁻¹(0) = Q^k ∩ ℓ⁻¹(0) — and recovery on it can happen with positive probability. This
+module computes both for any width m, input dimension d, with or without bias, and any
+analytic activation with σ(0) = 0 and σ'(0) ≠ 0 (the paper's), in two independent ways: from
+the structure of Q* (``target_branches``, ``thresholds``) and numerically (``tangent_rank``,
+``numerical_dimension``, ``numerical_optimistic``; ``flowtools.separation`` tests Definition 1
+itself without using the rule below).
+
+Network f_θ(x) = Σ_k a_k σ(w_kᵀx̃), θ = (a_1, w_1, …, a_m, w_m), x̃ = (x, 1) with a bias
+(w_k ∈ ℝ^{d̃}, d̃ = d + 1) or x̃ = x (d̃ = d); p = m(d̃ + 1) parameters; target
+f* = a_0 σ(w_0ᵀx̃), a_0 ≠ 0, w_0 ≠ 0 with a non-zero input part.
+
+**The branches of Q*.** Assume the functions σ(wᵀx̃) for distinct w (w ≠ ±w' for odd σ) with
+a non-zero input part are linearly independent of each other and of the affine functions
+(true for tanh; checked numerically by ``thresholds(check=True)``). Then f_θ = f* exactly
+when the neurons fall into groups — up to swapping neurons and, for odd σ, flipping a
+neuron's sign (a, w) ↦ (−a, −w) — of these kinds:
+
+====  =====================================================  ==========  =================
+code  group                                                  dimension   tangent functions
+====  =====================================================  ==========  =================
+T<k>  k neurons at the target, w = w_0, Σ a = a_0 (one)      k − 1       σ(w_0x̃), x̃σ'(w_0x̃)
+S     a silenced neuron: a = 0, w free                       d̃           σ(wx̃)
+N     a null neuron: w = 0 (σ(0) = 0), a free                1           x̃ σ'(0)
+K<g>  g ≥ 2 bias-only neurons, w = (0, b), Σ a σ(b) = 0      2g − 1      1, x
+C<g>  g ≥ 2 neurons at one free w, Σ a = 0                   d̃ + g − 1   σ(wx̃), x̃σ'(wx̃)
+====  =====================================================  ==========  =================
+
+(with a bias, g ≥ 2 null neurons lie in the closure of K<g>, so they are not a branch of
+their own; without a bias, bias-only neurons are null neurons, "N<g>" of dimension g). A
+branch is one T group plus silenced neurons, at most one bias-only group (N, K<g> or N<g>) and
+any C groups, m neurons in all. For m = 2 the branches are the paper's Q1 = T2 (a line),
+Q2 = T1+S (a plane) — and T1+N = {neuron 1 = target, w_2 = 0, a_2 free}, a line the paper's
+"Q1 ∪ Q2 = Q*" leaves out (tanh(0·x + 0) = 0 for every a_2).
+
+**Tangent rank.** At a generic point of a branch the tangent functions ∂f_θ/∂θ_j span
+r = (d̃ + 1)(1 + #C) + #S + d̃·[a bias-only group]: the last column above, counted once
+per group. Its kernel has dimension p − r ≥ dim B (moving along B does not change f).
+
+**The optimistic sample size** (Zhang et al. 2023a) is the model rank of the target, the
+minimum of r over Q*. The T group always gives d̃ + 1 functions (some a ≠ 0 since Σa = a_0 ≠
+0), and every other group can be made to contribute none (a silenced neuron at w = 0: σ(0) =
+0; a null or bias-only neuron with a = 0; a C group with a = 0): n_opt = d̃ + 1, the
+target neuron's own parameter count (3 in Example 1, 5 for d = 3 with bias, as quoted).
+
+**The separation sample size** of a branch B is the dimension of the tangent cone C_B of the
+image {f_θ} at f* along B (the leading-order terms of f_θ − f* for θ near a generic θ_0 ∈ B).
+Why: take data in general position. If zero-loss points θ_j ∉ Q* accumulate at θ_0, the
+directions (f_θj − f*)/‖f_θj − f*‖ have a limit v ∈ C_B with v(x_i) = 0 for every sample;
+n generic evaluation constraints meet a cone of dimension D only at 0 when n ≥ D, so B is
+separated. For n < D a generic codimension-n subspace meets C_B; for a linear cone it always
+does and B is not separated (the zero set of n equations near θ_0 has dimension ≥ p − n >
+dim B), for a curved cone it does for a positive-measure set of data.
+
+- *Clean branches* (kernel of the tangent map = tangent of B, i.e. p − r = dim B: T1, S, N,
+  C2 groups): C_B is the tangent space's image, D = r = p − dim B.
+- *An aligned pair* (a T2 group, every other group clean): the kernel exceeds the branch by
+  the d̃ directions u_1 = −(a_2/a_1)u_2 that pull the two neurons apart. With s = Σa − a_0,
+  P = Σ a_i u_i (u_i = w_i − w_0), f_θ − f* = sσ + Pᵀx̃σ' + ½x̃ᵀMx̃σ'' + O(3) with
+  M = Σ a_i u_iu_iᵀ; when P = O(‖u‖²), M = (a_1a_0/a_2) u_1u_1ᵀ is of rank one. C_B is the
+  first-order span times the cone of rank-one symmetric d̃ × d̃ matrices (dimension d̃):
+  D = r + d̃ = p − dim B. Example 1: 3 + 2 = 5; Figure 9 (d̃ = 4): 5 + 4 = 9. The rank-one
+  cone is a quadric, so at n = D − 1 separation fails only for some data (when the
+  quadratic form det M restricted to the kernel of the samples is indefinite).
+- *Other degenerate groups* (T<k ≥ 3>, K<g>, C<g ≥ 3>, N<g ≥ 2>): the second-order cone does
+  not close the count; D = p − dim B is conjectured (the normal slice of B maps
+  finite-to-one at leading order) and labelled so — ``flowtools.separation`` tests it.
+
+So in every case n_sep(B) = p − dim B, the codimension of B in parameter space: Example 1:
+Q2 6 − 2 = 4, Q1 6 − 1 = 5, T1+N 6 − 1 = 5; Figure 9 (p = 10): Q2 10 − 4 = 6, Q1 10 − 1 = 9.
+The paper's "separation sample size" without a branch is the smallest over the branches
+(the first n at which recovery is possible with positive probability).
+
+**All global minima in Q*.** For n ≥ p + 1 the samples overdetermine the p parameters: the
+data (x_1, …, x_n) for which some θ ∉ Q* interpolates them form a set of dimension at most
+p + nd − n < nd, of measure zero. At n = p spurious global minima are isolated and may
+exist for a positive-measure set of data; the paper's Table 1 states Q* = ℓ⁻¹(0) at
+n = p = 6 for Example 1 (``flowtools.separation.zero_loss_search`` looks for them).
+
+    >>> import flowtools as ft
+    >>> from flowtools.thresholds import thresholds
+    >>> th = thresholds(ft.example1())
+    >>> th.optimistic, th.separation, [(b.code, b.paper_name, b.dimension, b.separation)
+    ...                                for b in th.branches]
+    (3, 4, [('T2', 'Q1', 1, 5), ('T1+S', 'Q2', 2, 4), ('T1+N', None, 1, 5)])
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flowtools.errors import FlowtoolsError
+from flowtools.models import Problem
+from flowtools.models.network import augment, forward
+
+__all__ = ["Branch", "Group", "Thresholds", "numerical_dimension", "numerical_optimistic",
+           "problem_for", "tangent_rank", "target_branches", "thresholds"]
+
+RULES = ("clean", "second order", "conjectured")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of neurons of a branch: ``kind`` in T, S, N, K, C (see the module docstring)
+    and its ``size`` (S and N groups have size 1; without a bias "N" may have size g)."""
+
+    kind: str
+    size: int = 1
+
+    @property
+    def code(self) -> str:
+        return self.kind if self.size == 1 and self.kind in "SN" else f"{self.kind}{self.size}"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What the structure needs of a problem: width, d̃, bias, σ and the target (a_0, w̃_0)."""
+
+    width: int
+    dt: int
+    bias: bool
+    activation: object
+    a0: float
+    w0: tuple  # augmented target weight (w_0, b_0) with a bias
+
+    @property
+    def n_params(self) -> int:
+        return self.width * (self.dt + 1)
+
+    def sigma(self, z):
+        return np.asarray(self.activation(jnp.asarray(z, dtype=jnp.float64)), dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class Branch:
+    """A branch of the target set Q*: its groups, its dimension (from the structure), the
+    tangent rank r at a generic point, and the separation sample size by the rule
+    (``rule``: "clean", "second order" or "conjectured", see the module docstring).
+
+    Neurons are ordered as the groups are listed (the T group first); ``point``, ``tangent``
+    and ``normal`` use the Problem's parameter layout."""
+
+    groups: tuple[Group, ...]
+    spec: _Spec = field(repr=False)
+    dimension: int
+    rank: int
+    rule: str
+
+    @property
+    def code(self) -> str:
+        return "+".join(g.code for g in self.groups)
+
+    @property
+    def paper_name(self) -> str | None:
+        """The paper's name for the width-2 branches (Example 1): Q1 = T2, Q2 = T1+S."""
+        if self.spec.width == 2:
+            return {"T2": "Q1", "T1+S": "Q2"}.get(self.code)
+        return None
+
+    @property
+    def codimension(self) -> int:
+        return self.spec.n_params - self.dimension
+
+    @property
+    def separation(self) -> int:
+        """The separation sample size by the rule: the codimension p − dim B."""
+        return self.codimension
+
+    @property
+    def description(self) -> str:
+        words = {"T": "at the target (w = w0, Σa = a0)", "S": "silenced (a = 0, w free)",
+                 "N": "null (w = 0, a free)", "K": "bias-only, constants cancel (Σ a σ(b) = 0)",
+                 "C": "at one free w, cancelling (Σa = 0)"}
+        parts = []
+        for g in self.groups:
+            n = "1 neuron" if g.size == 1 else f"{g.size} neurons"
+            parts.append(f"{n} {words[g.kind]}")
+        return "; ".join(parts)
+
+    def _slices(self):
+        """(group, [neuron indices]) in neuron order."""
+        i = 0
+        for g in self.groups:
+            yield g, list(range(i, i + g.size))
+            i += g.size
+
+    # ------------------------------------------------------------------ points
+    def point(self, rng=None, *, degenerate: bool = False) -> np.ndarray:
+        """A point of the branch (f_θ = f* exactly). Generic by default (random free
+        coordinates of order one); ``degenerate=True`` sets the free coordinates to the
+        values where the tangent rank is smallest (silenced w = 0, null or cancelling a = 0,
+        one T neuron carrying all of a_0), where the optimistic size is attained."""
+        rng = np.random.default_rng(rng)
+        s = self.spec
+        a, W = np.zeros(s.width), np.zeros((s.width, s.dt))
+        w0 = np.asarray(s.w0)
+        for g, idx in self._slices():
+            if g.kind == "T":
+                W[idx] = w0
+                if degenerate or g.size == 1:
+                    a[idx] = 0.0
+                    a[idx[0]] = s.a0
+                else:
+                    dev = rng.uniform(0.3, 1.0, g.size) * rng.choice([-1, 1], g.size)
+                    a[idx] = s.a0 / g.size + dev - dev.mean()
+            elif g.kind == "S":
+                W[idx] = 0.0 if degenerate else _generic_weight(rng, s.dt, w0)
+            elif g.kind == "N":
+                a[idx] = 0.0 if degenerate else _order_one(rng, g.size)
+            elif g.kind == "K":
+                if not degenerate:
+                    b = _order_one(rng, g.size)
+                    W[idx, -1] = b
+                    sb = s.sigma(b)
+                    a[idx[:-1]] = rng.uniform(0.5, 1.5, g.size - 1)
+                    a[idx[-1]] = -(a[idx[:-1]] @ sb[:-1]) / sb[-1]
+            elif g.kind == "C":
+                if not degenerate:
+                    W[idx] = _generic_weight(rng, s.dt, w0)
+                    dev = _order_one(rng, g.size)
+                    a[idx] = dev - dev.mean()
+        return np.concatenate([a[:, None], W], axis=1).ravel()
+
+    # ------------------------------------------------------------------ tangent space
+    def tangent(self, theta) -> np.ndarray:
+        """Orthonormal basis (p, dimension) of the branch's tangent space at θ (a point of
+        the branch in this branch's neuron order), from its defining equations."""
+        s = self.spec
+        theta = np.asarray(theta, dtype=float)
+        blk = s.dt + 1
+        A = lambda i: i * blk  # noqa: E731 - index of a_i
+        Wj = lambda i, j: i * blk + 1 + j  # noqa: E731 - index of (w_i)_j
+        vecs = []
+
+        def e(*pairs):
+            v = np.zeros(s.n_params)
+            for k, c in pairs:
+                v[k] += c
+            return v
+
+        for g, idx in self._slices():
+            if g.kind == "T":
+                vecs += [e((A(i), 1.0), (A(idx[-1]), -1.0)) for i in idx[:-1]]
+            elif g.kind == "S":
+                vecs += [e((Wj(idx[0], j), 1.0)) for j in range(s.dt)]
+            elif g.kind == "N":
+                vecs += [e((A(i), 1.0)) for i in idx]
+            elif g.kind == "C":
+                vecs += [e(*[(Wj(i, j), 1.0) for i in idx]) for j in range(s.dt)]
+                vecs += [e((A(i), 1.0), (A(idx[-1]), -1.0)) for i in idx[:-1]]
+            elif g.kind == "K":
+                # coordinates (a_i, b_i) of the group with F = Σ a_i σ(b_i) = 0: null space of ∇F
+                coords = [A(i) for i in idx] + [Wj(i, s.dt - 1) for i in idx]
+                b = theta[[Wj(i, s.dt - 1) for i in idx]]
+                a = theta[[A(i) for i in idx]]
+                grad = np.concatenate([s.sigma(b), a * _dsigma(s.activation, b)])
+                _, _, vt = np.linalg.svd(grad[None, :])
+                for v in vt[1:]:
+                    vecs.append(e(*zip(coords, v)))
+        if not vecs:
+            return np.zeros((s.n_params, 0))
+        q, _ = np.linalg.qr(np.array(vecs).T)
+        return q
+
+    def normal(self, theta) -> np.ndarray:
+        """Orthonormal basis (p, codimension) of the complement of ``tangent(θ)``."""
+        T = self.tangent(theta)
+        u, _, _ = np.linalg.svd(np.eye(T.shape[0]) - T @ T.T)
+        return u[:, : self.codimension]
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "paper_name": self.paper_name,
+                "description": self.description, "dimension": self.dimension,
+                "codimension": self.codimension, "tangent_rank": self.rank,
+                "separation": self.separation, "rule": self.rule}
+
+
+def _order_one(rng, size) -> np.ndarray:
+    """Random numbers of modulus in [0.5, 1.5] and random sign."""
+    return rng.uniform(0.5, 1.5, size) * rng.choice([-1, 1], size)
+
+
+def _generic_weight(rng, dt, w0) -> np.ndarray:
+    """A weight of order one with a non-zero input part, away from ±w_0 and from 0."""
+    while True:
+        w = rng.uniform(-1.5, 1.5, dt)
+        if (np.linalg.norm(w[: max(dt - 1, 1)]) > 0.4
+                and min(np.linalg.norm(w - w0), np.linalg.norm(w + w0)) > 0.5):
+            return w
+
+
+def _dsigma(activation, z) -> np.ndarray:
+    d = jax.vmap(jax.grad(lambda t: activation(t)))
+    return np.asarray(d(jnp.asarray(z, dtype=jnp.float64)), dtype=float)
+
+
+# ---------------------------------------------------------------------- structure
+def _spec(problem) -> _Spec:
+    if not isinstance(problem, Problem):
+        raise FlowtoolsError(
+            f"thresholds are defined for the two-layer network with a single-neuron target "
+            f"(flowtools.make_problem / flowtools.models.Problem), not {type(problem).__name__}.")
+    target = problem.target
+    if target is None:
+        raise FlowtoolsError("this problem stores no target (its data were given as arrays): "
+                             "build it with flowtools.make_problem(..., target=SingleNeuron(...)).")
+    act = problem.activation
+    if target.activation != act:
+        raise FlowtoolsError(
+            f"the target's activation ({target.activation.name}) differs from the network's "
+            f"({act.name}): no parameter reproduces it, so Q* is empty. Use the same activation.")
+    if act.sigma0 != 0 or act.dsigma0 == 0:
+        raise FlowtoolsError(
+            f"the thresholds assume σ(0) = 0 and σ'(0) ≠ 0 (the paper's); activation "
+            f"{act.name} has σ(0) = {act.sigma0}, σ'(0) = {act.dsigma0}.")
+    from flowtools.expressions import x as _x
+
+    if act.expr.is_polynomial(_x):
+        raise FlowtoolsError(
+            f"activation {act.name} is a polynomial: its neurons span a finite-dimensional "
+            "space of polynomials, so Q* is not the union of the branches counted here (the "
+            "rule assumes the functions σ(wᵀx̃) are linearly independent). Use an analytic "
+            "non-polynomial σ such as tanh, sin or x/(1+x**2).")
+    if target.a0 == 0 or not any(target.w0):
+        raise FlowtoolsError("the target must be a genuine neuron: a0 ≠ 0 and w0 ≠ 0.")
+    if target.b0 and not problem.bias:
+        raise FlowtoolsError("the target has a bias b0 but the network has none: Q* is empty.")
+    w0 = tuple(target.w0) + ((target.b0 or 0.0,) if problem.bias else ())
+    return _Spec(problem.width, problem.dim + bool(problem.bias), bool(problem.bias), act,
+                 float(target.a0), w0)
+
+
+def _partitions(n: int, smallest: int):
+    """Multisets of integers ≥ ``smallest`` summing to n (non-increasing tuples)."""
+    if n == 0:
+        yield ()
+        return
+    for first in range(n, smallest - 1, -1):
+        for rest in _partitions(n - first, smallest):
+            if not rest or rest[0] <= first:
+                yield (first, *rest)
+
+
+def _group_counts(g: Group, dt: int, bias: bool) -> tuple[int, int, int]:
+    """(dimension, kernel excess over the dimension, tangent functions) of one group;
+    the bias-only groups' affine functions are counted by the caller (shared)."""
+    k = g.size
+    if g.kind == "T":
+        return k - 1, (k - 1) * dt, dt + 1
+    if g.kind == "S":
+        return dt, 0, 1
+    if g.kind == "C":
+        return dt + k - 1, (k - 2) * dt, dt + 1
+    if g.kind == "N":
+        return k, (k - 1) * dt, 0
+    if g.kind == "K":
+        return 2 * k - 1, (k - 1) * (dt - 1), 0
+    raise ValueError(g.kind)
+
+
+def _make_branch(groups, spec: _Spec) -> Branch:
+    dims = [_group_counts(g, spec.dt, spec.bias) for g in groups]
+    dimension = sum(d for d, _, _ in dims)
+    rank = sum(r for _, _, r in dims) + (spec.dt if any(g.kind in "NK" for g in groups) else 0)
+    excess = {g: x for g, (_, x, _) in zip(groups, dims) if x}
+    if not excess:
+        rule = "clean"
+    elif list(excess) == [Group("T", 2)]:
+        rule = "second order"
+    else:
+        rule = "conjectured"
+    assert spec.n_params - rank - dimension == sum(excess.values())
+    return Branch(tuple(groups), spec, dimension, rank, rule)
+
+
+def problem_for(activation="tanh", width: int = 2, dim: int = 1, bias: bool = True,
+                n: int | None = None, seed: int = 0) -> Problem:
+    """A problem of the given architecture whose target is the paper's neuron under the same
+    activation, a_0 = 1, w_0 = (1, …, 1), b_0 = 1 with a bias (``make_problem``'s default
+    target is tanh whatever the network's activation). The thresholds do not depend on the
+    data; ``n`` (default p + 1) uniform samples on [−2, 2]^d are drawn with ``seed``."""
+    from flowtools.models import make_problem
+    from flowtools.models.network import SingleNeuron, n_params
+
+    target = SingleNeuron(activation, 1.0, np.ones(dim), 1.0 if bias else None)
+    n = n_params(width, dim, bias) + 1 if n is None else n
+    return make_problem(n, sampling="uniform", activation=target.activation, width=width,
+                        dim=dim, bias=bias, target=target, seed=seed)
+
+
+def target_branches(problem) -> list[Branch]:
+    """The branches of Q* for ``problem`` (a two-layer ``Problem`` with its single-neuron
+    target), up to the network's symmetries, in a fixed order (larger T groups first)."""
+    spec = _spec(problem)
+    m, out = spec.width, []
+    for k in range(m, 0, -1):
+        rest = m - k
+        for z in range(rest + 1):  # the bias-only group's size
+            if z == 0:
+                bias_only = ()
+            elif spec.bias:
+                bias_only = (Group("N"),) if z == 1 else (Group("K", z),)
+            else:
+                bias_only = (Group("N", z),)
+            for s in range(rest - z + 1):
+                for cs in _partitions(rest - z - s, 2):
+                    groups = (Group("T", k), *[Group("S")] * s, *bias_only,
+                              *[Group("C", c) for c in cs])
+                    out.append(_make_branch(groups, spec))
+    return out
+
+
+# ---------------------------------------------------------------------- thresholds
+@dataclass(frozen=True, eq=False)
+class Thresholds:
+    """The sample-size thresholds of a problem's model (see the module docstring)."""
+
+    branches: tuple[Branch, ...]
+    optimistic: int
+    n_params: int
+    width: int
+    dim: int
+    bias: bool
+    activation: str
+    checks: dict | None = None
+
+    @property
+    def separation(self) -> int:
+        """The smallest separation size over the branches."""
+        return min(b.separation for b in self.branches)
+
+    def branch(self, code: str) -> Branch:
+        for b in self.branches:
+            if code in (b.code, b.paper_name):
+                return b
+        raise FlowtoolsError(f"no branch {code!r}; the branches are "
+                             f"{', '.join(b.code for b in self.branches)}.")
+
+    def to_dict(self) -> dict:
+        return {"activation": self.activation, "width": self.width, "dim": self.dim,
+                "bias": self.bias, "n_params": self.n_params, "optimistic": self.optimistic,
+                "separation": self.separation, "all_minima_in_target_from": self.n_params + 1,
+                "branches": [b.to_dict() for b in self.branches],
+                "checks": self.checks}
+
+    def table(self) -> str:
+        """The branches and thresholds as aligned text (what ``flowtools thresholds`` prints)."""
+        lines = [f"two-layer network: σ = {self.activation}, width m = {self.width}, d = "
+                 f"{self.dim}, {'with' if self.bias else 'without'} bias, p = {self.n_params} "
+                 "parameters", ""]
+        head = f"{'branch':<12} {'paper':<6} {'dim':>4} {'rank':>5} {'sep. n':>7}  {'rule':<13}"
+        if self.checks:
+            head += f" {'dim (num.)':>10} {'rank (num.)':>11}"
+        lines += [head + "  groups", "-" * len(head)]
+        for b in self.branches:
+            row = (f"{b.code:<12} {b.paper_name or '-':<6} {b.dimension:>4} {b.rank:>5} "
+                   f"{b.separation:>7}  {b.rule:<13}")
+            if self.checks:
+                c = self.checks["branches"][b.code]
+                row += f" {c['dimension']:>10} {c['tangent_rank']:>11}"
+            lines.append(row + "  " + b.description)
+        first = [b.code for b in self.branches if b.separation == self.separation]
+        lines += ["", f"optimistic sample size       n = {self.optimistic}"
+                  + (f"   (numerical model rank: {self.checks['optimistic']})"
+                     if self.checks else ""),
+                  f"separation sample size       n = {self.separation}   (first branch to "
+                  f"separate: {', '.join(first)})",
+                  f"all global minima in Q*      n ≥ {self.n_params + 1} for almost every "
+                  f"dataset (p + 1; at n = p = {self.n_params} isolated exceptions possible)"]
+        return "\n".join(lines)
+
+
+def thresholds(problem, *, check: bool = False, seed: int = 0) -> Thresholds:
+    """Branches of Q* and the optimistic and separation sample sizes of ``problem``'s model
+    (its data are not used). ``check=True`` also computes each branch's dimension and
+    tangent rank and the model rank numerically (``numerical_dimension``,
+    ``tangent_rank``, ``numerical_optimistic``) and raises ``FlowtoolsError`` if they
+    disagree with the structure (an activation that breaks the independence assumption)."""
+    spec = _spec(problem)
+    branches = tuple(target_branches(problem))
+    ranks = {b.code: tangent_rank(problem, b.point(seed))[0] for b in branches}
+    wrong = [f"{b.code}: {b.rank} vs {ranks[b.code]}" for b in branches if ranks[b.code] != b.rank]
+    if wrong:
+        raise FlowtoolsError(
+            f"the tangent rank at a generic point of a branch differs from the structure's "
+            f"({'; '.join(wrong)}) for activation {spec.activation.name}: it breaks the "
+            "assumption that σ(wᵀx̃) for distinct w, x̃σ'(wᵀx̃) and the affine functions are "
+            "linearly independent, on which the branches and thresholds rest.")
+    checks = None
+    if check:
+        checks = {"branches": {}, "optimistic": numerical_optimistic(problem, seed=seed)}
+        for b in branches:
+            checks["branches"][b.code] = {
+                "dimension": numerical_dimension(problem, b, seed=seed)[0],
+                "tangent_rank": ranks[b.code]}
+        bad = [f"{b.code}: dimension {b.dimension} vs {checks['branches'][b.code]['dimension']}"
+               f", rank {b.rank} vs {checks['branches'][b.code]['tangent_rank']}"
+               for b in branches
+               if (b.dimension, b.rank) != (checks["branches"][b.code]["dimension"],
+                                            checks["branches"][b.code]["tangent_rank"])]
+        if checks["optimistic"] != spec.dt + 1:
+            bad.append(f"model rank {spec.dt + 1} vs {checks['optimistic']}")
+        if bad:
+            raise FlowtoolsError(
+                f"the structure of Q* disagrees with the numerical check for activation "
+                f"{spec.activation.name} ({'; '.join(bad)}): the activation breaks the "
+                "assumption that the functions σ(wᵀx̃) and their derivative terms are "
+                "linearly independent (e.g. a polynomial σ).")
+    return Thresholds(branches, spec.dt + 1, spec.n_params, spec.width, problem.dim,
+                      spec.bias, spec.activation.name, checks)
+
+
+# ---------------------------------------------------------------------- numerics
+@functools.lru_cache(maxsize=32)
+def _jacobian(activation, width: int):
+    """jit(θ, X̃ ↦ ∂f_θ(x̃_j)/∂θ_k), one program per activation and width."""
+    return jax.jit(jax.jacfwd(lambda th, Xa: forward(activation, th, Xa, width)))
+
+
+def _test_matrix(problem, X_test, n_test=400, seed=0) -> jnp.ndarray:
+    from flowtools.branches import test_inputs
+
+    X = test_inputs(problem, n_test, seed=seed) if X_test is None else np.asarray(X_test, float)
+    X = X.reshape(-1, problem.dim)
+    return jnp.asarray(augment(X, problem.bias))
+
+
+def _rank(sv: np.ndarray, rtol: float) -> int:
+    return int(np.sum(sv > rtol * sv[0])) if sv.size and sv[0] > 0 else 0
+
+
+def tangent_rank(problem, theta, X_test=None, *, rtol: float = 1e-8) -> tuple[int, np.ndarray]:
+    """Numerical rank of the tangent functions ∂f_θ/∂θ_k at θ: the singular values of the
+    matrix [∂f_θ(x_j)/∂θ_k] on many test inputs (default 400, ``branches.test_inputs``)
+    and how many exceed ``rtol`` times the largest. Returns (rank, singular values)."""
+    J = np.asarray(_jacobian(problem.activation, problem.width)(
+        jnp.asarray(theta, dtype=jnp.float64), _test_matrix(problem, X_test)))
+    sv = np.linalg.svd(J, compute_uv=False)
+    return _rank(sv, rtol), sv
+
+
+def _project_to_target(problem, theta, Xa, ystar, max_step, iterations=2000):
+    """A point of Q* near θ: Levenberg–Marquardt with the damping λ = ‖R‖ of Yamashita &
+    Fukushima / Fan & Yuan on the residuals R = f_θ − f* at the test inputs, the method for
+    equations whose solutions are not isolated: it converges (quadratically where Q* is
+    smooth) to a point of Q* at distance O(‖θ − θ*‖) of θ's nearest point θ*, and the damping
+    keeps it from stepping along near-kernel directions; steps longer than ``max_step`` are
+    shortened too. Returns the point and the RMS residual reached."""
+    jac = _jacobian(problem.activation, problem.width)
+    f = _predict(problem.activation, problem.width)
+    th = np.asarray(theta, dtype=float)
+    err, stalled = np.inf, 0
+    for _ in range(iterations):
+        r = np.asarray(f(jnp.asarray(th), Xa)) - ystar
+        err_new = float(np.sqrt(np.mean(r**2)))
+        stalled = stalled + 1 if err_new >= err else 0
+        err = min(err, err_new)
+        if stalled >= 20 or err == 0:
+            break
+        J = np.asarray(jac(jnp.asarray(th), Xa))
+        damped = np.vstack([J, np.sqrt(np.linalg.norm(r)) * np.eye(th.size)])
+        step = np.linalg.lstsq(damped, np.concatenate([r, np.zeros(th.size)]), rcond=None)[0]
+        th = th - step * min(1.0, max_step / np.linalg.norm(step))
+    return th, err
+
+
+@functools.lru_cache(maxsize=32)
+def _predict(activation, width: int):
+    return jax.jit(lambda th, Xa: forward(activation, th, Xa, width))
+
+
+def numerical_dimension(problem, branch: Branch, *, seed: int = 0, radius: float = 1e-4,
+                        samples: int | None = None, rtol: float = 1e-2
+                        ) -> tuple[int, np.ndarray]:
+    """The local dimension of Q* at a generic point θ_0 of ``branch``, from points of Q*
+    alone: ``samples`` (default 2p) random perturbations of θ_0 of size ``radius`` are
+    brought back to Q* (``f_θ = f*`` on 400 test inputs, Levenberg–Marquardt) and the
+    singular values of their displacements from θ_0 are counted above ``rtol`` times the
+    largest (tangent components are O(radius), curvature O(radius²), the residual error of
+    the projection far below). The structure is used only to pick θ_0. Returns
+    (dimension, singular values)."""
+    rng = np.random.default_rng(seed)
+    theta0 = branch.point(rng)
+    Xa = _test_matrix(problem, None)
+    ystar = np.asarray(forward(problem.activation, jnp.asarray(theta0), Xa, problem.width))
+    p = theta0.size
+    disp = []
+    for _ in range(samples or 2 * p):
+        delta = rng.standard_normal(p)
+        th, err = _project_to_target(problem, theta0 + radius * delta / np.linalg.norm(delta),
+                                     Xa, ystar, max_step=radius)
+        if err > 1e-13 or np.linalg.norm(th - theta0) > 5 * radius:
+            continue  # did not reach Q*, or reached it far away: not a local sample
+        disp.append(th - theta0)
+    if len(disp) < p:
+        raise FlowtoolsError(f"only {len(disp)} of {samples or 2 * p} perturbed points of "
+                             f"branch {branch.code} could be brought back to Q*.")
+    sv = np.linalg.svd(np.array(disp), compute_uv=False)
+    return _rank(sv, rtol), sv
+
+
+def numerical_optimistic(problem, *, seed: int = 0) -> int:
+    """The model rank of the target computed numerically: the smallest ``tangent_rank``
+    over points of every branch of Q*, generic and degenerate (``Branch.point``)."""
+    ranks = [tangent_rank(problem, b.point(seed, degenerate=deg))[0]
+             for b in target_branches(problem) for deg in (False, True)]
+    return min(ranks)
+
