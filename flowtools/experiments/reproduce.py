@@ -48,6 +48,7 @@ FIGURES = {
     "fig1": "fig1", "fig2": "fig2", "fig3": "fig3", "fig4": "fig4", "fig5": "fig5",
     "fig6": "fig6", "fig7": "fig7", "fig8": "fig8", "fig9": "fig9", "fig10": "fig10",
     "fig11": "fig11", "table1": "table1", "lr-puzzle": "lr_puzzle", "cstar": "cstar",
+    "thresholds": "thresholds",
 }
 
 
