@@ -7,8 +7,8 @@ derived) and the optimistic and separation sample sizes (Zhang et al. 2023a, b; 
 paper's §3.2 and Table 1). The rule and its derivation: ``flowtools.thresholds``. The data
 are not used: thresholds are properties of the model and the target.
 
---check also computes each branch's dimension from sampled points of Q*, the tangent rank
-and the model rank numerically, and fails (exit 2) if they disagree with the structure.
+--check also computes each branch's dimension from the zero set of f_θ − f* (linear
+slices), and the model rank numerically; exit 1 if one disagrees with the structure.
 
 examples:
   flowtools thresholds                         # Example 1: tanh, m = 2, d = 1, bias
@@ -48,4 +48,4 @@ def run(args) -> int:
     pb = problem_for(args.activation, args.width, args.dim, not args.no_bias)
     th = thresholds(pb, check=args.check)
     print(dumps_json(th.to_dict()) if args.json else th.table())
-    return 0
+    return 0 if not args.check or th.checks["agree"] else 1
