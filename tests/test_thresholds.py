@@ -12,6 +12,7 @@ from flowtools.errors import FlowtoolsError
 from flowtools.models import make_problem
 from flowtools.models.network import SingleNeuron, forward
 from flowtools.thresholds import (
+    leading_order_separated,
     numerical_dimension,
     numerical_optimistic,
     problem_for,
@@ -148,6 +149,40 @@ def test_branch_dimension_width3_clean_branches():
     for b in target_branches(WIDTH3):
         if b.rule == "clean":
             assert numerical_dimension(WIDTH3, b, seed=0)[0] == b.dimension, b.code
+
+
+# ---------------------------------------------------------------- the rule on given data
+@pytest.mark.parametrize("dim, sizes", [(1, {"Q2": 4, "Q1": 5, "T1+N": 5}),
+                                        (3, {"Q2": 6, "Q1": 9, "T1+N": 9})], ids=["ex1", "fig9"])
+def test_leading_order_separation_switches_at_the_predicted_size(dim, sizes):
+    """On random data the leading-order test (the samples' kernel against the tangent cone)
+    says "not separated" one sample below each branch's separation size and "separated"
+    from it on — the paper's four separation sizes, dataset by dataset."""
+    for name, n_sep in sizes.items():
+        for seed in range(3):
+            for n, expected in ((n_sep - 1, False), (n_sep, True), (n_sep + 1, True)):
+                pb = problem_for(dim=dim, n=n, seed=seed)
+                branch = next(b for b in target_branches(pb) if name in (b.code, b.paper_name))
+                verdict, _ = leading_order_separated(pb, branch)
+                assert verdict is expected, (name, n, seed)
+
+
+def test_leading_order_q1_at_n4_is_the_sign_of_one_quadratic_form():
+    """Example 1, Q1 at n = 4 = D − 1: independently of J, p spans the functions of the
+    samples orthogonal to (σ, xσ', σ')(x_i + 1), and Q1 is separated at leading order
+    iff S = Σ p_i σ''(x_i + 1) x̃_i x̃_iᵀ is definite."""
+    for seed in range(6):
+        pb = problem_for(n=4, seed=seed)
+        x = pb.X[:, 0]
+        z = x + 1
+        t = np.tanh(z)
+        s1, s2 = 1 - t**2, -2 * t * (1 - t**2)
+        E1 = np.c_[t, x * s1, s1]
+        p = np.linalg.svd(E1.T)[2][-1]               # the null vector of E1ᵀ
+        Xt = np.c_[x, np.ones(4)]
+        S = np.einsum("i,i,ij,ik->jk", p, s2, Xt, Xt)
+        verdict, _ = leading_order_separated(pb, target_branches(pb)[0])   # T2 = Q1
+        assert verdict == bool(np.linalg.det(S) > 0), seed
 
 
 # ---------------------------------------------------------------- refusals
