@@ -24,17 +24,36 @@ from the branch. Two outcomes are clear:
   level — whose generalization error (``flowtools.branches.generalization_error`` on 1000
   test inputs) is clearly non-zero, so it lies outside Q*. Zeros outside Q* at distance
   3e-2, 1e-2, 3e-3 from θ0 are zeros accumulating at the branch.
-* **separated**: at every radius the smallest loss reached on the sphere is bounded away
-  from round-off, and every zero reached lies in Q*. Its evidence is the scaling of the
-  minimum with r: near a *clean* branch (the tangent functions ∂f_θ/∂θ_j restricted to
-  the data have rank = codimension) ℓ ≥ c·r² on the sphere; at the aligned pair T2
-  (the paper's Q1), whose normal space contains a kernel of the linearisation, the zero set
-  is cut out at second order and the minimum scales like r⁴. The exponent of a power fit
-  of min ℓ against r is reported with the verdict.
+* **separated**: on every sphere the smallest loss reached is bounded away from round-off,
+  and every zero reached lies in Q* (zeros of other branches of Q* that pass near θ0, as
+  T1+N does at the origin of Q2, do not count against it). Zeros outside Q* on the larger
+  spheres only, with at least the two smallest clean, still give "separated": they sit at
+  an exceptional point of the branch within that distance of θ0 (the reason says so).
+  The evidence is the scaling of the minimum with r: near a *clean* branch (the tangent
+  functions ∂f_θ/∂θ_j restricted to the data have rank = codimension) ℓ ≥ c·r²; at the
+  aligned pair T2 (the paper's Q1), whose normal space holds a kernel of the
+  linearisation, the zero set is cut out at second order and the minimum scales like r⁴.
+  The exponent of a power fit of min ℓ against r is reported with the verdict.
 
 Anything else — zeros at some radii only, a minimum in the gap between the two thresholds
 below, a zero whose generalization error is neither ≈ 0 nor clearly positive, points of
 one branch that disagree — is **undecided**, with the evidence.
+
+At T2 one sample below its separation size the second order decides: with ℓ_k a basis of
+the data vectors orthogonal to the tangent functions at Q1, the zeros near Q1 follow the
+common real zeros v of the quadratic forms vᵀA_k v, A_k = Σ_i ℓ_ki σ''(w0ᵀx̃_i) x̃_i x̃_iᵀ.
+In Example 1 (n = 4: one form on ℝ²) it was indefinite for all of 200 uniform datasets (not
+separated); in the d = 3 case (n = 8: three forms on ℝ⁴) 1 dataset in 100 had no common
+real zero, and this test finds that dataset separated (``tests/test_separation.py``).
+
+**What the radii can see.** A verdict is about the spheres of the radii given. Nearly
+coincident inputs make the data nearly degenerate: the Jacobian's smallest singular value
+on the normal space (or the second-order forms at Q1) becomes small, the neighbourhood in
+which the branch is separated shrinks below the radii, and zeros outside Q* appear on the
+spheres of a branch that is separated for those data in exact arithmetic (or a minimum
+falls between the thresholds). Such cases come out "not separated" at one point and
+"separated" at another, hence "undecided" for the branch, or "undecided" outright; smaller
+radii do not help at Q1, whose r⁴ minimum then reaches round-off.
 
 **The thresholds and their gap.** With s = 1 + Σ_i y_i² (the data's scale), a loss is a
 zero if ℓ ≤ ``ZERO_LOSS``·s = 1e-28·s and clearly non-zero if ℓ ≥ ``NONZERO_LOSS``·s =
@@ -49,9 +68,10 @@ the non-zero threshold. A generalization error (RMS on the test inputs) is zero 
 ``GEN_ZERO`` = 1e-11 and clearly non-zero if ≥ ``GEN_NONZERO`` = 1e-9: the spurious zeros
 on the spheres measured ≥ 5.3e-8 (≈ c·r, or c·r² along the kernel directions at Q1, at
 r = 3e-3); points of Q* reached by the zero-loss search have 1e-15…1e-12, except near Q1
-when c is small: ℓ is quartic in the distance there, so a point at the round-off floor can
-still lie 1e-5 from Q1, with an error of 1e-11…4e-11 (Example 1, n = 5, one dataset in
-ten): such a zero is counted as ambiguous, neither in nor outside Q*.
+when c is small: ℓ is quartic in the distance there, so a point with ℓ ≈ 1e-27 can still
+lie 1e-5 from Q1, with an error of 1e-11…4e-11 (measured: Example 1, n = 5, one dataset in
+ten). Such a point is not a zero by the loss threshold; one that were would be counted
+as ambiguous, neither in nor outside Q*, and make the verdict undecided.
 
 **The zero-loss search** (``zero_loss_search``) runs the same minimisation over all of
 parameter space from Gaussian starts of scale 1–2, to test the claim "Q* = ℓ⁻¹(0)" (the
@@ -457,7 +477,7 @@ def _verdict(evidence: list[RadiusEvidence], nonzero: float) -> tuple[str, str]:
     if tail >= 2 and all(s or c for s, c in zip(spurious, clean)):
         in_target = sum(e.n_in_target for e in evidence)
         also = (f"; {in_target} starts reached zeros in Q* (another branch of Q* passes "
-                "θ0)") if in_target else ""
+                "within r of θ0)") if in_target else ""
         if tail == len(clean):
             return SEPARATED, "min ℓ on every sphere bounded away from zero" + also
         far = evidence[len(clean) - tail - 1].radius
