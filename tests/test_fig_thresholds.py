@@ -162,3 +162,49 @@ def test_problem_matches_the_sweep_family():
                           dim=c.dim, bias=True, data_seed=0))
     np.testing.assert_array_equal(np.asarray(a.Xa), np.asarray(b.Xa))
     assert a.n_params == b.n_params == ft.make_problem(7, dim=3, sampling="uniform").n_params
+
+
+# ------------------------------------------------- the sweep family's pad_to (used above)
+_PAD_GRID = """
+[problem]
+n = [3, 5]
+sampling = "uniform"
+data_seed = 1
+{pad}
+[init]
+scale = 1e-3
+seed = [0, 1]
+[integrator]
+dynamics = "gd"
+lr = 0.05
+max_iter = 300
+"""
+
+
+def test_sweep_pad_to_one_compilation_same_results(tmp_path):
+    from flowtools.sweep import Grid, open_results, run_sweep
+
+    plain = Grid.from_text(_PAD_GRID.format(pad=""))
+    padded = Grid.from_text(_PAD_GRID.format(pad="pad_to = 5"))
+    # a grid without pad_to (or with 0) keeps its definition, hence its stores
+    assert "pad_to" not in plain.definition()["fixed"]
+    assert Grid.from_text(_PAD_GRID.format(pad="pad_to = 0")).key() == plain.key()
+    assert padded.definition()["fixed"]["pad_to"] == 5
+    ra = run_sweep(plain, tmp_path / "a.zarr")
+    rb = run_sweep(padded, tmp_path / "b.zarr")
+    assert sum(w["compiles"] for w in ra.workers.values()) == 2      # one per n
+    assert sum(w["compiles"] for w in rb.workers.values()) == 1      # every n ≤ 5
+    a, b = open_results(ra.store), open_results(rb.store)
+    # zero rows add nothing (tanh(0) = 0): the same GD iterates up to round-off
+    np.testing.assert_allclose(b.theta_final.values, a.theta_final.values, rtol=0,
+                               atol=1e-12)
+    np.testing.assert_allclose(b.loss_final.values, a.loss_final.values, rtol=1e-9)
+
+
+def test_sweep_pad_to_refused_where_it_cannot_hold():
+    from flowtools.sweep import Grid, GridError
+
+    with pytest.raises(GridError, match="pad_to.*below the problem's n = 5"):
+        Grid.from_text(_PAD_GRID.format(pad="pad_to = 4"))
+    with pytest.raises(GridError, match="σ\\(0\\) = 0"):
+        Grid.from_text(_PAD_GRID.format(pad='pad_to = 5\nactivation = "cos(x)"'))

@@ -207,7 +207,8 @@ def compute_task(spec: Mapping) -> dict:
     model = family.build(spec["problem"])
     it, inits = spec["integrator"], spec["inits"]
     theta0 = np.stack([family.init(model, ini, spec["problem"]) for ini in inits])
-    runs, compile_time = _integrate(model, theta0, [family.settings(it, ini) for ini in inits],
+    runs, compile_time = _integrate(family.integrand(model, spec["problem"]), theta0,
+                                    [family.settings(it, ini) for ini in inits],
                                     spec["outputs"].get("trajectory_points", 0))
     out = family.measure(model, theta0, runs, spec)
     assert out["status"].shape == (len(inits),)

@@ -182,6 +182,10 @@ def _same_settings(integrator, init):
     return integrator
 
 
+def _same_model(model, problem):
+    return model
+
+
 @dataclass(frozen=True, eq=False)
 class Family:
     """A model family of the sweep engine (see the module docstring).
@@ -198,9 +202,11 @@ class Family:
     task needs beyond its stored results and the integrator's state vectors (e.g. the
     model evaluated on its data and test inputs), estimated from the declared sizes so
     that a grid that cannot fit is refused before it runs (``flowtools.sweep.grid.Work``);
-    ``static`` — the problem parameters that fix the compiled program's shapes (tasks
-    sharing them share a worker); ``summary`` — the variables ``flowtools sweep show
-    --cells`` prints per cell.
+    ``integrand(model, problem)`` — the model the integrator runs, when it differs from the
+    one the results are measured on (the two-layer family's data padded to a fixed row
+    count, so that every n shares one compiled program); ``static`` — the problem
+    parameters that fix the compiled program's shapes (tasks sharing them share a
+    worker); ``summary`` — the variables ``flowtools sweep show --cells`` prints per cell.
     """
 
     name: str
@@ -213,6 +219,7 @@ class Family:
     check: Callable = _no_check
     check_model: Callable | None = None
     settings: Callable = _same_settings
+    integrand: Callable = _same_model
     n_params: Callable | None = None
     work_bytes: Callable | None = None
     static: tuple = ()

@@ -113,6 +113,10 @@ def parameters() -> list[Param]:
         P("loss_convention", "problem", choice(lambda: list(LOSS_CONVENTIONS)),
           mp["loss_convention"], choices=lambda: list(LOSS_CONVENTIONS),
           doc="loss: sum ½Σ(f − y)² (the paper's) or mean ½·(1/n)Σ"),
+        P("pad_to", "problem", V.nonnegative_int, 0, axis=False,
+          doc="integrate on the data padded with zero rows to this many (Problem.padded: "
+              "the same ℓ for σ(0) = 0 and the sum loss), so that every n ≤ pad_to shares "
+              "one compiled program; 0: no padding"),
         P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
         P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
         P("c_tilde", "init", _c_tilde, None,
@@ -132,11 +136,14 @@ def parameters() -> list[Param]:
 
 
 def applies(name: str, params: Mapping) -> bool:
-    """data_seed does not change evenly spaced inputs; c_tilde/ratio only when given."""
+    """data_seed does not change evenly spaced inputs; c_tilde/ratio only when given;
+    pad_to only when not 0 (a grid without it keeps its definition)."""
     if name == "data_seed":
         return params.get("sampling") != "grid"
     if name in ("c_tilde", "ratio"):
         return params.get(name) is not None
+    if name == "pad_to":
+        return bool(params.get("pad_to"))
     return True
 
 
@@ -159,8 +166,16 @@ def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
 
 
 def check_model(pb, grid, where, desc) -> None:
-    """A prescribed c̃ or c needs C(θ), i.e. Theorem 1's assumptions."""
+    """A prescribed c̃ or c needs C(θ), i.e. Theorem 1's assumptions; padding needs
+    pad_to ≥ n, σ(0) = 0 and the sum loss (``Problem.padded``)."""
     from flowtools.sweep.grid import GridError
+
+    if grid.fixed.get("pad_to"):
+        try:
+            pb.padded(grid.fixed["pad_to"])
+        except FlowtoolsError as err:
+            raise GridError(f"{where('problem', 'pad_to')}problem.pad_to does not work for "
+                            f"the problem{' with ' + desc if desc else ''}: {err}") from None
 
     needs_theory = "c_tilde" in grid.dims or "ratio" in grid.dims or any(
         grid.fixed.get(k) is not None for k in ("c_tilde", "ratio"))
@@ -234,6 +249,11 @@ def _test_inputs(problem, outputs):
     return test_inputs(problem, outputs["n_test"], seed=outputs["test_seed"])
 
 
+def integrand(pb, params: Mapping):
+    """The model the integrator runs: ``pb`` padded to ``pad_to`` rows if given."""
+    return pb.padded(params["pad_to"]) if params.get("pad_to") else pb
+
+
 def measure(pb, theta0: np.ndarray, runs: Mapping, spec: Mapping) -> dict:
     """End points, branches (``classify``) and generalization errors of a task's cells."""
     from flowtools.branches import classify, generalization_error
@@ -264,7 +284,7 @@ def work_bytes(problem: Mapping, outputs: Mapping) -> int:
     training inputs and the n_test test inputs of the generalization error."""
     from flowtools.models.two_layer import evaluation_bytes
 
-    rows = max(problem["n"], outputs.get("n_test", 0))
+    rows = max(problem["n"], problem.get("pad_to") or 0, outputs.get("n_test", 0))
     return evaluation_bytes(rows, problem["width"], problem["dim"], problem["bias"])
 
 
@@ -279,7 +299,7 @@ def _pad(a: np.ndarray, p_max: int) -> np.ndarray:
 FAMILY = register(Family(
     name="two_layer", parameters=parameters, build=problem_from, init=initial_state,
     variables=variables, measure=measure, applies=applies, check=check,
-    check_model=check_model, work_bytes=work_bytes,
+    check_model=check_model, work_bytes=work_bytes, integrand=integrand,
     static=("n", "activation", "width", "dim", "bias", "loss_convention"),
     summary=("branch", "gen_error"),
     doc="the two-layer network with a single-neuron target (make_problem)"))
