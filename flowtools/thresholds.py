@@ -67,7 +67,8 @@ dim B), for a curved cone it does for a positive-measure set of data.
   D = r + d̃ = p − dim B. Example 1: 3 + 2 = 5; Figure 9 (d̃ = 4): 5 + 4 = 9. The rank-one
   cone is curved, so below D the data decide whether the samples' kernel meets it
   (``leading_order_separated``; for d̃ = 2 at n = D − 1, whether one binary quadratic form
-  is indefinite); for the paper's target on uniform data it did for every dataset tried.
+  is indefinite). Measured on uniform data: Example 1 at n = 4, indefinite for 200 of 200
+  datasets; Figure 9 at n = 8, Q1 separated for 1 dataset in 100.
 - *Other degenerate groups* (T<k ≥ 3>, K<g>, C<g ≥ 3>, N<g ≥ 2>): the second-order cone does
   not close the count; D = p − dim B is conjectured (the normal slice of B maps
   finite-to-one at leading order) and labelled so — ``flowtools.separation`` tests it.
@@ -212,9 +213,12 @@ class Branch:
                 if degenerate or g.size == 1:
                     a[idx] = 0.0
                     a[idx[0]] = s.a0
-                else:
-                    dev = rng.uniform(0.3, 1.0, g.size) * rng.choice([-1, 1], g.size)
-                    a[idx] = s.a0 / g.size + dev - dev.mean()
+                else:  # Σa = a_0 with every |a_k| ≥ 0.2|a_0|: away from the other branches
+                    while True:
+                        dev = rng.uniform(0.3, 1.0, g.size) * rng.choice([-1, 1], g.size)
+                        a[idx] = s.a0 / g.size + dev - dev.mean()
+                        if np.min(np.abs(a[idx])) >= 0.2 * abs(s.a0):
+                            break
             elif g.kind == "S":
                 W[idx] = 0.0 if degenerate else _generic_weight(rng, s.dt, w0)
             elif g.kind == "N":
