@@ -222,3 +222,13 @@ def test_command_json_and_errors(capsys):
             if b["paper_name"]} == {"Q1": 9, "Q2": 6}
     assert main(["thresholds", "--activation", "x**3 + x"]) == 2
     assert "polynomial" in capsys.readouterr().err
+
+
+def test_command_on_one_dataset(capsys):
+    """--samples: the rule and the numerical test of Definition 1 agree branch by branch
+    (Example 1 at n = 4: only Q2 is separated)."""
+    assert main(["thresholds", "--samples", "4", "--data-seed", "3", "--json"]) == 0
+    rows = {r["branch"]: (r["rule"], r["test"])
+            for r in json.loads(capsys.readouterr().out)["samples"]["branches"]}
+    assert rows == {"T2": (False, "not separated"), "T1+S": (True, "separated"),
+                    "T1+N": (False, "not separated")}
