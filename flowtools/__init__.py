@@ -13,7 +13,9 @@ The public API, one entry function per task (each module's docstring has the mat
   ``LimitEndpoint``, ``FlowSystem``: h(θ,t) = lim_{α→0} φ(αθ, t + log(1/α)/μ1)
 - ``compare``, ``Comparison``, ``align``, ``escape_rate``, ``stability_edge``,
   ``modified_field``, ``Regime``: GD as a discretization of the flow
-- ``classify``, ``generalization_error``: target-set branches
+- ``classify``, ``generalization_error``: target-set branches (``flowtools.thresholds``:
+  every branch of Q* and the optimistic and separation sample sizes; ``flowtools.separation``:
+  a numerical test of separation)
 - ``FlowtoolsError``, ``AssumptionError``
 
 Subpackages are named after their concept (``models``, ``integrate``, ``symbolic``,
