@@ -138,6 +138,16 @@ def add_problem_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sampling", default="grid", choices=["grid", "gaussian", "uniform"],
                    help="inputs: evenly spaced on [-2, 2], standard Gaussian, or uniform "
                    "on [-2, 2]^d (default grid)")
+    add_model_arguments(g)
+    g.add_argument("--data-seed", type=nonnegative_int("the data seed"), default=0,
+                   help="seed of random inputs (an integer ≥ 0)")
+    g.add_argument("--loss", default="sum", choices=["sum", "mean"],  # LOSS_CONVENTIONS
+                   help="loss convention: sum ½Σ(f − y)² as the paper states, or mean "
+                        "½·(1/n)Σ (rates and μ1 scale by 1/n; default sum)")
+
+
+def add_model_arguments(g) -> None:
+    """The architecture options: --activation, --width/-m, --dim/-d, --no-bias."""
     g.add_argument("--activation", default="tanh",
                    help="registered name (tanh, rational, sin, linear) or a sympy "
                    "expression in x, e.g. 'x/(1+x**2)' (default tanh)")
@@ -146,11 +156,6 @@ def add_problem_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dim", "-d", type=positive_int("the input dimension d"), default=1,
                    help="input dimension d (default 1)")
     g.add_argument("--no-bias", action="store_true", help="no bias (default: bias)")
-    g.add_argument("--data-seed", type=nonnegative_int("the data seed"), default=0,
-                   help="seed of random inputs (an integer ≥ 0)")
-    g.add_argument("--loss", default="sum", choices=["sum", "mean"],  # LOSS_CONVENTIONS
-                   help="loss convention: sum ½Σ(f − y)² as the paper states, or mean "
-                        "½·(1/n)Σ (rates and μ1 scale by 1/n; default sum)")
 
 
 def problem_from_args(args):

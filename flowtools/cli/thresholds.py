@@ -25,22 +25,15 @@ examples:
 
 from __future__ import annotations
 
-from flowtools.cli._common import nonnegative_int, positive_int
+from flowtools.cli._common import add_model_arguments, nonnegative_int, positive_int
 
 NAME = "thresholds"
 HELP = "branches of the target set and the optimistic and separation sample sizes"
 
 
 def add_arguments(p) -> None:
-    g = p.add_argument_group("model (default: the paper's Example 1)")
-    g.add_argument("--activation", default="tanh",
-                   help="registered name (tanh, rational, sin) or a sympy expression in x "
-                   "with σ(0) = 0 and σ'(0) ≠ 0 (default tanh)")
-    g.add_argument("--width", "-m", type=positive_int("the width m"), default=2,
-                   help="width m (default 2)")
-    g.add_argument("--dim", "-d", type=positive_int("the input dimension d"), default=1,
-                   help="input dimension d (default 1)")
-    g.add_argument("--no-bias", action="store_true", help="no bias (default: bias)")
+    add_model_arguments(p.add_argument_group("model (default: the paper's Example 1; σ(0) = 0 "
+                                             "and σ'(0) ≠ 0, not a polynomial)"))
     d = p.add_argument_group("one dataset")
     d.add_argument("--samples", type=positive_int("the sample size"), default=None,
                    metavar="N", help="test separation for N uniform samples on [-2, 2]^d")
