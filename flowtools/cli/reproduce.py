@@ -6,8 +6,10 @@
 
 FIGURE is fig1 … fig11, table1 (Zhao, Bai & Zhang), lr-puzzle (the paper's GD learning
 rates under the sum and the mean loss), cstar (the Q1/Q2 demarcation c̃* by bisection on the
-α → 0 limit), or cnn-phase (Shang, Meng, Cao & Zou 2024; not part of `all`). `--list`
-prints each with its title and full-mode wall time.
+α → 0 limit), thresholds (the optimistic and separation sample sizes predicted from the
+model beside recovery rates from the sweep engine; its sweep stores under OUT/stores make a
+rerun with the same --out resume), or cnn-phase (Shang, Meng, Cao & Zou 2024; not part of
+`all`). `--list` prints each with its title and full-mode wall time.
 
 Each writes, atomically, OUT/<figure>.png (laid out and lettered like the paper's),
 OUT/<figure>.nc (all plotted data; xarray.open_dataset reads it back with named dims; the
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 NAME = "reproduce"
 HELP = ("compute the paper's figures and tables (fig1…fig11, table1, lr-puzzle, cstar, "
-        "all, cnn-phase) and check their claims")
+        "thresholds, all, cnn-phase) and check their claims")
 
 EXTRA = ("cnn-phase",)
 

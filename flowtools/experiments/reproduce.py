@@ -7,7 +7,9 @@ A figure is a module of ``flowtools.experiments.figures`` (named in ``FIGURES``)
                                   the paper's GD protocol on the same axes)
     FULL_TIME: str                the measured full-mode wall time, for ``--list``
     compute(*, quick, gd, log)    → xarray.Dataset of **all** plotted data (named dims; the
-                                  settings as attributes)
+                                  settings as attributes); a figure on the sweep engine
+                                  also takes ``store_dir`` (``OUT/stores``: a rerun with
+                                  the same --out resumes its stores)
     plot(ds)                      → matplotlib Figure laid out and lettered like the paper's
     claims(ds)                    → list[flowtools.experiments.claims.Claim]
 
@@ -23,6 +25,7 @@ still run; nothing half-written is left behind.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import pathlib
 import time
@@ -122,7 +125,10 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
     t0 = time.perf_counter()
     log(f"{name}: {mod.TITLE} ({'quick' if quick else 'full'} mode"
         f"{', with the paper GD protocol' if gd and mod.GD else ''})")
-    ds = mod.compute(quick=quick, gd=bool(gd and mod.GD), log=log)
+    kwargs = {}
+    if "store_dir" in inspect.signature(mod.compute).parameters:  # sweep stores: resumable
+        kwargs["store_dir"] = out / "stores"
+    ds = mod.compute(quick=quick, gd=bool(gd and mod.GD), log=log, **kwargs)
     claims = list(mod.claims(ds))
     if not all(isinstance(c, Claim) for c in claims):
         raise TypeError(f"{name}.claims must return Claim objects")
