@@ -135,6 +135,10 @@ def test_rerun_resumes_from_the_stores(quick, stores):
     sweeps = [ln for ln in again if "cell(s) computed" in ln]
     assert sweeps and all(ln.lstrip().split(": ")[1].startswith("0 cell(s) computed")
                           for ln in sweeps)
+    # the netCDF caches (separation test, zero-loss search) are read, not recomputed
+    for what in ("separation test", "zero-loss search"):
+        assert any(f"{what}: read" in ln for ln in again), again
+        assert not any(f"{what}: read" in ln for ln in lines)
     xr.testing.assert_identical(ds, ds2)
 
 
@@ -147,9 +151,95 @@ def test_reproduce_writes_the_figure(quick, stores, tmp_path, monkeypatch):
         back = back.load()
     assert back["gen_error"].dims == ("case", "n", "data_seed", "seed")
     assert back.attrs["recovery_tol"] == T.TOL
+    assert back["zero_search_outside"].dims == ("zero_search_n", "zero_search_data")
     assert len(claims_from_json(back.attrs["claims"])) == len(run.claims)
     cj = json.loads([f for f in run.files if f.name.endswith("_claims.json")][0].read_text())
     assert cj["mode"] == "quick"
+
+
+def test_cached_netcdf_keyed_by_settings(tmp_path):
+    calls, lines = [], []
+
+    def run():
+        calls.append(1)
+        return xr.Dataset({"v": ("k", np.arange(3))}, coords={"k": ["a", "b", "c"]}), "3 v"
+
+    ex1 = T.CASES[0]
+    a = T.cached_netcdf("demo", ex1, {"x": 1}, tmp_path, lines.append, "demo", run)
+    b = T.cached_netcdf("demo", ex1, {"x": 1}, tmp_path, lines.append, "demo", run)
+    assert len(calls) == 1 and "demo: 3 v" in lines[0] and "demo: read" in lines[1]
+    xr.testing.assert_identical(a, b)              # the first run returns what is read
+    T.cached_netcdf("demo", ex1, {"x": 2}, tmp_path, lines.append, "demo", run)
+    T.cached_netcdf("demo", T.CASES[1], {"x": 1}, tmp_path, lines.append, "demo", run)
+    assert len(calls) == 3 and len(list(tmp_path.glob("demo_*.nc"))) == 3
+
+
+# ------------------------------------------------- Table 1: Q* = ℓ⁻¹(0) at n = 6
+_ZDIMS = ("zero_search_n", "zero_search_data")
+
+
+def _table1(ds):
+    return _claim(T.claims(ds), "ex1", "Table 1: Q* = ℓ⁻¹(0) at n = 6")
+
+
+def test_zero_search_counts_in_the_dataset(quick):
+    ds, _ = quick
+    zs = T.zero_search_settings(True)
+    assert ds.attrs["zero_search_case"] == "ex1"
+    assert ds.attrs["zero_search_starts"] == zs["options"]["starts"]
+    assert list(ds["zero_search_n"].values) == [5, 6]
+    assert list(ds["zero_search_data"].values) == (
+        [f"uniform {s}" for s in zs["data_seeds"]] + ["grid"])
+    get = {k: ds[f"zero_search_{k}"].transpose(*_ZDIMS).values
+           for k in ("found", "in_target", "outside", "distinct", "ambiguous", "capped")}
+    assert all(v.dtype.kind == "i" for v in get.values())
+    assert (get["found"] + get["capped"] <= zs["options"]["starts"]).all()
+    assert (get["in_target"] + get["outside"] + get["ambiguous"] == get["found"]).all()
+    assert (get["distinct"] <= get["outside"]).all()
+    assert ((get["distinct"] > 0) == (get["outside"] > 0)).all()
+    # one cell again, directly: the stored counts belong to the labelled data (uniform
+    # seed 0 at n = 5, where zeros outside Q* are found) — the same program, seed, starts
+    from flowtools.separation import zero_loss_search
+
+    z = zero_loss_search(T.problem(T.CASES[0], 5, data_seed=zs["data_seeds"][0]),
+                         pad_to=max(zs["ns"]), **zs["options"])
+    cell = ds.sel(zero_search_n=5, zero_search_data=f"uniform {zs['data_seeds'][0]}")
+    assert (int(cell["zero_search_found"]), int(cell["zero_search_outside"]),
+            int(cell["zero_search_distinct"])) == (z.n_zero, z.n_outside,
+                                                   z.n_distinct_outside)
+
+
+def test_table1_claim_follows_the_counts(quick):
+    ds, _ = quick
+    out = ds["zero_search_outside"].transpose(*_ZDIMS)
+    K = ds.sizes["zero_search_data"]
+    cl = _table1(ds)
+    k5, k6 = (int((out.sel(zero_search_n=n).values > 0).sum()) for n in (5, 6))
+    assert f"n=5: {k5}/{K}" in cl.measured and f"n=6: {k6}/{K}" in cl.measured
+    assert cl.agree is (k6 == 0)
+    if cl.agree:
+        assert "not a proof" in cl.evidence
+    # a zero planted outside Q* at n = 6 on the grid data refutes it, naming the data
+    bad = ds.copy(deep=True)
+    bad["zero_search_outside"].loc[dict(zero_search_n=6, zero_search_data="grid")] = 1
+    cl = _table1(bad)
+    k6_bad = int((bad["zero_search_outside"].sel(zero_search_n=6).values > 0).sum())
+    assert cl.agree is False and "grid" in cl.evidence and f"n=6: {k6_bad}/" in cl.measured
+    # none outside, but an ambiguous zero at n = 6: undecided
+    amb = ds.copy(deep=True)
+    amb["zero_search_outside"].loc[dict(zero_search_n=6)] = 0
+    amb["zero_search_ambiguous"].loc[dict(zero_search_n=6, zero_search_data="grid")] = 1
+    assert _table1(amb).agree is None
+    # the verdict is about n = 6 only; without zeros outside Q* at n = 5 the evidence says
+    # that the search's power is not shown
+    weak = ds.copy(deep=True)
+    weak["zero_search_outside"].loc[dict(zero_search_n=6)] = 0
+    weak["zero_search_outside"].loc[dict(zero_search_n=5)] = 0
+    cl = _table1(weak)
+    assert cl.agree is True and "power" in cl.evidence and f"n=5: 0/{K}" in cl.measured
+    # no search in the dataset: not computed, no verdict
+    none = ds.drop_vars([v for v in ds.data_vars if str(v).startswith("zero_search_")])
+    assert _table1(none).agree is None
 
 
 def test_problem_matches_the_sweep_family():
