@@ -223,16 +223,39 @@ def run_grid(tables: dict, store_dir, dims, log) -> dict:
 
 
 # ---------------------------------------------------------------------- separation test
-def separation_settings(quick: bool, case: Case | None = None) -> dict:
+#: the separation test's datasets are in general position with a margin: no two inputs
+#: closer than this (a pair 0.007 apart — uniform seed 1, d = 1 — shrinks the separated
+#: neighbourhood to that scale, so spheres of radius 0.01 find zeros outside Q* there)
+MIN_INPUT_GAP = 0.1
+
+
+def spread_seeds(case: Case, n: int, count: int, min_gap: float = MIN_INPUT_GAP) -> tuple:
+    """The first ``count`` data seeds whose n inputs (uniform on [−2, 2]^d; the data of a
+    smaller n are the first rows of the same draw) are pairwise ≥ ``min_gap`` apart."""
+    from scipy.spatial.distance import pdist
+
+    seeds, seed = [], 0
+    while len(seeds) < count:
+        if pdist(problem(case, n, data_seed=seed).X).min() >= min_gap:
+            seeds.append(seed)
+        seed += 1
+    return tuple(seeds)
+
+
+def separation_settings(quick: bool, case: Case | None = None, n_max: int = 0) -> dict:
     """``separation_scan`` options and data seeds (fewer starts than its defaults, one
-    generic point per branch and dataset; quick: two datasets). Width ≥ 3 uses radii
+    generic point per branch and dataset; quick: two datasets, full: three, the first
+    seeds whose inputs up to ``n_max`` are ``MIN_INPUT_GAP`` apart). Width ≥ 3 uses radii
     (0.1, 3e-2, 1e-2): at the three-aligned-neuron branch with mixed signs the minimum
     loss grows only like r⁶ (third-order contact) and reaches the test's zero level at
     r = 3e-3 (measured: 1e-26…1e-28 at n = 7, which made 2 of 3 datasets undecided)."""
     options = {"starts": 8 if quick else 12, "points": 1}
     if case is not None and case.width >= 3:
         options["radii"] = [0.1, 3e-2, 1e-2]
-    return {"data_seeds": (0, 1) if quick else (0, 1, 2), "options": options}
+    count = 2 if quick else 3
+    seeds = (tuple(range(count)) if case is None or not n_max
+             else spread_seeds(case, n_max, count))
+    return {"data_seeds": seeds, "options": options}
 
 
 def cached_netcdf(name: str, case: Case, settings_: dict, store_dir, log, what: str, run):
@@ -278,7 +301,7 @@ def separation_fractions(case: Case, ns, codes, quick: bool, store_dir, log):
     except ImportError:
         return None
 
-    ss = separation_settings(quick, case)
+    ss = separation_settings(quick, case, max(ns))
 
     def run():
         scan = separation_scan(list(ns), list(ss["data_seeds"]), activation=case.activation,
@@ -497,9 +520,11 @@ def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
             f"{dss}, θ0 seeds {seeds}; n from N − 1 to the largest branch separation"),
         c_tilde_zero="c̃ = 0 is not a sweep value (init.c_tilde ∈ (0, 1]); the smallest c̃ "
                      "stands for it",
-        separation_test=(f"flowtools.separation.separation_scan, data seeds "
-                         f"{list(separation_settings(quick)['data_seeds'])}, options "
-                         f"{separation_settings(quick)['options']}") if have_sep else
+        separation_test=(f"flowtools.separation.separation_scan on the first "
+                         f"{len(separation_settings(quick)['data_seeds'])} data seeds whose "
+                         f"inputs are ≥ {MIN_INPUT_GAP} apart, options "
+                         f"{separation_settings(quick)['options']} (width ≥ 3: radii "
+                         "0.1, 0.03, 0.01)") if have_sep else
         "not drawn: flowtools.separation is not available",
         stores=str(store_dir))
     if zero is not None:
