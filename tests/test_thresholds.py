@@ -66,8 +66,9 @@ def test_example1_branches_include_the_null_line_the_paper_omits():
 
 
 # ---------------------------------------------------------------- structure, in general
-@pytest.mark.parametrize("pb", [EXAMPLE1, FIG9, WIDTH3, NO_BIAS, problem_for(width=4)],
-                         ids=["ex1", "fig9", "m3", "m3-nobias", "m4"])
+@pytest.mark.parametrize("pb", [EXAMPLE1, FIG9, WIDTH3, NO_BIAS, problem_for(width=4),
+                                problem_for(width=8), problem_for(width=7, bias=False)],
+                         ids=["ex1", "fig9", "m3", "m3-nobias", "m4", "m8", "m7-nobias"])
 def test_counts_are_consistent(pb):
     """For every branch: p − rank − dim is the kernel's excess over the branch (0 exactly
     for clean branches), the rule's separation size is the codimension, the optimistic size
@@ -83,6 +84,26 @@ def test_counts_are_consistent(pb):
         assert b.separation >= th.optimistic
         if b.rule == "second order":       # the rank-one cone adds d̃ to the tangent rank
             assert b.separation == b.rank + dt
+
+
+def test_many_equal_groups_and_the_size_limit():
+    """Width 7: T1 with two C3 groups (equal groups are counted apart: dimension
+    2·(d̃ + 2), excess 2·d̃); beyond MAX_BRANCHES a clear error, not a hang."""
+    b = next(b for b in target_branches(problem_for(width=7)) if b.code == "T1+C3+C3")
+    assert (b.dimension, b.rank, b.rule) == (8, 9, "conjectured")
+    assert b.rank + b.dimension + 2 * 2 == 21                 # p = 7·3
+    with pytest.raises(FlowtoolsError, match="branches"):
+        target_branches(problem_for(width=20))
+
+
+def test_ill_conditioned_ranks_are_reported_not_refused():
+    """Width 7 without a bias: many tanh(w x) on one input dimension are independent but
+    their singular values decay geometrically below the rank tolerance; the structure is
+    kept and those branches are listed, never a false refusal."""
+    th = thresholds(problem_for(width=7, bias=False))
+    assert "T1+S+S+S+S+S+S" in th.unverified
+    assert "tangent rank not verifiable in float64" in th.table()
+    assert set(th.unverified) <= {b.code for b in th.branches}
 
 
 def test_width3_branches():
