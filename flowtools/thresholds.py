@@ -118,9 +118,6 @@ __all__ = ["Branch", "Group", "Thresholds", "leading_order_separated", "numerica
            "numerical_optimistic", "problem_for", "tangent_rank", "target_branches",
            "thresholds"]
 
-RULES = ("clean", "second order", "conjectured")
-
-
 @dataclass(frozen=True)
 class Group:
     """One group of neurons of a branch: ``kind`` in T, S, N, K, C (see the module docstring)

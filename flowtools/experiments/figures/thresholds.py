@@ -295,11 +295,8 @@ def separation_fractions(case: Case, ns, codes, quick: bool, store_dir, log):
     """Two (len(ns), len(codes)) arrays: the fractions of datasets on which each branch (by
     code) is separated, and on which the test is undecided, by the numerical test
     ``flowtools.separation.separation_scan`` (issue 24, item 3; it does not use the rule),
-    cached by ``cached_netcdf``; None if that module is missing."""
-    try:
-        from flowtools.separation import separation_scan
-    except ImportError:
-        return None
+    cached by ``cached_netcdf``."""
+    from flowtools.separation import separation_scan
 
     ss = separation_settings(quick, case, max(ns))
 
@@ -365,8 +362,7 @@ def zero_search_datasets(zs: dict) -> list[tuple[str, str, int]]:
 def zero_search_counts(case: Case, quick: bool, store_dir, log):
     """``flowtools.separation.zero_loss_search`` on every (n, dataset) of
     ``zero_search_settings``: the counts of ``_ZERO_FIELDS`` as an ``xarray.Dataset`` with
-    dims (zero_search_n, zero_search_data), cached by ``cached_netcdf``; None if that
-    module is missing.
+    dims (zero_search_n, zero_search_data), cached by ``cached_netcdf``.
 
     Tests "Q* = ℓ⁻¹(0)" by looking for global minima outside Q* anywhere in parameter space
     (starts of scale 1.5, not the small initialization that selects one): a zero found
@@ -375,10 +371,7 @@ def zero_search_counts(case: Case, quick: bool, store_dir, log):
     zero is its own distinct function; at n = p they are isolated."""
     import xarray as xr
 
-    try:
-        from flowtools.separation import GEN_NONZERO, GEN_ZERO, ZERO_LOSS, zero_loss_search
-    except ImportError:
-        return None
+    from flowtools.separation import GEN_NONZERO, GEN_ZERO, ZERO_LOSS, zero_loss_search
 
     zs = zero_search_settings(quick)
     ns, data = list(zs["ns"]), zero_search_datasets(zs)
@@ -422,7 +415,7 @@ def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
     n_br = max(len(p["branches"]) for p in preds.values())
     sep_frac = np.full((C, Nn, n_br), np.nan)
     sep_undecided = np.full((C, Nn, n_br), np.nan)
-    have_sep, zero = False, None
+    zero = None
     for i, case in enumerate(CASES):
         if case.key not in ns_case:
             continue
@@ -441,14 +434,11 @@ def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
         frac = separation_fractions(case, ns_sep,
                                     [b[0] for b in preds[case.key]["branches"]],
                                     quick, store_dir, log)
-        if frac is not None:
-            have_sep = True
-            rows = [all_ns.index(n) for n in ns_sep]
-            sep_frac[i, rows, :frac[0].shape[1]] = frac[0]
-            sep_undecided[i, rows, :frac[1].shape[1]] = frac[1]
+        rows = [all_ns.index(n) for n in ns_sep]
+        sep_frac[i, rows, :frac[0].shape[1]] = frac[0]
+        sep_undecided[i, rows, :frac[1].shape[1]] = frac[1]
         if case.key in PAPER_ALL_ZEROS_IN_TARGET:   # Table 1: Q* = ℓ⁻¹(0) at n = p
-            counts = zero_search_counts(case, quick, store_dir, log)
-            zero = None if counts is None else (case, counts)
+            zero = (case, zero_search_counts(case, quick, store_dir, log))
 
     codes = np.full((C, n_br), "", dtype=object)
     names = np.full((C, n_br), "", dtype=object)
@@ -496,13 +486,12 @@ def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
                             {"long_name": "fraction of random (data seed, θ0) cells that "
                                           "recover"})
     var["recovered_special"] = (s4, recovered(spc["gen_error"]))
-    if have_sep:
-        var["separated_fraction"] = (("case", "n", "branch_slot"), sep_frac,
-                                     {"long_name": "fraction of datasets on which the branch "
-                                                   "is separated (flowtools.separation)"})
-        var["undecided_fraction"] = (("case", "n", "branch_slot"), sep_undecided,
-                                     {"long_name": "fraction of datasets on which the "
-                                                   "separation test is undecided"})
+    var["separated_fraction"] = (("case", "n", "branch_slot"), sep_frac,
+                                 {"long_name": "fraction of datasets on which the branch "
+                                               "is separated (flowtools.separation)"})
+    var["undecided_fraction"] = (("case", "n", "branch_slot"), sep_undecided,
+                                 {"long_name": "fraction of datasets on which the "
+                                               "separation test is undecided"})
     ds = xr.Dataset(var, coords={"case": [c.key for c in CASES], "n": all_ns,
                                  "data_seed": dss, "seed": seeds, "c_tilde": cts,
                                  "branch_slot": list(range(n_br))})
@@ -524,8 +513,7 @@ def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
                          f"{len(separation_settings(quick)['data_seeds'])} data seeds whose "
                          f"inputs are ≥ {MIN_INPUT_GAP} apart, options "
                          f"{separation_settings(quick)['options']} (width ≥ 3: radii "
-                         "0.1, 0.03, 0.01)") if have_sep else
-        "not drawn: flowtools.separation is not available",
+                         "0.1, 0.03, 0.01)"),
         stores=str(store_dir))
     if zero is not None:
         zs, (zcase, counts) = zero_search_settings(quick), zero
@@ -753,7 +741,7 @@ def _zero_search_claim(ds, key, title):
              "target set)")
     if "zero_search_outside" not in ds or ds.attrs.get("zero_search_case") != key:
         return Claim(claim, "not computed", None,
-                     "flowtools.separation.zero_loss_search is not available")
+                     "the dataset has no zero_loss_search counts for this case")
     dims = ("zero_search_n", "zero_search_data")
     outside = ds["zero_search_outside"].transpose(*dims).values
     found = ds["zero_search_found"].transpose(*dims).values
@@ -1007,7 +995,7 @@ def _plot_separation(ax, ds):
                  fontsize=10, loc="left")
     if "separated_fraction" not in ds:
         ax.text(0.5, 0.5, "numerical separation test (flowtools.separation.separation_scan)"
-                "\nnot available in this build: panel left empty",
+                "\nnot in this dataset: panel left empty",
                 ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.3")
         ax.set_xticks([])
         ax.set_yticks([])
