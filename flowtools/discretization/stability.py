@@ -58,7 +58,8 @@ def stability_edge(model: AbstractModel, theta, *, measure: bool = True, eps: fl
         model: any ``AbstractModel``.
         theta: (p,) the point, normally a minimum (e.g. the flow's end point).
         measure: also bisect for the edge with GD itself (independent of the eigenvalue).
-        eps, n_iter: size of the perturbation along v_max and iterations per trial.
+        eps: size of the perturbation along v_max.
+        n_iter: GD iterations per trial.
         rtol: relative resolution of the bisection.
 
     Returns:

@@ -1,0 +1,139 @@
+"""Check a built site as a reader meets it: maths rendered, images there, nothing external.
+
+Run by the build hook after every build (``hooks.py``) and usable alone::
+
+    python docs/check_site.py site
+
+For each HTML page:
+
+- no TeX left unrendered in the visible text (``\\(``, ``\\[``, ``$$`` or ``$…\\cmd…$``
+  outside code), no arithmatex wrapper left, no MathML error element (``<merror>``);
+- every ``<img>`` is a file of the site or a ``data:`` URI whose bytes decode to a PNG, JPEG,
+  GIF or SVG image;
+- no script, style sheet, image or frame is loaded from outside the site (the site works
+  offline and tells no third party who reads it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+_SKIP_TEXT = {"pre", "code", "script", "style", "math", "textarea", "kbd", "samp"}
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+         "source", "track", "wbr"}
+_TEX = re.compile(r"\\\(|\\\[|\$\$|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"<svg", b"<?xml")
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.merror = 0
+        self.arithmatex = 0
+        self.maths = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag not in _VOID:
+            self.stack.append(tag)
+        if tag == "math":
+            self.maths += 1
+        if tag == "merror":
+            self.merror += 1
+        if "arithmatex" in (a.get("class") or "").split():
+            self.arithmatex += 1
+        if tag == "img":
+            self.images.append(a.get("src") or "")
+        url = {"script": a.get("src"), "img": a.get("src"), "iframe": a.get("src"),
+               "link": a.get("href") if "stylesheet" in (a.get("rel") or "") else None,
+               }.get(tag)
+        if url and urlsplit(url).scheme in ("http", "https", "") and url.startswith(("http", "//")):
+            self.external.append(f"<{tag}> {url}")
+
+    def handle_endtag(self, tag):
+        if tag in _VOID:
+            return
+        # tolerate sloppy nesting: pop back to the matching tag if it is open
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data):
+        if not _SKIP_TEXT.intersection(self.stack):
+            self.text.append(data)
+
+
+def _image_problem(src: str, page: Path, site: Path) -> str | None:
+    if not src:
+        return "an <img> without src"
+    if src.startswith("data:"):
+        head, _, payload = src.partition(",")
+        try:
+            raw = base64.b64decode(payload, validate=True) if ";base64" in head else unquote(
+                payload).encode()
+        except (binascii.Error, ValueError):
+            return f"image data URI does not decode ({head[:40]})"
+        if not raw.lstrip()[:8].startswith(_SIGNATURES) and not raw.lstrip().startswith(
+                _SIGNATURES):
+            return f"image data URI is not a PNG/JPEG/GIF/SVG ({head[:40]})"
+        return None
+    parts = urlsplit(src)
+    if parts.scheme or src.startswith("//"):
+        return f"image from outside the site: {src}"
+    target = (site / parts.path.lstrip("/")) if parts.path.startswith("/") else (
+        page.parent / unquote(parts.path))
+    if not target.resolve().is_file():
+        return f"missing image {src}"
+    if target.stat().st_size == 0:
+        return f"empty image {src}"
+    return None
+
+
+def check_page(path: Path, site: Path) -> list[str]:
+    """The problems of one built page (an empty list if none)."""
+    parser = _Page()
+    parser.feed(path.read_text(encoding="utf-8"))
+    rel = path.relative_to(site).as_posix()
+    out = [f"{rel}: unrendered TeX: {m.group(0)[:60]!r}"
+           for m in _TEX.finditer("".join(parser.text))]
+    if parser.arithmatex:
+        out.append(f"{rel}: {parser.arithmatex} formula(s) left in arithmatex wrappers")
+    if parser.merror:
+        out.append(f"{rel}: {parser.merror} MathML error element(s)")
+    out += [f"{rel}: {p}" for src in parser.images
+            if (p := _image_problem(src, path, site)) is not None]
+    out += [f"{rel}: loads {e}" for e in parser.external]
+    return out
+
+
+def check_site(site: Path) -> list[str]:
+    """The problems of every page of a built site."""
+    site = Path(site)
+    pages = sorted(site.rglob("*.html"))
+    if not pages:
+        return [f"{site}: no HTML pages (was the site built?)"]
+    return [p for page in pages for p in check_page(page, site)]
+
+
+def main(argv: list[str]) -> int:
+    site = Path(argv[0] if argv else "site")
+    problems = check_site(site)
+    for p in problems:
+        print(p)
+    n = len(list(site.rglob("*.html")))
+    print(f"{n} pages checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,82 @@
+"""MkDocs hooks: the maths rendered at build time, and the built site checked.
+
+Maths is written as ``$…$`` / ``$$…$$`` in pages, notebooks and docstrings. It is turned into
+MathML while the site is built (``latex2mathml``), so a reader's browser renders it natively,
+with no script and no request to a CDN; a formula that cannot be converted fails the build,
+naming the page and the formula.
+
+After the build, every page is checked as a reader would meet it (``check_site.py``): no
+TeX left unrendered, every image present and decodable, nothing fetched from outside the
+site. A failure fails ``mkdocs build`` (strict or not).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+from pathlib import Path
+
+from latex2mathml.converter import convert
+from mkdocs.exceptions import PluginError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from check_site import check_site  # noqa: E402
+
+# pymdownx.arithmatex (generic mode) wraps maths as \( … \) and \[ … \] inside these elements
+_ARITHMATEX = re.compile(
+    r'<(?P<tag>span|div) class="arithmatex">\s*(?:\\\((?P<inline>.*?)\\\)|\\\[(?P<block>.*?)\\\])\s*</(?P=tag)>',
+    re.S,
+)
+# notebooks (mkdocs-jupyter): raw $…$ and $$…$$ in the rendered markdown cells only
+_NB_MARKDOWN = re.compile(
+    r'(<div class="[^"]*jp-RenderedMarkdown[^"]*"[^>]*>)(.*?)(</div>)', re.S
+)
+_NB_MATH = re.compile(r"\$\$(?P<block>.+?)\$\$|(?<![\\$])\$(?P<inline>[^$\n]+?)\$", re.S)
+
+
+def _mathml(latex: str, display: bool, where: str) -> str:
+    latex = html.unescape(latex).strip()
+    try:
+        return convert(latex, display="block" if display else "inline")
+    except Exception as exc:  # latex2mathml raises plain exceptions for bad TeX
+        raise PluginError(f"{where}: cannot render the formula {latex!r}: {exc}") from exc
+
+
+def render_maths(text: str, where: str) -> str:
+    """Replace arithmatex's TeX spans in ``text`` by MathML."""
+
+    def repl(m: re.Match) -> str:
+        block = m.group("block") is not None
+        return _mathml(m.group("block") if block else m.group("inline"), block, where)
+
+    return _ARITHMATEX.sub(repl, text)
+
+
+def render_notebook_maths(text: str, where: str) -> str:
+    """Replace ``$…$`` / ``$$…$$`` in a notebook's markdown cells by MathML."""
+
+    def cell(m: re.Match) -> str:
+        def repl(mm: re.Match) -> str:
+            block = mm.group("block") is not None
+            return _mathml(mm.group("block") if block else mm.group("inline"), block, where)
+
+        return m.group(1) + _NB_MATH.sub(repl, m.group(2)) + m.group(3)
+
+    return _NB_MARKDOWN.sub(cell, text)
+
+
+def on_page_content(html_text: str, page, config, files) -> str:
+    where = page.file.src_uri
+    out = render_maths(html_text, where)
+    if where.endswith(".ipynb"):
+        out = render_notebook_maths(out, where)
+    return out
+
+
+def on_post_build(config) -> None:
+    problems = check_site(Path(config["site_dir"]))
+    if problems:
+        shown = "\n  ".join(problems[:30])
+        more = f"\n  … and {len(problems) - 30} more" if len(problems) > 30 else ""
+        raise PluginError(f"the built site has {len(problems)} problem(s):\n  {shown}{more}")
