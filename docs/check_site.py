@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 _SKIP_TEXT = {"pre", "code", "script", "style", "math", "textarea", "kbd", "samp"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
          "source", "track", "wbr"}
-_TEX = re.compile(r"\\\(|\\\[|\$\$|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
+_TEX = re.compile(r"\\\(|\\\[|\$\$.*?\$\$|\$\$|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$", re.S)
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"<svg", b"<?xml")
 
 
@@ -54,7 +54,7 @@ class _Page(HTMLParser):
             self.arithmatex += 1
         if tag == "img":
             self.images.append(a.get("src") or "")
-        url = {"script": a.get("src"), "img": a.get("src"), "iframe": a.get("src"),
+        url = {"script": a.get("src"), "iframe": a.get("src"),
                "link": a.get("href") if "stylesheet" in (a.get("rel") or "") else None,
                }.get(tag)
         if url and urlsplit(url).scheme in ("http", "https", "") and url.startswith(("http", "//")):

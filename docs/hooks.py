@@ -25,7 +25,9 @@ from check_site import check_site  # noqa: E402
 
 # pymdownx.arithmatex (generic mode) wraps maths as \( … \) and \[ … \] inside these elements
 _ARITHMATEX = re.compile(
-    r'<(?P<tag>span|div) class="arithmatex">\s*(?:\\\((?P<inline>.*?)\\\)|\\\[(?P<block>.*?)\\\])\s*</(?P=tag)>',
+    r'<(?P<tag>span|div) class="arithmatex">\s*'
+    r"(?:\\\((?P<inline>.*?)\\\)|\\\[(?P<block>.*?)\\\])"
+    r"\s*</(?P=tag)>",
     re.S,
 )
 # notebooks (mkdocs-jupyter): raw $…$ and $$…$$ in the rendered markdown cells only

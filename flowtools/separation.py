@@ -684,7 +684,9 @@ def zero_loss_search(problem: Problem, *, starts: int = 64, seed: int = 0, scale
 
     Args:
         problem: a ``Problem`` with a single-neuron target.
-        starts, seed, scale: the starts.
+        starts: the number of random starts.
+        seed: the seed of the starts.
+        scale: the starts' standard deviation.
         max_iter: Levenberg–Marquardt iterations per start.
         pad_to: pad the data to this many masked rows (one compiled program for several n).
     """
