@@ -12,9 +12,13 @@ site. A failure fails ``mkdocs build`` (strict or not).
 
 from __future__ import annotations
 
+import atexit
 import html
+import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from latex2mathml.converter import convert
@@ -66,6 +70,23 @@ def render_notebook_maths(text: str, where: str) -> str:
         return m.group(1) + _NB_MATH.sub(repl, m.group(2)) + m.group(3)
 
     return _NB_MARKDOWN.sub(cell, text)
+
+
+def on_config(config):
+    """Run the notebooks' kernels in a private, empty IPython profile.
+
+    A reader's own startup files (``~/.ipython/profile_default/startup``) then cannot change
+    what the notebooks print, and the kernel's start-up chatter (a warning that a local
+    kernel talks to this process over TCP on 127.0.0.1) stays out of the build log: only
+    errors are logged.
+    """
+    ipython_dir = Path(tempfile.mkdtemp(prefix="flowtools-docs-ipython-"))
+    atexit.register(shutil.rmtree, ipython_dir, ignore_errors=True)
+    profile = ipython_dir / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_kernel_config.py").write_text('c.IPKernelApp.log_level = "ERROR"\n')
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+    return config
 
 
 def on_page_content(html_text: str, page, config, files) -> str:
