@@ -6,8 +6,9 @@ Run by the build hook after every build (``hooks.py``) and usable alone::
 
 For each HTML page:
 
-- no TeX left unrendered in the visible text (``\\(``, ``\\[``, ``$$`` or ``$…\\cmd…$``
-  outside code), no arithmatex wrapper left, no MathML error element (``<merror>``);
+- no TeX left unrendered in the visible text (``\\(``, ``\\[``, ``$$``, ``$…\\cmd…$``, or
+  the docstrings' plain ``x^{…}``/``x_{…}``, outside code), no arithmatex wrapper left, no
+  MathML error element (``<merror>``);
 - every ``<img>`` is a file of the site or a ``data:`` URI whose bytes decode to a PNG, JPEG,
   GIF or SVG image;
 - no script, style sheet, image or frame is loaded from outside the site (the site works
@@ -27,7 +28,11 @@ from urllib.parse import unquote, urlsplit
 _SKIP_TEXT = {"pre", "code", "script", "style", "math", "textarea", "kbd", "samp"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
          "source", "track", "wbr"}
-_TEX = re.compile(r"\\\(|\\\[|\$\$.*?\$\$|\$\$|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$", re.S)
+_TEX = re.compile(
+    r"\\\(|\\\[|\$\$.*?\$\$|\$\$|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$"  # TeX delimiters
+    r"|\S[\^_]\{[^{}\n]*\}",  # the docstrings' plain-text x^{…} / x_{…}, left as typed
+    re.S,
+)
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"<svg", b"<?xml")
 
 

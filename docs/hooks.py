@@ -21,9 +21,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from latex2mathml.converter import convert
-from mkdocs.exceptions import PluginError
-
 sys.path.insert(0, str(Path(__file__).parent))
 from check_site import check_site  # noqa: E402
 
@@ -42,6 +39,9 @@ _NB_MATH = re.compile(r"\$\$(?P<block>.+?)\$\$|(?<![\\$])\$(?P<inline>[^$\n]+?)\
 
 
 def _mathml(latex: str, display: bool, where: str) -> str:
+    from latex2mathml.converter import convert
+    from mkdocs.exceptions import PluginError
+
     latex = html.unescape(latex).strip()
     try:
         return convert(latex, display="block" if display else "inline")
@@ -72,6 +72,39 @@ def render_notebook_maths(text: str, where: str) -> str:
     return _NB_MARKDOWN.sub(cell, text)
 
 
+# Plain-text maths of the docstrings (readable in help()): x^{…}, x_{…}, ℝ^p, x^2. On the
+# site, outside code, these become <sup>/<sub>.
+_TAG = re.compile(r"(<[^>]*>)")
+_SKIP = ("code", "pre", "script", "style", "math", "kbd", "samp", "textarea")
+_SCRIPT = re.compile(
+    r"(?<=[^\s^_])(?P<op>[_^])(?:\{(?P<braced>[^{}<>]*)\}|(?P<bare>[−-]?[0-9]+\b|[A-Za-zα-ωΑ-Ω](?![\w(])))"
+)
+
+
+def render_plain_scripts(text: str) -> str:
+    """Turn the docstrings' ``^{…}``, ``_{…}``, ``^p``, ``^2`` into superscripts and subscripts.
+
+    Only in text outside code, preformatted blocks and MathML; identifiers such as
+    ``init_gaussian`` are code and stay as they are.
+    """
+    out, skip = [], 0
+    for piece in _TAG.split(text):
+        if piece.startswith("<"):
+            name = piece[1:].lstrip("/").split(None, 1)[0].rstrip(">").lower() if len(
+                piece) > 2 else ""
+            if name in _SKIP and not piece.endswith("/>"):
+                skip += -1 if piece.startswith("</") else 1
+                skip = max(skip, 0)
+            out.append(piece)
+        elif skip:
+            out.append(piece)
+        else:
+            out.append(_SCRIPT.sub(
+                lambda m: ("<sup>{}</sup>" if m["op"] == "^" else "<sub>{}</sub>").format(
+                    m["braced"] if m["braced"] is not None else m["bare"]), piece))
+    return "".join(out)
+
+
 def on_config(config):
     """Run the notebooks' kernels in a private, empty IPython profile.
 
@@ -94,10 +127,12 @@ def on_page_content(html_text: str, page, config, files) -> str:
     out = render_maths(html_text, where)
     if where.endswith(".ipynb"):
         out = render_notebook_maths(out, where)
-    return out
+    return render_plain_scripts(out)
 
 
 def on_post_build(config) -> None:
+    from mkdocs.exceptions import PluginError
+
     problems = check_site(Path(config["site_dir"]))
     if problems:
         shown = "\n  ".join(problems[:30])

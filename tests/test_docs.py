@@ -7,6 +7,7 @@ sources consistent and test ``docs/check_site.py``, the check the build runs on 
 from __future__ import annotations
 
 import base64
+import html as html_module
 import importlib.util
 import json
 import re
@@ -27,6 +28,7 @@ def _load(name: str):
 
 
 check_site = _load("check_site")
+hooks = _load("hooks")
 
 
 def _section(text: str, name: str) -> str:
@@ -127,6 +129,7 @@ def test_check_site_accepts_a_good_page(tmp_path):
     (r"<p>inline \(x^2\) left</p>", "unrendered TeX"),
     (r"<p>$$x^2$$</p>", "unrendered TeX"),
     (r"<p>the rate $\alpha$ here</p>", "unrendered TeX"),
+    (r"<p>the limit lim_{α→0} here</p>", "unrendered TeX"),
     ('<span class="arithmatex">x</span>', "arithmatex"),
     ("<math><merror><mtext>x</mtext></merror></math>", "MathML error"),
     ('<img src="missing.png">', "missing image"),
@@ -144,3 +147,32 @@ def test_check_site_names_each_problem(tmp_path, bad, says):
 
 def test_check_site_refuses_an_empty_site(tmp_path):
     assert "no HTML pages" in check_site.check_site(tmp_path)[0]
+
+
+# --- the build hooks: maths rendered at build time -----------------------------------------
+
+def test_tex_becomes_mathml():
+    page = ('<p>flow <span class="arithmatex">\\(\\dot\\theta = -\\nabla\\ell\\)</span></p>'
+            '<div class="arithmatex">\\[\\frac{1}{\\mu_1}\\]</div>')
+    out = hooks.render_maths(page, "page.md")
+    assert out.count("<math") == 2 and 'display="block"' in out and "arithmatex" not in out
+    assert "<mfrac>" in out and "θ" in html_module.unescape(out)
+
+
+def test_notebook_dollars_become_mathml_only_in_markdown_cells():
+    page = ('<div class="jp-RenderedMarkdown">rate $\\mu_1$ and $$x^2$$</div>'
+            '<div class="jp-OutputArea"><pre>cost $5 and $6</pre></div>')
+    out = hooks.render_notebook_maths(page, "nb.ipynb")
+    assert out.count("<math") == 2 and "cost $5 and $6" in out
+
+
+@pytest.mark.parametrize("text, html", [
+    ("lim_{α→0} φ", "lim<sub>α→0</sub> φ"),
+    ("F: ℝ^p → ℝ^p.", "F: ℝ<sup>p</sup> → ℝ<sup>p</sup>."),
+    ("α^{(μ1−μ2)/(2μ1−μ2)}", "α<sup>(μ1−μ2)/(2μ1−μ2)</sup>"),
+    ("t^{−k} and x^2", "t<sup>−k</sup> and x<sup>2</sup>"),
+    ("<code>x^{2} init_gaussian</code> gtol_x", "<code>x^{2} init_gaussian</code> gtol_x"),
+    ("<pre>a_{k}</pre>", "<pre>a_{k}</pre>"),
+])
+def test_docstring_scripts_become_sup_and_sub_outside_code(text, html):
+    assert hooks.render_plain_scripts(text) == html
