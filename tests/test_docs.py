@@ -171,7 +171,7 @@ def test_notebook_dollars_become_mathml_only_in_markdown_cells():
     ("F: ℝ^p → ℝ^p.", "F: ℝ<sup>p</sup> → ℝ<sup>p</sup>."),
     ("α^{(μ1−μ2)/(2μ1−μ2)}", "α<sup>(μ1−μ2)/(2μ1−μ2)</sup>"),
     ("t^{−k} and x^2", "t<sup>−k</sup> and x<sup>2</sup>"),
-    ("<code>x^{2} init_gaussian</code> gtol_x", "<code>x^{2} init_gaussian</code> gtol_x"),
+    ("<code>x^{2} init_gaussian</code> n_test", "<code>x^{2} init_gaussian</code> n_test"),
     ("<pre>a_{k}</pre>", "<pre>a_{k}</pre>"),
 ])
 def test_docstring_scripts_become_sup_and_sub_outside_code(text, html):
