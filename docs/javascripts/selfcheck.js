@@ -13,13 +13,22 @@ window.addEventListener("load", function () {
     return (r.width === 0 && r.height === 0 && m.offsetParent !== null) ||
       /\\[a-zA-Z]+/.test(m.textContent);
   });
+  // TeX that was never turned into maths: delimiters in the text outside code and maths
+  var tex = 0, article = document.querySelector("article");
+  if (article) {
+    var walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest("pre, code, math, script, style")) continue;
+      if (/\\\(|\\\[|\$\$|[\^_]\{/.test(node.nodeValue)) tex += 1;
+    }
+  }
   var isMathML = maths.length === 0 || (typeof MathMLElement !== "undefined" &&
     maths[0] instanceof MathMLElement);
   document.documentElement.setAttribute("data-selfcheck", JSON.stringify({
     images: imgs.length,
     images_failed: badImgs.map(function (im) { return (im.getAttribute("src") || "").slice(0, 60); }),
     maths: maths.length,
-    maths_unrendered: flat.length,
+    maths_unrendered: flat.length + tex,
     mathml_supported: isMathML
   }));
 });
