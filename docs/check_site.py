@@ -26,6 +26,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 _SKIP_TEXT = {"pre", "code", "script", "style", "math", "textarea", "kbd", "samp"}
+# the notebooks' hidden copy of each cell's source (for the copy button) is code, not text
+_SKIP_CLASSES = {"clipboard-copy-txt"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
          "source", "track", "wbr"}
 _TEX = re.compile(
@@ -39,7 +41,7 @@ _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"<s
 class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
+        self.stack: list[tuple[str, bool]] = []  # (tag, text inside it is not prose)
         self.text: list[str] = []
         self.images: list[str] = []
         self.external: list[str] = []
@@ -50,7 +52,8 @@ class _Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag not in _VOID:
-            self.stack.append(tag)
+            classes = set((a.get("class") or "").split())
+            self.stack.append((tag, tag in _SKIP_TEXT or bool(classes & _SKIP_CLASSES)))
         if tag == "math":
             self.maths += 1
         if tag == "merror":
@@ -69,12 +72,12 @@ class _Page(HTMLParser):
         if tag in _VOID:
             return
         # tolerate sloppy nesting: pop back to the matching tag if it is open
-        if tag in self.stack:
-            while self.stack and self.stack.pop() != tag:
+        if any(t == tag for t, _ in self.stack):
+            while self.stack and self.stack.pop()[0] != tag:
                 pass
 
     def handle_data(self, data):
-        if not _SKIP_TEXT.intersection(self.stack):
+        if not any(skip for _, skip in self.stack):
             self.text.append(data)
 
 

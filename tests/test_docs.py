@@ -109,7 +109,7 @@ PNG = base64.b64encode(
 ).decode()
 GOOD = f"""<html><head><script src="../assets/app.js"></script></head><body><article>
 <p>The flow <math display="inline"><mi>θ</mi></math> costs $5 and $6 (not maths).</p>
-<pre><code>echo $$ \\(x\\)</code></pre>
+<pre><code>echo $$ \\(x\\)</code></pre><div class="clipboard-copy-txt">f"$${{x}}$$"</div>
 <img src="data:image/png;base64,{PNG}"><img src="fig.png">
 </article></body></html>"""
 

@@ -18,7 +18,7 @@ window.addEventListener("load", function () {
   if (article) {
     var walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
     for (var node = walker.nextNode(); node; node = walker.nextNode()) {
-      if (node.parentElement.closest("pre, code, math, script, style")) continue;
+      if (node.parentElement.closest("pre, code, math, script, style, .clipboard-copy-txt")) continue;
       if (/\\\(|\\\[|\$\$|[\^_]\{/.test(node.nodeValue)) tex += 1;
     }
   }
