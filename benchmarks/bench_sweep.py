@@ -9,8 +9,9 @@ samples (data seeds 0–4), ``init_ratio(c̃, 1e-20, seed=0)`` for 50 values of 
 3. a plain Python loop over the cells in this process (``make_problem``, ``init_ratio``,
    ``solve_flow`` and the derived quantities cell by cell, no store),
 
-each from a cold start (cluster start-up, compilation — diffrax executables are not kept
-by JAX's persistent cache — and the store's writes included). Prints the wall times side
+each from a cold start of its processes (cluster start-up, compiling or loading the compiled
+programs from the disk caches that the runs before it filled — clear ``~/.cache/flowtools``
+first for a cold compile — and the store's writes included). Prints the wall times side
 by side, the ratios (target: 1 worker / 2 workers ≥ 1.8) and whether the three give
 bit-identical cells.
 

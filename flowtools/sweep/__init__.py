@@ -10,7 +10,8 @@
 - ``summarize``                     — what ``flowtools sweep show STORE`` prints
 - ``InProcessExecutor``, ``DaskExecutor`` — where tasks run
 
-See the "Sweeps" section of README.md for the command line and the Dask cluster route.
+See the guide page "Sweeps and Dask" (``docs/guide/sweeps.md``) for the command line and
+the Dask cluster route.
 """
 
 from flowtools.sweep.cells import compute_task, plan

@@ -144,7 +144,7 @@ def claims(ds):
         "the test error is not bounded by it: what is left of the distance to the limit "
         "lies along directions that 10 points in ℝ³ barely constrain. Q2-bound runs: RMS up "
         f"to {_max(e15, o == 'Q2'):.1e}; Q1-bound runs, still in their slow quartic "
-        f"(t^-1/2) tail: up to {_max(e15, o == 'Q1'):.1e}. So 1e-15 does not decide an RMS "
+        f"(t^(−1/2)) tail: up to {_max(e15, o == 'Q1'):.1e}. So 1e-15 does not decide an RMS "
         "criterion at 1e-7 (an MSE one, yes: ≤ 1e-12); decided here at certified end "
         "points"))
     if "gd_outcome" in ds:
