@@ -12,7 +12,10 @@ For each HTML page:
 - every ``<img>`` is a file of the site or a ``data:`` URI whose bytes decode to a PNG, JPEG,
   GIF or SVG image;
 - no script, style sheet, image or frame is loaded from outside the site (the site works
-  offline and tells no third party who reads it).
+  offline and tells no third party who reads it);
+- every link inside the site leads to a file of the site, and its ``#anchor`` to an element
+  of that page (MkDocs checks links written in Markdown; this also covers notebooks and the
+  API pages).
 """
 
 from __future__ import annotations
@@ -46,11 +49,17 @@ class _Page(HTMLParser):
         self.images: list[str] = []
         self.external: list[str] = []
         self.merror = 0
+        self.ids: set[str] = set()
+        self.links: list[str] = []
         self.arithmatex = 0
         self.maths = 0
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
         if tag not in _VOID:
             classes = set((a.get("class") or "").split())
             self.stack.append((tag, tag in _SKIP_TEXT or bool(classes & _SKIP_CLASSES)))
@@ -107,10 +116,38 @@ def _image_problem(src: str, page: Path, site: Path) -> str | None:
     return None
 
 
-def check_page(path: Path, site: Path) -> list[str]:
-    """The problems of one built page (an empty list if none)."""
+def _parse(path: Path) -> _Page:
     parser = _Page()
     parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def _link_problem(href: str, page: Path, site: Path, ids) -> str | None:
+    parts = urlsplit(href)
+    if parts.scheme or href.startswith("//"):
+        return None  # outside the site: not checked (no network here)
+    if not parts.path:
+        target = page
+    else:
+        target = (site / parts.path.lstrip("/")) if parts.path.startswith("/") else (
+            page.parent / unquote(parts.path))
+        target = target.resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            return f"broken link {href}"
+    if parts.fragment and target.suffix == ".html":
+        if unquote(parts.fragment) not in ids(target):
+            return f"link to a missing anchor {href}"
+    return None
+
+
+def check_page(path: Path, site: Path, parser: _Page | None = None, ids=None) -> list[str]:
+    """The problems of one built page (an empty list if none)."""
+    parser = parser or _parse(path)
+    if ids is None:
+        def ids(p: Path) -> set[str]:
+            return _parse(p).ids if p.is_file() else set()
     rel = path.relative_to(site).as_posix()
     out = [f"{rel}: unrendered TeX: {m.group(0)[:60]!r}"
            for m in _TEX.finditer("".join(parser.text))]
@@ -121,6 +158,8 @@ def check_page(path: Path, site: Path) -> list[str]:
     out += [f"{rel}: {p}" for src in parser.images
             if (p := _image_problem(src, path, site)) is not None]
     out += [f"{rel}: loads {e}" for e in parser.external]
+    out += [f"{rel}: {p}" for href in dict.fromkeys(parser.links)
+            if (p := _link_problem(href, path, site, ids)) is not None]
     return out
 
 
@@ -130,7 +169,12 @@ def check_site(site: Path) -> list[str]:
     pages = sorted(site.rglob("*.html"))
     if not pages:
         return [f"{site}: no HTML pages (was the site built?)"]
-    return [p for page in pages for p in check_page(page, site)]
+    parsed = {page.resolve(): _parse(page) for page in pages}
+
+    def ids(p: Path) -> set[str]:
+        return parsed[p].ids if p in parsed else set()
+
+    return [p for page in pages for p in check_page(page, site, parsed[page.resolve()], ids)]
 
 
 def main(argv: list[str]) -> int:

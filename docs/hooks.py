@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import html
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -122,11 +123,33 @@ def on_config(config):
     return config
 
 
+# relative links to pages in a notebook's HTML: MkDocs rewrites them only in Markdown pages
+_NB_HREF = re.compile(
+    r'href="(?![a-zA-Z][a-zA-Z0-9+.-]*:|#|/)([^"#?]+\.(?:md|ipynb))(#[^"]*)?"')
+
+
+def notebook_links(html_text: str, page, files) -> str:
+    """Point a notebook's ``../guide/flow.md#x`` links at the built pages, as MkDocs does
+    for Markdown pages; a link to a page that does not exist fails the build."""
+    from mkdocs.exceptions import PluginError
+
+    base = posixpath.dirname(page.file.src_uri)
+
+    def repl(m: re.Match) -> str:
+        target = posixpath.normpath(posixpath.join(base, html.unescape(m.group(1))))
+        f = files.get_file_from_path(target)
+        if f is None:
+            raise PluginError(f"{page.file.src_uri}: link to a missing page {m.group(1)!r}")
+        return f'href="{f.url_relative_to(page.file)}{m.group(2) or ""}"'
+
+    return _NB_HREF.sub(repl, html_text)
+
+
 def on_page_content(html_text: str, page, config, files) -> str:
     where = page.file.src_uri
     out = render_maths(html_text, where)
     if where.endswith(".ipynb"):
-        out = render_notebook_maths(out, where)
+        out = notebook_links(render_notebook_maths(out, where), page, files)
     return render_plain_scripts(out)
 
 

@@ -111,6 +111,7 @@ GOOD = f"""<html><head><script src="../assets/app.js"></script></head><body><art
 <p>The flow <math display="inline"><mi>θ</mi></math> costs $5 and $6 (not maths).</p>
 <pre><code>echo $$ \\(x\\)</code></pre><div class="clipboard-copy-txt">f"$${{x}}$$"</div>
 <img src="data:image/png;base64,{PNG}"><img src="fig.png">
+<a id="top" href="#top">top</a> <a href="./#top">here</a> <a href="https://x.org/">out</a>
 </article></body></html>"""
 
 
@@ -138,6 +139,8 @@ def test_check_site_accepts_a_good_page(tmp_path):
     ('<img src="https://example.org/x.png">', "outside the site"),
     ('<script src="https://cdn.example.org/mathjax.js"></script>', "loads <script>"),
     ('<link rel="stylesheet" href="//fonts.example.org/f.css">', "loads <link>"),
+    ('<a href="../guide/flow.md">a source path</a>', "broken link"),
+    ('<a href="#nowhere">a missing anchor</a>', "missing anchor"),
 ])
 def test_check_site_names_each_problem(tmp_path, bad, says):
     page = GOOD.replace("</article>", bad + "</article>")
