@@ -165,7 +165,7 @@ def save_table(cells, out: pathlib.Path, ns, dss, cts) -> list[str]:
     try:
         import xarray as xr
 
-        from flowtools.sweep.cells import BRANCH_CODES
+        from flowtools.sweep.two_layer import BRANCH_CODES
         from flowtools.trajectory import Status
 
         shape = (len(ns), len(dss), len(cts))

@@ -58,7 +58,7 @@ def plain_loop(grid) -> tuple[dict, float, float, int]:
     """Every cell by hand, in grid order: the reference the sweeps must match bit for bit."""
     import flowtools as ft
     from flowtools.branches import classify, generalization_error
-    from flowtools.sweep.cells import BRANCH_CODES
+    from flowtools.sweep.two_layer import BRANCH_CODES
 
     t0 = time.perf_counter()
     out = {k: np.empty(grid.shape + ((grid.p_max,) if k.startswith("theta") else ()),

@@ -13,3 +13,8 @@ class AssumptionError(FlowtoolsError):
     For example μ1 and C(θ) rest on Theorem 1's assumptions (i) σ(0) = 0, σ'(0) ≠ 0 and
     (ii) γ ≠ 0. The flow itself may still be integrated.
     """
+
+
+class GridError(FlowtoolsError):
+    """A sweep grid definition that cannot run: the message names the file, line and
+    parameter (``flowtools.sweep.grid``)."""

@@ -221,7 +221,7 @@ def test_store_opens_in_xarray_and_exports_netcdf(reference, tmp_path):
     sel = ds.sel(dynamics="gd", data_seed=1)
     assert sel["status"].shape == (3,)
     # the end point is the last saved state, and θ0 has the prescribed c̃
-    from flowtools.sweep.grid import problem_from
+    from flowtools.sweep.two_layer import problem_from
 
     pb = problem_from(Grid.from_text(SMALL).cell((0, 0, 0)))
     th0 = ds["theta0"].sel(data_seed=0, dynamics="flow").values

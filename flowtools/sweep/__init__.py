@@ -14,6 +14,7 @@ See the guide page "Sweeps and Dask" (``docs/guide/sweeps.md``) for the command 
 the Dask cluster route.
 """
 
+from flowtools.errors import GridError
 from flowtools.sweep.cells import compute_task, plan
 from flowtools.sweep.executors import (
     AbstractExecutor,
@@ -22,7 +23,7 @@ from flowtools.sweep.executors import (
     make_executor,
 )
 from flowtools.sweep.family import Family, get_family, register
-from flowtools.sweep.grid import Axis, Grid, GridError
+from flowtools.sweep.grid import Axis, Grid
 from flowtools.sweep.run import SweepResult, default_store, run_sweep, summarize
 from flowtools.sweep.store import (
     StoreBusy,

@@ -37,9 +37,8 @@ import numpy as np
 
 from flowtools.sweep.family import Variable, get_family
 from flowtools.sweep.grid import Grid, relevant
-from flowtools.sweep.two_layer import BRANCH_CODES, initial_state  # noqa: F401
 
-__all__ = ["BRANCH_CODES", "Task", "VARIABLES", "compute_task", "plan", "variables"]
+__all__ = ["Task", "VARIABLES", "compute_task", "plan", "variables"]
 
 
 def variables(trajectory_points: int = 0, family: str = "two_layer") -> dict[str, Variable]:

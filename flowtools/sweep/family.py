@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools.errors import FlowtoolsError
+from flowtools.errors import FlowtoolsError, GridError
 
 __all__ = ["DEFAULT_FAMILY", "Family", "Param", "Variable", "available", "get_family",
            "register"]
@@ -164,8 +164,6 @@ def grid_values(name: str, axes: Mapping, fixed: Mapping) -> tuple:
 def exclusive(given: set, first: str, second: str, loc, why: str) -> None:
     """Refuse a grid that gives both of two settings that prescribe the same thing (the
     message points at the second): for a family's ``check``."""
-    from flowtools.sweep.grid import GridError
-
     if first in given and second in given:
         raise GridError(f"{loc(second)}give {why}")
 

@@ -28,9 +28,10 @@ they appear, are the dimensions of the results (``xarray`` dims). A grid file is
     trajectory_points = 0
 
 Every value is checked before anything runs (``flowtools._validate``); a bad grid raises
-``GridError`` naming the file, the LINE, the parameter and the valid choices. Sizes come
-first: the file is read only if it is a regular file of at most ``MAX_GRID_BYTES``; the
-number of cells is the product of the axis lengths, each computed from its declaration
+``GridError`` (``flowtools.errors``) naming the file, the LINE, the parameter and the valid
+choices. Sizes come first: the file is read only if it is a regular file of at most
+``MAX_GRID_BYTES``; the number of cells is the product of the axis lengths, each computed
+from its declaration
 (a list's length, ``num``, a range's arithmetic length) before any axis is built, and is
 refused above ``flowtools._validate.max_cells()`` (``FLOWTOOLS_MAX_CELLS``); the memory of
 one task (``Grid.work``) is refused above ``flowtools._validate.memory_limit()``. A grid's
@@ -58,7 +59,7 @@ what a results store is keyed by.
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    flowtools.sweep.grid.GridError: g.toml:3: unknown key 'c_tlide' in [init] (did you ...
+    flowtools.errors.GridError: g.toml:3: unknown key 'c_tlide' in [init] (did you ...
 """
 
 from __future__ import annotations
@@ -77,11 +78,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools.errors import FlowtoolsError
+from flowtools.errors import FlowtoolsError, GridError
 from flowtools.sweep.family import DEFAULT_FAMILY, REQUIRED, Family, Param, get_family
-from flowtools.sweep.two_layer import problem_from  # noqa: F401  (the default family's)
 
-__all__ = ["Axis", "Grid", "GridError", "PARAMETERS", "SECTIONS", "Work", "load_grid"]
+__all__ = ["Axis", "Grid", "PARAMETERS", "SECTIONS", "Work", "load_grid"]
 
 FORMAT_VERSION = 1
 #: the largest grid file read (bytes): a grid is a few lines; checked before reading
@@ -91,10 +91,6 @@ MAX_GRID_BYTES = 2**20
 #: state-sized vectors per cell in flight (a dopri8 / kvaerno5 step holds ~13-16)
 RESULT_COPIES = 3
 SOLVER_VECTORS = 16
-
-
-class GridError(FlowtoolsError):
-    """A grid definition that cannot run: the message names the file, line and parameter."""
 
 
 # ---------------------------------------------------------------------- parameters

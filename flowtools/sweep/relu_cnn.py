@@ -35,6 +35,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from flowtools import _validate as V
+from flowtools.errors import GridError
 from flowtools.sweep.family import (
     REQUIRED,
     WALL_TIME,
@@ -84,8 +85,6 @@ def applies(name: str, params: Mapping) -> bool:
 
 
 def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
-    from flowtools.sweep.grid import GridError
-
     exclusive(given, "max_iter", "max_time", loc, "integrator.max_time or "
               "integrator.max_iter, not both (max_time sets max_iter = ⌈max_time/η_v0⌉).")
     dims, ns = grid_values("dim", axes, fixed), grid_values("n", axes, fixed)

@@ -36,12 +36,13 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
-from flowtools.sweep.cells import BRANCH_CODES, Task, compute_task, plan
+from flowtools.sweep.cells import Task, compute_task, plan
 from flowtools.sweep.executors import CONNECT_TIMEOUT, resolve_executor
 from flowtools.sweep.family import DEFAULT_FAMILY, get_family
 from flowtools.sweep.grid import Grid, load_grid
 from flowtools.sweep.progress import LINE_INTERVAL, Progress
 from flowtools.sweep.store import SweepStore, check_store, open_results, read_results, store_lock
+from flowtools.sweep.two_layer import BRANCH_CODES
 
 __all__ = ["SweepResult", "default_store", "run_sweep", "summarize"]
 

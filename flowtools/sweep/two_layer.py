@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools.errors import FlowtoolsError
+from flowtools.errors import FlowtoolsError, GridError
 from flowtools.sweep.family import (
     REQUIRED,
     WALL_TIME,
@@ -148,8 +148,6 @@ def applies(name: str, params: Mapping) -> bool:
 
 
 def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
-    from flowtools.sweep.grid import GridError
-
     exclusive(given, "c_tilde", "ratio", loc, "init.c_tilde or init.ratio, not both (both "
               "prescribe c = C1/C2).")
     for name in ("c_tilde", "ratio"):
@@ -168,8 +166,6 @@ def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
 def check_model(pb, grid, where, desc) -> None:
     """A prescribed c̃ or c needs C(θ), i.e. Theorem 1's assumptions; padding needs
     pad_to ≥ n, σ(0) = 0 and the sum loss (``Problem.padded``)."""
-    from flowtools.sweep.grid import GridError
-
     if grid.fixed.get("pad_to"):
         try:
             pb.padded(grid.fixed["pad_to"])
