@@ -23,23 +23,35 @@ integrator settings of its own); ``build(problem)`` → model; ``init(model, ini
 problem)`` → θ0 (p,); ``variables(outputs)`` → the stored ``Variable`` objects in order;
 ``measure(model, theta0, runs, spec)`` → one array per variable with a leading cell axis
 (``runs``: the integrator's per-cell end points, counters and settings, see
-``flowtools.sweep.cells``).
+``flowtools.sweep.cells``). ``Family`` is an abstract base class with these abstract
+methods: a subclass (with a class attribute ``name``) defines them; ``Family(...)`` with
+functions, as above, returns a ``FunctionFamily`` that calls them.
+
+    >>> fam = get_family("two_layer")
+    >>> isinstance(fam, Family), type(fam).__name__, sorted(Family.__abstractmethods__)
+    (True, 'FunctionFamily', ['build', 'init', 'measure', 'parameters', 'variables'])
+
+Data flow one way: the family modules define families (and import only this module); the
+grid (``flowtools.sweep.grid``) parses and validates against them, asking the registry by
+name; the cells build and measure; the store receives a plain layout.
 """
 
 from __future__ import annotations
 
+import abc
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError, GridError
 
-__all__ = ["DEFAULT_FAMILY", "Family", "Param", "Variable", "available", "get_family",
-           "register"]
+__all__ = ["DEFAULT_FAMILY", "Family", "FunctionFamily", "Param", "Variable", "available",
+           "get_family", "register"]
 
 DEFAULT_FAMILY = "two_layer"
 _BUILTIN = {"two_layer": "flowtools.sweep.two_layer", "relu_cnn": "flowtools.sweep.relu_cnn"}
@@ -168,75 +180,92 @@ def exclusive(given: set, first: str, second: str, loc, why: str) -> None:
         raise GridError(f"{loc(second)}give {why}")
 
 
-def _no_check(axes, fixed, given, loc):
-    return None
+class Family(abc.ABC):
+    """A model family of the sweep engine (see the module docstring): an abstract base class.
 
+    A family defines ``parameters()`` → its ``Param`` objects, ``build(problem)`` → model,
+    ``init(model, init, problem)`` → θ0 (p,), ``variables(outputs)`` → the stored
+    ``Variable`` objects by name, in order, and ``measure(model, theta0, runs, spec)`` → one
+    array per variable with a leading cell axis. Either subclass it (with a class attribute
+    ``name``) or call ``Family(name=..., parameters=..., build=..., init=..., variables=...,
+    measure=..., <optional hooks>)`` with functions: that returns a ``FunctionFamily``, a
+    subclass that calls them (the two built-in families are made so).
 
-def _applies_if_set(name, params):
-    return True
-
-
-def _same_settings(integrator, init):
-    return integrator
-
-
-def _same_model(model, problem):
-    return model
-
-
-@dataclass(frozen=True, eq=False)
-class Family:
-    """A model family of the sweep engine (see the module docstring).
-
-    Optional hooks: ``applies(name, params)`` — whether a parameter changes a cell with
-    these parameters (beyond the integrator method; e.g. a seed of evenly spaced data);
-    ``check(axes, fixed, given, loc)`` — cross-parameter checks, raising ``GridError``
-    (``loc(name)`` is the "file:line: " prefix of a parameter); ``check_model(model,
-    grid, where, desc)`` — checks of one built model; ``settings(integrator, init)`` — a
-    cell's integrator settings (e.g. a learning rate that depends on the initialization;
-    cells with equal settings run as one GD batch); ``n_params(problem)`` — the parameter
-    count without building the model (a grid is then checked without building its
-    problems: the CNN's data are large); ``work_bytes(problem, outputs)`` — the memory a
-    task needs beyond its stored results and the integrator's state vectors (e.g. the
-    model evaluated on its data and test inputs), estimated from the declared sizes so
-    that a grid that cannot fit is refused before it runs (``flowtools.sweep.grid.Work``);
-    ``integrand(model, problem)`` — the model the integrator runs, when it differs from the
-    one the results are measured on (the two-layer family's data padded to a fixed row
-    count, so that every n shares one compiled program); ``static`` — the problem
-    parameters that fix the compiled program's shapes (tasks sharing them share a
-    worker); ``summary`` — the variables ``flowtools sweep show --cells`` prints per cell.
+    Optional hooks (methods with defaults, or the attribute None): ``applies(name,
+    params)`` — whether a parameter changes a cell with these parameters (beyond the
+    integrator method; e.g. a seed of evenly spaced data); ``check(axes, fixed, given,
+    loc)`` — cross-parameter checks, raising ``GridError`` (``loc(name)`` is the "file:line: "
+    prefix of a parameter); ``check_model(model, grid, where, desc)`` — checks of one built
+    model; ``settings(integrator, init)`` — a cell's integrator settings (e.g. a learning
+    rate that depends on the initialization; cells with equal settings run as one GD
+    batch); ``n_params(problem)`` — the parameter count without building the model (a grid
+    is then checked without building its problems: the CNN's data are large);
+    ``work_bytes(problem, outputs)`` — the memory a task needs beyond its stored results and
+    the integrator's state vectors (e.g. the model evaluated on its data and test inputs),
+    estimated from the declared sizes so that a grid that cannot fit is refused before it
+    runs (``flowtools.sweep.grid.Work``); ``integrand(model, problem)`` — the model the
+    integrator runs, when it differs from the one the results are measured on (the
+    two-layer family's data padded to a fixed row count, so that every n shares one
+    compiled program); ``static`` — the problem parameters that fix the compiled program's
+    shapes (tasks sharing them share a worker); ``summary`` — the variables ``flowtools
+    sweep show --cells`` prints per cell.
     """
 
     name: str
-    parameters: Callable[[], list[Param]]
-    build: Callable
-    init: Callable
-    variables: Callable[[Mapping], dict[str, Variable]]
-    measure: Callable
-    applies: Callable = _applies_if_set
-    check: Callable = _no_check
-    check_model: Callable | None = None
-    settings: Callable = _same_settings
-    integrand: Callable = _same_model
-    n_params: Callable | None = None
-    work_bytes: Callable | None = None
     static: tuple = ()
     summary: tuple = ()
     doc: str = ""
-    _table: dict = field(default_factory=dict, repr=False)
+    check_model: Callable | None = None
+    n_params: Callable | None = None
+    work_bytes: Callable | None = None
 
-    @property
+    def __new__(cls, *args, **kwargs):
+        # Family(name=..., build=..., ...) with functions, as documented: a FunctionFamily
+        return object.__new__(FunctionFamily if cls is Family else cls)
+
+    @abc.abstractmethod
+    def parameters(self) -> list[Param]:
+        """The family's own ``Param`` objects (problem, init, outputs, any integrator
+        settings of its own)."""
+
+    @abc.abstractmethod
+    def build(self, problem: Mapping):
+        """The model of a cell's problem parameters."""
+
+    @abc.abstractmethod
+    def init(self, model, init: Mapping, problem: Mapping) -> np.ndarray:
+        """The initial state θ0 (p,) of one cell."""
+
+    @abc.abstractmethod
+    def variables(self, outputs: Mapping) -> dict[str, Variable]:
+        """The stored per-cell variables, by name, in order."""
+
+    @abc.abstractmethod
+    def measure(self, model, theta0, runs: Mapping, spec: Mapping) -> dict:
+        """One array per variable, with a leading cell axis."""
+
+    def applies(self, name: str, params: Mapping) -> bool:
+        return True
+
+    def check(self, axes: Mapping, fixed: Mapping, given: set, loc) -> None:
+        return None
+
+    def settings(self, integrator, init):
+        return integrator
+
+    def integrand(self, model, problem):
+        return model
+
+    @functools.cached_property
     def table(self) -> dict[str, Param]:
         """Every parameter of a grid of this family, by name ([sweep] and [integrator]
         included; built once, on first use)."""
-        if not self._table:
-            items = [*sweep_parameters(), *self.parameters()]
-            names = {p.name for p in items}
-            items += [p for p in integrator_parameters() if p.name not in names]
-            order = {"sweep": 0, "problem": 1, "init": 2, "integrator": 3, "outputs": 4}
-            items.sort(key=lambda p: order[p.section])  # stable: each section's own order
-            self._table.update({p.name: p for p in items})
-        return self._table
+        items = [*sweep_parameters(), *self.parameters()]
+        names = {p.name for p in items}
+        items += [p for p in integrator_parameters() if p.name not in names]
+        order = {"sweep": 0, "problem": 1, "init": 2, "integrator": 3, "outputs": 4}
+        items.sort(key=lambda p: order[p.section])  # stable: each section's own order
+        return {p.name: p for p in items}
 
     @property
     def sections(self) -> dict[str, list[str]]:
@@ -244,6 +273,52 @@ class Family:
         for p in self.table.values():
             out[p.section].append(p.name)
         return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+_HOOKS = ("applies", "check", "check_model", "settings", "integrand", "n_params",
+          "work_bytes")
+
+
+class FunctionFamily(Family):
+    """A family made of functions (what ``Family(name=..., build=..., ...)`` returns); the
+    arguments, positional or by keyword, are those of ``Family``'s docstring in the order
+    name, parameters, build, init, variables, measure, applies, check, check_model,
+    settings, integrand, n_params, work_bytes, static, summary, doc."""
+
+    def __init__(self, name: str, parameters: Callable[[], list[Param]], build: Callable,
+                 init: Callable, variables: Callable[[Mapping], dict[str, Variable]],
+                 measure: Callable, applies: Callable | None = None,
+                 check: Callable | None = None, check_model: Callable | None = None,
+                 settings: Callable | None = None, integrand: Callable | None = None,
+                 n_params: Callable | None = None, work_bytes: Callable | None = None,
+                 static: tuple = (), summary: tuple = (), doc: str = ""):
+        self.name, self.static, self.summary, self.doc = name, tuple(static), \
+            tuple(summary), doc
+        self._functions = (parameters, build, init, variables, measure)
+        given = dict(applies=applies, check=check, check_model=check_model,
+                     settings=settings, integrand=integrand, n_params=n_params,
+                     work_bytes=work_bytes)
+        for hook in _HOOKS:  # a given hook replaces the default method (None keeps it)
+            if given[hook] is not None:
+                setattr(self, hook, given[hook])
+
+    def parameters(self):
+        return self._functions[0]()
+
+    def build(self, problem):
+        return self._functions[1](problem)
+
+    def init(self, model, init, problem):
+        return self._functions[2](model, init, problem)
+
+    def variables(self, outputs):
+        return self._functions[3](outputs)
+
+    def measure(self, model, theta0, runs, spec):
+        return self._functions[4](model, theta0, runs, spec)
 
 
 def register(family: Family) -> Family:
