@@ -65,9 +65,7 @@ what a results store is keyed by.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
-import json
 import math
 import pathlib
 import re
@@ -80,10 +78,10 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError, GridError
 from flowtools.sweep.family import DEFAULT_FAMILY, REQUIRED, Family, Param, get_family
+from flowtools.sweep.layout import FORMAT_VERSION, Coordinate, Layout, definition_key
 
 __all__ = ["Axis", "Grid", "PARAMETERS", "SECTIONS", "Work", "load_grid"]
 
-FORMAT_VERSION = 1
 #: the largest grid file read (bytes): a grid is a few lines; checked before reading
 MAX_GRID_BYTES = 2**20
 #: a task's memory estimate: copies of its stored results while they are computed
@@ -555,9 +553,20 @@ class Grid:
 
     def key(self, versions: Mapping | None = None) -> str:
         """SHA-256 of the canonical JSON of ``definition()`` and ``versions``."""
-        text = json.dumps({"definition": self.definition(), "versions": dict(versions or {})},
-                          sort_keys=True, allow_nan=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return definition_key(self.definition(), versions)
+
+    def layout(self) -> Layout:
+        """What a results store is made of (``flowtools.sweep.layout``), computed once: the
+        definition, the coordinates, the stored variables and the chunks."""
+        return Layout(
+            name=self.name, description=self.description, source=str(self.source or ""),
+            family=self.family, definition=self.definition(),
+            coordinates=tuple(Coordinate(a.name, a.section, tuple(a.values))
+                              for a in self.axes),
+            variables=dict(self.model_family.variables(self.outputs)),
+            extra_sizes={"param": self.p_max,
+                         "save": max(self.outputs.get("trajectory_points", 0), 1)},
+            chunks=tuple(self.chunks))
 
     def describe(self) -> str:
         """A few lines: the axes with their sizes, and the fixed parameters."""

@@ -142,7 +142,7 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
     store = pathlib.Path(store) if store is not None else default_store(grid)
     say = log or (lambda line: None)
     with store_lock(store, note=f"sweep {grid.name or ''} ({grid.source or 'in memory'})"):
-        st = SweepStore.open(store, grid, fsync=fsync)
+        st = SweepStore.open(store, grid.layout(), fsync=fsync)
         done = st.done()  # a damaged cell (check_store) is not done: computed again
         n_done = int(done.sum())
         if n_done and not resume:

@@ -54,7 +54,9 @@ link.
 
 **Which grid.** The store records ``Grid.definition()`` and the versions of flowtools, jax,
 diffrax and equinox; opening it for another grid (or other versions) is refused with a
-list of what differs.
+list of what differs. The store receives the grid as a plain ``Layout``
+(``flowtools.sweep.layout``: definition, coordinates, variables, chunks; ``Grid.layout()``,
+computed once by ``run_sweep``) and does not import the grid module.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ import numpy as np
 
 from flowtools._io import atomic_open, safe_open
 from flowtools.errors import FlowtoolsError
-from flowtools.sweep.grid import FORMAT_VERSION, Grid
+from flowtools.sweep.layout import FORMAT_VERSION, Layout
 
 __all__ = ["SweepStore", "StoreBusy", "StoreCheck", "StoreDamaged", "StoreMismatch",
            "check_store", "export_netcdf", "library_versions", "open_results", "read_results",
@@ -329,21 +331,21 @@ CHECKED = "checksum_of"  # its last dim: one digest per variable (the array's "v
 _META_LIMIT = 64 * 2**20  # bytes a metadata file may have (a store's are a few KB per array)
 
 
-def _settings_attrs(grid: Grid) -> dict:
-    d = grid.definition()
+def _settings_attrs(layout: Layout) -> dict:
+    d = layout.definition
     attrs = {}
     for k, v in d["fixed"].items():
         if v is not None:
             attrs[k] = v
     for k, v in d["outputs"].items():
         attrs[f"outputs_{k}"] = v
-    attrs["cells_per_task"] = grid.cells_per_task
+    attrs["cells_per_task"] = d["cells_per_task"]
     return attrs
 
 
-def _variables(grid: Grid) -> dict:
-    """The stored variables of ``grid`` (its family's, for its outputs)."""
-    return grid.model_family.variables(grid.outputs)
+def _layout(layout) -> Layout:
+    """``layout``, or the layout of a grid given in its place (``Grid.layout()``)."""
+    return layout if isinstance(layout, Layout) else layout.layout()
 
 
 def _coord_values(values):
@@ -358,29 +360,33 @@ def _coord_values(values):
 
 
 class SweepStore:
-    """The zarr results of one grid. Open with ``SweepStore.open(path, grid)`` (under
-    ``store_lock``); ``done()`` is the per-cell mask (verified: a damaged cell is not
-    done), ``prepare()`` readies the store for writing, ``write(blocks, arrays)`` stores a
-    finished task (data first, then their checksums, then ``done``); ``check`` is what
-    ``check_store`` found when the store was opened."""
+    """The zarr results of one grid. Open with ``SweepStore.open(path, layout)`` (the
+    grid's ``flowtools.sweep.layout.Layout``, ``Grid.layout()``; under ``store_lock``);
+    ``done()`` is the per-cell mask (verified: a damaged cell is not done), ``prepare()``
+    readies the store for writing, ``write(blocks, arrays)`` stores a finished task (data
+    first, then their checksums, then ``done``); ``check`` is what ``check_store`` found
+    when the store was opened."""
 
-    def __init__(self, path, grid: Grid, group, *, fsync: bool = False,
+    def __init__(self, path, layout: Layout, group, *, fsync: bool = False,
                  check: StoreCheck | None = None):
         self.path = pathlib.Path(path)
-        self.grid = grid
+        self.layout = layout
         self._group = group
         self.fsync = fsync
-        self.variables = _variables(grid)
+        self.variables = layout.variables
         self.check = check
         self._arrays = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path, grid: Grid, *, create: bool = True, fsync: bool = False) -> SweepStore:
-        """Open the store at ``path`` for ``grid`` (creating it if missing and ``create``);
-        ``StoreMismatch`` if it holds another grid, ``StoreDamaged`` if its root metadata
-        cannot be read. Call with ``store_lock`` held."""
+    def open(cls, path, layout: Layout, *, create: bool = True,
+             fsync: bool = False) -> SweepStore:
+        """Open the store at ``path`` for a grid's ``layout`` (``Grid.layout()``; a ``Grid``
+        is taken too) (creating it if missing and ``create``); ``StoreMismatch`` if it
+        holds another grid, ``StoreDamaged`` if its root metadata cannot be read. Call with
+        ``store_lock`` held."""
         path = pathlib.Path(path)
+        layout = _layout(layout)
         versions = library_versions()
         store_cls = _atomic_store_class()
         store_cls.fsync = fsync
@@ -390,7 +396,7 @@ class SweepStore:
         if not path.exists():
             if not create:
                 raise FlowtoolsError(f"no store at {str(path)!r}.")
-            cls._create(path, grid, versions, store_cls)
+            cls._create(path, layout, versions, store_cls)
         elif not (path / "zarr.json").is_file():
             raise FlowtoolsError(f"{str(path)!r} exists but is not a sweep store (no zarr.json): "
                                  "give another --store path.")
@@ -398,44 +404,40 @@ class SweepStore:
             shutil.rmtree(old, ignore_errors=True)  # a creation killed half-way
         root = _root_metadata(path)
         group = _open_group(path, store_cls(path), "r+")
-        check_compatible(path, dict(group.attrs), grid, versions)
-        missing = [v for v in (*grid.dims, "done", *cls._var_names(grid)) if v not in group]
+        check_compatible(path, dict(group.attrs), layout, versions)
+        missing = [v for v in (*layout.dims, "done", *layout.variables) if v not in group]
         if missing:
             raise StoreMismatch(f"the store {str(path)!r} lacks the arrays {missing}: it is "
                                 "damaged or not a sweep store; give another store.")
         remove_partial_files(path)
-        return cls(path, grid, group, fsync=fsync,
+        return cls(path, layout, group, fsync=fsync,
                    check=check_store(path, group=group, root=root))
 
-    @staticmethod
-    def _var_names(grid):
-        return list(_variables(grid))
-
     @classmethod
-    def _create(cls, path, grid: Grid, versions, store_cls):
+    def _create(cls, path, layout: Layout, versions, store_cls):
         import zarr
 
         stage = path.parent / f".{path.name}.creating-{secrets.token_hex(4)}"
         try:
             group = zarr.open_group(store=store_cls(stage), mode="w-", zarr_format=3)
             attrs = {
-                "title": f"flowtools sweep {grid.name}".strip(),
+                "title": f"flowtools sweep {layout.name}".strip(),
                 "format": FORMAT, "format_version": FORMAT_VERSION,
-                "grid_name": grid.name, "grid_description": grid.description,
-                "grid_source": str(grid.source or ""),
-                "grid_definition": json.dumps(grid.definition(), sort_keys=True),
-                "grid_key": grid.key(versions),
+                "grid_name": layout.name, "grid_description": layout.description,
+                "grid_source": layout.source,
+                "grid_definition": json.dumps(layout.definition, sort_keys=True),
+                "grid_key": layout.key(versions),
                 "versions": json.dumps(versions, sort_keys=True),
                 "flowtools_version": versions["flowtools"],
                 "created": datetime.datetime.now().isoformat(timespec="seconds"),
-                "dims": list(grid.dims),
-                "family": grid.family,
+                "dims": list(layout.dims),
+                "family": layout.family,
                 "note": "A cell's values are valid only where done is true (open the store "
                         "with flowtools.sweep.open_results to get the others masked).",
-                **_settings_attrs(grid),
+                **_settings_attrs(layout),
             }
             group.attrs.update(attrs)
-            for a in grid.axes:
+            for a in layout.coordinates:
                 vals = _coord_values(a.values)
                 # strings as zarr's variable-length UTF-8 (fixed-width "<U" has no v3 spec)
                 dtype = str if vals.dtype.kind == "U" else vals.dtype
@@ -443,19 +445,17 @@ class SweepStore:
                                          dimension_names=[a.name])
                 arr[...] = vals
                 arr.attrs.update({"description": f"grid axis ({a.section}.{a.name})"})
-            dims = list(grid.dims)
-            sizes = {"param": grid.p_max,
-                     "save": max(grid.outputs.get("trajectory_points", 0), 1)}
-            for v in list(_variables(grid).values()):
-                shape = grid.shape + tuple(sizes[e] for e in v.extra)
-                chunks = grid.chunks + tuple(sizes[e] for e in v.extra)
-                arr = group.create_array(v.name, shape=shape, chunks=chunks, dtype=v.dtype,
-                                         fill_value=v.fill,
+            dims, sizes = list(layout.dims), layout.extra_sizes
+            shape, chunks = layout.shape, layout.chunks
+            for v in layout.variables.values():
+                arr = group.create_array(v.name, shape=shape + tuple(sizes[e] for e in v.extra),
+                                         chunks=chunks + tuple(sizes[e] for e in v.extra),
+                                         dtype=v.dtype, fill_value=v.fill,
                                          dimension_names=dims + list(v.extra))
                 arr.attrs.update(v.attrs)
-            names = list(_variables(grid))
-            sums = group.create_array(CHECKSUMS, shape=grid.shape + (len(names),),
-                                      chunks=grid.chunks + (len(names),), dtype=np.uint64,
+            names = list(layout.variables)
+            sums = group.create_array(CHECKSUMS, shape=shape + (len(names),),
+                                      chunks=chunks + (len(names),), dtype=np.uint64,
                                       fill_value=_NO_RECORD,
                                       dimension_names=dims + [CHECKED])
             sums.attrs.update({"variables": names,
@@ -463,7 +463,7 @@ class SweepStore:
                                               "chunk file of each of the variables (1: no "
                                               "file), recorded before the cell is marked "
                                               "done; 0: none recorded"})
-            done = group.create_array("done", shape=grid.shape, chunks=grid.chunks,
+            done = group.create_array("done", shape=shape, chunks=chunks,
                                       dtype=bool, fill_value=False, dimension_names=dims)
             done.attrs.update({"description": "true once every variable of the cell is "
                                               "written (written after them)"})
@@ -569,7 +569,7 @@ class SweepStore:
         arrs = self._open_arrays()
         if CHECKSUMS not in arrs:  # a store from before checksums: none to keep
             return
-        coords = _chunk_coords(block, self.grid.chunks)
+        coords = _chunk_coords(block, self.layout.chunks)
         record = np.array([_file_digest(_chunk_file(self.path, arrs[n].metadata, n, coords),
                                         _chunk_limit(arrs[n].metadata))
                            for n in self.variables], dtype=np.uint64)
@@ -968,8 +968,9 @@ def _check_chunks(check: StoreCheck, group, parsed) -> None:
 
 
 # ---------------------------------------------------------------------- compatibility
-def check_compatible(path, attrs: Mapping, grid: Grid, versions: Mapping) -> None:
-    """``StoreMismatch`` listing every difference between the store's grid and ``grid``."""
+def check_compatible(path, attrs: Mapping, layout: Layout, versions: Mapping) -> None:
+    """``StoreMismatch`` listing every difference between the store's grid and the grid of
+    ``layout`` (``Grid.layout()``; a ``Grid`` is taken too)."""
     if attrs.get("format") != FORMAT:
         raise StoreMismatch(f"{str(path)!r} is a zarr store but not a flowtools sweep store: "
                             "give another store path.")
@@ -979,7 +980,7 @@ def check_compatible(path, attrs: Mapping, grid: Grid, versions: Mapping) -> Non
     except (KeyError, ValueError):
         raise StoreMismatch(f"the store {str(path)!r} has no readable grid definition: give "
                             "another store path.") from None
-    new = json.loads(json.dumps(grid.definition()))
+    new = json.loads(json.dumps(_layout(layout).definition))
     diffs = _differences(old, new)
     for lib in sorted(set(old_versions) | set(versions)):
         if old_versions.get(lib) != versions.get(lib):
