@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
+from flowtools.curvature import hessian_extremes, hvp_operator
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
@@ -346,7 +347,6 @@ def _resume(problem, traj, rows, opts: IntegratorOptions, save_ts):
 
 
 # ---------------------------------------------------------------------- end-point checks
-_DENSE_HESSIAN_MAX = 3000  # above: Lanczos and MINRES on Hessian-vector products
 
 
 def stationary_check(problem: AbstractModel, theta, loss_threshold: float = 0.0,
@@ -380,24 +380,24 @@ def stationary_check(problem: AbstractModel, theta, loss_threshold: float = 0.0,
     """
     theta = jnp.asarray(theta, dtype=float)
     loss, g, loss_origin = (np.asarray(v) for v in _grads_at(problem, theta))
-    p = theta.shape[-1]
-    hess = np.asarray(_hessian_at(problem, theta)) if p <= _DENSE_HESSIAN_MAX else None
-    if not (np.isfinite(loss) and np.all(np.isfinite(g))
-            and (hess is None or np.all(np.isfinite(hess)))):
+    finite = np.isfinite(loss) and np.all(np.isfinite(g))
+    # dense eigh up to DENSE_MAX parameters, Lanczos and MINRES on ∇²ℓ·v above
+    spec = hessian_extremes(problem, theta, vectors=True) if finite else None
+    if spec is None or not np.isfinite(spec.abs_max):
         return dict(minimum=False, lambda_min=np.nan, lambda_max=np.nan,
                     predicted_decrease=np.nan, newton_step=np.nan, rate=np.nan,
                     loss=float(loss), loss_at_origin=float(loss_origin), moving=False,
                     reason="ℓ, ∇ℓ or ∇²ℓ is not finite in float64 there (overflow): no "
                     "certificate is possible; start from a smaller scale")
-    if hess is not None:
-        lam, U = np.linalg.eigh(hess)
-        lam_min, lam_max = float(lam[0]), float(np.max(np.abs(lam)))
+    lam_min, lam_max = spec.lam_min, spec.abs_max
+    if spec.dense:
+        lam, U = spec.eigenvalues, spec.eigenvectors
         keep = np.abs(lam) > 1e-12 * max(lam_max, 1e-300)
         c = U[:, keep].T @ g
         d = 0.5 * float(np.sum(c * c / lam[keep]))
         step = float(np.linalg.norm(c / lam[keep]))
     else:
-        lam_min, lam_max, d, step = _matrix_free_spectrum(problem, theta, g)
+        d, step = _newton_matrix_free(problem, theta, g)
     saddle = lam_min < -1e-9 * max(lam_max, 1e-300)
     floor = loss_threshold if loss_threshold > 0 else 1e-15 * float(loss_origin)
     allowed = max(1e-3 * float(loss), floor)
@@ -430,24 +430,13 @@ def _grads_at(problem, theta):
     return loss, g, problem.loss(jnp.zeros_like(theta))
 
 
-@jax.jit
-def _hessian_at(problem, theta):
-    return problem.hessian(theta)
+def _newton_matrix_free(problem, theta, g):
+    """½gᵀH⁺g and ‖H⁺g‖ by MINRES on Hessian-vector products."""
+    from scipy.sparse.linalg import minres
 
-
-def _matrix_free_spectrum(problem, theta, g):
-    """λ_min, max|λ| (Lanczos), ½gᵀH⁺g and ‖H⁺g‖ (MINRES) from Hessian-vector products."""
-    from scipy.sparse.linalg import LinearOperator, eigsh, minres
-
-    hvp = jax.jit(lambda v: jax.jvp(problem.grad, (theta,), (v,))[1])
-    p = theta.shape[-1]
-    op = LinearOperator((p, p), matvec=lambda v: np.asarray(hvp(jnp.asarray(v))), dtype=float)
-    lam_max = float(np.abs(eigsh(op, k=1, which="LM", return_eigenvectors=False,
-                                 tol=1e-6)[0]))
-    lam_min = float(eigsh(op, k=1, which="SA", return_eigenvectors=False, tol=1e-6)[0])
-
-    x, _ = minres(op, np.asarray(g), rtol=1e-10, maxiter=10 * p)
-    return lam_min, lam_max, 0.5 * float(np.dot(g, x)), float(np.linalg.norm(x))
+    x, _ = minres(hvp_operator(problem, theta), np.asarray(g), rtol=1e-10,
+                  maxiter=10 * theta.shape[-1])
+    return 0.5 * float(np.dot(g, x)), float(np.linalg.norm(x))
 
 
 # ---------------------------------------------------------------------- diffrax backend

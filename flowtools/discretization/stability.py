@@ -3,8 +3,9 @@
 Near an end point θ* GD follows the flow only if η < 2/λ_max(∇²ℓ(θ*)) (``stability_edge``);
 beyond it the iterates cannot settle there. ``compare`` and the branch map report such rates
 as ``Regime.BEYOND_EDGE`` (and a ``GDStabilityWarning``) instead of presenting NaN or
-oscillating iterates as results. λ_max comes from dense Hessians (``lam_max``), refused
-with the reason before a model too large for them would exhaust memory.
+oscillating iterates as results. λ_max comes from ``flowtools.curvature`` (dense Hessians
+up to its ``DENSE_MAX`` parameters, Lanczos on Hessian-vector products above); a model whose
+dense Hessian would exhaust memory is refused with the reason.
 
     >>> import numpy as np, flowtools as ft
     >>> from flowtools.discretization import stability_edge
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
+from flowtools.curvature import hessian_extremes, lam_max_at
 from flowtools.descent import run_gd
 from flowtools.errors import FlowtoolsError
 from flowtools.models import AbstractModel
@@ -73,8 +74,8 @@ def stability_edge(model: AbstractModel, theta, *, measure: bool = True, eps: fl
     rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
     th = jnp.asarray(theta)
     _require_dense_hessian(model, "the stability edge")
-    lam, vec = np.linalg.eigh(np.asarray(model.hessian(th)))
-    lam_top, v = float(lam[-1]), vec[:, -1]
+    top = hessian_extremes(model, th, vectors=True)
+    lam_top, v = top.lam_max, top.vec_max
     if lam_top <= 0:
         raise FlowtoolsError("∇²ℓ(θ) has no positive eigenvalue: θ is not near a minimum.")
     edge = 2.0 / lam_top
@@ -100,15 +101,12 @@ def stability_edge(model: AbstractModel, theta, *, measure: bool = True, eps: fl
 
 
 def lam_max(model: AbstractModel, thetas) -> np.ndarray:
-    """λ_max(∇²ℓ) at each of ``thetas`` (K, p): dense Hessians, all at once when they fit in
-    a quarter of the available memory, one at a time otherwise."""
-    thetas = jnp.asarray(thetas)
-    p = model.n_params
+    """λ_max(∇²ℓ) at each of ``thetas`` (K, p) (``flowtools.curvature.lam_max_at``): dense
+    Hessians, all at once when they fit in a quarter of the available memory, one at a time
+    otherwise; Lanczos on Hessian-vector products above ``curvature.DENSE_MAX``
+    parameters."""
     _require_dense_hessian(model, "λ_max along the path")
-    if 8.0 * p * p * len(thetas) <= 0.25 * V.available_memory():
-        H = jax.vmap(model.hessian)(thetas)
-        return np.linalg.eigvalsh(np.asarray(H))[:, -1]
-    return np.array([np.linalg.eigvalsh(np.asarray(model.hessian(th)))[-1] for th in thetas])
+    return lam_max_at(model, thetas)
 
 
 def _require_dense_hessian(model, what):
