@@ -8,11 +8,11 @@ v_{j,r,p} = v0; the seed also draws y, ξ and the 1000 test points, shared by ev
 * ``paper``: GD with the paper's protocol, η = 0.01, T = 200 iterations;
 * ``trained``: GD run to training loss ≤ ``loss_target`` with η_v0 = min(η, η·(v*/v0)²),
   v* = ``stable_v0`` = 0.3. GD's stability edge 2/λ_max(θ0) falls like 1/v0² for v0 ≳ 0.3
-  (λ_max(θ0) is measured by power iteration on Hessian-vector products for every v0 and
-  stored: 264 at v0 = 1, 2.6e4 at v0 = 10 in full mode), so this keeps η_v0·λ_max/2 ≈ 0.1
-  and the run a discretization of the flow (checked against ``solve_flow`` on a few cells
-  in full mode). The paper's η = 0.01 has η·λ_max/2 > 1 — beyond GD's stability edge —
-  for v0 ≳ 0.9.
+  (λ_max(θ0) is computed by ``flowtools.curvature``, Lanczos on Hessian-vector products, for
+  every v0 and stored: 208 at v0 = 1, 2.1e4 at v0 = 10 in full mode, seed 0), so this keeps
+  η_v0·λ_max/2 ≈ 0.1 and the run a discretization of the flow (checked against
+  ``solve_flow`` on a few cells in full mode). The paper's η = 0.01 has η·λ_max/2 > 1 —
+  beyond GD's stability edge — for v0 ≳ 1.
 
 The benign edge of a row (fixed v0, or d, or m) is the ‖µ‖ at which the test error falls
 through ``level`` for the last time (linear interpolation in log ‖µ‖), one per seed.
@@ -46,10 +46,10 @@ import json
 import time
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools.curvature import hessian_extremes
 from flowtools.errors import FlowtoolsError
 from flowtools.fitting import fit_slope
 from flowtools.sweep.relu_cnn import INIT_SEED_OFFSET, cell_lr
@@ -70,7 +70,7 @@ class CNNPhaseSettings:
     initial network output negligible at every v0 of the grid (|f(θ0)| ≲ v0·m·σ0·σp·√d ≤
     0.03 at v0 = 10), so training starts near the origin as the analysis assumes; the
     ``trained`` protocol keeps ηλ_max/2 ≈ 0.1 (the paper's small-η condition), which its
-    η = 0.01 at T = 200 breaks for v0 ≳ 0.9.
+    η = 0.01 at T = 200 breaks for v0 ≳ 1.
     """
 
     n: int = 20
@@ -235,21 +235,6 @@ def exponent(x, edges, stated: float) -> dict:
                 stated=stated, points=int(np.isfinite(edges).sum()))
 
 
-@jax.jit
-def _hvp(model, theta, v):
-    return model.hvp(theta, v)
-
-
-def _lambda_max(model, theta, iters=60):
-    """The largest |eigenvalue| of ∇²L(θ) by power iteration on Hessian-vector products."""
-    v = jnp.asarray(np.random.default_rng(0).standard_normal(model.n_params))
-    lam = 0.0
-    for _ in range(iters):
-        w = _hvp(model, theta, v / jnp.linalg.norm(v))
-        lam, v = float(jnp.linalg.norm(w)), w
-    return lam
-
-
 def trajectories(s: CNNPhaseSettings):
     """GD (the trained protocol's η_v0, no stop) at ``traj_mu``, seed 0, for each v0 of
     ``traj_v0s``: the median balance ratio ⟨w_{y_i,r}, ξ_i⟩/v_{y_i,r,2}, ‖Δv‖/‖ΔW‖, the
@@ -326,8 +311,8 @@ def run(s: CNNPhaseSettings, store_dir, *, executor="local", workers=None, log=p
     log(f"  grids done ({time.perf_counter() - t0:.0f} s; stores in {store_dir})")
     traj = trajectories(s)
     lam_model = _model(s, s.mus[len(s.mus) // 2], s.seeds[0])
-    lam = np.array([_lambda_max(lam_model, jnp.asarray(lam_model.init(
-        s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET))) for v0 in v0s])
+    lam = np.array([hessian_extremes(lam_model, jnp.asarray(lam_model.init(
+        s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET))).lam_max for v0 in v0s])
     flows = flow_check(s) if s.flow_cells else []
     log(f"  trajectories and flow checks done ({time.perf_counter() - t0:.0f} s)")
 
