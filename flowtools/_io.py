@@ -22,6 +22,10 @@ compile-cache entries) goes through this module:
   renamed relative to its folder's descriptor. If ``path`` is itself a link, the rename
   replaces the link, never its target: an output is always flowtools' own file, and
   whatever a planted link pointed to is left as it was.
+  ``atomic_write(path, data)`` writes bytes; ``remove_temporaries(folder, suffix)`` clears
+  what killed writers left (a store does it under its lock).
+* ``write_netcdf(ds, path)``: the one netCDF writer (figures, sweep exports): an
+  ``xarray.Dataset`` as netCDF-3, atomically, every attribute made netCDF-safe.
 * ``staged_outputs(folder, names)``: several files (and folders) of one run, written into a
   hidden staging folder inside ``folder`` and moved into place together at the end; the
   file named last is the "complete" marker (see its docstring for what a reader may see).
@@ -61,9 +65,9 @@ import numpy as np
 from flowtools.errors import FlowtoolsError
 
 __all__ = ["atomic_open", "atomic_write", "check_output_dir", "check_output_file",
-           "dumps_json", "open_folder", "open_regular", "private_folder", "read_regular",
-           "safe_open", "savefig",
-           "staged_outputs", "to_strict_json", "write_json", "write_text"]
+           "dumps_json", "netcdf_attr", "open_folder", "open_regular", "private_folder",
+           "read_regular", "remove_temporaries", "safe_open", "savefig", "staged_outputs",
+           "to_strict_json", "write_json", "write_netcdf", "write_text"]
 
 
 # ---------------------------------------------------------------------- no planted links
@@ -310,13 +314,41 @@ def atomic_open(path, mode: str = "wb", *, encoding: str | None = None,
             os.close(dfd)
 
 
-def atomic_write(path, writer: Callable, *, text: bool = False, encoding: str | None = None,
-                 newline: str | None = None) -> pathlib.Path:
+def atomic_write(path, writer, *, text: bool = False, encoding: str | None = None,
+                 newline: str | None = None, fsync: bool = True, suffix: str = ".tmp",
+                 root=None, replace: bool = True) -> pathlib.Path:
     """Call ``writer(fh)`` on a temporary file beside ``path`` and rename it onto ``path``
-    (see ``atomic_open``); return ``path``. ``text=True`` gives ``writer`` a text file."""
-    with atomic_open(path, "w" if text else "wb", encoding=encoding, newline=newline) as fh:
+    (see ``atomic_open``, which also explains ``fsync``, ``suffix``, ``root`` and
+    ``replace``); return ``path``. ``writer`` may also be the bytes (or a buffer) to
+    write. ``text=True`` gives ``writer`` a text file.
+
+        >>> import tempfile, pathlib
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> atomic_write(pathlib.Path(tmp.name) / "a.bin", b"new").read_bytes()
+        b'new'
+        >>> tmp.cleanup()
+    """
+    if not callable(writer):
+        data = writer
+
+        def writer(fh):
+            fh.write(data)
+    with atomic_open(path, "w" if text else "wb", encoding=encoding, newline=newline,
+                     fsync=fsync, suffix=suffix, root=root, replace=replace) as fh:
         writer(fh)
     return pathlib.Path(path)
+
+
+def remove_temporaries(folder, suffix: str) -> int:
+    """Remove the temporary files (names ending in ``suffix``) that killed writers of
+    ``atomic_open(..., suffix=suffix)`` left anywhere below ``folder``; return how many.
+    Call it only where no other writer can be at work (a store, with its lock held)."""
+    count = 0
+    for tmp in pathlib.Path(folder).rglob(f"*{suffix}"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            count += 1
+    return count
 
 
 def write_text(path, text: str) -> pathlib.Path:
@@ -330,6 +362,66 @@ def savefig(fig, path, **kwargs) -> pathlib.Path:
     path = pathlib.Path(path)
     fmt = kwargs.pop("format", None) or (path.suffix[1:].lower() or "png")
     return atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
+
+
+# ---------------------------------------------------------------------- netCDF
+# names that scipy's netcdf_file keeps as its own attributes: a global attribute of that
+# name would overwrite them (an attribute "mode" breaks the write)
+_NC_RESERVED = {"fp", "filename", "mode", "use_mmap", "version_byte", "maskandscale",
+                "dimensions", "variables", "_dims", "_recs", "_recsize", "_mm", "_mm_buf",
+                "_attributes"}
+
+
+def netcdf_attr(v):
+    """A netCDF attribute value: numbers and strings as they are, bools as 0/1, a non-empty
+    1-D array (or list) of numbers as an array, anything else (None, dicts, lists of
+    strings) as strict JSON (``dumps_json``).
+
+        >>> [netcdf_attr(v) for v in (True, 2, "s", None, ["a", "b"], {"k": 1.5})]
+        [1, 2, 's', 'null', '["a", "b"]', '{"k": 1.5}']
+    """
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (int, float, str)):
+        return v
+    try:
+        arr = np.asarray(v)
+        if arr.dtype.kind in "if" and arr.ndim == 1 and arr.size:
+            return arr
+    except Exception:  # noqa: BLE001 - fall through to JSON
+        pass
+    return dumps_json(v, indent=None, default=str)
+
+
+def write_netcdf(ds, path, *, hint: str = "ds.to_netcdf(OUT, engine='h5netcdf')"
+                 ) -> pathlib.Path:
+    """Write the ``xarray.Dataset`` ``ds`` to ``path`` as netCDF-3 (xarray's scipy engine,
+    no extra dependency) atomically (``atomic_write``); return ``path``. ``ds`` is left as
+    it was.
+
+    * every attribute is made netCDF-safe (``netcdf_attr``); a global attribute whose
+      name scipy's writer reserves, such as "mode", gets the prefix "attr_";
+    * string variables (NumPy's ``StringDType`` included, as zarr stores read back) are
+      written as variable-length strings;
+    * int64 values are stored as int32 where they fit; values netCDF-3 cannot hold
+      (integers ≥ 2**31) raise a one-line ``FlowtoolsError`` that ends with ``hint``
+      (what to do instead), and no file is written.
+    """
+    ds = ds.copy()
+    for name in list(ds.variables):
+        var = ds[name]
+        if var.dtype.kind in "TU" or var.dtype == object:  # numpy StringDType → object
+            ds[name] = var.astype(object)
+    ds.attrs = {(f"attr_{k}" if k in _NC_RESERVED else k): netcdf_attr(v)
+                for k, v in ds.attrs.items()}
+    for var in ds.variables.values():
+        var.attrs = {k: netcdf_attr(v) for k, v in var.attrs.items()}
+    try:
+        data = bytes(ds.to_netcdf(engine="scipy"))
+    except (ValueError, OverflowError) as err:
+        raise FlowtoolsError(f"cannot write {str(path)!r} as netCDF-3: {err}. (Values such "
+                             f"as integers ≥ 2**31 need netCDF-4: {hint}.)") from None
+    return atomic_write(pathlib.Path(path), data)
 
 
 # ---------------------------------------------------------------------- strict JSON

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import random
 import signal
 import subprocess
@@ -265,3 +266,90 @@ def test_read_only_folder_is_refused(tmp_path):
             _io.check_output_file(ro / "x.png")
     finally:
         ro.chmod(0o700)
+
+
+# ---------------------------------------------------------------------- one atomic writer
+def test_atomic_write_takes_bytes_and_the_store_options(tmp_path):
+    """``atomic_write`` writes bytes as well as through a writer; ``root`` creates the
+    folders below it, ``replace=False`` never overwrites, ``remove_temporaries`` clears
+    what a killed writer left."""
+    root = tmp_path / "S"
+    root.mkdir()
+    out = _io.atomic_write(root / "a" / "b", b"xyz", fsync=False, suffix=".partial",
+                           root=root)
+    assert out.read_bytes() == b"xyz" and _listing(root / "a") == ["b"]
+    with pytest.raises(FileExistsError):
+        _io.atomic_write(root / "a" / "b", b"no", root=root, replace=False)
+    assert out.read_bytes() == b"xyz" and _listing(root / "a") == ["b"]
+    (root / "a" / ".b.deadbeef.partial").write_bytes(b"half")
+    (root / "keep.tmp").write_bytes(b"")
+    assert _io.remove_temporaries(root, ".partial") == 1
+    assert _listing(root / "a") == ["b"] and (root / "keep.tmp").exists()
+
+
+def test_the_store_writes_its_files_through_io_atomic_write(tmp_path, monkeypatch):
+    """The sweep store has no atomic-write code of its own: each zarr file goes through
+    ``_io.atomic_write`` (temporaries ``*.partial``), bit for bit."""
+    from flowtools.sweep import store as S
+
+    calls = []
+    real = _io.atomic_write
+    monkeypatch.setattr(S, "atomic_write", lambda *a, **k: (calls.append(k), real(*a, **k)))
+    S.write_file_atomic(tmp_path / "x.bin", memoryview(b"\x00\x01data"), root=tmp_path)
+    assert (tmp_path / "x.bin").read_bytes() == b"\x00\x01data" and _listing(tmp_path) == [
+        "x.bin"]
+    assert calls == [{"fsync": False, "suffix": ".partial", "root": tmp_path,
+                      "replace": True}]
+
+
+# ---------------------------------------------------------------------- one netCDF writer
+def test_write_netcdf_makes_every_attribute_netcdf_safe(tmp_path):
+    xr = pytest.importorskip("xarray")
+    ds = xr.Dataset(
+        {"a": (("x",), np.arange(3.0), {"flag": True, "none": None, "d": {"k": 1}}),
+         "s": (("x",), np.array(["p", "qq", "r"], dtype=np.dtypes.StringDType()))},
+        coords={"x": ["u", "v", "w"]},
+        attrs={"mode": "m", "b": False, "ints": [1, 2], "floats": np.array([0.5, 1.5]),
+               "names": ["a b", "c"], "n": None, "e": []})
+    before = ds.copy(deep=True)
+    out = _io.write_netcdf(ds, tmp_path / "d.nc")
+    assert ds.identical(before)  # the caller's dataset is left as it was
+    assert _listing(tmp_path) == ["d.nc"]
+    with xr.open_dataset(out, engine="scipy") as back:
+        back = back.load()
+    a = back.attrs
+    assert a["attr_mode"] == "m" and "mode" not in a  # scipy reserves "mode"
+    assert a["b"] == 0 and list(a["ints"]) == [1, 2] and list(a["floats"]) == [0.5, 1.5]
+    assert a["names"] == '["a b", "c"]' and a["n"] == "null" and a["e"] == "[]"
+    assert back["a"].attrs == {"flag": 1, "none": "null", "d": '{"k": 1}'}
+    assert [str(v) for v in back["s"].values] == ["p", "qq", "r"]
+    assert [str(v) for v in back["x"].values] == ["u", "v", "w"]
+
+
+def test_write_netcdf_refuses_what_netcdf3_cannot_hold_and_writes_nothing(tmp_path):
+    xr = pytest.importorskip("xarray")
+    ds = xr.Dataset({"seed": (("x",), np.array([2**40], dtype=np.int64))})
+    with pytest.raises(FlowtoolsError, match=r"cannot write .*as netCDF-3: .*netCDF-4: "
+                                             r"do this\.\)$"):
+        _io.write_netcdf(ds, tmp_path / "d.nc", hint="do this")
+    assert _listing(tmp_path) == []
+
+
+def test_write_netcdf_replaces_a_planted_link_never_its_target(tmp_path):
+    xr = pytest.importorskip("xarray")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    (tmp_path / "d.nc").symlink_to(victim)
+    _io.write_netcdf(xr.Dataset({"a": (("x",), np.arange(2.0))}), tmp_path / "d.nc")
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "d.nc").is_symlink()
+    assert _listing(tmp_path) == ["d.nc", "victim"]
+
+
+def test_figures_and_sweep_exports_share_the_one_netcdf_writer(tmp_path, monkeypatch):
+    pytest.importorskip("xarray")
+    from flowtools.experiments import reproduce
+    from flowtools.sweep import store as S
+
+    assert reproduce.write_netcdf is _io.write_netcdf
+    source = pathlib.Path(S.__file__).read_text()
+    assert not hasattr(S, "atomic_open") and ".to_netcdf(engine" not in source

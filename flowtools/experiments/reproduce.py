@@ -33,12 +33,11 @@ import traceback
 from dataclasses import dataclass
 
 from flowtools._io import (
-    atomic_write,
     check_output_dir,
-    dumps_json,
     savefig,
     staged_outputs,
     write_json,
+    write_netcdf,  # the one netCDF writer; figures import it from here too
     write_text,
 )
 from flowtools.experiments.claims import Claim, claims_json, claims_markdown, print_claims
@@ -69,45 +68,6 @@ class FigureRun:
     claims: list
     files: list
     wall_time_s: float
-
-
-def _attr(v):
-    """A netCDF attribute value: numbers and strings as they are, bools as 0/1, anything
-    else (None, dicts, lists of strings) as strict JSON."""
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, (int, float, str)):
-        return v
-    try:
-        import numpy as np
-
-        arr = np.asarray(v)
-        if arr.dtype.kind in "if" and arr.ndim == 1 and arr.size:
-            return arr
-    except Exception:  # noqa: BLE001 - fall through to JSON
-        pass
-    return dumps_json(v, indent=None, default=str)
-
-
-# names that scipy's netcdf_file keeps as its own attributes: a global attribute of that
-# name would overwrite them (an attribute "mode" breaks the write)
-_RESERVED = {"fp", "filename", "mode", "use_mmap", "version_byte", "maskandscale",
-             "dimensions", "variables", "_dims", "_recs", "_recsize", "_mm", "_mm_buf",
-             "_attributes"}
-
-
-def write_netcdf(ds, path) -> pathlib.Path:
-    """Write ``ds`` to ``path`` (netCDF-3 through xarray's scipy engine) atomically, with
-    every attribute made netCDF-safe (``_attr``; a global attribute whose name scipy's
-    writer reserves, such as "mode", gets the prefix "attr_")."""
-    ds = ds.copy()
-    ds.attrs = {(f"attr_{k}" if k in _RESERVED else k): _attr(v) for k, v in ds.attrs.items()}
-    for var in ds.variables.values():
-        var.attrs = {k: _attr(v) for k, v in var.attrs.items()}
-    data = bytes(ds.to_netcdf(engine="scipy"))
-    path = pathlib.Path(path)
-    atomic_write(path, lambda fh: fh.write(data))
-    return path
 
 
 def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/reproduce",

@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowtools._io import atomic_open, safe_open
+from flowtools._io import atomic_write, remove_temporaries, safe_open
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.layout import FORMAT_VERSION, Layout
 
@@ -114,6 +114,9 @@ def library_versions() -> dict:
 
 
 # ---------------------------------------------------------------------- atomic files
+_PARTIAL = ".partial"  # the suffix of a store's temporary files
+
+
 def _write_all(fh, data) -> None:
     """Write ``data`` to the open file ``fh`` (one call; a seam for tests that kill the
     process in the middle of a write)."""
@@ -122,17 +125,13 @@ def _write_all(fh, data) -> None:
 
 def write_file_atomic(path: pathlib.Path, data, *, fsync: bool = False, root=None,
                       replace: bool = True) -> None:
-    """Write ``data`` to a hidden temporary file beside ``path`` and rename it onto
-    ``path`` (``flowtools._io.atomic_open``): a reader (or a later run after SIGKILL) sees
-    the old or the new file, never part of one. ``fsync`` also flushes the file and its
-    folder to disk (power loss). ``root``: the store folder; the folders from it down to
-    ``path`` are created if missing and refused if links (``flowtools._io.open_folder``).
-    ``replace=False``: ``FileExistsError`` if ``path`` exists."""
-    if root is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb", fsync=fsync, suffix=".partial", root=root,
-                     replace=replace) as fh:
-        _write_all(fh, data)
+    """Write one store file (``flowtools._io.atomic_write``, temporaries ``*.partial``):
+    a reader (or a later run after SIGKILL) sees the old or the new file, never part of
+    one. ``fsync`` also flushes the file and its folder to disk (power loss). ``root``:
+    the store folder; the folders from it down to ``path`` are created if missing and
+    refused if links. ``replace=False``: ``FileExistsError`` if ``path`` exists."""
+    atomic_write(path, lambda fh: _write_all(fh, data), fsync=fsync, suffix=_PARTIAL,
+                 root=root, replace=replace)
 
 
 def _atomic_store_class():
@@ -169,16 +168,6 @@ def _atomic_store_class():
             self._write(key, value)
 
     return AtomicLocalStore
-
-
-def remove_partial_files(path: pathlib.Path) -> int:
-    """Remove temporary files left by a killed writer (call with the lock held)."""
-    count = 0
-    for tmp in path.rglob("*.partial"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            count += 1
-    return count
 
 
 # ---------------------------------------------------------------------- the lock
@@ -409,7 +398,7 @@ class SweepStore:
         if missing:
             raise StoreMismatch(f"the store {str(path)!r} lacks the arrays {missing}: it is "
                                 "damaged or not a sweep store; give another store.")
-        remove_partial_files(path)
+        remove_temporaries(path, _PARTIAL)
         return cls(path, layout, group, fsync=fsync,
                    check=check_store(path, group=group, root=root))
 
@@ -1081,30 +1070,20 @@ def read_results(check: StoreCheck, names=None):
 
 def export_netcdf(path, out) -> pathlib.Path:
     """Write the store at ``path`` (masked, loaded) to the netCDF file ``out``, atomically.
-    Uses scipy's netCDF-3 writer (no extra dependency): int64 values are stored as int32
-    where they fit; ``xarray.open_dataset(out)`` reads it back with the same dims.
+    Through ``flowtools._io.write_netcdf`` (scipy's netCDF-3 writer, no extra dependency):
+    int64 values are stored as int32 where they fit; ``xarray.open_dataset(out)`` reads
+    it back with the same dims.
     A damaged store is refused (``StoreDamaged``, see ``open_results``)."""
-    from flowtools._io import atomic_write, check_output_file
+    from flowtools._io import check_output_file, write_netcdf
 
     out = check_output_file(out, what="the netCDF file")
     ds = open_results(path).load()
-    for name in list(ds.variables):
-        var = ds[name]
-        if var.dtype.kind in "TU" or var.dtype == object:  # numpy StringDType → object
-            ds[name] = var.astype(object)
+    # the store's conventions: a list of names (``dims``) as words, None as no attribute
     for obj in [ds] + [ds[v] for v in ds.variables]:
         for k, v in list(obj.attrs.items()):
-            if isinstance(v, bool):
-                obj.attrs[k] = int(v)
-            elif isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v):
+            if isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v):
                 obj.attrs[k] = " ".join(v)
             elif v is None:
                 del obj.attrs[k]
-    try:
-        data = bytes(ds.to_netcdf(engine="scipy"))
-    except (ValueError, OverflowError) as err:
-        raise FlowtoolsError(f"cannot write {str(out)!r} as netCDF-3: {err}. (Values such as "
-                             "seeds ≥ 2**31 need netCDF-4: ds = flowtools.sweep.open_results"
-                             "(STORE).load(); ds.to_netcdf(OUT, engine='h5netcdf').)") from None
-    atomic_write(out, lambda fh: fh.write(data))
-    return out
+    return write_netcdf(ds, out, hint="ds = flowtools.sweep.open_results(STORE).load(); "
+                                      "ds.to_netcdf(OUT, engine='h5netcdf')")
