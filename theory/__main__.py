@@ -49,7 +49,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    from flowtools.cli._common import interrupts_not_lost
+    from _flowtools_launcher import interrupts_not_lost  # the CLI's Ctrl-C rule, below both
     from flowtools.errors import FlowtoolsError
 
     p = argparse.ArgumentParser(prog="python -m theory", description=__doc__,

@@ -34,7 +34,6 @@ from flowtools.errors import FlowtoolsError
 from flowtools.models import network
 from flowtools.models.base import AbstractModel
 from flowtools.models.network import SingleNeuron
-from flowtools.symbolic.assumptions import theorem1_failures
 
 
 class Problem(AbstractModel, SampleShape):
@@ -168,6 +167,9 @@ class Problem(AbstractModel, SampleShape):
     def assumption_failures(self) -> list[str]:
         """Theorem 1's assumptions that fail for this problem (empty if all hold): the one
         check of ``flowtools.symbolic.assumptions``, shared with ``check_assumptions``."""
+        # imported here: the symbolic layer builds on the models (and loads sympy)
+        from flowtools.symbolic.assumptions import theorem1_failures
+
         return theorem1_failures(self.activation, self.gamma)
 
     @property
