@@ -165,8 +165,8 @@ def save_table(cells, out: pathlib.Path, ns, dss, cts) -> list[str]:
     try:
         import xarray as xr
 
+        from flowtools.status import Status
         from flowtools.sweep.two_layer import BRANCH_CODES
-        from flowtools.trajectory import Status
 
         shape = (len(ns), len(dss), len(cts))
         data = {}
@@ -216,7 +216,7 @@ def main(argv=None):
 
     import flowtools as ft
     from flowtools.branches import classify, generalization_error
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     ns = args.n or ([6] if args.quick else [3, 4, 5, 6])
     dss = list(range(args.data_seeds or (2 if args.quick else 5)))

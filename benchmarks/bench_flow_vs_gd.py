@@ -44,7 +44,7 @@ def main(argv=None):
 
     import flowtools as ft
     from flowtools.integrate.options import available_cores
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     workers = args.workers or sorted({available_cores(), 1}, reverse=True)
     pb = ft.example1()

@@ -120,7 +120,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import flowtools  # noqa: F401  (float64, cache settings, as on the workers)
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     grid = fig4_grid(args.quick, args.max_steps, args.n_ctilde)
     print(grid.describe().splitlines()[0] + f"; max_steps {grid.fixed['max_steps']}, "

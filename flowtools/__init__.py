@@ -59,8 +59,9 @@ from flowtools.models import (
     example1,
     make_problem,
 )
+from flowtools.status import Regime, Status
 from flowtools.symbolic import OriginHessian, check_assumptions, origin_hessian
-from flowtools.trajectory import Regime, Status, Trajectory
+from flowtools.trajectory import Trajectory
 
 __all__ = [
     "AbstractModel",

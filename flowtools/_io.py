@@ -429,7 +429,7 @@ def named(value):
     """``value`` with enum members (``Status``, ``Regime``) replaced by their names, arrays
     and tuples by lists (object arrays element-wise): ready for ``to_strict_json``.
 
-        >>> from flowtools.trajectory import Regime
+        >>> from flowtools.status import Regime
         >>> named(np.array([Regime.FOLLOWS, Regime.DIVERGED], dtype=object))
         ['FOLLOWS', 'DIVERGED']
     """

@@ -5,7 +5,7 @@ Up to ``DENSE_MAX`` parameters the Hessian is formed (``model.hessian``, jitted)
 decomposed by ``np.linalg.eigh``; above, ``scipy.sparse.linalg.eigsh`` (implicitly restarted
 Lanczos, ARPACK) runs on a ``LinearOperator`` of ``model.hvp`` and never forms a p × p
 matrix. The Lanczos start vector is fixed (a seeded Gaussian), so repeated calls agree.
-Users: the end-point certification (``flow.stationary_check``), GD's stability edge
+Users: the end-point certification (``certify.stationary_check``), GD's stability edge
 (``discretization.stability_edge`` and ``lam_max``) and the CNN phase diagram's λ_max(θ0).
 
     >>> import numpy as np

@@ -26,7 +26,8 @@ from flowtools._compile import compiled
 from flowtools.errors import FlowtoolsError
 from flowtools.models import AbstractModel
 from flowtools.models.base import check_model
-from flowtools.trajectory import Status, Trajectory
+from flowtools.status import Status
+from flowtools.trajectory import Trajectory
 
 
 def record_iterations(max_iter: int, n_save: int) -> np.ndarray:

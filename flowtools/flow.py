@@ -18,8 +18,8 @@ loss, …) can be integrated: the flow needs only ``loss`` and its autodiff grad
 
 Stopping: at ℓ ≤ ``loss_threshold`` (default 1e-15, the paper's rule; located by a root
 find on log ℓ − log threshold, aimed 1 % below it so that round-off cannot put the reported
-ℓ_final above it: CONVERGED always means ℓ_final ≤ threshold, ``decide_status``), at a
-stationary point to working precision
+ℓ_final above it: CONVERGED always means ℓ_final ≤ threshold,
+``flowtools.status.decide_status``), at a stationary point to working precision
 (‖∇ℓ(θ)‖ ≤ ``gtol``·‖θ‖: status STATIONARY, the state is then constant in float64 up to
 any horizon), or at ``t1``, whichever comes first. Saves at ``n_save``
 log-spaced times in (0, t1] plus t = 0 and the end point.
@@ -41,14 +41,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools.curvature import hessian_extremes, hvp_operator
+from flowtools.certify import certify_ends, splice
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
 from flowtools.integrate.core import STOP_MARGIN
 from flowtools.models import AbstractModel
 from flowtools.models.base import check_model
-from flowtools.trajectory import Status, Trajectory
+from flowtools.status import Status
+from flowtools.trajectory import Trajectory
 
 SCIPY_METHODS = ("Radau", "BDF", "LSODA")
 # "auto" picks the implicit Kvaerno5 up to this many parameters, Dopri8 above it
@@ -90,7 +91,7 @@ def solve_flow(
         gtol: stop once ‖∇ℓ(θ)‖ ≤ gtol·‖θ‖ (diffrax backend). At a minimum this relative
             gradient sits at its round-off floor (~2e-16 on Example 1), where the state no
             longer moves in float64 and a step controller would see only noise; 0 disables
-            the stop. Such an end is then checked (``stationary_check``): STATIONARY if
+            the stop. Such an end is then checked (``flowtools.certify``): STATIONARY if
             ∇²ℓ is positive semi-definite, Newton's step predicts no decrease of the loss
             beyond round-off and the loss no longer falls on the time scale reached (a
             minimum); NOT_MINIMUM (a failure) at a saddle; and where the loss is still
@@ -203,7 +204,7 @@ def solve_flow(
     traj = _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info)
     resume = (None if backend != "diffrax"
               else lambda tr, rows: _resume(problem, tr, rows, opts, save_ts))
-    traj = _final_status(problem, traj, loss_threshold, resume)
+    traj = certify_ends(problem, traj, loss_threshold, resume)
     return traj[0] if single else traj
 
 
@@ -251,192 +252,16 @@ def _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, in
                       method=method, info=dict(info, **extra))
 
 
-def decide_status(raw, loss_final, threshold: float) -> np.ndarray:
-    """The one rule that grants CONVERGED: ``loss_final ≤ threshold``, the reported ℓ_final
-    compared as it is, with no slack. Every path of ``solve_flow`` (a stop in the first
-    run, a resumed tail, members of a batch, padded problems, the scipy backend) ends here,
-    so CONVERGED always means ``trajectory.loss_final ≤ threshold``.
-
-    ``raw`` is the integrator's status: CONVERGED there says only that a stop fired (the
-    loss stop or the relative-gradient stop). A fired stop with ℓ_final above the threshold
-    — the gradient floor at a minimum whose loss is positive, or the loss stop landing above
-    the threshold at round-off, which differs between CPUs and programs (see
-    ``flowtools.integrate.core.STOP_MARGIN``) — becomes a STATIONARY candidate, certified or
-    refused by ``stationary_check``; the horizon reached with ℓ_final ≤ threshold is
-    CONVERGED. NaN losses are never below a threshold.
-
-        >>> S = Status
-        >>> [S(int(v)).name for v in decide_status([S.CONVERGED, S.CONVERGED, S.HORIZON],
-        ...                                        [1e-24, 1.0001e-24, 5e-25], 1e-24)]
-        ['CONVERGED', 'STATIONARY', 'CONVERGED']
-    """
-    raw = np.array(np.atleast_1d(raw), dtype=np.int8)
-    below = np.atleast_1d(np.asarray(loss_final, dtype=float)) <= threshold
-    out = raw.copy()
-    out[(raw == Status.CONVERGED) & ~below] = Status.STATIONARY
-    out[(raw == Status.HORIZON) & below] = Status.CONVERGED
-    return out
-
-
-def _final_status(problem, traj, threshold, resume=None):
-    """The final status of every member (``decide_status``), with STATIONARY ends checked:
-    a STATIONARY end must be a minimum whose loss has settled.
-
-    The relative-gradient stop also fires in degenerate tails (the loss falling like a
-    power of t towards 0, where ‖∇ℓ‖ ~ ℓ^{3/4} is tiny but exact). Such a stop is no end:
-    ``stationary_check`` finds the loss still moving (Newton's step predicts a decrease
-    beyond the threshold), and the flow is resumed from there with the stop switched off
-    (``resume``: diffrax; ``info["resumed"]`` lists the members and where they were
-    stopped) to the loss threshold or the horizon; the continuation's status is decided by
-    the same rule, and a STATIONARY candidate among them is checked but not resumed again.
-    A saddle, or an unsettled stop without ``resume``, is NOT_MINIMUM.
-    """
-    status = decide_status(traj.status, traj.loss_final, threshold)
-    theta_f = np.atleast_2d(traj.theta_final)
-    t_f = np.atleast_1d(traj.t_final)
-    checks = {int(i): stationary_check(problem, theta_f[i], threshold, t_f[i])
-              for i in np.flatnonzero(status == Status.STATIONARY)}
-    moving = [i for i, c in checks.items() if c["moving"]]
-    info = dict(traj.info)
-    if resume is not None and moving:
-        info["resumed"] = {i: dict(t=float(t_f[i]), loss=checks.pop(i)["loss"])
-                           for i in moving}
-        traj = resume(traj, np.array(moving))
-        status[moving] = decide_status(traj.status, traj.loss_final, threshold)[moving]
-        theta_f = np.atleast_2d(traj.theta_final)
-        t_f = np.atleast_1d(traj.t_final)
-        checks.update({int(i): stationary_check(problem, theta_f[i], threshold, t_f[i])
-                       for i in moving if status[i] == Status.STATIONARY})
-    for i, check in checks.items():
-        if not check["minimum"]:
-            status[i] = Status.NOT_MINIMUM
-    if checks:
-        info["stationary_check"] = checks
-    return dataclasses.replace(traj, status=status.reshape(np.shape(traj.status)), info=info)
-
-
 def _resume(problem, traj, rows, opts: IntegratorOptions, save_ts):
     """Members ``rows`` of a batched ``traj`` continued from their end points (at their end
-    times) without the stationarity stop, spliced in: later saves, end point, status and
-    steps from the continuation (steps and rejected steps add up; wall and compile times
-    add). The options differ only in a traced number: the compiled program is reused."""
+    times) without the stationarity stop, spliced in (``flowtools.certify.splice``). The
+    options differ only in a traced number: the compiled program is reused."""
     # the first call's chunk: the continuation runs the program compiled for it
     chunk = traj.info.get("chunk")
     more = integrate(_model_field, problem, traj.theta_final[rows], save_ts,
                      dataclasses.replace(opts, gtol=0.0), loss=_model_loss,
                      t0s=traj.t_final[rows], chunk=chunk)
-    out = {name: np.array(getattr(traj, name)) for name in
-           ("ts", "thetas", "losses", "t_final", "theta_final", "loss_final", "status",
-            "steps", "grad_evals")}
-    later = np.isfinite(more.ts)
-    for name in ("ts", "losses"):
-        out[name][rows] = np.where(later, getattr(more, name), out[name][rows])
-    out["thetas"][rows] = np.where(later[..., None], more.thetas, out["thetas"][rows])
-    for name in ("t_final", "theta_final", "loss_final", "status"):
-        out[name][rows] = getattr(more, name)
-    out["steps"][rows] += more.steps
-    out["grad_evals"][rows] += more.grad_evals
-    info = dict(traj.info)
-    if "rejected_steps" in info:
-        rej = np.array(info["rejected_steps"])
-        rej[rows] += np.array(more.info["rejected_steps"])
-        info["rejected_steps"] = rej.tolist()
-    return dataclasses.replace(traj, **out, info=info,
-                               wall_time=traj.wall_time + more.wall_time,
-                               compile_time=traj.compile_time + more.compile_time)
-
-
-# ---------------------------------------------------------------------- end-point checks
-
-
-def stationary_check(problem: AbstractModel, theta, loss_threshold: float = 0.0,
-                     t: float = 0.0) -> dict:
-    """Is a point where the flow stopped by ‖∇ℓ‖ ≤ gtol‖θ‖ (at time ``t``) a minimum to
-    working precision?
-
-    With g = ∇ℓ(θ) and H = ∇²ℓ(θ) (eigenvalues λ_j), and the floor φ = ``loss_threshold``
-    (without a threshold, 0: φ = 1e-15·ℓ(0), 1e-15 of the loss at the origin — ½Σy_i² for
-    a network, the data's own scale), it is a minimum iff
-
-    * λ_min ≥ −1e-9·max|λ_j| (no direction of negative curvature: not a saddle);
-    * Newton's predicted decrease d = ½ gᵀH⁺g (pseudo-inverse, |λ| ≤ 1e-12·max|λ| dropped)
-      is negligible: d ≤ max(1e-3·ℓ(θ), φ); and
-    * the loss has stopped falling on the time scale reached, or is at the floor:
-      ℓ ≤ φ or r = t·‖g‖²/ℓ ≤ 1e-3. Along the flow dℓ/dt = −‖g‖², so r is the loss's
-      relative decrease per e-fold of time: a power-law tail ℓ ∝ t^{−k} has r = k, a
-      minimum at a positive loss r at round-off.
-
-    The second test catches plateaus where ‖∇ℓ‖/‖θ‖ is tiny only because ‖θ‖ is huge
-    (θ0 of scale 1e100: ℓ ≈ 1e169, H ⪰ 0, d ≈ ℓ). The third catches degenerate tails,
-    where the loss falls like a power of t along directions of near-zero curvature that
-    the pseudo-inverse drops (measured on the Figure-4 grid, n = 5 and 6 Gaussian samples:
-    stops at ℓ ≈ 4e-19–4e-18 with d ≈ 1e-30, r of order 1). Along a degenerate
-    direction (the Q1 manifold of Example 1, where the loss falls like t⁻²) a certified point
-    may still be ``newton_step`` = ‖H⁺g‖ away from the flow's limit in θ while its loss is
-    within d of the limit's. Returns a dict with ``minimum`` (bool), ``lambda_min``,
-    ``lambda_max``, ``predicted_decrease``, ``newton_step``, ``rate`` (r), ``loss``,
-    ``loss_at_origin``, ``reason`` and ``moving`` (no saddle, but the loss is still
-    falling: ``solve_flow`` resumes such a flow).
-    """
-    theta = jnp.asarray(theta, dtype=float)
-    loss, g, loss_origin = (np.asarray(v) for v in _grads_at(problem, theta))
-    finite = np.isfinite(loss) and np.all(np.isfinite(g))
-    # dense eigh up to DENSE_MAX parameters, Lanczos and MINRES on ∇²ℓ·v above
-    spec = hessian_extremes(problem, theta, vectors=True) if finite else None
-    if spec is None or not np.isfinite(spec.abs_max):
-        return dict(minimum=False, lambda_min=np.nan, lambda_max=np.nan,
-                    predicted_decrease=np.nan, newton_step=np.nan, rate=np.nan,
-                    loss=float(loss), loss_at_origin=float(loss_origin), moving=False,
-                    reason="ℓ, ∇ℓ or ∇²ℓ is not finite in float64 there (overflow): no "
-                    "certificate is possible; start from a smaller scale")
-    lam_min, lam_max = spec.lam_min, spec.abs_max
-    if spec.dense:
-        lam, U = spec.eigenvalues, spec.eigenvectors
-        keep = np.abs(lam) > 1e-12 * max(lam_max, 1e-300)
-        c = U[:, keep].T @ g
-        d = 0.5 * float(np.sum(c * c / lam[keep]))
-        step = float(np.linalg.norm(c / lam[keep]))
-    else:
-        d, step = _newton_matrix_free(problem, theta, g)
-    saddle = lam_min < -1e-9 * max(lam_max, 1e-300)
-    floor = loss_threshold if loss_threshold > 0 else 1e-15 * float(loss_origin)
-    allowed = max(1e-3 * float(loss), floor)
-    rate = float(t) * float(np.dot(g, g)) / max(float(loss), 1e-300)
-    settled = d <= allowed and (float(loss) <= floor or rate <= 1e-3)
-    if saddle:
-        reason = (f"∇²ℓ has the negative eigenvalue {lam_min:.3g} (largest |λ| {lam_max:.3g}):"
-                  " a saddle, which the flow leaves under any perturbation")
-    elif d > allowed:
-        reason = (f"Newton's step predicts a further loss decrease of {d:.3g} from ℓ = "
-                  f"{float(loss):.3g} (negligible would be ≤ {allowed:.3g}): the flow is "
-                  "still moving (solve_flow resumes such a flow; gtol=0 disables the stop)")
-    elif not settled:
-        reason = (f"the loss ℓ = {float(loss):.3g} still falls by a fraction "
-                  f"t·‖∇ℓ‖²/ℓ = {rate:.3g} per e-fold of time at t = {float(t):.3g} "
-                  "(settled would be ≤ 1e-3): a slow tail, not an end (solve_flow resumes "
-                  "such a flow; gtol=0 disables the stop)")
-    else:
-        reason = ("∇²ℓ ⪰ 0 and the loss can fall by at most "
-                  f"{d:.3g} (≤ {allowed:.3g}): a minimum to working precision")
-    return dict(minimum=bool(not saddle and settled), lambda_min=lam_min, lambda_max=lam_max,
-                predicted_decrease=d, newton_step=step, rate=rate, loss=float(loss),
-                loss_at_origin=float(loss_origin), reason=reason,
-                moving=bool(not saddle and not settled))
-
-
-@jax.jit
-def _grads_at(problem, theta):
-    loss, g = jax.value_and_grad(problem.loss)(theta)
-    return loss, g, problem.loss(jnp.zeros_like(theta))
-
-
-def _newton_matrix_free(problem, theta, g):
-    """½gᵀH⁺g and ‖H⁺g‖ by MINRES on Hessian-vector products."""
-    from scipy.sparse.linalg import minres
-
-    x, _ = minres(hvp_operator(problem, theta), np.asarray(g), rtol=1e-10,
-                  maxiter=10 * theta.shape[-1])
-    return 0.5 * float(np.dot(g, x)), float(np.linalg.norm(x))
+    return splice(traj, rows, more)
 
 
 # ---------------------------------------------------------------------- diffrax backend
@@ -449,7 +274,7 @@ def _model_loss(theta, model):
 
 
 def _solve_diffrax(problem, theta0, opts: IntegratorOptions, save_ts, info):
-    # the raw status: CONVERGED means a stop fired (decided in ``decide_status``)
+    # the raw status: CONVERGED means a stop fired (decided in ``certify_ends``)
     sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss)
     return dataclasses.replace(sol, info=dict(info, **sol.info))
 

@@ -5,13 +5,12 @@ on one axis. A trajectory may be a batch: every array then has a leading batch a
 Saved points after a trajectory's end are NaN; its end point is always in ``t_final``,
 ``theta_final``, ``loss_final``.
 
-Status codes (``Status``) are data, not exceptions: each comes with a message saying what
-happened and what to do.
+Status codes (``Status``, in ``flowtools.status``) are data, not exceptions: each comes with
+a message saying what happened and what to do.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import math
 import os
@@ -25,78 +24,7 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools._io import open_regular
 from flowtools.errors import FlowtoolsError
-
-
-class Outcome(enum.IntEnum):
-    """An outcome code (data, not an exception) with a message that says what happened and
-    what to do, and whether it is a result (``ok``) or a failure. Its family: ``Status``
-    (how a flow or GD run ended) and ``Regime`` (GD at one learning rate against the flow).
-    """
-
-    @property
-    def message(self) -> str:
-        return _OUTCOME_MESSAGES[type(self).__name__, self.name]
-
-    @property
-    def ok(self) -> bool:
-        return self.name in _OK[type(self).__name__]
-
-
-class Status(Outcome):
-    """How a flow or GD run ended (``Trajectory.status``)."""
-
-    CONVERGED = 0
-    HORIZON = 1
-    MAX_STEPS = 2
-    NONFINITE = 3
-    SOLVER_FAILED = 4
-    STATIONARY = 5
-    NOT_MINIMUM = 6
-
-
-_MESSAGES = {
-    Status.CONVERGED: "reached loss ≤ threshold",
-    Status.HORIZON: "reached the time horizon (or the iteration limit) with the loss "
-    "still above the threshold: raise `t1` / `max_iter` if the loss is still falling",
-    Status.STATIONARY: "reached a local minimum to working precision (‖∇ℓ‖ ≤ gtol·‖θ‖, "
-    "∇²ℓ positive semi-definite, no further decrease predicted by Newton's step, the loss "
-    "no longer falling on the time scale reached) with the loss above the threshold: "
-    "θ(t) = θ_final up to the horizon (a non-global minimum if the loss is not small)",
-    Status.NOT_MINIMUM: "failed: stopped by the stationarity test (‖∇ℓ‖ ≤ gtol·‖θ‖) at a "
-    "point that is not a minimum — ∇²ℓ has a negative eigenvalue, a saddle (see "
-    "info['stationary_check']; stops where the loss is still falling are not ends: the "
-    "flow is resumed, info['resumed']); the flow does not end there: perturb θ0, or lower "
-    "`gtol` (0 disables the test)",
-    Status.MAX_STEPS: "failed: the solver ran out of steps before the horizon; raise "
-    "`max_steps` or loosen `rtol`",
-    Status.NONFINITE: "failed: the state became NaN or infinite (diverged); for GD lower "
-    "the learning rate below 2/λ_max(∇²ℓ), for the flow tighten `rtol`",
-    Status.SOLVER_FAILED: "failed: the step size collapsed or the implicit solve did not "
-    "converge; try another solver (e.g. solver='kvaerno5' or backend='scipy')",
-}
-
-
-class Regime(Outcome):
-    """How gradient descent at one learning rate relates to the flow (``compare``,
-    ``branch_map``): the second member of the outcome vocabulary, beside ``Status``."""
-
-    FOLLOWS = 0
-    BEYOND_EDGE = 1
-    DIVERGED = 2
-
-
-_REGIME_MESSAGES = {
-    Regime.FOLLOWS: "GD follows the flow: η is below the stability edge 2/λ_max on the "
-    "flow's path and at its end point, and GD stayed finite; its gaps are results",
-    Regime.BEYOND_EDGE: "η is at or beyond GD's stability edge 2/λ_max (on the flow's path "
-    "or at its end point): GD cannot settle where the flow goes, so its gaps are not "
-    "discretization errors; lower the learning rate below the edge",
-    Regime.DIVERGED: "GD overflowed (NaN or inf): nothing it produced is a result; lower "
-    "the learning rate below 2/λ_max",
-}
-_OUTCOME_MESSAGES = {(type(k).__name__, k.name): v
-                     for table in (_MESSAGES, _REGIME_MESSAGES) for k, v in table.items()}
-_OK = {"Status": {"CONVERGED", "HORIZON", "STATIONARY"}, "Regime": {"FOLLOWS"}}
+from flowtools.status import Status
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,8 @@ import pytest
 
 import flowtools.cli._common as cli_common
 from flowtools.cli import main
-from flowtools.trajectory import Status, Trajectory
+from flowtools.status import Status
+from flowtools.trajectory import Trajectory
 
 
 def _strict_loads(text):

@@ -21,7 +21,7 @@ from flowtools.discretization import (
 )
 from flowtools.errors import FlowtoolsError
 from flowtools.experiments.branch_maps import branch_map
-from flowtools.trajectory import Regime, Status
+from flowtools.status import Regime, Status
 
 LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 

@@ -6,7 +6,7 @@ import pytest
 
 import flowtools as ft
 from flowtools.data import Dataset
-from flowtools.trajectory import Status
+from flowtools.status import Status
 
 
 def test_gd_is_the_explicit_euler_recurrence():

@@ -5,7 +5,7 @@ import pytest
 
 import flowtools as ft
 from flowtools.data import Dataset
-from flowtools.trajectory import Status
+from flowtools.status import Status
 
 
 def linear_neuron():

@@ -391,7 +391,7 @@ def test_unknown_solver_raises_for_networks(pb):
 
 def test_endpoint_status_is_a_status():
     from flowtools.limiting import LimitEndpoint
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     def ep(status):
         return LimitEndpoint(theta=np.zeros(2), loss=0.0, t=1.0, status=status, start_t=0.0,
@@ -450,7 +450,7 @@ def test_endpoint_both_methods_and_neuron_swap(pb):
     """Theorem 2: lim_{t→∞} h by the flow's stopping rule from a point of h found by either
     method; c ↔ 1/c swaps the two neurons (Q2 branch for c = 2 and c = 1/2)."""
     from flowtools.limiting import limit_endpoint
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     th = _direction(pb, 2.0)
     a = limit_endpoint(pb, th, method="manifold")

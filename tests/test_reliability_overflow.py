@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import flowtools as ft
+from flowtools.certify import stationary_check
 from flowtools.cli import main
 from flowtools.errors import FlowtoolsError
-from flowtools.flow import stationary_check
 from flowtools.plotting import PLOT_MAX, plot_trajectories, plottable
 
 

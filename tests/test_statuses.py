@@ -12,8 +12,8 @@ import pytest
 
 import flowtools as ft
 from flowtools import Status
+from flowtools.certify import stationary_check
 from flowtools.cli import main
-from flowtools.flow import stationary_check
 from flowtools.integrate import to_lognorm
 
 

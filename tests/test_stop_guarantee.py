@@ -14,7 +14,7 @@ The fix is two rules, tested here on each path by *forcing* what the other CPU d
 integrator reporting ℓ_final = threshold·(1 + 1e-4) for a loss stop — rather than by
 hoping the round-off of this machine falls on one side:
 
-* the status is decided in one place (``flowtools.flow.decide_status``): CONVERGED iff the
+* the status is decided in one place (``flowtools.status.decide_status``): CONVERGED iff the
   reported ℓ_final ≤ threshold, no slack; GD reports the very loss its stop compared;
 * the loss stop aims 1 % below the threshold (``integrate.core.STOP_MARGIN``), so that the
   reported loss is below the threshold wherever round-off is below 1 %.
@@ -28,9 +28,9 @@ import pytest
 import flowtools as ft
 import flowtools.flow as flow_mod
 from flowtools import Status
-from flowtools.flow import decide_status
 from flowtools.integrate import IntegratorOptions
 from flowtools.integrate.core import STOP_MARGIN
+from flowtools.status import decide_status
 
 ABOVE = 1 + 1e-4  # the EPYC's ℓ_final / threshold was 1 + 5.3e-4
 

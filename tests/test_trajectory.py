@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from flowtools.errors import FlowtoolsError
-from flowtools.trajectory import Status, Trajectory
+from flowtools.status import Status
+from flowtools.trajectory import Trajectory
 
 
 def _traj(batch=None, S=4, p=3, status=Status.HORIZON):

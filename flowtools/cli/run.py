@@ -71,7 +71,7 @@ def run(args) -> int:
     from flowtools._io import check_output_dir, staged_outputs, write_json
     from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     out = check_output_dir(args.out, what="--out")  # before any work
     problem = problem_from_args(args)  # make_problem sizes its data and evaluation first

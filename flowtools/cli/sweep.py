@@ -137,8 +137,8 @@ def _run(args) -> int:
 def _counts(store):
     import numpy as np
 
+    from flowtools.status import Status
     from flowtools.sweep.store import check_store, read_results
-    from flowtools.trajectory import Status
 
     # one check of the store (open_results would hash every chunk again), only `status` read
     ds = read_results(check_store(store), ["status"])

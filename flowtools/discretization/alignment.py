@@ -34,7 +34,7 @@ from flowtools.discretization.modified_flow import modified_field
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import IntegratorOptions, integrate
 from flowtools.models import AbstractModel
-from flowtools.trajectory import Status
+from flowtools.status import Status
 
 __all__ = ["Alignment", "align"]
 

@@ -4,7 +4,7 @@ For each learning rate η, GD and the order-0/1/2 flows are aligned at t = kη
 (``flowtools.discretization.alignment``); the sup-gaps against the gradient flow and the
 modified flows fall like η, η², η³ (``flowtools.discretization.modified_flow``), and
 ``compare`` fits these orders as slopes on log–log axes. Each rate gets a
-``flowtools.trajectory.Regime``: FOLLOWS, BEYOND_EDGE (η ≥ 2/λ_max on the flow's path or at
+``flowtools.status.Regime``: FOLLOWS, BEYOND_EDGE (η ≥ 2/λ_max on the flow's path or at
 its end point, ``flowtools.discretization.stability``) or DIVERGED; only the rates where
 GD follows the flow enter the fitted orders. The escape times of GD and the flow are set
 beside the shift the escape rate predicts (``flowtools.discretization.escape``).
@@ -46,7 +46,7 @@ from flowtools.discretization.stability import (
 from flowtools.errors import FlowtoolsError
 from flowtools.fitting import fit_slope
 from flowtools.models import AbstractModel, Problem
-from flowtools.trajectory import Regime
+from flowtools.status import Regime
 
 __all__ = ["DEFAULT_LRS", "Comparison", "compare", "fit_order"]
 

@@ -29,7 +29,7 @@ from flowtools.discretization import lam_max
 from flowtools.errors import FlowtoolsError
 from flowtools.flow import solve_flow
 from flowtools.models import Problem
-from flowtools.trajectory import Regime, Status
+from flowtools.status import Regime, Status
 
 __all__ = ["EX1_LRS", "BranchMap", "Demarcation", "branch_map", "demarcation",
            "limit_start_points", "nearer_branch"]

@@ -47,7 +47,8 @@ from flowtools.integrate.coords import (
 )
 from flowtools.integrate.linear import SmallLU
 from flowtools.integrate.options import IMPLICIT, SOLVERS, STAGES, IntegratorOptions
-from flowtools.trajectory import Status, Trajectory
+from flowtools.status import Status
+from flowtools.trajectory import Trajectory
 
 
 def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
@@ -58,7 +59,7 @@ def integrate(vf, args, theta0s, save_ts, options: IntegratorOptions, *,
     Returns a batched ``Trajectory`` (B members, S saves; NaN after a member's end; losses
     NaN without a loss) whose ``status`` is HORIZON (reached t1), CONVERGED (a stop fired:
     the loss stop or the relative-field floor — the caller tells them apart by the loss,
-    ``flowtools.flow.decide_status``: this raw status is no promise that ℓ ≤ threshold),
+    ``flowtools.status.decide_status``: this raw status is no promise that ℓ ≤ threshold),
     MAX_STEPS, SOLVER_FAILED or NONFINITE; ``steps`` counts accepted steps, ``grad_evals``
     estimates evaluations of F (steps × stages, with Jacobians of p columns for an
     implicit solver), ``info["rejected_steps"]`` the rejected ones; wall and compile time apart.
@@ -201,7 +202,7 @@ def _make_solver(name, newton, rtol, atol):
 # 1e-12 on outputs f of 1 at ℓ = 1e-24: 1e-4 to 1e-3), which differs between CPUs (AVX-512
 # or not) and between programs (padded, batched, the host's re-evaluation). Aiming 1 %
 # below keeps the reported ℓ_final ≤ threshold wherever that round-off is below 1 %; where it
-# is not (ℓ at its float64 floor), the status rule (``flowtools.flow.decide_status``) still
+# is not (ℓ at its float64 floor), the status rule (``flowtools.status.decide_status``) still
 # grants CONVERGED only for ℓ_final ≤ threshold.
 STOP_MARGIN = 1e-2
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from flowtools.errors import FlowtoolsError
-from flowtools.trajectory import Status
+from flowtools.status import Status
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,7 +30,7 @@ from flowtools import _validate as V
 from flowtools.errors import AssumptionError, FlowtoolsError
 from flowtools.integrate import EXPLICIT, SOLVERS, IntegratorOptions, integrate
 from flowtools.models import AbstractModel, Problem
-from flowtools.trajectory import Status
+from flowtools.status import Status
 
 
 @dataclass(frozen=True, eq=False)

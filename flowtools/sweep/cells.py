@@ -199,7 +199,7 @@ def compute_task(spec: Mapping) -> dict:
         >>> out["theta_final"].shape, out["status"].tolist()
         ((2, 6), [1, 1])
     """
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     t_start = time.perf_counter()
     family = get_family(spec.get("family", "two_layer"))

@@ -349,7 +349,7 @@ def get_family(name: str) -> Family:
 def run_variables(loss_description: str) -> dict[str, Variable]:
     """The integrator's per-cell results every family stores (``loss_final`` … ``grad_evals``;
     ``wall_time`` comes from ``wall_time_variable``)."""
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     status = {"description": "flowtools.Status code of the integrator run",
               "flag_values": [-1] + [int(s) for s in Status],

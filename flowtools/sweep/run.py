@@ -218,7 +218,7 @@ def summarize(store, *, cells: bool = False, check=None) -> str:
     (two-layer family), wall time (in all, per cell, the longest cell) and a breakdown
     along the first axis. A damaged cell counts as missing.
     ``cells=True`` adds one line per computed cell."""
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     check = check if check is not None else check_store(store)
     family = get_family(check.attrs.get("family", DEFAULT_FAMILY))

@@ -44,7 +44,7 @@ def compute(*, quick: bool, gd: bool, log=print):
 
     import flowtools as ft
     from flowtools.branches import test_inputs
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     crit = fig9.criterion()
     cts = fig9.c_tilde_grid(quick)

@@ -131,7 +131,7 @@ def _runs(quick: bool, gd: bool):
 
     import flowtools as ft
     from flowtools.branches import test_inputs
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     log = _LOG[0] or (lambda *a: None)
     crit = criterion()

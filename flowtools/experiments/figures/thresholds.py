@@ -816,7 +816,7 @@ def _paper_values_claim(ds, key):
 def _criterion_claim(ds, quick):
     """Whether the tolerance decides: the random cells' errors within a factor 10 of it,
     and whether counting them the other way would change a verdict of (i)–(iii)."""
-    from flowtools.trajectory import Status
+    from flowtools.status import Status
 
     e = ds["gen_error"].values                     # (case, n, data_seed, seed)
     fin = np.isfinite(e)
