@@ -13,9 +13,10 @@ The public API, one entry function per task (each module's docstring has the mat
   ``LimitEndpoint``, ``FlowSystem``: h(θ,t) = lim_{α→0} φ(αθ, t + log(1/α)/μ1)
 - ``compare``, ``Comparison``, ``align``, ``escape_rate``, ``stability_edge``,
   ``modified_field``, ``Regime``: GD as a discretization of the flow
-- ``classify``, ``generalization_error``: target-set branches (``flowtools.thresholds``:
-  every branch of Q* and the optimistic and separation sample sizes; ``flowtools.separation``:
-  a numerical test of separation)
+- ``classify``, ``generalization_error``: target-set branches; ``branch_map``: the branch
+  of the flow's and GD's end points over c̃ (``flowtools.thresholds``: every branch of Q* and
+  the optimistic and separation sample sizes; ``flowtools.separation``: a numerical test of
+  separation)
 - ``FlowtoolsError``, ``AssumptionError``
 
 Subpackages are named after their concept (``models``, ``integrate``, ``symbolic``,
@@ -25,7 +26,7 @@ rest.
 
 from flowtools import _config  # noqa: F401  (float64 on import)
 from flowtools.activations import Activation, get_activation
-from flowtools.branches import classify, generalization_error
+from flowtools.branches import branch_map, classify, generalization_error
 from flowtools.data import Dataset
 from flowtools.descent import run_gd
 from flowtools.discretization import (
@@ -38,7 +39,6 @@ from flowtools.discretization import (
     stability_edge,
 )
 from flowtools.errors import AssumptionError, FlowtoolsError
-from flowtools.experiments.branch_maps import branch_map
 from flowtools.flow import solve_flow
 from flowtools.limiting import (
     FlowSystem,

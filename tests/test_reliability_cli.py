@@ -173,15 +173,15 @@ def test_gd_iterations_estimate():
     (["--branch-map", "--horizon", "1e300", "--lrs", "1e-10"], ("more than GD can count",)),
 ])
 def test_compare_refuses_work_over_the_limit(argv, words, capsys, monkeypatch):
+    import flowtools.branches as branches
     import flowtools.discretization.comparison as comparison
-    import flowtools.experiments.branch_maps as branch_maps
 
     def forbidden(*a, **k):
         raise AssertionError("work started before the estimate refused it")
 
     monkeypatch.setattr(comparison, "align", forbidden)
-    monkeypatch.setattr(branch_maps, "run_gd", forbidden)
-    monkeypatch.setattr(branch_maps, "solve_flow", forbidden)
+    monkeypatch.setattr(branches, "run_gd", forbidden)
+    monkeypatch.setattr(branches, "solve_flow", forbidden)
     _one_line_exit_2(["compare", *argv], capsys, "GD iterations", *words)
 
 
