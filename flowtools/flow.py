@@ -5,7 +5,8 @@ Two backends behind one function, ``solve_flow``:
 * ``backend="diffrax"`` (default): any diffrax solver (implicit ``kvaerno3/4/5`` for the
   stiff, slow tail; explicit ``tsit5``/``dopri5``/``dopri8``), jitted and batched.
 * ``backend="scipy"``: ``scipy.integrate.solve_ivp`` (Radau, BDF or LSODA) with the exact
-  Hessian as Jacobian — an independent cross-check, ~100× slower.
+  Hessian as Jacobian — an independent cross-check, ~100× slower
+  (``flowtools.integrate.scipy_backend``).
 
 **Log-norm coordinates (diffrax backend).** The diffrax backend integrates θ = e^r·ω
 (‖ω‖ = 1) through the integrator core (``flowtools.integrate``; the mathematics is in
@@ -34,7 +35,6 @@ log-spaced times in (0, t1] plus t = 0 and the end point.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
@@ -45,13 +45,12 @@ from flowtools.certify import certify_ends, splice
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
-from flowtools.integrate.core import STOP_MARGIN
+from flowtools.integrate.scipy_backend import SCIPY_METHODS, solve_scipy
 from flowtools.models import AbstractModel
 from flowtools.models.base import check_model
 from flowtools.status import Status
 from flowtools.trajectory import Trajectory
 
-SCIPY_METHODS = ("Radau", "BDF", "LSODA")
 # "auto" picks the implicit Kvaerno5 up to this many parameters, Dopri8 above it
 IMPLICIT_MAX_PARAMS = 256
 
@@ -197,8 +196,8 @@ def solve_flow(
         if backend == "diffrax":
             traj = _solve_diffrax(problem, batch[run], opts, save_ts, info)
         else:
-            traj = _solve_scipy(problem, batch[run], t1, loss_threshold, solver, rtol,
-                                atol_rel, save_ts, info)
+            traj = solve_scipy(problem, batch[run], t1, loss_threshold, solver, rtol,
+                               atol_rel, save_ts, info)
     else:
         traj = None
     traj = _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info)
@@ -277,59 +276,3 @@ def _solve_diffrax(problem, theta0, opts: IntegratorOptions, save_ts, info):
     # the raw status: CONVERGED means a stop fired (decided in ``certify_ends``)
     sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss)
     return dataclasses.replace(sol, info=dict(info, **sol.info))
-
-
-# ---------------------------------------------------------------------- scipy backend
-def _solve_scipy(problem, theta0, t1, threshold, method, rtol, atol_rel, save_ts, info):
-    from scipy.integrate import solve_ivp
-
-    f = jax.jit(lambda y: problem.field(y))
-    jac = jax.jit(lambda y: -problem.hessian(y))
-    loss = jax.jit(lambda y: problem.loss(y))
-    single = theta0.ndim == 1
-    batch = np.atleast_2d(theta0)
-    tc = time.perf_counter()
-    jax.block_until_ready((f(batch[0]), jac(batch[0]), loss(batch[0])))
-    compile_time = time.perf_counter() - tc
-
-    # aimed STOP_MARGIN below the threshold, as the diffrax backend's stop
-    log_target = np.log(threshold) + np.log1p(-STOP_MARGIN) if threshold > 0 else 0.0
-
-    def event(t, y):
-        return np.log(max(float(loss(y)), 1e-300)) - log_target if threshold > 0 else 1.0
-
-    event.terminal = True
-    event.direction = -1
-    rows = []
-    tw = time.perf_counter()
-    for th0 in batch:
-        atol = rtol * atol_rel * np.linalg.norm(th0)
-        sol = solve_ivp(lambda t, y: np.asarray(f(y)), (0.0, t1), th0, method=method,
-                        t_eval=save_ts, events=event, rtol=rtol, atol=atol,
-                        jac=lambda t, y: np.asarray(jac(y)))
-        S = len(save_ts)
-        ts = np.full(S, np.nan)
-        th = np.full((S, len(th0)), np.nan)
-        ts[: sol.t.size], th[: sol.t.size] = sol.t, sol.y.T
-        ls = np.array([float(loss(v)) if np.isfinite(v).all() else np.nan for v in th])
-        if sol.status == 1:
-            st, tf, yf = Status.CONVERGED, sol.t_events[0][0], sol.y_events[0][0]
-        elif sol.status == 0:
-            st, tf, yf = Status.HORIZON, sol.t[-1], sol.y[:, -1]
-        else:
-            st, tf, yf = Status.SOLVER_FAILED, sol.t[-1] if sol.t.size else 0.0, (
-                sol.y[:, -1] if sol.t.size else th0)
-        if not np.all(np.isfinite(yf)):
-            st = Status.NONFINITE
-        rows.append((ts, th, ls, tf, yf, float(loss(yf)), int(st), sol.nfev + sol.njev * len(th0),
-                     sol.nfev))
-    wall = time.perf_counter() - tw
-    cols = list(zip(*rows, strict=True))
-    traj = Trajectory(
-        ts=np.stack(cols[0]), thetas=np.stack(cols[1]), losses=np.stack(cols[2]),
-        t_final=np.array(cols[3]), theta_final=np.stack(cols[4]), loss_final=np.array(cols[5]),
-        status=np.array(cols[6], dtype=np.int8), steps=np.array(cols[8]),
-        grad_evals=np.array(cols[7]), wall_time=wall, compile_time=compile_time,
-        method=f"scipy:{method}", info=dict(info, steps="scipy nfev (no step count exposed)"),
-    )
-    return traj[0] if single else traj

@@ -164,7 +164,7 @@ def test_staged_stops(pb, monkeypatch):
 
 
 def test_scipy_backend(pb, monkeypatch):
-    force_above(monkeypatch, "_solve_scipy")
+    force_above(monkeypatch, "solve_scipy")
     tr = ft.solve_flow(pb, pb.init_gaussian(1e-4, seed=0), backend="scipy",
                        loss_threshold=1e-8, t1=1e6)
     assert Status(int(tr.status)) is not Status.CONVERGED
