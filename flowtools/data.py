@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
@@ -93,3 +94,11 @@ def uniform(n: int, target: Callable, *, dim: int = 1, low=-2.0, high=2.0, seed=
 
 
 SAMPLERS = {"grid": grid, "gaussian": gaussian, "uniform": uniform}
+
+
+def augment(X, bias: bool):
+    """x ↦ x̃ = (x, 1) row-wise when ``bias`` (works on NumPy and JAX arrays)."""
+    if not bias:
+        return X
+    xp = jnp if isinstance(X, jnp.ndarray) and not isinstance(X, np.ndarray) else np
+    return xp.concatenate([X, xp.ones(X.shape[:-1] + (1,), X.dtype)], axis=-1)

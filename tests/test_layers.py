@@ -45,7 +45,7 @@ LAYERS = [
 RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
 
 #: Imports against the layers made on purpose, inside a function (at call time), each with
-#: its reason. They are left out of the circle check as well.
+#: its reason. They count in the circle check.
 LAZY_UPWARD = {
     # Problem.assumption_failures asks the one Theorem 1 check (sympy) when called: the
     # models do not load the symbolic layer, which builds on them
@@ -124,7 +124,7 @@ def _merge(*graphs) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for g in graphs:
         for u, deps in g.items():
-            out.setdefault(u, set()).update(d for d in deps if (u, d) not in LAZY_UPWARD)
+            out.setdefault(u, set()).update(deps)
     return out
 
 

@@ -14,15 +14,8 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.activations import Activation, get_activation
+from flowtools.data import augment  # noqa: F401  (x̃ = (x, 1), used with the layout here)
 from flowtools.errors import FlowtoolsError
-
-
-def augment(X, bias: bool):
-    """x ↦ x̃ = (x, 1) row-wise when ``bias`` (works on NumPy and JAX arrays)."""
-    if not bias:
-        return X
-    xp = jnp if isinstance(X, jnp.ndarray) and not isinstance(X, np.ndarray) else np
-    return xp.concatenate([X, xp.ones(X.shape[:-1] + (1,), X.dtype)], axis=-1)
 
 
 def n_params(width: int, dim: int, bias: bool) -> int:

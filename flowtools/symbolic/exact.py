@@ -137,7 +137,7 @@ class Moments:
         import jax.numpy as jnp
 
         from flowtools.activations import lambdify_jax
-        from flowtools.models.network import augment
+        from flowtools.data import augment
 
         given = set(self.symbols).union(*map(set, args))
         left = set().union(*(e.free_symbols for e in exprs)) - given
