@@ -52,7 +52,6 @@ class _Page(HTMLParser):
         self.ids: set[str] = set()
         self.links: list[str] = []
         self.arithmatex = 0
-        self.maths = 0
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -63,8 +62,6 @@ class _Page(HTMLParser):
         if tag not in _VOID:
             classes = set((a.get("class") or "").split())
             self.stack.append((tag, tag in _SKIP_TEXT or bool(classes & _SKIP_CLASSES)))
-        if tag == "math":
-            self.maths += 1
         if tag == "merror":
             self.merror += 1
         if "arithmatex" in (a.get("class") or "").split():
@@ -74,7 +71,7 @@ class _Page(HTMLParser):
         url = {"script": a.get("src"), "iframe": a.get("src"),
                "link": a.get("href") if "stylesheet" in (a.get("rel") or "") else None,
                }.get(tag)
-        if url and urlsplit(url).scheme in ("http", "https", "") and url.startswith(("http", "//")):
+        if url and url.startswith(("http:", "https:", "//")):
             self.external.append(f"<{tag}> {url}")
 
     def handle_endtag(self, tag):
@@ -100,20 +97,24 @@ def _image_problem(src: str, page: Path, site: Path) -> str | None:
                 payload).encode()
         except (binascii.Error, ValueError):
             return f"image data URI does not decode ({head[:40]})"
-        if not raw.lstrip()[:8].startswith(_SIGNATURES) and not raw.lstrip().startswith(
-                _SIGNATURES):
+        if not raw.lstrip().startswith(_SIGNATURES):
             return f"image data URI is not a PNG/JPEG/GIF/SVG ({head[:40]})"
         return None
     parts = urlsplit(src)
     if parts.scheme or src.startswith("//"):
         return f"image from outside the site: {src}"
-    target = (site / parts.path.lstrip("/")) if parts.path.startswith("/") else (
-        page.parent / unquote(parts.path))
-    if not target.resolve().is_file():
+    target = _target(parts.path, page, site)
+    if not target.is_file():
         return f"missing image {src}"
     if target.stat().st_size == 0:
         return f"empty image {src}"
     return None
+
+
+def _target(path: str, page: Path, site: Path) -> Path:
+    """The file a link's path names: from the site's root if absolute, else from the page."""
+    base = site if path.startswith("/") else page.parent
+    return (base / unquote(path.lstrip("/"))).resolve()
 
 
 def _parse(path: Path) -> _Page:
@@ -127,11 +128,9 @@ def _link_problem(href: str, page: Path, site: Path, ids) -> str | None:
     if parts.scheme or href.startswith("//"):
         return None  # outside the site: not checked (no network here)
     if not parts.path:
-        target = page
+        target = page.resolve()
     else:
-        target = (site / parts.path.lstrip("/")) if parts.path.startswith("/") else (
-            page.parent / unquote(parts.path))
-        target = target.resolve()
+        target = _target(parts.path, page, site)
         if target.is_dir():
             target = target / "index.html"
         if not target.is_file():
@@ -142,12 +141,9 @@ def _link_problem(href: str, page: Path, site: Path, ids) -> str | None:
     return None
 
 
-def check_page(path: Path, site: Path, parser: _Page | None = None, ids=None) -> list[str]:
-    """The problems of one built page (an empty list if none)."""
-    parser = parser or _parse(path)
-    if ids is None:
-        def ids(p: Path) -> set[str]:
-            return _parse(p).ids if p.is_file() else set()
+def _check_page(path: Path, site: Path, parser: _Page, ids) -> list[str]:
+    """The problems of one built page (an empty list if none); ``ids(file)`` gives the
+    anchors of a page of the site."""
     rel = path.relative_to(site).as_posix()
     out = [f"{rel}: unrendered TeX: {m.group(0)[:60]!r}"
            for m in _TEX.finditer("".join(parser.text))]
@@ -174,7 +170,7 @@ def check_site(site: Path) -> list[str]:
     def ids(p: Path) -> set[str]:
         return parsed[p].ids if p in parsed else set()
 
-    return [p for page in pages for p in check_page(page, site, parsed[page.resolve()], ids)]
+    return [p for page in pages for p in _check_page(page, site, parsed[page.resolve()], ids)]
 
 
 def main(argv: list[str]) -> int:
@@ -182,8 +178,7 @@ def main(argv: list[str]) -> int:
     problems = check_site(site)
     for p in problems:
         print(p)
-    n = len(list(site.rglob("*.html")))
-    print(f"{n} pages checked, {len(problems)} problem(s)")
+    print(f"{len(list(site.rglob('*.html')))} pages checked, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 

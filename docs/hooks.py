@@ -50,32 +50,28 @@ def _mathml(latex: str, display: bool, where: str) -> str:
         raise PluginError(f"{where}: cannot render the formula {latex!r}: {exc}") from exc
 
 
+def _formula(m: re.Match, where: str) -> str:
+    """MathML for a match with a ``block`` or an ``inline`` group."""
+    block = m.group("block") is not None
+    return _mathml(m.group("block") if block else m.group("inline"), block, where)
+
+
 def render_maths(text: str, where: str) -> str:
     """Replace arithmatex's TeX spans in ``text`` by MathML."""
-
-    def repl(m: re.Match) -> str:
-        block = m.group("block") is not None
-        return _mathml(m.group("block") if block else m.group("inline"), block, where)
-
-    return _ARITHMATEX.sub(repl, text)
+    return _ARITHMATEX.sub(lambda m: _formula(m, where), text)
 
 
 def render_notebook_maths(text: str, where: str) -> str:
     """Replace ``$…$`` / ``$$…$$`` in a notebook's markdown cells by MathML."""
-
-    def cell(m: re.Match) -> str:
-        def repl(mm: re.Match) -> str:
-            block = mm.group("block") is not None
-            return _mathml(mm.group("block") if block else mm.group("inline"), block, where)
-
-        return m.group(1) + _NB_MATH.sub(repl, m.group(2)) + m.group(3)
-
-    return _NB_MARKDOWN.sub(cell, text)
+    return _NB_MARKDOWN.sub(
+        lambda c: c.group(1) + _NB_MATH.sub(lambda m: _formula(m, where), c.group(2))
+        + c.group(3), text)
 
 
 # Plain-text maths of the docstrings (readable in help()): x^{…}, x_{…}, ℝ^p, x^2. On the
 # site, outside code, these become <sup>/<sub>.
 _TAG = re.compile(r"(<[^>]*>)")
+_TAG_NAME = re.compile(r"</?([A-Za-z][\w-]*)")
 _SKIP = ("code", "pre", "script", "style", "math", "kbd", "samp", "textarea")
 _SCRIPT = re.compile(
     r"(?<=[^\s^_])(?P<op>[_^])(?:\{(?P<braced>[^{}<>]*)\}|(?P<bare>[−-]?[0-9]+\b|[A-Za-zα-ωΑ-Ω](?![\w(])))"
@@ -91,11 +87,9 @@ def render_plain_scripts(text: str) -> str:
     out, skip = [], 0
     for piece in _TAG.split(text):
         if piece.startswith("<"):
-            name = piece[1:].lstrip("/").split(None, 1)[0].rstrip(">").lower() if len(
-                piece) > 2 else ""
-            if name in _SKIP and not piece.endswith("/>"):
-                skip += -1 if piece.startswith("</") else 1
-                skip = max(skip, 0)
+            name = _TAG_NAME.match(piece)
+            if name and name.group(1).lower() in _SKIP and not piece.endswith("/>"):
+                skip = max(skip + (-1 if piece.startswith("</") else 1), 0)
             out.append(piece)
         elif skip:
             out.append(piece)
