@@ -56,11 +56,12 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools._io import named
 from flowtools.curvature import lam_max_at
+from flowtools.data import augment
 from flowtools.descent import GD_STEP_LIMIT, check_gd_iterations, gd_iterations, run_gd
 from flowtools.errors import FlowtoolsError
 from flowtools.flow import solve_flow
 from flowtools.models import Problem
-from flowtools.models.network import SingleNeuron, augment
+from flowtools.models.network import SingleNeuron
 from flowtools.status import Regime, Status
 
 BRANCHES = ("Q1", "Q2", "other")

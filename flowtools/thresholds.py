@@ -110,9 +110,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowtools.data import augment
 from flowtools.errors import FlowtoolsError
 from flowtools.models import Problem
-from flowtools.models.network import augment, forward
+from flowtools.models.network import forward
 
 __all__ = ["Branch", "Group", "Thresholds", "leading_order_separated", "numerical_dimension",
            "numerical_optimistic", "problem_for", "tangent_rank", "target_branches",

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -351,5 +352,9 @@ def test_figures_and_sweep_exports_share_the_one_netcdf_writer(tmp_path, monkeyp
     from flowtools.sweep import store as S
 
     assert reproduce.write_netcdf is _io.write_netcdf
+    package = pathlib.Path(_io.__file__).parent
+    writers = [p.relative_to(package).as_posix() for p in package.rglob("*.py")
+               if re.search(r"\.to_netcdf\(\s*(engine|\))", p.read_text())]
+    assert writers == ["_io.py"], writers
     source = pathlib.Path(S.__file__).read_text()
     assert not hasattr(S, "atomic_open") and ".to_netcdf(engine" not in source

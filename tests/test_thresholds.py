@@ -33,7 +33,7 @@ def _f(pb, theta, X):
 
 def _Xa(pb, n=300, seed=1):
     from flowtools.branches import test_inputs
-    from flowtools.models.network import augment
+    from flowtools.data import augment
 
     return augment(test_inputs(pb, n, seed=seed), pb.bias)
 

@@ -493,10 +493,10 @@ def plot(ds):
 
 
 def write(ds, out, name="cnn_phase"):
-    """Write ``out/<name>.nc`` atomically (``reproduce.write_netcdf``); return the path."""
+    """Write ``out/<name>.nc`` atomically (``flowtools._io.write_netcdf``); return the path."""
     import pathlib
 
-    from flowtools.experiments.reproduce import write_netcdf
+    from flowtools._io import write_netcdf
 
     return write_netcdf(ds, pathlib.Path(out) / f"{name}.nc")
 

@@ -37,13 +37,12 @@ from flowtools._io import (
     savefig,
     staged_outputs,
     write_json,
-    write_netcdf,  # the one netCDF writer; figures import it from here too
+    write_netcdf,
     write_text,
 )
 from flowtools.experiments.claims import Claim, claims_json, claims_markdown, print_claims
 
-__all__ = ["FIGURES", "FigureRun", "demo_main", "figure_module", "reproduce", "reproduce_all",
-           "write_netcdf"]
+__all__ = ["FIGURES", "FigureRun", "demo_main", "figure_module", "reproduce", "reproduce_all"]
 
 # name → module of flowtools.experiments.figures, in the order of `reproduce all`
 FIGURES = {

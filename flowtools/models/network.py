@@ -14,7 +14,6 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.activations import Activation, get_activation
-from flowtools.data import augment  # noqa: F401  (x̃ = (x, 1), used with the layout here)
 from flowtools.errors import FlowtoolsError
 
 

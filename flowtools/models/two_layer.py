@@ -29,7 +29,7 @@ import numpy as np
 
 from flowtools import _validate as V
 from flowtools.activations import Activation, get_activation
-from flowtools.data import SAMPLERS, Dataset, SampleShape
+from flowtools.data import SAMPLERS, Dataset, SampleShape, augment
 from flowtools.errors import FlowtoolsError
 from flowtools.models import network
 from flowtools.models.base import AbstractModel
@@ -91,7 +91,7 @@ class Problem(AbstractModel, SampleShape):
     @property
     def Xa(self) -> jax.Array:
         """The (augmented) inputs x̃_i as rows, (n, d̃)."""
-        return network.augment(self.X, self.bias)
+        return augment(self.X, self.bias)
 
     @property
     def layout(self) -> str:
@@ -142,7 +142,7 @@ class Problem(AbstractModel, SampleShape):
     # ---------------------------------------------------------------- loss and field
     def predict(self, theta, X=None):
         """f_θ(x) on the rows of X (default: the training inputs)."""
-        Xa = self.Xa if X is None else network.augment(jnp.asarray(X), self.bias)
+        Xa = self.Xa if X is None else augment(jnp.asarray(X), self.bias)
         return network.forward(self.activation, theta, Xa, self.width)
 
     def residual(self, theta):

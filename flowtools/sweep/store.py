@@ -332,11 +332,6 @@ def _settings_attrs(layout: Layout) -> dict:
     return attrs
 
 
-def _layout(layout) -> Layout:
-    """``layout``, or the layout of a grid given in its place (``Grid.layout()``)."""
-    return layout if isinstance(layout, Layout) else layout.layout()
-
-
 def _coord_values(values):
     vals = list(values)
     if all(isinstance(v, bool) for v in vals):
@@ -370,12 +365,11 @@ class SweepStore:
     @classmethod
     def open(cls, path, layout: Layout, *, create: bool = True,
              fsync: bool = False) -> SweepStore:
-        """Open the store at ``path`` for a grid's ``layout`` (``Grid.layout()``; a ``Grid``
-        is taken too) (creating it if missing and ``create``); ``StoreMismatch`` if it
+        """Open the store at ``path`` for a grid's ``layout`` (``Grid.layout()``) (creating
+        it if missing and ``create``); ``StoreMismatch`` if it
         holds another grid, ``StoreDamaged`` if its root metadata cannot be read. Call with
         ``store_lock`` held."""
         path = pathlib.Path(path)
-        layout = _layout(layout)
         versions = library_versions()
         store_cls = _atomic_store_class()
         store_cls.fsync = fsync
@@ -969,7 +963,7 @@ def check_compatible(path, attrs: Mapping, layout: Layout, versions: Mapping) ->
     except (KeyError, ValueError):
         raise StoreMismatch(f"the store {str(path)!r} has no readable grid definition: give "
                             "another store path.") from None
-    new = json.loads(json.dumps(_layout(layout).definition))
+    new = json.loads(json.dumps(layout.definition))
     diffs = _differences(old, new)
     for lib in sorted(set(old_versions) | set(versions)):
         if old_versions.get(lib) != versions.get(lib):

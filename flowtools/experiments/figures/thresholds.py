@@ -272,7 +272,7 @@ def cached_netcdf(name: str, case: Case, settings_: dict, store_dir, log, what: 
 
     import xarray as xr
 
-    from flowtools.experiments.reproduce import write_netcdf
+    from flowtools._io import write_netcdf
     from flowtools.sweep.store import library_versions
 
     key = dict(settings_, width=case.width, dim=case.dim, bias=case.bias,
