@@ -32,12 +32,18 @@ Prints, measured in this one run:
   n, c̃ and the data seeds), each in its own process with a wall budget
   (``--radau-budget``, counted from the end of the child's imports, so it includes the
   ~1 s jit of the right-hand side and Jacobian; the process is killed when it runs out
-  and the ratio is then a lower bound). For each: diffrax accepted steps and wall time
-  (the flow re-run alone, B = 1, which compiles once more per n: printed apart), Radau's
-  right-hand-side evaluations and wall time, the ratio Radau / diffrax, and whether the
-  end points agree: same branch (``branches.classify``), generalization error
-  (``branches.generalization_error`` on the 1000 standard-Gaussian test points of
-  ``demos/fig4_sample_size.py``), ‖Δθ_end‖ and the end times' ratio t_Radau / t_diffrax.
+  and the ratio is then a lower bound). Equal cores: the baseline is one flow on one core
+  (scipy is serial; the parent waits while the child solves), and so is the diffrax side
+  it is compared with — the same flow re-run alone, B = 1 with ``workers=1`` (one thread;
+  a batch of one has one piece, so more workers could not help it). For each: diffrax
+  accepted steps, wall time and compile time (a compile once more per n, as B = 1 is
+  another shape; ~0 once that program exists), Radau's right-hand-side evaluations, wall
+  time and compile time (its jit), the ratio Radau / diffrax of wall times without and
+  with compile (each side's own), and whether the end points agree: same branch
+  (``branches.classify``), generalization error (``branches.generalization_error`` on the
+  1000 standard-Gaussian test points of ``demos/fig4_sample_size.py``), ‖Δθ_end‖ and the
+  end times' ratio t_Radau / t_diffrax. Then the median ratio (without and with compile)
+  over the finished flows and a lower bound for the killed ones.
 
 Measured (full grid, 2-core machine shared with another job, load ≈ 3; 2026-12-01):
 520 flows in 31.7 s + 72.7 s compile (4 compilations, one per n: the data's shape);
@@ -300,9 +306,11 @@ def main(argv=None):
         pick = radau_subset(cells, k_radau)
         print(f"\nbaseline: scipy solve_ivp Radau, exact Jacobian (solve_flow backend='scipy'),"
               f" rtol 1e-10, each flow in its own process, budget {args.radau_budget:g} s; "
-              "diffrax: the same flow re-run alone (B = 1)", flush=True)
+              "diffrax: the same flow re-run alone (B = 1, workers=1): one core each",
+              flush=True)
         print(f"{'n':>2s} {'ds':>2s} {'c̃':>5s} | {'dfx steps':>9s} {'dfx s':>7s} "
-              f"{'(compile)':>9s} | {'Radau evals':>11s} {'Radau s':>8s} | {'ratio':>7s} | "
+              f"{'(compile)':>9s} | {'Radau evals':>11s} {'Radau s':>8s} {'(compile)':>9s} | "
+              f"{'ratio':>7s} {'w/ comp':>7s} | "
               f"{'branch':>9s} {'gen err dfx':>11s} {'Radau':>9s} {'‖Δθ_end‖':>9s} "
               f"{'t_R/t_d':>9s}", flush=True)
         ratios = []
@@ -310,7 +318,7 @@ def main(argv=None):
             c = cells[i]
             pb = problems[c["n"], c["data_seed"]]
             d = ft.solve_flow(pb, c["theta0"], t1=args.t1, loss_threshold=THRESHOLD,
-                              max_steps=args.max_steps, n_save=2)
+                              max_steps=args.max_steps, n_save=2, workers=1)
             r, elapsed, note = run_radau(c["n"], c["data_seed"], c["theta0"], args.t1,
                                          args.radau_budget)
             line = (f"{c['n']:2d} {c['data_seed']:2d} {c['c_tilde']:5.2f} | {int(d.steps):9d} "
@@ -319,28 +327,32 @@ def main(argv=None):
             e_d = float(generalization_error(pb, d.theta_final, X_test=X_test))
             if r is None:  # killed (or failed): what diffrax found, and a lower bound
                 ratio = elapsed / d.wall_time
-                ratios.append((ratio, True))
-                line += (f"{'—':>11s} {f'>{elapsed:.0f}':>8s} | {f'>{ratio:.0f}×':>7s} | "
+                ratios.append((ratio, None, True))
+                line += (f"{'—':>11s} {f'>{elapsed:.0f}':>8s} {'—':>9s} | "
+                         f"{f'>{ratio:.0f}×':>7s} {'—':>7s} | "
                          f"{note}; diffrax: {Status(int(d.status)).name}, t = "
                          f"{float(d.t_final):.3g}, {b_d}, gen err {e_d:.3g}")
             else:
                 ratio = r["wall"] / d.wall_time
-                ratios.append((ratio, False))
+                with_c = (r["wall"] + r["compile"]) / (d.wall_time + d.compile_time)
+                ratios.append((ratio, with_c, False))
                 b_r = str(classify(pb, r["theta_final"]).branch)
                 e_r = float(generalization_error(pb, r["theta_final"], X_test=X_test))
                 dth = float(np.linalg.norm(np.asarray(d.theta_final) - r["theta_final"]))
-                line += (f"{r['nfev']:11d} {r['wall']:8.2f} | {ratio:6.0f}× | "
+                line += (f"{r['nfev']:11d} {r['wall']:8.2f} {r['compile']:9.2f} | "
+                         f"{ratio:6.0f}× {with_c:6.1f}× | "
                          f"{b_d + ('=' if b_d == b_r else '≠' + b_r):>9s} {e_d:11.3g} "
                          f"{e_r:9.3g} {dth:9.2g} {r['t_final'] / float(d.t_final):9.6f}")
                 if r["status"] != Status.CONVERGED or int(d.status) != Status.CONVERGED:
                     line += (f"  (diffrax {Status(int(d.status)).name}, Radau "
                              f"{Status(r['status']).name} at t = {r['t_final']:.3g})")
             print(line, flush=True)
-        done = [x for x, lower in ratios if not lower]
-        killed = [x for x, lower in ratios if lower]
-        print("ratio Radau / diffrax wall time (integration only, compile apart): "
-              + (f"median {np.median(done):.0f}× over {len(done)} finished" if done
-                 else "none finished")
+        done = [(x, xc) for x, xc, lower in ratios if not lower]
+        killed = [x for x, _, lower in ratios if lower]
+        print("ratio Radau / diffrax wall time, one core each: "
+              + (f"median {np.median([x for x, _ in done]):.0f}× (integration only), "
+                 f"{np.median([xc for _, xc in done]):.1f}× counting each side's compile, "
+                 f"over {len(done)} finished" if done else "none finished")
               + (f"; {len(killed)} not finished within the budget (ratio > "
                  f"{min(killed):.0f}×)" if killed else ""))
 
