@@ -19,10 +19,18 @@ def ctx(tmp_path_factory):
     return make_context(quick=True, out=str(tmp_path_factory.mktemp("theory")))
 
 
-def test_quick_subset_passes_and_writes_report(tmp_path):
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory):
+    """Theorem 3 and Proposition 1 in quick mode, in this process (jobs=1)."""
+    out = tmp_path_factory.mktemp("subset")
+    return out, run(quick=True, out=str(out), only=["theorem3", "proposition1"],
+                    verbose=False, jobs=1)
+
+
+def test_quick_subset_passes_and_writes_report(subset):
     # Theorem 3's rate on the three non-gradient fields (μ2 > 0, = 0, < 0) and Example 1,
     # and Proposition 1: every verdict passes; the report files are written.
-    rep = run(quick=True, out=str(tmp_path), only=["theorem3", "proposition1"], verbose=False)
+    tmp_path, rep = subset
     verdicts = {(c.id, c.problem): c.verdict for c in rep.claims}
     assert all(v == PASS for v in verdicts.values()), rep.table()
     assert {("T3.rate", n) for n in ("field+", "field0", "field-", "example1")} <= set(verdicts)
@@ -37,6 +45,23 @@ def test_quick_subset_passes_and_writes_report(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "T3.rate" in md and "figures/T3_rate_field+.png" in md
     assert (tmp_path / "figures" / "T3_rate_field+.png").stat().st_size > 1000
+
+
+def test_worker_processes_give_the_same_claims(subset, tmp_path):
+    # the modules in two spawned processes: the same claims in the same order (the
+    # assumption records once, from the first module, as in one process), the same numbers
+    # (the same compiled programs on the same inputs), the same estimate checks
+    _, serial = subset
+    rep = run(quick=True, out=str(tmp_path), only=["theorem3", "proposition1"],
+              verbose=False, jobs=2)
+    assert rep.settings["jobs"] == 2
+    key = [(c.id, c.problem, c.verdict) for c in serial.claims]
+    assert [(c.id, c.problem, c.verdict) for c in rep.claims] == key
+    for a, b in zip(rep.claims, serial.claims, strict=True):
+        assert np.allclose(np.asarray(a.measured, float), np.asarray(b.measured, float),
+                           rtol=1e-9, atol=0, equal_nan=True), (a.id, a.problem)
+    assert rep.settings["error_estimate_check"] == serial.settings["error_estimate_check"]
+    assert (tmp_path / "report.md").exists()
 
 
 @pytest.mark.parametrize("name, why", [("cubic", "σ'(0)"), ("shifted", "σ(0)")])

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default out/theory)")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=MODULES,
                    help=f"run only these modules: {', '.join(MODULES)}")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for the modules (default: one per core, at most "
+                   "one per module; 1 runs everything in this process)")
     p.add_argument("--activation", default=None, metavar="EXPR",
                    help="replace σ in every network problem (e.g. 'x**3': σ'(0) = 0, or "
                    "'1 + tanh(x)': σ(0) ≠ 0) to see the checks fail / become n/a")
@@ -42,7 +45,7 @@ def run(args) -> int:
     out = check_output_dir(args.out, what="--out")  # before any work
     with staged_outputs(out, OUTPUTS) as stage:  # nothing partial on Ctrl-C or a crash
         report = runner.run(quick=args.quick, out=str(stage), only=args.only,
-                            activation=args.activation)
+                            activation=args.activation, jobs=args.jobs)
     print(report.table())
     print(f"report: {out / 'report.md'}  ({report.timings['total']:.1f} s)")
     return 0 if report.ok else 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,9 +124,15 @@ class FlowSystem:
         return np.asarray(theta) @ self.W1
 
     def field_values(self, X) -> np.ndarray:
-        """F(x) for the rows of X (…, p)."""
-        X = np.asarray(X)
-        F = np.asarray(jax.vmap(self.field)(jnp.asarray(X.reshape(-1, X.shape[-1]))))
+        """F(x) for the rows of X (…, p): one compiled program per field and row count,
+        the rows padded with zeros to a power of two ≥ 8 (few shapes; F(0) = 0 is not
+        used)."""
+        X = np.asarray(X, dtype=float)
+        rows = X.reshape(-1, X.shape[-1])
+        n = len(rows)
+        padded = np.zeros((max(8, 1 << max(0, n - 1).bit_length()), rows.shape[1]))
+        padded[:n] = rows
+        F = np.asarray(_field_rows(self.field, jnp.asarray(padded)))[:n]
         return F.reshape(X.shape)
 
     def check_flow_options(self, rtol, solver, max_steps):
@@ -233,3 +240,8 @@ def prepare(system: FlowSystem, theta, ts):
             f"(needs μ1 t + log‖s‖ > −700, μ1 = {system.mu1:.6g})."
         )
     return theta, ts, s, ns, nth, log_tau
+
+
+@eqx.filter_jit
+def _field_rows(field, X):
+    return jax.vmap(field)(X)

@@ -99,8 +99,10 @@ class AbstractModel(eqx.Module):
         return -self.grad(theta)
 
     def hessian(self, theta) -> jax.Array:
-        """∇²ℓ(θ) (dense, p × p)."""
-        return jax.hessian(self.loss)(jnp.asarray(theta, dtype=float))
+        """∇²ℓ(θ) (dense, p × p); one compiled program per model structure and θ shape
+        (an eager ``jax.hessian`` traces the loss anew on every call: ~85 ms against
+        ~0.3 ms for Example 1)."""
+        return _hessian(self, jnp.asarray(theta, dtype=float))
 
     def hvp(self, theta, v) -> jax.Array:
         """∇²ℓ(θ)·v by forward-over-reverse autodiff (no p × p matrix)."""
@@ -133,6 +135,11 @@ class AbstractModel(eqx.Module):
         out = np.stack([scale * np.random.default_rng(s).standard_normal(self.n_params)
                         for s in np.atleast_1d(seed)])
         return out if isinstance(seed, list) else out[0]
+
+
+@eqx.filter_jit
+def _hessian(model, theta):
+    return jax.hessian(model.loss)(theta)
 
 
 def check_model(model, what: str) -> AbstractModel:
