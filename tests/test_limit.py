@@ -472,3 +472,20 @@ def test_width3_and_d2_methods_agree():
     e, m, diff = compare_methods(pb3, th, np.array([-1.0, 0.0, 1.0, 4.0]))
     assert np.all(diff < 1e-9), diff
     assert e.rate_bound == pytest.approx(0.5)
+
+
+def test_endpoint_from_a_given_start(pb):
+    """limit_endpoint(start_theta=…) runs only the flow: from an earlier result's start
+    point it is that result's flow (the same inputs, bit for bit); at another rtol the two
+    end points differ by about the flows' tolerance, not more."""
+    from flowtools.limiting import limit_endpoint
+
+    th = _direction(pb, 2.0)
+    a = limit_endpoint(pb, th, method="manifold")
+    b = limit_endpoint(pb, th, start_t=a.start_t, start_theta=a.start_theta)
+    assert b.start_t == a.start_t and np.array_equal(b.start_theta, a.start_theta)
+    assert np.array_equal(b.theta, a.theta) and b.t == a.t and b.status is a.status
+    c = limit_endpoint(pb, th, start_t=a.start_t, start_theta=a.start_theta, rtol=1e-12)
+    assert np.linalg.norm(c.theta - a.theta) < 1e-6 * np.linalg.norm(a.theta)
+    with pytest.raises(FlowtoolsError, match="start_t"):
+        limit_endpoint(pb, th, start_theta=a.start_theta)

@@ -162,14 +162,16 @@ def curve_distance(case, points, errors, theta_b, tau0_grid, *, cache=None, iter
 
 
 # ---------------------------------------------------------------------- end points
-def endpoint(case, theta, *, start_t=0.5, rtol=1e-10):
-    """lim_{t→∞} h(θ, t): h(θ, start_t) by extrapolation, then the flow to ℓ ≤ 1e-15."""
+def endpoint(case, theta, *, start_t=0.5, rtol=1e-10, start_theta=None):
+    """lim_{t→∞} h(θ, t): h(θ, start_t) by extrapolation (or ``start_theta``), then the
+    flow to ℓ ≤ 1e-15."""
     return limit_endpoint(case.problem, theta, method="extrapolate", start_t=start_t,
-                          rtol=rtol)
+                          rtol=rtol, start_theta=start_theta)
 
 
 def endpoint_with_error(case, theta, *, start_t=0.5):
-    """(end point, error estimate = ‖E(rtol 1e-10) − E(rtol 1e-12)‖, the LimitEndpoint)."""
-    e1 = endpoint(case, theta, start_t=start_t, rtol=1e-10)
+    """(end point, error estimate = ‖E(rtol 1e-10) − E(rtol 1e-12)‖, the LimitEndpoint):
+    one start point h(θ, start_t), the flow from it at both tolerances."""
     e2 = endpoint(case, theta, start_t=start_t, rtol=1e-12)
+    e1 = endpoint(case, theta, start_t=start_t, rtol=1e-10, start_theta=e2.start_theta)
     return e2.theta, float(np.linalg.norm(e1.theta - e2.theta)), e2
