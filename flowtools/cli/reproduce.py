@@ -47,6 +47,9 @@ def add_arguments(p):
                    help="also run the paper's GD protocol on the same axes (figures the "
                         "paper made with GD)")
     p.add_argument("--out", default="out/reproduce", help="output folder (default out/reproduce)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for several figures (default: one per core; 1 "
+                        "runs them one after another in this process)")
 
 
 def _list() -> int:
@@ -85,7 +88,7 @@ def run(args) -> int:
             return 0
     if names == ["all"] or len(names) > 1:
         _, failed = reproduce_all(quick=args.quick, gd=args.gd, out=args.out,
-                                  names=None if "all" in names else names)
+                                  names=None if "all" in names else names, jobs=args.jobs)
         return 1 if failed else 0
     reproduce(names[0], quick=args.quick, gd=args.gd, out=args.out)
     return 0

@@ -114,23 +114,90 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
     return FigureRun(name, ds, claims, [png, nc, cj], wall)
 
 
+# Figures that read another figure's results in the same process (``fig11`` reads
+# ``fig4.runs``, ``fig8`` and ``fig10`` read ``fig9``'s cached flows, ``table1`` reuses
+# ``fig1``'s compiled flow): one worker runs each group, in ``FIGURES`` order.
+GROUPS = (("fig1", "table1"), ("fig4", "fig11"), ("fig8", "fig9", "fig10"))
+
+
+def _seconds(full_time: str) -> float:
+    """The measured full-mode seconds at the start of a figure's ``FULL_TIME``."""
+    head = full_time.split()[0] if full_time else "0"
+    try:
+        return float(head)
+    except ValueError:
+        return 0.0
+
+
+def _run_one(name, *, quick, gd, out, log):
+    """(FigureRun or None, error message or None): one figure, its failure reported."""
+    try:
+        return reproduce(name, quick=quick, gd=gd, out=out, log=log), None
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the rest
+        msg = f"{type(err).__name__}: {err}"
+        log(f"{name} FAILED: {msg}\n{traceback.format_exc()}")
+        return None, msg
+
+
+def _run_group(names, quick, gd, out):
+    """A worker process's task: the figures of one group, in order."""
+    return [(name, *_run_one(name, quick=quick, gd=gd, out=out, log=print))
+            for name in names]
+
+
+def _groups(names) -> list[list[str]]:
+    """``names`` in groups that share in-process results, the costliest group first."""
+    groups, seen = [], set()
+    for name in names:
+        if name in seen:
+            continue
+        group = next((g for g in GROUPS if name in g), (name,))
+        members = [n for n in names if n in group]
+        seen.update(members)
+        groups.append(members)
+    return sorted(groups, key=lambda g: -sum(_seconds(figure_module(n).FULL_TIME)
+                                             for n in g))
+
+
 def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce", log=print,
-                  names=None) -> tuple[list[FigureRun], dict]:
+                  names=None, jobs: int | None = 1) -> tuple[list[FigureRun], dict]:
     """Every figure (``names``: a subset, in ``FIGURES`` order) into ``out``; also
     ``out/claims.md`` and ``out/reproduce_all.json``. Returns the runs and the failures
-    (name → error message)."""
+    (name → error message). ``jobs``: worker processes (1: this process; None: one per
+    core), each running whole groups of figures (``GROUPS``: those that share in-process
+    results stay together), the costliest first; the files and claims are the same."""
+    from flowtools import _validate as V
+    from flowtools.integrate.options import available_cores
+
     out = check_output_dir(out, what="--out")
     names = list(FIGURES) if names is None else [n for n in FIGURES if n in set(names)]
-    runs, failed = [], {}
+    jobs = available_cores() if jobs is None else V.positive_int(jobs, "jobs")
+    groups = _groups(names)
+    jobs = min(jobs, len(groups))
+    done: dict = {}
     t0 = time.perf_counter()
-    for name in names:
+    if jobs <= 1:
+        for name in names:
+            done[name] = _run_one(name, quick=quick, gd=gd, out=out, log=log)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        log(f"reproduce: {len(names)} figures in {jobs} worker processes")
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
         try:
-            runs.append(reproduce(name, quick=quick, gd=gd, out=out, log=log))
-        except KeyboardInterrupt:
+            futures = [pool.submit(_run_group, g, quick, gd, out) for g in groups]
+            for fut in as_completed(futures):
+                for name, run, msg in fut.result():
+                    done[name] = (run, msg)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
-        except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the rest
-            failed[name] = f"{type(err).__name__}: {err}"
-            log(f"{name} FAILED: {failed[name]}\n{traceback.format_exc()}")
+        pool.shutdown()
+    runs = [done[n][0] for n in names if done[n][0] is not None]
+    failed = {n: done[n][1] for n in names if done[n][1] is not None}
     total = time.perf_counter() - t0
     parts = [f"# Claims of the paper, checked by `flowtools reproduce all"
              f"{' --quick' if quick else ''}`\n",
@@ -147,7 +214,7 @@ def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce",
                   claims_markdown(r.claims)]
     write_text(out / "claims.md", "\n".join(parts) + "\n")
     write_json(out / "reproduce_all.json", {
-        "mode": "quick" if quick else "full", "total_wall_time_s": total,
+        "mode": "quick" if quick else "full", "total_wall_time_s": total, "jobs": jobs,
         "figures": {r.name: {"wall_time_s": r.wall_time_s, "claims": len(r.claims),
                              "agree": sum(c.agree is True for c in r.claims),
                              "disagree": sum(c.agree is False for c in r.claims)}
