@@ -95,6 +95,7 @@ from flowtools import _validate as V
 from flowtools._compile import compiled
 from flowtools._io import to_strict_json
 from flowtools.branches import generalization_error
+from flowtools.data import augment
 from flowtools.errors import FlowtoolsError
 from flowtools.models import Problem, network
 
@@ -230,7 +231,8 @@ def _rows(n: int, pad_to: int | None) -> int:
 def _padded_data(problem: Problem, rows: int):
     """(X̃, y, mask) with ``rows`` rows: the data, then masked zero rows (they add nothing
     to the residual whatever σ(0) is)."""
-    Xa, y = np.asarray(problem.Xa, dtype=float), np.asarray(problem.y, dtype=float)
+    data = problem.samples("the separation scan")  # the real rows of a padded problem
+    Xa, y = augment(data.X, problem.bias), data.y
     n = Xa.shape[0]
     X = np.zeros((rows, Xa.shape[1]))
     Y, M = np.zeros(rows), np.zeros(rows)
@@ -240,7 +242,7 @@ def _padded_data(problem: Problem, rows: int):
 
 def _scale(problem: Problem) -> float:
     """s = 1 + Σ y_i²: the loss thresholds are relative to the data's scale."""
-    return 1.0 + float(np.sum(np.asarray(problem.y, dtype=float) ** 2))
+    return 1.0 + float(np.sum(problem.samples("the separation scan").y ** 2))
 
 
 def _check_problem(problem) -> Problem:

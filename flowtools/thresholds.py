@@ -704,7 +704,8 @@ def leading_order_separated(problem, branch: Branch, *, seed: int = 0, starts: i
         return None, float("nan")
     spec = branch.spec
     theta0 = branch.point(seed)
-    Xa = np.asarray(augment(np.asarray(problem.X, float), problem.bias))
+    Xa = np.asarray(augment(problem.samples("the second-order separation test").X,
+                            problem.bias))
     J = np.asarray(_jacobian(problem.activation, problem.width)(jnp.asarray(theta0),
                                                                 jnp.asarray(Xa)))
     u, sv, _ = np.linalg.svd(J)

@@ -33,14 +33,14 @@ def _read(out, name):
 
 
 def test_padding_leaves_loss_gradient_and_hessian_unchanged():
-    """Zero rows x̃ = 0, y = 0 add nothing: tanh(0) = 0, so ℓ, ∇ℓ and ∇²ℓ agree with the
-    real problem (to round-off) for grid and Gaussian data of every n ≤ 8."""
+    """Zero-weight rows (x = 0, y = 0) add nothing, so ℓ, ∇ℓ and ∇²ℓ agree with the real
+    problem (to round-off) for grid and Gaussian data of every n ≤ 8."""
     import jax
 
     theta = np.random.default_rng(0).standard_normal((3, 6))
     for pb in (ft.example1(3), ft.example1(8, sampling="gaussian", seed=4)):
         pp = pb.padded(F1.N_PAD)
-        assert pp.n == F1.N_PAD and pp.n_params == pb.n_params
+        assert pp.X.shape[0] == F1.N_PAD and pp.n == pb.n and pp.n_params == pb.n_params
         for th in theta:
             assert abs(float(pp.loss(th)) - float(pb.loss(th))) <= 1e-13 * float(pb.loss(th))
             g, gp = (np.asarray(jax.grad(p.loss)(th)) for p in (pb, pp))

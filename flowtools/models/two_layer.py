@@ -1,10 +1,10 @@
 """A problem = a two-layer network + a dataset: the loss, its gradient field and Hessian,
 the data vector γ, the top eigenvalue μ1 of −∇²ℓ(0), the imbalance C(θ), initializers.
 
-    ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)²          (a sum, as in the paper; ``loss_convention``
-                                             "mean": ½·(1/n) Σ_i, which scales γ's
+    ℓ(θ) = ½ Σ_i w_i (f_θ(x_i) − y_i)²      (a sum, as in the paper; ``loss_convention``
+                                             "mean": ½·(1/Σ_i w_i) Σ_i, which scales γ's
                                              Hessian, μ1 and every rate by 1/n)
-    γ    = Σ_i y_i x̃_i                       (x̃ = (x, 1) with a bias)
+    γ    = Σ_i w_i y_i x̃_i                   (x̃ = (x, 1) with a bias)
     −∇²ℓ(0) = blockdiag(D_1, …, D_m),  D_k = σ'(0)·[[0, γᵀ], [γ, 0]]
     μ1   = |σ'(0)|·‖γ‖,   C_k(θ) = a_k‖γ‖ + sign(σ'(0))·w_kᵀγ
 
@@ -12,6 +12,13 @@ the data vector γ, the top eigenvalue μ1 of −∇²ℓ(0), the imbalance C(θ
 ``flowtools.models.AbstractModel``: an ``equinox.Module`` whose arrays are pytree leaves,
 so one compiled solver serves every dataset of one shape. It stores the target that
 labelled its data (``target``; None for data given as arrays).
+
+Per-sample weights w_i ≥ 0 (``weights``; None, the default, is w_i = 1 and the program of
+the plain sums) enter every sum over samples. ``padded(n_rows)`` appends rows of weight 0
+(x = 0, y = 0): the same ℓ, ∇ℓ, ∇²ℓ, γ and μ1 for either loss convention and any σ, with
+the bias and θ layout kept, so every dataset of at most ``n_rows`` points (same
+activation, width, bias, d, convention and target) runs one compiled program. ``n`` counts
+the samples of non-zero weight (the real ones).
 
     >>> import flowtools as ft
     >>> pb = ft.example1()                      # tanh, m = 2, bias, target tanh(x + 1)
@@ -21,6 +28,8 @@ labelled its data (``target``; None for data given as arrays).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -37,28 +46,31 @@ from flowtools.models.network import SingleNeuron
 
 
 class Problem(AbstractModel, SampleShape):
-    """Network (activation, width, bias) + data (X, y) with ℓ = ½Σ(f_θ(x_i) − y_i)².
+    """Network (activation, width, bias) + data (X, y) with ℓ = ½Σ w_i(f_θ(x_i) − y_i)².
 
     Build one with ``Problem.create`` (validates the input), ``make_problem`` or
     ``example1``.
     """
 
-    X: jax.Array  # (n, d) raw inputs
-    y: jax.Array  # (n,)
+    X: jax.Array  # (rows, d) raw inputs
+    y: jax.Array  # (rows,)
     activation: Activation = eqx.field(static=True)
     width: int = eqx.field(static=True)
     bias: bool = eqx.field(static=True)
     target: SingleNeuron | None = eqx.field(static=True, default=None)
     loss_convention: str = eqx.field(static=True, default="sum")
+    #: per-sample weights (rows,), ≥ 0 (a traced leaf); None: all 1 (the plain sums)
+    weights: jax.Array | None = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
     def create(cls, data: Dataset, *, activation="tanh", width: int = 2, bias=True,
-               target: SingleNeuron | None = None, loss_convention: str = "sum"):
+               target: SingleNeuron | None = None, loss_convention: str = "sum",
+               weights=None):
         """Validate and build a problem from a ``Dataset`` (``target``: the single neuron
         that labelled the data, if any — used by branches and generalization errors;
-        ``loss_convention``: "sum", ℓ = ½Σ_i r_i² as the paper states, or "mean",
-        ℓ = ½·(1/n)Σ_i r_i²)."""
+        ``loss_convention``: "sum", ℓ = ½Σ_i w_i r_i² as the paper states, or "mean",
+        ℓ = ½·(1/Σ_i w_i)Σ_i w_i r_i²; ``weights``: w_i ≥ 0 per sample, None for all 1)."""
         if not isinstance(data, Dataset):
             data = Dataset(*data)
         if target is not None and not isinstance(target, SingleNeuron):
@@ -75,10 +87,20 @@ class Problem(AbstractModel, SampleShape):
             bias=V.flag(bias, "bias"),
             target=target,
             loss_convention=V.choice(loss_convention, "loss_convention", LOSS_CONVENTIONS),
+            weights=None if weights is None else jnp.asarray(_check_weights(weights, data.n)),
         )
 
-    # ---------------------------------------------------------------- shapes (n, dim:
+    # ---------------------------------------------------------------- shapes (dim:
     # SampleShape)
+    @property
+    def n(self) -> int:
+        """The number of samples: rows of non-zero weight (padding rows do not count).
+        Read from the weights' values: not inside a traced function of a weighted
+        problem."""
+        if self.weights is None:
+            return self.X.shape[0]
+        return int(np.count_nonzero(np.asarray(self.weights)))
+
     @property
     def block(self) -> int:
         """Parameters per neuron, d̃ + 1."""
@@ -90,7 +112,7 @@ class Problem(AbstractModel, SampleShape):
 
     @property
     def Xa(self) -> jax.Array:
-        """The (augmented) inputs x̃_i as rows, (n, d̃)."""
+        """The (augmented) inputs x̃_i as rows, (rows, d̃) (padding rows included)."""
         return augment(self.X, self.bias)
 
     @property
@@ -116,28 +138,36 @@ class Problem(AbstractModel, SampleShape):
         """θ ↦ (a (…, m), W (…, m, d̃))."""
         return network.unpack(jnp.asarray(theta), self.width)
 
+    def samples(self, what: str) -> Dataset:
+        """The samples (X, y) of non-zero weight, for computations that take the data
+        themselves (``what`` names the caller in the error): a problem whose weights are
+        not all 0 or 1 is refused — its samples do not count equally."""
+        X, y = np.asarray(self.X, dtype=float), np.asarray(self.y, dtype=float)
+        if self.weights is None:
+            return Dataset(X, y)
+        w = np.asarray(self.weights, dtype=float)
+        if not np.all((w == 0) | (w == 1)):
+            raise FlowtoolsError(f"{what} takes unweighted samples; this problem has sample "
+                                 "weights other than 0 and 1.")
+        return Dataset(X[w == 1], y[w == 1])
+
     def padded(self, n_rows: int) -> Problem:
-        """The same ℓ, ∇ℓ and ∇²ℓ on ``n_rows`` ≥ n data rows, so that every dataset with
-        at most ``n_rows`` points shares one compiled program: the bias is folded into the
-        inputs (x̃ = (x, 1), a bias-free problem with the same θ layout) and the extra rows
-        are x̃ = 0, y = 0, which add nothing when σ(0) = 0. Sum loss only (a mean loss would
-        divide by ``n_rows``)."""
+        """The same ℓ, ∇ℓ and ∇²ℓ (γ, μ1, C, n) on ``n_rows`` data rows, so that every
+        dataset with at most ``n_rows`` points shares one compiled program: the extra rows
+        have x = 0, y = 0 and weight 0, so they add exact zeros to every sum over samples
+        — for either loss convention and any σ, with the bias, θ layout and target
+        kept."""
         n_rows = V.positive_int(n_rows, "n_rows")
-        if n_rows < self.n:
-            raise FlowtoolsError(f"n_rows = {n_rows} is below the problem's n = {self.n}.")
-        if self.loss_convention != "sum":
-            raise FlowtoolsError("padding keeps the loss only for the sum convention (a mean "
-                                 "would divide by the padded row count); use "
-                                 "loss_convention='sum'.")
-        if float(self.activation(jnp.zeros(()))) != 0.0:
-            raise FlowtoolsError(f"padding needs σ(0) = 0 (zero rows must add nothing); "
-                                 f"{self.activation.name} has σ(0) ≠ 0.")
-        check_size(n_rows, self.width, self.dim + self.bias, False)  # before the zero rows
-        Xa, y = np.asarray(self.Xa), np.asarray(self.y)
-        X, Y = np.zeros((n_rows, Xa.shape[1])), np.zeros(n_rows)
-        X[:self.n], Y[:self.n] = Xa, y
-        return Problem.create(Dataset(X, Y), activation=self.activation, width=self.width,
-                              bias=False, target=None)
+        rows = self.X.shape[0]
+        if n_rows < rows:
+            raise FlowtoolsError(f"n_rows = {n_rows} is below the problem's "
+                                 f"{'n' if rows == self.n else 'row count'} = {rows}.")
+        check_size(n_rows, self.width, self.dim, self.bias)  # before the zero rows
+        X, y, w = np.zeros((n_rows, self.dim)), np.zeros(n_rows), np.zeros(n_rows)
+        X[:rows], y[:rows] = np.asarray(self.X), np.asarray(self.y)
+        w[:rows] = 1.0 if self.weights is None else np.asarray(self.weights)
+        return dataclasses.replace(self, X=jnp.asarray(X), y=jnp.asarray(y),
+                                   weights=jnp.asarray(w))
 
     # ---------------------------------------------------------------- loss and field
     def predict(self, theta, X=None):
@@ -146,23 +176,34 @@ class Problem(AbstractModel, SampleShape):
         return network.forward(self.activation, theta, Xa, self.width)
 
     def residual(self, theta):
+        """r_i = f_θ(x_i) − y_i on every data row (padding rows included: their weight is
+        0)."""
         return self.predict(theta) - self.y
 
     @property
     def loss_weight(self) -> float:
-        """The factor in front of ½Σ_i r_i²: 1 for the "sum" convention, 1/n for "mean"."""
-        return 1.0 if self.loss_convention == "sum" else 1.0 / self.n
+        """The factor in front of ½Σ_i w_i r_i²: 1 for the "sum" convention, 1/Σ_i w_i
+        (1/n without weights) for "mean"."""
+        if self.loss_convention == "sum":
+            return 1.0
+        return 1.0 / (self.n if self.weights is None else float(np.sum(self.weights)))
 
     def loss(self, theta):
-        """ℓ(θ) = ½ Σ_i (f_θ(x_i) − y_i)² (times 1/n for ``loss_convention="mean"``)."""
+        """ℓ(θ) = ½ Σ_i w_i (f_θ(x_i) − y_i)² (times 1/Σ_i w_i for
+        ``loss_convention="mean"``)."""
         r = self.residual(theta)
-        return (0.5 * self.loss_weight) * jnp.dot(r, r)
+        if self.weights is None:
+            return (0.5 * self.loss_weight) * jnp.dot(r, r)
+        w = self.weights  # traced: one program for every weight vector of one length
+        scale = 1.0 if self.loss_convention == "sum" else 1.0 / jnp.sum(w)
+        return (0.5 * scale) * jnp.dot(w * r, r)
 
     # ---------------------------------------------------------------- theory
     @property
     def gamma(self) -> np.ndarray:
-        """γ = Σ_i y_i x̃_i."""
-        return np.asarray(self.y @ self.Xa)
+        """γ = Σ_i w_i y_i x̃_i."""
+        wy = self.y if self.weights is None else self.weights * self.y
+        return np.asarray(wy @ self.Xa)
 
     def assumption_failures(self) -> list[str]:
         """Theorem 1's assumptions that fail for this problem (empty if all hold): the one
@@ -178,7 +219,8 @@ class Problem(AbstractModel, SampleShape):
 
     @property
     def mu1(self) -> float:
-        """μ1 = |σ'(0)|·‖γ‖, the top eigenvalue of −∇²ℓ(0) (times 1/n for the mean loss)."""
+        """μ1 = |σ'(0)|·‖γ‖, the top eigenvalue of −∇²ℓ(0) (times 1/Σ_i w_i, 1/n without
+        weights, for the mean loss)."""
         self.require_theory()
         return self.loss_weight * abs(self.dsigma0) * float(np.linalg.norm(self.gamma))
 
@@ -279,6 +321,18 @@ class Problem(AbstractModel, SampleShape):
 
 
 LOSS_CONVENTIONS = ("sum", "mean")
+
+
+def _check_weights(weights, n: int) -> np.ndarray:
+    """Sample weights as float64 of shape (n,), finite, ≥ 0, not all 0."""
+    w = V.real_array(weights, "the sample weights", ndim=(1,))
+    if w.shape != (n,):
+        raise FlowtoolsError(f"the sample weights need shape ({n},), one per sample; got "
+                             f"{w.shape}.")
+    if np.any(w < 0) or not np.any(w > 0):
+        raise FlowtoolsError("the sample weights must be ≥ 0 and not all 0.")
+    return np.asarray(w, dtype=float)
+
 
 #: arrays of n × m numbers that one evaluation of ℓ and ∇ℓ holds at once (pre-activations,
 #: σ, σ' and a cotangent), for the memory estimate of ``evaluation_bytes``

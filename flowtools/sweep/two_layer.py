@@ -114,9 +114,9 @@ def parameters() -> list[Param]:
           mp["loss_convention"], choices=lambda: list(LOSS_CONVENTIONS),
           doc="loss: sum ½Σ(f − y)² (the paper's) or mean ½·(1/n)Σ"),
         P("pad_to", "problem", V.nonnegative_int, 0, axis=False,
-          doc="integrate on the data padded with zero rows to this many (Problem.padded: "
-              "the same ℓ for σ(0) = 0 and the sum loss), so that every n ≤ pad_to shares "
-              "one compiled program; 0: no padding"),
+          doc="integrate on the data padded with zero-weight rows to this many "
+              "(Problem.padded: the same ℓ), so that every n ≤ pad_to shares one compiled "
+              "program; 0: no padding"),
         P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
         P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
         P("c_tilde", "init", _c_tilde, None,
@@ -165,7 +165,7 @@ def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
 
 def check_model(pb, grid, where, desc) -> None:
     """A prescribed c̃ or c needs C(θ), i.e. Theorem 1's assumptions; padding needs
-    pad_to ≥ n, σ(0) = 0 and the sum loss (``Problem.padded``)."""
+    pad_to ≥ n (``Problem.padded``)."""
     if grid.fixed.get("pad_to"):
         try:
             pb.padded(grid.fixed["pad_to"])

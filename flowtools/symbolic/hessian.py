@@ -115,9 +115,9 @@ class OriginHessian:
                 "the symbolic origin Hessian is derived for the paper's sum loss ½Σ_i r_i²; "
                 f"this problem uses the {problem.loss_convention!r} convention (1/n times "
                 "it): build the problem with loss_convention='sum' and divide by n.")
+        data = problem.samples("the symbolic origin Hessian")  # a padded problem's real rows
         return origin_hessian(problem.activation, width=problem.width, dim=problem.dim,
-                              bias=problem.bias, data=(np.asarray(problem.X),
-                                                       np.asarray(problem.y)),
+                              bias=problem.bias, data=(data.X, data.y),
                               symbolic_derivatives=symbolic_derivatives)
 
     # ------------------------------------------------------------ shapes

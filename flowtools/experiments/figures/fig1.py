@@ -16,10 +16,10 @@ Panel (f)'s runs stop at ℓ ≤ 1e-15 only (the paper's stop; their slow Gaussi
 the continuation the most expensive part). The figure draws, for each panel, the error at
 the paper's stopping loss; both error definitions (RMS and MSE) are stored at every stop.
 
-One compiled program for every n: the flow runs on Example 1's augmented inputs x̃ = (x, 1)
-padded with zero rows (x̃ = 0, y = 0) to ``N_PAD`` rows (``Problem.padded``). Since
-tanh(0) = 0, a zero row adds nothing to ℓ, ∇ℓ or ∇²ℓ, so the padded problem has the same
-flow as the real one; the grid and the Gaussian data of every n ≤ 8, and Table 1, share
+One compiled program for every n: the flow runs on Example 1's data padded with rows of
+weight 0 (x = 0, y = 0) to ``N_PAD`` rows (``Problem.padded``). A zero-weight row adds
+nothing to ℓ, ∇ℓ or ∇²ℓ, so the padded problem has the same flow as the real one; the
+grid and the Gaussian data of every n ≤ 8, and Table 1, share
 one compilation. Batches are padded to a multiple of ``CHUNK`` members (repeats,
 dropped) for the same reason.
 """

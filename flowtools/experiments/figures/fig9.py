@@ -23,7 +23,7 @@ floor behaves like an MSE floor. The claims report both.
 
 The runs are shared with Figure 10 (``runs``, cached per process) and with Figure 8 (n = 10,
 data seed 0). All values of n share one compiled program: the data are padded to n = 10
-with zero rows (``Problem.padded``; exact — tanh(0) = 0, so a zero row adds nothing).
+rows with samples of weight 0 (``Problem.padded``; exact — a zero-weight row adds nothing).
 """
 
 from __future__ import annotations
@@ -213,7 +213,8 @@ def _runs(quick: bool, gd: bool):
         init_scale=SCALE, init_seed=0, loss_convention="sum",
         test_inputs="1000 uniform on [−2, 2]³ (test_inputs, seed 0)",
         method="gradient flow (solve_flow, diffrax) to certified end points, no loss stop, "
-               "t1 = 1e16; data padded to n = 10 with zero rows (Problem.padded; one compilation)",
+               "t1 = 1e16; data padded to n = 10 with zero-weight rows (Problem.padded; one "
+               "compilation)",
         decided_at="t → ∞ (certified end points)",
         data_seed_note="the paper does not state its data seed: seed 0 is the figure; "
                        "full mode adds seeds 1, 2 as extra evidence",

@@ -32,7 +32,7 @@ Cases, one panel each: (a) Example 1 (tanh, m = 2, d = 1, bias; Table 1), (b) th
 case of Figure 9 (m = 2), and two the paper does not cover: (c) d = 2 (m = 2), (d) width
 m = 3 (d = 1). Sample sizes from N − 1 to the largest branch separation size (quick mode:
 Example 1 at N − 1, N and S only). The grids set ``pad_to`` = the largest n: the data are
-padded with zero rows (exact for tanh, σ(0) = 0), so each case is one compilation of the
+padded with zero-weight rows (exact: they add nothing), so each case is one compilation of the
 flow (10–25 s here) instead of one per n.
 Panels (e) every random cell's error against n (the tolerance), (f) the error against c̃
 at N, (g) the numerical separation test.
