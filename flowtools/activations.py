@@ -144,6 +144,7 @@ class Activation:
     expr: sp.Expr
     _fn: Callable = field(init=False, repr=False, compare=False)
     _jets: dict = field(init=False, repr=False, compare=False)
+    _constant: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         try:
@@ -157,11 +158,13 @@ class Activation:
             ) from None
         object.__setattr__(self, "_fn", lambdify_jax(x, self.expr))
         object.__setattr__(self, "_jets", {})
+        # sympy's is_constant() takes ~0.1 s: decided once, not on every call
+        object.__setattr__(self, "_constant", bool(self.expr.is_constant()))
 
     def __call__(self, z):
         """σ(z) elementwise, on JAX arrays (traceable under ``jit``/``grad``)."""
         out = self._fn(z)
-        if self.expr.is_constant():  # lambdify of a constant returns a Python scalar
+        if self._constant:  # lambdify of a constant returns a Python scalar
             import jax.numpy as jnp
 
             out = jnp.full_like(z, out)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from flowtools.fitting import fit_slope
-from flowtools.limiting import LimitResult, limit, limit_endpoint, limit_field
+from flowtools.limiting import LimitResult, limit_endpoint
+from flowtools.limiting.entry import limit_system
 
 LEVELS = 7
 MAX_TIMES = 8
@@ -41,10 +42,8 @@ def limit_of(case, theta, ts, *, method="extrapolate", cache=None):
         parts = [limit_of(case, theta, ts[i:i + MAX_TIMES], method=method, cache=cache)
                  for i in range(0, len(ts), MAX_TIMES)]
         res = LimitResult.concatenate(parts)
-    elif case.is_network:
-        res = limit(case.problem, theta, ts, method=method, **opts)
-    else:
-        res = limit_field(case.field, theta, ts, method=method, **opts)
+    else:  # the case's FlowSystem, built once (what limit / limit_field would build)
+        res = limit_system(case.system, theta, ts, method, opts)
     if cache is not None:
         cache[key] = res
     return res

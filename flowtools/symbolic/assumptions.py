@@ -288,5 +288,15 @@ def theorem1_failures(activation, gamma) -> list[str]:
     ``activation``: a name, expression or ``Activation``; ``gamma``: γ = Σ y_i x̃_i as
     numbers. Checks that sympy cannot decide are not failures (``check_assumptions``
     reports them as "cannot tell")."""
-    rep = check_assumptions(activation, gamma=gamma)
-    return [f"{c.name} fails: {c.detail}" for c in rep.failures if c.name.startswith("Theorem 1")]
+    if gamma is not None:
+        gamma = tuple(float(g) for g in np.ravel(np.asarray(gamma, dtype=float)))
+    return list(_theorem1_failures(get_activation(activation), gamma))
+
+
+@cache
+def _theorem1_failures(activation, gamma: tuple) -> tuple[str, ...]:
+    """``theorem1_failures`` for one (activation, γ) — asked on every theory quantity of a
+    problem (μ1, C(θ), …): decided once (~25 ms of sympy each time otherwise)."""
+    rep = check_assumptions(activation, gamma=None if gamma is None else list(gamma))
+    return tuple(f"{c.name} fails: {c.detail}" for c in rep.failures
+                 if c.name.startswith("Theorem 1"))
