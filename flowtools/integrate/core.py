@@ -26,6 +26,7 @@ traced, and the batch size enters only through the number of calls.
 
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -181,20 +182,57 @@ class _TimeBisection(optx.Bisection):
         return state.upper, aux, {}
 
 
+class _StageChord(optx.Chord):
+    """optimistix's Chord: a Jacobian at the start of each stage's iteration. diffrax's
+    DIRK step also asks the root finder's ``init`` for a Jacobian of its own, twice per step
+    (before the stages and at the second stage, with ``options={}``), and hands it to the
+    root find as ``options["init_state"]``, which Chord ignores: its ``init``, called by
+    ``optx.root_find`` with those options, computes the one it uses. Those two calls get
+    no Jacobian here — the same iterations, two Jacobians and LU factorizations fewer to
+    trace and compile (and to evaluate, where XLA did not remove them)."""
+
+    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
+        if "init_state" not in options:  # diffrax's own call: its result goes unused
+            return None
+        return super().init(fn, y, args, options, f_struct, aux_struct, tags)
+
+
+@eqx.filter_jit
+def _step_once(solver, *step_args):
+    return super(type(solver), solver).step(*step_args)
+
+
+def _traced_step(self, *step_args):
+    return _step_once(self, *step_args)
+
+
+@functools.cache
+def _traced_once(cls):
+    """``cls`` whose step is traced once per program: diffeqsolve traces its loop body up
+    to four times (three shape checks, then the loop), and a jitted step is traced only
+    the first time (JAX's trace cache: same function, static parts and shapes), the later
+    calls reusing its program — also when vmap batches the loop. XLA inlines the call:
+    the same arithmetic (results bitwise unchanged)."""
+    return type(cls.__name__, (cls,), {"step": _traced_step, "__module__": __name__,
+                                       "__qualname__": f"_traced_once.{cls.__name__}"})
+
+
 def _make_solver(name, newton, rtol, atol):
+    # scan_kind="lax": what diffrax's ForwardMode sets inside its loop; set here, the step
+    # that diffeqsolve traces before the loop (for the event's shapes) is the same solver,
+    # and one trace serves both
+    solver = functools.partial(_traced_once(SOLVERS[name]), scan_kind="lax")
     if name not in IMPLICIT:
-        return SOLVERS[name]()
+        return solver()
     if newton == "stage":
         # the exact Jacobian at the start of each stage's iteration: in slow tails steps
         # are large (h·‖J‖ ≫ 1) and one Jacobian per step stops converging, which rejected
         # steps until h/t fell to 1e-4 (see IntegratorOptions.newton)
-        return SOLVERS[name](root_finder=optx.Chord(rtol=rtol, atol=atol,
-                                                    linear_solver=SmallLU()))
+        return solver(root_finder=_StageChord(rtol=rtol, atol=atol, linear_solver=SmallLU()))
     if newton == "full":
-        return SOLVERS[name](root_finder=optx.Newton(rtol=rtol, atol=atol,
-                                                     linear_solver=SmallLU()))
+        return solver(root_finder=optx.Newton(rtol=rtol, atol=atol, linear_solver=SmallLU()))
     # one Jacobian per step, iterations accepted at kappa = 1 times the step tolerance
-    return SOLVERS[name](root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
+    return solver(root_finder=diffrax.VeryChord(rtol=rtol, atol=atol, kappa=1.0))
 
 
 # The loss stop aims at ℓ ≤ (1 − STOP_MARGIN)·threshold, not at the threshold itself: ℓ
