@@ -27,7 +27,7 @@ from flowtools.models import AbstractModel
 from flowtools.status import Status, decide_status
 
 
-def certify_ends(problem, traj, threshold: float, resume=None):
+def certify_ends(problem, traj, threshold: float, resume=None, max_steps=None):
     """The final status of every member (``decide_status``), with STATIONARY ends checked:
     a STATIONARY end must be a minimum whose loss has settled.
 
@@ -39,6 +39,12 @@ def certify_ends(problem, traj, threshold: float, resume=None):
     stopped) to the loss threshold or the horizon; the continuation's status is decided by
     the same rule, and a STATIONARY candidate among them is checked but not resumed again.
     A saddle, or an unsettled stop without ``resume``, is NOT_MINIMUM.
+
+    Without a horizon (``solve_flow(t1=None)``) a continuation, which has no stationarity
+    stop, runs in stages (``flowtools.flow.RESUME_SPAN``): a stage end before the horizon
+    (raw HORIZON at ``t_final < info["t1"]``) is checked as a stop is — a settled minimum
+    ends STATIONARY, anything else is resumed again — until the members' steps reach
+    ``max_steps`` (then MAX_STEPS).
     """
     status = decide_status(traj.status, traj.loss_final, threshold)
     theta_f = np.atleast_2d(traj.theta_final)
@@ -47,15 +53,33 @@ def certify_ends(problem, traj, threshold: float, resume=None):
               for i in np.flatnonzero(status == Status.STATIONARY)}
     moving = [i for i, c in checks.items() if c["moving"]]
     info = dict(traj.info)
-    if resume is not None and moving:
-        info["resumed"] = {i: dict(t=float(t_f[i]), loss=checks.pop(i)["loss"])
-                           for i in moving}
-        traj = resume(traj, np.array(moving))
-        status[moving] = decide_status(traj.status, traj.loss_final, threshold)[moving]
+    horizon = info.get("t1", np.inf)
+    resumed = {}
+    while resume is not None and moving:
+        for i in moving:  # where each member was first stopped
+            loss = checks.pop(i)["loss"]
+            resumed.setdefault(i, dict(t=float(t_f[i]), loss=loss))
+        rows = np.array(moving)
+        traj = resume(traj, rows)
+        status[rows] = decide_status(traj.status, traj.loss_final, threshold)[rows]
         theta_f = np.atleast_2d(traj.theta_final)
         t_f = np.atleast_1d(traj.t_final)
-        checks.update({int(i): stationary_check(problem, theta_f[i], threshold, t_f[i])
-                       for i in moving if status[i] == Status.STATIONARY})
+        steps = np.atleast_1d(traj.steps)
+        moving = []
+        for i in rows.tolist():
+            if status[i] == Status.STATIONARY:  # checked, not resumed again
+                checks[i] = stationary_check(problem, theta_f[i], threshold, t_f[i])
+            elif status[i] == Status.HORIZON and t_f[i] < horizon:  # a stage end
+                check = stationary_check(problem, theta_f[i], threshold, t_f[i])
+                if check["minimum"]:
+                    status[i], checks[i] = Status.STATIONARY, check
+                elif max_steps is not None and steps[i] >= max_steps:
+                    status[i] = Status.MAX_STEPS
+                else:
+                    checks[i] = check
+                    moving.append(i)
+    if resumed:
+        info["resumed"] = resumed
     for i, check in checks.items():
         if not check["minimum"]:
             status[i] = Status.NOT_MINIMUM

@@ -22,8 +22,11 @@ find on log ℓ − log threshold, aimed 1 % below it so that round-off cannot p
 ℓ_final above it: CONVERGED always means ℓ_final ≤ threshold,
 ``flowtools.status.decide_status``), at a stationary point to working precision
 (‖∇ℓ(θ)‖ ≤ ``gtol``·‖θ‖: status STATIONARY, the state is then constant in float64 up to
-any horizon), or at ``t1``, whichever comes first. Saves at ``n_save``
-log-spaced times in (0, t1] plus t = 0 and the end point.
+any horizon), or at ``t1``, whichever comes first. By default there is no horizon
+(``t1=None``): a flow runs until its loss threshold, a certified stationary end or
+``max_steps`` — slow tails cost steps like log t (implicit steps grow in proportion to t), not
+like t, so no horizon needs guessing. Saves at ``n_save`` log-spaced times in (0, t1] (to
+``SAVE_T_MAX`` = 1e12 without a horizon) plus t = 0 and the end point.
 
     >>> import flowtools as ft
     >>> pb = ft.example1()
@@ -45,7 +48,8 @@ from flowtools.certify import certify_ends, splice
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
-from flowtools.integrate.scipy_backend import SCIPY_METHODS, solve_scipy
+from flowtools.integrate.options import UNBOUNDED_T1
+from flowtools.integrate.scipy_backend import SCIPY_METHODS, SCIPY_T1, solve_scipy
 from flowtools.models import AbstractModel
 from flowtools.models.base import check_model
 from flowtools.status import Status
@@ -53,10 +57,26 @@ from flowtools.trajectory import Trajectory
 
 # "auto" picks the implicit Kvaerno5 up to this many parameters, Dopri8 above it
 IMPLICIT_MAX_PARAMS = 256
+# The last default save time of a flow without a horizon (t1=None): the old default horizon,
+# so that such a flow is saved on the grid it always was (its end point, however late, is
+# ``Trajectory.t_final`` / ``theta_final``).
+SAVE_T_MAX = 1e12
+# Without a horizon, a flow resumed after a stationarity stop that was no end (a degenerate
+# tail, ``flowtools.certify``) has no stationarity stop of its own: it runs in stages of this
+# factor in time, each stage end checked like a stop, so that one that settles at a minimum
+# (the scale-1e100 plateau of Example 1: ℓ = 0.819 from t ≈ 1e16) ends STATIONARY rather
+# than resting until ``max_steps``.
+RESUME_SPAN = 1e4
 
 
-def default_save_times(t1: float, n_save: int, t_first: float = 1e-2) -> np.ndarray:
-    """0 followed by ``n_save − 1`` log-spaced times from ``t_first`` to ``t1``."""
+def default_save_times(t1: float | None, n_save: int, t_first: float = 1e-2) -> np.ndarray:
+    """0 followed by ``n_save − 1`` log-spaced times from ``t_first`` to ``t1`` (None: no
+    horizon, to ``SAVE_T_MAX``).
+
+        >>> default_save_times(None, 4).tolist()
+        [0.0, 0.01, 100000.0, 1000000000000.0]
+    """
+    t1 = SAVE_T_MAX if t1 is None else t1
     t_first = min(t_first, t1)
     return np.concatenate([[0.0], np.geomspace(t_first, t1, n_save - 1)])
 
@@ -65,7 +85,7 @@ def solve_flow(
     problem: AbstractModel,
     theta0,
     *,
-    t1: float = 1e12,
+    t1: float | None = None,
     loss_threshold: float = 1e-15,
     gtol: float = 1e-15,
     backend: str = "diffrax",
@@ -84,7 +104,14 @@ def solve_flow(
     Args:
         problem: the model (any ``flowtools.models.AbstractModel``).
         theta0: initial state(s).
-        t1: time horizon (up to 1e12 and beyond).
+        t1: the time horizon: a flow that has not reached its loss threshold (or a
+            stationary end) by then ends there, HORIZON. None (the default): no horizon —
+            the flow runs until its loss threshold, a certified stationary end or
+            ``max_steps`` (diffrax integrates to ``UNBOUNDED_T1`` = 1e300, a bound of float64
+            time, not a time scale); the scipy backend, which has neither the stationarity
+            stop nor a step budget, then stops at ``SCIPY_T1`` = 1e12. With both stops
+            disabled (``loss_threshold=0, gtol=0``) give a horizon, or the flow runs to
+            ``max_steps``.
         loss_threshold: stop as soon as ℓ(θ) ≤ this (0 disables the stop). A start at or
             below it ends at once: CONVERGED at t = 0 with 0 steps.
         gtol: stop once ‖∇ℓ(θ)‖ ≤ gtol·‖θ‖ (diffrax backend). At a minimum this relative
@@ -96,7 +123,9 @@ def solve_flow(
             minimum); NOT_MINIMUM (a failure) at a saddle; and where the loss is still
             falling (a degenerate tail, ℓ ∝ t^{−k}) the stop is no end: the flow is
             resumed from there without it (``info["resumed"]``: members, stop time and
-            loss; steps add up). The numbers are in ``info["stationary_check"]``.
+            loss; steps add up) — without a horizon in stages of ``RESUME_SPAN`` = 1e4 in
+            time, each stage end checked like a stop. The numbers are in
+            ``info["stationary_check"]``.
         backend: ``"diffrax"`` or ``"scipy"``.
         solver: diffrax: "auto" (the default: ``kvaerno5``, implicit with the exact Hessian,
             up to ``IMPLICIT_MAX_PARAMS`` parameters; ``dopri8``, explicit with memory and
@@ -109,7 +138,9 @@ def solve_flow(
             on the Figure-4 tail). See ``flowtools.integrate.IntegratorOptions``.
         rtol: relative tolerance; ``atol = rtol·atol_rel`` in log-norm coordinates
             (diffrax) or ``atol = rtol·atol_rel·‖θ0‖`` (scipy).
-        n_save: number of saved times (0 and log-spaced up to t1) if ``save_ts`` is None.
+        n_save: number of saved times if ``save_ts`` is None: 0 and log-spaced from 1e-2
+            up to t1 (without a horizon, up to ``SAVE_T_MAX`` = 1e12), see
+            ``default_save_times``; the end point is saved in any case.
         save_ts: explicit non-decreasing save times in [0, t1]; the diffrax solver then
             steps exactly onto them (saved states carry the step accuracy, not the dense
             interpolant's). The default log-spaced saves are interpolated.
@@ -136,7 +167,11 @@ def solve_flow(
     """
     theta0 = check_model(problem, "solve_flow").check_theta(theta0)
     backend = V.choice(backend, "backend", ("diffrax", "scipy"))
-    t1 = V.positive_float(t1, "the horizon t1")
+    horizon = t1  # None: no horizon
+    if t1 is None:
+        t1 = SCIPY_T1 if backend == "scipy" else UNBOUNDED_T1
+    else:
+        t1 = V.positive_float(t1, "the horizon t1")
     rtol = V.in_open_interval(rtol, "rtol", 0.0, 1.0)
     atol_rel = V.positive_float(atol_rel, "atol_rel")
     n_save = V.integer(n_save, "n_save", minimum=2)
@@ -166,7 +201,7 @@ def solve_flow(
                  "Jacobians)", "use the diffrax backend with an explicit solver "
                  "(solver='dopri8' or 'tsit5': memory O(p) per trajectory), or a smaller model")
     if save_ts is None:
-        save_ts = default_save_times(t1, n_save)
+        save_ts = default_save_times(horizon, n_save)  # SCIPY_T1 is SAVE_T_MAX
     save_ts = V.increasing_times(save_ts, "save_ts", 0.0, t1)
     info = dict(t1=t1, loss_threshold=loss_threshold, gtol=gtol, rtol=rtol, atol_rel=atol_rel)
     single = theta0.ndim == 1
@@ -202,8 +237,8 @@ def solve_flow(
         traj = None
     traj = _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info)
     resume = (None if backend != "diffrax"
-              else lambda tr, rows: _resume(problem, tr, rows, opts, save_ts))
-    traj = certify_ends(problem, traj, loss_threshold, resume)
+              else lambda tr, rows: _resume(problem, tr, rows, opts, save_ts, horizon))
+    traj = certify_ends(problem, traj, loss_threshold, resume, max_steps)
     return traj[0] if single else traj
 
 
@@ -251,16 +286,43 @@ def _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, in
                       method=method, info=dict(info, **extra))
 
 
-def _resume(problem, traj, rows, opts: IntegratorOptions, save_ts):
+def _resume(problem, traj, rows, opts: IntegratorOptions, save_ts, horizon):
     """Members ``rows`` of a batched ``traj`` continued from their end points (at their end
-    times) without the stationarity stop, spliced in (``flowtools.certify.splice``). The
-    options differ only in a traced number: the compiled program is reused."""
+    times) without the stationarity stop, spliced in (``flowtools.certify.splice``): to the
+    horizon, or without one (``horizon`` None) for a stage of ``RESUME_SPAN`` times the
+    latest start (``certify_ends`` checks a stage end as a stop). The options differ only
+    in traced numbers: the compiled program is reused."""
     # the first call's chunk: the continuation runs the program compiled for it
     chunk = traj.info.get("chunk")
-    more = integrate(_model_field, problem, traj.theta_final[rows], save_ts,
-                     dataclasses.replace(opts, gtol=0.0), loss=_model_loss,
-                     t0s=traj.t_final[rows], chunk=chunk)
-    return splice(traj, rows, more)
+    t0s = traj.t_final[rows]
+    opts = dataclasses.replace(opts, gtol=0.0)
+    if horizon is not None:
+        more = integrate(_model_field, problem, traj.theta_final[rows], save_ts, opts,
+                         loss=_model_loss, t0s=t0s, chunk=chunk)
+        return splice(traj, rows, more)
+    # A start after the last save runs in its own time t − t0 (the field is autonomous): the
+    # first step (O(1) whatever t0) would be below t0's float64 spacing from t0 ≈ 1e15 on,
+    # and the steps would not advance t. Such a run has no saves to make.
+    late = t0s > save_ts[-1]
+    for part in (~late, late):
+        if not part.any():
+            continue
+        sub = rows[part]
+        end = min(opts.t1, RESUME_SPAN * max(float(np.max(t0s[part])), 1.0))
+        if part is late:
+            length = end - float(np.max(t0s[part]))
+            more = integrate(_model_field, problem, traj.theta_final[sub], save_ts,
+                             dataclasses.replace(opts, t1=length), loss=_model_loss,
+                             chunk=chunk)
+            blank = np.full_like(more.ts, np.nan)
+            more = dataclasses.replace(more, t_final=more.t_final + t0s[part], ts=blank,
+                                       losses=blank, thetas=np.full_like(more.thetas, np.nan))
+        else:
+            more = integrate(_model_field, problem, traj.theta_final[sub], save_ts,
+                             dataclasses.replace(opts, t1=end), loss=_model_loss,
+                             t0s=t0s[part], chunk=chunk)
+        traj = splice(traj, sub, more)
+    return traj
 
 
 # ---------------------------------------------------------------------- diffrax backend

@@ -48,7 +48,8 @@ class Status(Outcome):
 _MESSAGES = {
     Status.CONVERGED: "reached loss ≤ threshold",
     Status.HORIZON: "reached the time horizon (or the iteration limit) with the loss "
-    "still above the threshold: raise `t1` / `max_iter` if the loss is still falling",
+    "still above the threshold: raise `t1` (solve_flow: or leave it None, no "
+    "horizon) / `max_iter` if the loss is still falling",
     Status.STATIONARY: "reached a local minimum to working precision (‖∇ℓ‖ ≤ gtol·‖θ‖, "
     "∇²ℓ positive semi-definite, no further decrease predicted by Newton's step, the loss "
     "no longer falling on the time scale reached) with the loss above the threshold: "
@@ -58,8 +59,8 @@ _MESSAGES = {
     "info['stationary_check']; stops where the loss is still falling are not ends: the "
     "flow is resumed, info['resumed']); the flow does not end there: perturb θ0, or lower "
     "`gtol` (0 disables the test)",
-    Status.MAX_STEPS: "failed: the solver ran out of steps before the horizon; raise "
-    "`max_steps` or loosen `rtol`",
+    Status.MAX_STEPS: "failed: the solver ran out of steps before the horizon (or, with "
+    "none, before a stop); raise `max_steps` or loosen `rtol`, or set a horizon `t1`",
     Status.NONFINITE: "failed: the state became NaN or infinite (diverged); for GD lower "
     "the learning rate below 2/λ_max(∇²ℓ), for the flow tighten `rtol`",
     Status.SOLVER_FAILED: "failed: the step size collapsed or the implicit solve did not "

@@ -31,7 +31,7 @@ FLOW_OPTIONS = [
     ("max_steps", 0), ("max_steps", -5), ("max_steps", 2.5), ("max_steps", True),
     ("n_save", 2.5), ("n_save", 1), ("batch_size", -1), ("batch_size", 0),
     ("save_ts", []), ("save_ts", [0.0, NAN]), ("save_ts", [0.0, 2.0, 1.0]),
-    ("save_ts", [0.0, 1e13]), ("save_ts", [[0.0, 1.0]]),
+    ("save_ts", [0.0, 1e301]), ("save_ts", [[0.0, 1.0]]),  # beyond UNBOUNDED_T1
     ("t1", NAN), ("t1", -1.0), ("t1", INF), ("rtol", 0.0), ("rtol", 1.0), ("rtol", NAN),
     ("loss_threshold", NAN), ("loss_threshold", -1.0), ("loss_threshold", INF),
     ("solver", "bogus"), ("backend", "bogus"),

@@ -45,8 +45,9 @@ def add_arguments(p):
                    help="diffrax: auto, kvaerno3/4/5, tsit5, dopri5, dopri8; scipy: Radau, "
                    "BDF, LSODA (default auto: kvaerno5 up to 256 parameters, dopri8 above; "
                    "Radau for scipy)")
-    g.add_argument("--t1", type=positive_float("the horizon t1"), default=1e12,
-                   help="flow horizon, finite and > 0 (default 1e12)")
+    g.add_argument("--t1", type=positive_float("the horizon t1"), default=None,
+                   help="flow horizon, finite and > 0 (default: none — until the loss "
+                   "threshold, a stationary end or the step budget)")
     g.add_argument("--rtol", type=open_interval("the relative tolerance rtol", 0, 1),
                    default=1e-10, help="relative tolerance in (0, 1) (1e-10)")
     g.add_argument("--lr", type=positive_float("the learning rate lr"), default=0.05,
@@ -81,8 +82,9 @@ def run(args) -> int:
           f"bias = {problem.bias}, n = {problem.n} ({args.sampling}); "
           f"{np.atleast_2d(theta0).shape[0]} initial state(s) of scale {args.scale:g}")
     if args.method == "flow":
-        print(f"integrating the gradient flow ({args.backend}:{args.solver}) to t = "
-              f"{args.t1:g} or loss ≤ {args.loss_threshold:g} ...", flush=True)
+        to = "" if args.t1 is None else f"t = {args.t1:g} or "
+        print(f"integrating the gradient flow ({args.backend}:{args.solver}) to "
+              f"{to}loss ≤ {args.loss_threshold:g} ...", flush=True)
         traj = solve_flow(problem, theta0, t1=args.t1, loss_threshold=args.loss_threshold,
                           backend=args.backend, solver=args.solver, rtol=args.rtol,
                           n_save=SAVES)

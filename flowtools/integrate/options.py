@@ -32,6 +32,11 @@ EXPLICIT = tuple(s for s in SOLVERS if s not in IMPLICIT)
 STAGES = {"kvaerno3": 4, "kvaerno4": 5, "kvaerno5": 7, "tsit5": 6, "dopri5": 6, "dopri8": 12}
 COORDS = ("lognorm", "theta")
 NEWTON = ("stage", "full", "step")
+# The horizon of a flow without one (``solve_flow(t1=None)``): a bound of float64 time, not
+# a time scale of the flow, so that only the stops and ``max_steps`` end it. diffrax takes
+# t1 = inf but never reaches it (t + h overflows to inf and the steps stall until
+# ``max_steps``); 1e300 leaves room for the controller's tenfold step growth below 1.8e308.
+UNBOUNDED_T1 = 1e300
 
 
 def available_cores() -> int:
@@ -84,7 +89,7 @@ class IntegratorOptions:
         workers: threads that integrate chunks of a batch at once (one compiled program;
             a thread takes the next chunk when it finishes one); the result does not
             depend on it. Default: the machine's cores.
-        t1: the horizon (None: the last save time).
+        t1: the horizon (None: the last save time; ``UNBOUNDED_T1`` for none).
         loss_threshold: stop at ℓ ≤ this (0: no stop); needs a loss.
         gtol: stop at ‖F(θ)‖ ≤ gtol·‖θ‖ (0: no stop); needs a loss, log-norm coordinates.
     """
