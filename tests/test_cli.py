@@ -209,7 +209,7 @@ def _fake_theory(*, figures_before_interrupt=None):
     """A stand-in for theory.runner.run writing a figure, then (optionally) interrupted."""
     from theory.report import Report, check, new_figure, save_figure
 
-    def fake(*, quick, out, only, activation):
+    def fake(*, quick, out, only, activation, jobs=None):
         fig, ax = new_figure()
         ax.plot([0, 1], [0, 1])
         rel = save_figure(fig, out, "T_first")
