@@ -254,18 +254,25 @@ def _stop_event(vf, loss, threshold, gtol, coords):
     log_target = jnp.log(jnp.maximum(threshold, 1e-300)) + np.log1p(-STOP_MARGIN)
 
     def cond(t, y, args, **kwargs):
-        theta = from_lognorm(y) if lognorm else y
-        ell = jnp.maximum(loss(theta, args), 1e-300)  # ℓ may be exactly 0
-        gap = jnp.where(threshold > 0, jnp.log(ell) - log_target, 1.0)
-        if not lognorm:
-            return gap
-        floor = jnp.log(relative_field_norm(vf, y, args) + 1e-300) - jnp.log(
-            jnp.maximum(gtol, 1e-300))
-        return jnp.where((gtol > 0) & (floor <= 0), -1.0, gap)
+        return _stop_value(y, args, log_target, threshold, gtol, vf, loss, lognorm)
 
     # conditions go from > 0 to ≤ 0: flip=True fixes the bracket's orientation, so round-off
     # noise at the ends can neither raise nor send the search outside it
     return diffrax.Event(cond, root_finder=_TimeBisection(rtol=1e-12, atol=1e-6, flip=True))
+
+
+@eqx.filter_jit
+def _stop_value(y, args, log_target, threshold, gtol, vf, loss, lognorm):
+    """The stop condition at y: jitted, so that its five uses in the program (the start,
+    the loop body that diffeqsolve traces three times, the root find) trace it once."""
+    theta = from_lognorm(y) if lognorm else y
+    ell = jnp.maximum(loss(theta, args), 1e-300)  # ℓ may be exactly 0
+    gap = jnp.where(threshold > 0, jnp.log(ell) - log_target, 1.0)
+    if not lognorm:
+        return gap
+    floor = jnp.log(relative_field_norm(vf, y, args) + 1e-300) - jnp.log(
+        jnp.maximum(gtol, 1e-300))
+    return jnp.where((gtol > 0) & (floor <= 0), -1.0, gap)
 
 
 def _theta_field(vf):
