@@ -8,8 +8,9 @@ flow to ℓ ≤ 1e-20: ``solve_flow(pb, theta0s, loss_threshold=1e-20, t1=1e16)`
 other defaults (Kvaerno5 with a fresh Jacobian per implicit stage, newton="stage"; rtol
 1e-10, max_steps 50 000, batch_size 64), one batched call per (n, data seed).
 4 × 5 × 26 = 520 flows. The horizon: the slowest degenerate tails (n = 5, Q1 and Q2 ends)
-reach ℓ = 1e-20 only at t ≈ 4e13, beyond solve_flow's default t1 = 1e12; implicit steps
-grow in proportion to t, so a later horizon costs a few hundred steps, not more.
+reach ℓ = 1e-20 only at t ≈ 4e13, beyond the old default t1 = 1e12 (solve_flow now has no
+horizon by default); implicit steps grow in proportion to t, so a later horizon costs a
+few hundred steps, not more.
 
 Initial states: c̃ ∈ (0, 1] is ``init_ratio(c̃, 1e-20, seed=0)`` (C1/C2 = c̃). c̃ = 0 is
 ``with_ratios(init_gaussian(1e-20, 0), 0)``: the second neuron exactly at the origin
@@ -211,7 +212,7 @@ def main(argv=None):
     ap.add_argument("--n-ctilde", type=int, default=None,
                     help="values of c̃ = linspace(0, 1, N) (26)")
     ap.add_argument("--t1", type=float, default=1e16,
-                    help="the horizon (1e16; solve_flow's default is 1e12)")
+                    help="the horizon (1e16; solve_flow's default is none)")
     ap.add_argument("--max-steps", type=int, default=50_000,
                     help="solve_flow's step budget (its default)")
     ap.add_argument("--radau", type=int, default=None, help="Radau subset size (6; 0: none)")

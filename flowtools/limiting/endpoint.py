@@ -21,13 +21,13 @@ from flowtools.models import AbstractModel, Problem
 
 
 def limit_endpoint(problem: Problem, theta, *, method: str = "manifold",
-                   loss_threshold: float = 1e-15, t1: float = 1e12, rtol: float = 1e-10,
+                   loss_threshold: float = 1e-15, t1: float | None = None, rtol: float = 1e-10,
                    solver: str = "kvaerno5", start_t: float | None = None,
                    start_theta=None) -> LimitEndpoint:
     """lim_{t→∞} h(θ, t) (Theorem 2) for the two-layer network: the flow from a point of
     the limiting trajectory, with ``solve_flow``'s stopping rules (ℓ ≤ ``loss_threshold``
-    or the horizon ``t1``). Other models are refused (``require_theory``): Theorem 2 is a
-    statement about the two-layer family.
+    or a horizon ``t1``: none by default, as ``solve_flow``). Other models are refused
+    (``require_theory``): Theorem 2 is a statement about the two-layer family.
 
     The start point is h(θ, start_t) by ``method``; by default start_t is where the
     manifold series is still exact to 1e-17 (so no flow from tiny α is involved).
