@@ -16,7 +16,7 @@ base runs from a ``git worktree`` of the revision, put first on ``PYTHONPATH`` (
 figure and the programs compiled most often.
 
     python benchmarks/bench_first_run.py [--base REV] [--command "verify"]
-        [--only-new] [--json OUT.json] [-- extra args of the command]
+        [--only-new] [--cold-only] [--json OUT.json] [-- extra args of the command]
 
     python benchmarks/bench_first_run.py --command "reproduce all --quick"
 
@@ -73,11 +73,13 @@ def run_once(tree: pathlib.Path, command: list, cache: pathlib.Path, work: pathl
     return row
 
 
-def cold_warm(tree, command, work, name) -> dict:
+def cold_warm(tree, command, work, name, warm=True) -> dict:
     cache = work / f"cache-{name}"
     cache.mkdir(mode=0o700)
-    return {"cold": run_once(tree, command, cache, work, f"{name}-cold"),
-            "warm": run_once(tree, command, cache, work, f"{name}-warm")}
+    out = {"cold": run_once(tree, command, cache, work, f"{name}-cold")}
+    if warm:
+        out["warm"] = run_once(tree, command, cache, work, f"{name}-warm")
+    return out
 
 
 def main(argv=None):
@@ -86,6 +88,7 @@ def main(argv=None):
     ap.add_argument("--base", default="2768d92", help="base revision (default 2768d92)")
     ap.add_argument("--command", default="verify", help='flowtools command (default "verify")')
     ap.add_argument("--only-new", action="store_true", help="skip the base")
+    ap.add_argument("--cold-only", action="store_true", help="skip the warm runs")
     ap.add_argument("--json", default=None, help="write every figure here")
     ap.add_argument("extra", nargs="*", help="extra arguments of the command (after --)")
     args = ap.parse_args(argv)
@@ -102,7 +105,8 @@ def main(argv=None):
         try:
             for i, (name, tree) in enumerate(trees.items()):
                 print(f"{name}: flowtools {' '.join(command)} cold, then warm …", flush=True)
-                results[name] = cold_warm(tree, command, work, f"t{i}")
+                results[name] = cold_warm(tree, command, work, f"t{i}",
+                                          warm=not args.cold_only)
         finally:
             if not args.only_new:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
@@ -111,20 +115,19 @@ def main(argv=None):
     print(f"{'':24s} {'wall s':>8s} {'compiles':>9s} {'compile s':>10s} {'cache hits':>11s} "
           f"{'processes':>10s} {'claims':>8s}")
     for name, r in results.items():
-        for kind in ("cold", "warm"):
-            x = r[kind]
+        for kind, x in r.items():
             claims = f"{x['passed']}/{x['passed'] + x['failed']}" if "passed" in x else "–"
             print(f"{name + ' ' + kind:24s} {x['wall_s']:8.1f} {x['compiles']:9d} "
                   f"{x['compile_s']:10.1f} {x['cache_hits']:11d} {x['processes']:10d} "
                   f"{claims:>8s}")
     if len(results) == 2:
         (b, base), (_, new) = results.items()
-        for kind in ("cold", "warm"):
+        for kind in new:
             n, o = new[kind], base[kind]
             print(f"ratio this tree / {b}, {kind}: wall {n['wall_s'] / o['wall_s']:.2f}, "
                   f"compilations {n['compiles'] / max(o['compiles'], 1):.2f}")
     target = TARGETS.get(command[0]) if not args.extra and command == [command[0]] else None
-    if target:
+    if target and not args.cold_only:
         new = results["this tree"]
         print(f"targets: cold ≤ {target[0]:.0f} s (now {new['cold']['wall_s']:.1f}), warm ≤ "
               f"{target[1]:.0f} s (now {new['warm']['wall_s']:.1f})")
