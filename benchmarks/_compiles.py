@@ -67,8 +67,10 @@ def environment(log_dir: pathlib.Path) -> dict:
 
 def collect(log_dir: pathlib.Path) -> dict:
     """{"compiles": n, "compile_s": total seconds, "cache_hits": n, "by_name": {name: n},
-    "processes": n} over every process that logged into ``log_dir``."""
+    "seconds_by_name": {name: s}, "processes": n} over every process that logged into
+    ``log_dir``."""
     names: dict[str, int] = {}
+    secs: dict[str, float] = {}
     total, hits, files = 0.0, 0, sorted(pathlib.Path(log_dir).glob("*.jsonl"))
     for f in files:
         for line in f.read_text().splitlines():
@@ -77,7 +79,9 @@ def collect(log_dir: pathlib.Path) -> dict:
                 hits += 1
             else:
                 names[row["name"]] = names.get(row["name"], 0) + 1
+                secs[row["name"]] = secs.get(row["name"], 0.0) + row["s"]
                 total += row["s"]
     return {"compiles": sum(names.values()), "compile_s": total, "cache_hits": hits,
             "by_name": dict(sorted(names.items(), key=lambda kv: -kv[1])),
+            "seconds_by_name": dict(sorted(secs.items(), key=lambda kv: -kv[1])),
             "processes": len(files)}

@@ -135,6 +135,7 @@ def main(argv=None):
         for r in results.values():
             for x in r.values():
                 x["by_name"] = dict(list(x["by_name"].items())[:25])
+                x["seconds_by_name"] = dict(list(x["seconds_by_name"].items())[:25])
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
 
 
