@@ -53,15 +53,15 @@ def install() -> None:
     log.propagate = False
 
 
-def environment(log_dir: pathlib.Path) -> dict:
-    """Environment variables (to add to ``os.environ``) that log every process's
-    compilations into ``log_dir``."""
+def environment(log_dir: pathlib.Path, pythonpath: str = "") -> dict:
+    """Environment variables that log every process's compilations into ``log_dir``
+    (``PYTHONPATH``: the hook's folder, then ``pythonpath``)."""
     hook = pathlib.Path(tempfile.mkdtemp(prefix="bench-compiles-"))
     here = pathlib.Path(__file__).resolve().parent
     (hook / "sitecustomize.py").write_text(
         f"import sys\nsys.path.insert(0, {str(here)!r})\nimport _compiles\n"
         f"_compiles.install()\nsys.path.remove({str(here)!r})\n")
-    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(hook), pythonpath) if p)
     return {_ENV: str(log_dir), "JAX_LOG_COMPILES": "1", "PYTHONPATH": path}
 
 

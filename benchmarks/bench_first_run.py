@@ -50,8 +50,8 @@ def run_once(tree: pathlib.Path, command: list, cache: pathlib.Path, work: pathl
     logs.mkdir()
     env = dict(os.environ, FLOWTOOLS_JAX_CACHE=str(cache))
     env.pop("FLOWTOOLS_EXPORT_CACHE", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH")) if p)
-    env.update(environment(logs))
+    env.update(environment(logs, os.pathsep.join(
+        p for p in (str(tree), env.get("PYTHONPATH")) if p)))
     out = work / f"out-{tag}"
     check = subprocess.run([sys.executable, "-c", "import flowtools, theory; "
                             "print(flowtools.__file__); print(theory.__file__)"],
