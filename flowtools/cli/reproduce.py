@@ -47,9 +47,9 @@ def add_arguments(p):
                    help="also run the paper's GD protocol on the same axes (figures the "
                         "paper made with GD)")
     p.add_argument("--out", default="out/reproduce", help="output folder (default out/reproduce)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="worker processes for several figures (default: one per core; 1 "
-                        "runs them one after another in this process)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="worker processes for several figures (default 1: one after another "
+                        "in this process; the figures' flows already use every core)")
 
 
 def _list() -> int:
