@@ -158,8 +158,10 @@ class Activation:
             ) from None
         object.__setattr__(self, "_fn", lambdify_jax(x, self.expr))
         object.__setattr__(self, "_jets", {})
-        # sympy's is_constant() takes ~0.1 s: decided once, not on every call
-        object.__setattr__(self, "_constant", bool(self.expr.is_constant()))
+        # lambdify returns a Python scalar exactly when x does not occur (decided once: a
+        # structural test, not sympy's is_constant(), which evaluates the expression —
+        # ~0.1 s per call, and without end on a power tower)
+        object.__setattr__(self, "_constant", x not in self.expr.free_symbols)
 
     def __call__(self, z):
         """σ(z) elementwise, on JAX arrays (traceable under ``jit``/``grad``)."""
