@@ -169,8 +169,11 @@ def run(*, quick: bool = False, out: str = "out/theory", only=None, activation=N
 
         raise FlowtoolsError(f"unknown module(s) {unknown}; choose from {list(MODULES)}.")
     from flowtools import _validate as V
+    from flowtools.activations import get_activation
 
     jobs = default_jobs(names) if jobs is None else V.positive_int(jobs, "jobs")
+    if activation is not None:  # bad input: one clear error here, before any worker starts
+        get_activation(activation)
     report = Report(settings=dict(mode="quick" if quick else "full", modules=" ".join(names)))
     if activation is not None:
         report.settings["activation"] = activation
