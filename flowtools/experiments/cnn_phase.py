@@ -238,7 +238,8 @@ def exponent(x, edges, stated: float) -> dict:
 def trajectories(s: CNNPhaseSettings):
     """GD (the trained protocol's η_v0, no stop) at ``traj_mu``, seed 0, for each v0 of
     ``traj_v0s``: the median balance ratio ⟨w_{y_i,r}, ξ_i⟩/v_{y_i,r,2}, ‖Δv‖/‖ΔW‖, the
-    loss, against flow time."""
+    loss, the range over samples of the loss derivative −ℓ'(y_i f_i) (``dloss_min``,
+    ``dloss_max``) and ‖W − W(0)‖ (``dW``), against flow time."""
     from flowtools.descent import run_gd
 
     model = _model(s, s.traj_mu, s.seeds[0])
@@ -246,7 +247,7 @@ def trajectories(s: CNNPhaseSettings):
     ks = np.unique(np.round(np.geomspace(1, K, 40))).astype(int)
     ks = np.concatenate([[0], ks])
     out = dict(t=np.full((len(s.traj_v0s), len(ks)), np.nan))
-    for name in ("balance_ratio", "change_ratio", "loss"):
+    for name in ("balance_ratio", "change_ratio", "loss", "dloss_min", "dloss_max", "dW"):
         out[name] = np.full_like(out["t"], np.nan)
     for a, v0 in enumerate(s.traj_v0s):
         th0 = model.init(s.sigma0, v0, seed=s.seeds[0] + INIT_SEED_OFFSET)
@@ -258,6 +259,14 @@ def trajectories(s: CNNPhaseSettings):
         out["balance_ratio"][a] = np.median(np.abs(br), axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             out["change_ratio"][a] = model.layer_change_ratio(tr.thetas, th0)
+        # −ℓ'(y_i f_i) = 1/(1 + exp(y_i f_i)) per sample (the loss derivative of stage 1)
+        margins = np.stack([np.asarray(model.y * model.output(th, model.y, model.xi))
+                            for th in tr.thetas])
+        dloss = 1 / (1 + np.exp(margins))
+        out["dloss_min"][a], out["dloss_max"][a] = dloss.min(1), dloss.max(1)
+        W, _ = model.split(tr.thetas)
+        W0, _ = model.split(th0)
+        out["dW"][a] = np.sqrt(np.sum((np.asarray(W) - np.asarray(W0)) ** 2, axis=(1, 2, 3)))
     return out
 
 
@@ -349,7 +358,7 @@ def run(s: CNNPhaseSettings, store_dir, *, executor="local", workers=None, log=p
     data["edge"] = (("protocol", "seed", "v0"), edge)
     data["dscan_edge"] = (("protocol", "seed", "side", "d"), d_edge)
     data["mscan_edge"] = (("protocol", "seed", "m"), m_edge)
-    for k in ("t", "balance_ratio", "change_ratio", "loss"):
+    for k in ("t", "balance_ratio", "change_ratio", "loss", "dloss_min", "dloss_max", "dW"):
         data[f"traj_{k}"] = (("traj_v0", "k"), traj[k])
     data["lambda_max_theta0"] = (("v0",), lam)
     data["lr_over_stability_edge"] = (("protocol", "v0"), np.stack(
