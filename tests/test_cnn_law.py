@@ -102,3 +102,30 @@ def test_the_log_form_fits_its_own_edges_better_than_a_power_law():
     f = compare_forms(law, 500, 10, 1.0)
     assert f["A"] == pytest.approx(A, rel=1e-8)
     assert f["rms_log"] < 1e-8 < f["power_rms_log"]
+
+
+def test_m_identical_filters_are_one_filter_at_sqrt_m_v0():
+    """Why the edge depends on m and v0 through m·v0²: m filters started identical stay
+    identical, and (W, v) of m copies act as one filter with √m·w and √m·v (F and the
+    gradient steps agree): GD on both gives the same outputs to round-off."""
+    import flowtools as ft
+    from flowtools.models.relu_cnn import PatchData, ReluCNN
+
+    data = PatchData.draw(n=8, d=40, mu_norm=3.0, seed=1, n_test=50)
+    m, v0 = 4, 0.05
+    w = 0.01 * np.random.default_rng(2).standard_normal((2, 1, 40))
+    one, many = ReluCNN(data, width=1), ReluCNN(data, width=m)
+    th1 = one.join(math.sqrt(m) * w, np.full((2, 1, 2), math.sqrt(m) * v0))
+    thm = many.join(np.repeat(w, m, axis=1), np.full((2, m, 2), v0))
+    np.testing.assert_allclose(one.output(th1, data.y_test, data.xi_test),
+                               many.output(thm, data.y_test, data.xi_test), rtol=1e-13,
+                               atol=1e-16)
+    g1 = ft.run_gd(one, th1, lr=0.05, max_iter=400, loss_threshold=0.0)
+    gm = ft.run_gd(many, thm, lr=0.05, max_iter=400, loss_threshold=0.0)
+    f1 = np.asarray(one.output(g1.theta_final, data.y_test, data.xi_test))
+    fm = np.asarray(many.output(gm.theta_final, data.y_test, data.xi_test))
+    assert np.max(np.abs(f1)) > 1.0  # trained: the outputs moved far from 0
+    np.testing.assert_allclose(f1, fm, rtol=1e-10, atol=1e-10 * np.max(np.abs(f1)))
+    clear = np.abs(f1) > 1e-8 * np.max(np.abs(f1))  # the sign is decided off round-off
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(np.sign(f1[clear]), np.sign(fm[clear]))

@@ -58,6 +58,7 @@ class LawSettings:
     d_ref: int = 1000
     sigma0_ref: float = 1e-5
     lr_ref: float = 0.01
+    stable_v0: float = 0.3  # η_v0 = min(η_d, η_d·(stable_v0/v0)²), as cnn_phase
     iterations: int = 20_000  # GD's budget at every d (flow time iterations·η_d)
     loss_target: float = 0.01
     n_test: int = 1000
@@ -128,7 +129,8 @@ def grid_tables(s: LawSettings, dn: float, m: int) -> dict:
                     "data_seed": list(s.seeds_of(dn)),
                     "mu_norm": [float(scale * x) for x in s.xs]},
         "init": {"sigma0": s.sigma0(d), "v0": [float(v) for v in s.v0s(dn, m)]},
-        "integrator": {"dynamics": "gd", "lr": s.lr(d), "max_iter": s.iterations,
+        "integrator": {"dynamics": "gd", "lr": s.lr(d), "stable_v0": s.stable_v0,
+                       "max_iter": s.iterations,
                        "loss_threshold": s.loss_target},
     }
 
