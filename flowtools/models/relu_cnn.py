@@ -41,6 +41,23 @@ saved states):
   rtol 1e-8 agreed with GD's η → 0 limit (``flowtools.experiments.cnn_phase.flow_check``):
   use rtol ≤ 1e-8 for end points, 1e-6 for a quick look.
 
+**Span coordinates** (``ReluCNN.span``, ``reduce``, ``lift``): the loss depends on each filter
+w_{j,r} only through ⟨w_{j,r}, µ⟩ and ⟨w_{j,r}, ξ_i⟩. With Q (d × (n+1)) an orthonormal
+basis of S = span{µ, ξ_1, …, ξ_n} (QR, computed once per model) and c_{j,r} = Qᵀw_{j,r},
+the loss is L_S(C, V) = L(W, V) for every W (µ, ξ_i ∈ S, so ⟨w, x⟩ = ⟨Qᵀw, Qᵀx⟩), and
+∇_W L = Q ∇_C L_S. So GD and the gradient flow on θ_span = (C, V), of length 2m(n+1) + 4m,
+*are* GD and the flow on θ: W(t) = W(0) + Q(C(t) − C(0)), V(t) the same (the component of
+W(0) orthogonal to S never moves). The equality is exact in exact arithmetic for any θ0
+(not only θ0 ∈ S). In floating point GD agrees to round-off; the flow to its tolerance:
+the step control's error norm (RMS over θ's entries) is diluted in full coordinates by
+the ~2md entries that only carry the fixed part of W, so at one rtol the span run takes
+more steps and is more accurate (n = 10, d = 200, m = 3, t ≤ 2, rtol 1e-8: 4.9·10⁴ steps
+full, 2.2·10⁵ span; the end point moves by 4.6e-3 full, 5.5e-4 span from rtol 1e-7), and
+the stationarity stop ‖∇L‖ ≤ gtol·‖θ‖ is stricter (‖θ_span‖ ≤ ‖θ‖). A loss or gradient
+costs O(m·n·(n+1)) instead of O(m·n·d): d = 2·10⁵ trains like d = 1000. The norms of
+updates and the nonzero Hessian spectrum are the same; the test error needs the full W
+(it depends on W(0)'s component orthogonal to S): lift first.
+
 **Diagnostics** (exact, from any θ): ``decompose`` solves
 w_{j,r}(t) = w_{j,r}(0) + j·γ_{j,r}·‖µ‖⁻²·µ + Σ_i ρ_{j,r,i}·‖ξ_i‖⁻²·ξ_i by least squares in
 span{µ, ξ_1..ξ_n} (QR) and reports the relative residual (round-off for GD and the flow,
@@ -50,7 +67,7 @@ y·f(x) ≤ 0. The gradient flow conserves ‖W‖² − ‖V‖² (ReLU is 1-ho
 the "balanced" growth of small v0: ``layer_change_ratio`` → 1 when both layers start
 small and grow large.
 
-    >>> import flowtools as ft
+    >>> import numpy as np, flowtools as ft
     >>> from flowtools.models.relu_cnn import PatchData, ReluCNN
     >>> data = PatchData.draw(n=10, d=50, mu_norm=3.0, sigma_p=1.0, seed=0, n_test=100)
     >>> model = ReluCNN(data, width=4)
@@ -60,10 +77,17 @@ small and grow large.
     >>> gd = ft.run_gd(model, theta0, lr=0.01, max_iter=200, loss_threshold=0.0)
     >>> bool(gd.loss_final < model.loss(theta0))
     True
+    >>> span = model.span()                 # the same network on span{µ, ξ_i}
+    >>> span.n_params, bool(abs(span.loss(model.reduce(theta0)) - model.loss(theta0)) < 1e-15)
+    (104, True)
+    >>> gs = ft.run_gd(span, model.reduce(theta0), lr=0.01, max_iter=200, loss_threshold=0.0)
+    >>> bool(np.max(np.abs(model.lift(gs.theta_final, theta0) - gd.theta_final)) < 1e-12)
+    True
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -75,7 +99,7 @@ from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.models.base import AbstractModel
 
-__all__ = ["PatchData", "ReluCNN"]
+__all__ = ["PatchData", "ReluCNN", "ReluCNNSpan"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +144,16 @@ class PatchData:
 
         def sample(k):
             y = rng.choice(np.array([-1.0, 1.0]), size=k)
-            g = sigma_p * rng.standard_normal((k, d))
-            return y, g - np.outer(g @ u, u)  # covariance σp²(I − uuᵀ)
+            g = rng.standard_normal((k, d))
+            g *= sigma_p
+            # covariance σp²(I − uuᵀ): g − (g·u)uᵀ in place, a block of rows at a time
+            # (the same bits as the whole product, and one k × d array: 1.6 GB at
+            # k = 1000, d = 2·10⁵, not three)
+            proj = g @ u
+            step = max(1, (1 << 22) // d)
+            for a in range(0, k, step):
+                g[a:a + step] -= np.outer(proj[a:a + step], u)
+            return y, g
 
         y, xi = sample(n)
         y_test, xi_test = sample(n_test)
@@ -149,30 +181,16 @@ def _inputs(y, mu, xi):
     return jnp.stack([y[:, None] * mu[None, :], xi], axis=1)
 
 
-class ReluCNN(AbstractModel):
-    """The two-layer ReLU CNN on ``PatchData`` (see the module docstring for F_j and L).
+class _PatchNetwork(AbstractModel):
+    """What ``ReluCNN`` and ``ReluCNNSpan`` share: the network F on inputs (y·µ, ξ) with
+    filters of length ``dim`` and the logistic loss on the training set (µ: (dim,), ξ:
+    (n, dim)). Not a model of its own."""
 
-    ``ReluCNN(data, width=m)``; θ of length p = 2·m·d + 4·m.
-    """
-
-    mu: jax.Array  # (d,)
+    mu: jax.Array  # (dim,)
     y: jax.Array  # (n,)
-    xi: jax.Array  # (n, d)
-    y_test: jax.Array
-    xi_test: jax.Array
+    xi: jax.Array  # (n, dim)
     width: int = eqx.field(static=True)
     dim: int = eqx.field(static=True)
-
-    def __init__(self, data: PatchData, *, width: int):
-        if not isinstance(data, PatchData):
-            raise FlowtoolsError("ReluCNN needs a PatchData (PatchData.draw(n, d, mu_norm, "
-                                 f"...)), got {type(data).__name__}.")
-        self.mu, self.y, self.xi = (jnp.asarray(a, dtype=float) for a in
-                                    (data.mu, data.y, data.xi))
-        self.y_test, self.xi_test = jnp.asarray(data.y_test, float), jnp.asarray(
-            data.xi_test, float)
-        self.width = V.positive_int(width, "width m")
-        self.dim = data.d
 
     # ---------------------------------------------------------------- the contract
     @property
@@ -188,28 +206,10 @@ class ReluCNN(AbstractModel):
     def n(self) -> int:
         return int(self.y.shape[0])
 
-    @property
-    def layout(self) -> str:
-        m, d = self.width, self.dim
-        return (f"θ = (W: 2×{m}×{d} filters w_(j,r), V: 2×{m}×2 output weights v_(j,r,p)), "
-                f"j = +1, −1; {self.n_params} parameters")
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        m, d = self.width, self.dim
-        js = ("+1", "-1")
-        w = [f"w[{j},{r + 1}]_{k + 1}" for j in js for r in range(m) for k in range(d)]
-        v = [f"v[{j},{r + 1},{p}]" for j in js for r in range(m) for p in (1, 2)]
-        return tuple(w + v)
-
     def split(self, theta):
-        """(W, V) of shapes (…, 2, m, d) and (…, 2, m, 2) from θ of shape (…, p)."""
+        """(W, V) of shapes (…, 2, m, dim) and (…, 2, m, 2) from θ of shape (…, p)."""
         theta = jnp.asarray(theta)
-        m, d = self.width, self.dim
-        k = 2 * m * d
-        lead = theta.shape[:-1]
-        return (theta[..., :k].reshape(*lead, 2, m, d),
-                theta[..., k:].reshape(*lead, 2, m, 2))
+        return _split(theta, self.width, self.dim)
 
     def join(self, W, Vout) -> np.ndarray:
         """θ from (W, V) (the inverse of ``split``)."""
@@ -217,9 +217,16 @@ class ReluCNN(AbstractModel):
         lead = W.shape[:-3]
         return np.concatenate([W.reshape(*lead, -1), Vout.reshape(*lead, -1)], axis=-1)
 
+    def _names(self, letter: str) -> tuple[str, ...]:
+        m, d = self.width, self.dim
+        js = ("+1", "-1")
+        w = [f"{letter}[{j},{r + 1}]_{k + 1}" for j in js for r in range(m) for k in range(d)]
+        v = [f"v[{j},{r + 1},{p}]" for j in js for r in range(m) for p in (1, 2)]
+        return tuple(w + v)
+
     # ---------------------------------------------------------------- network
     def output(self, theta, y, xi) -> jax.Array:
-        """f(W, v; x) for the inputs x = (y·µ, ξ) (y: (k,), ξ: (k, d)) → (k,)."""
+        """f(W, v; x) for the inputs x = (y·µ, ξ) (y: (k,), ξ: (k, dim)) → (k,)."""
         W, Vout = self.split(theta)
         pre = jnp.einsum("kpd,jrd->kjrp", _inputs(y, self.mu, xi), W)
         F = jnp.sum(Vout[None] * jax.nn.relu(pre), axis=(2, 3))  # (k, 2)
@@ -229,6 +236,116 @@ class ReluCNN(AbstractModel):
         """⟨w_{j,r}, x_i⁽ᵖ⁾⟩ on the training set, shape (n, 2, m, 2)."""
         W, _ = self.split(theta)
         return jnp.einsum("kpd,jrd->kjrp", _inputs(self.y, self.mu, self.xi), W)
+
+    # ---------------------------------------------------------------- diagnostics
+    def train_error(self, theta) -> np.ndarray:
+        """Fraction of training points with y·f(x) ≤ 0 (θ: (p,) or (B, p))."""
+        return self._error(theta, self.y, self.xi)
+
+    def _error(self, theta, y, xi):
+        theta = self.check_theta(theta)
+        out = _errors(self, jnp.atleast_2d(jnp.asarray(theta)), y, xi)
+        return np.asarray(out) if theta.ndim == 2 else float(out[0])
+
+    def kink_crossings(self, thetas) -> np.ndarray:
+        """Number of training preactivations ⟨w_{j,r}, x_i⁽ᵖ⁾⟩ whose sign differs between
+        consecutive states of ``thetas`` (S, p) — NaN rows (after a run's end) skipped."""
+        thetas = np.asarray(thetas, float)
+        thetas = thetas[np.all(np.isfinite(thetas), axis=-1)]
+        signs = np.sign(np.asarray(jax.vmap(self.preactivations)(jnp.asarray(thetas))))
+        return np.sum(signs[1:] != signs[:-1], axis=tuple(range(1, signs.ndim))) \
+            if len(thetas) > 1 else np.zeros(0, int)
+
+
+def _split(theta, m: int, d: int):
+    """(W, V) views of θ (…, 2md + 4m) for NumPy or JAX arrays."""
+    k = 2 * m * d
+    lead = theta.shape[:-1]
+    return theta[..., :k].reshape(*lead, 2, m, d), theta[..., k:].reshape(*lead, 2, m, 2)
+
+
+class ReluCNN(_PatchNetwork):
+    """The two-layer ReLU CNN on ``PatchData`` (see the module docstring for F_j and L).
+
+    ``ReluCNN(data, width=m)``; θ of length p = 2·m·d + 4·m. ``span()`` is the same network
+    in the coordinates of span{µ, ξ_i} (``reduce``/``lift`` convert states).
+    """
+
+    y_test: jax.Array
+    xi_test: jax.Array
+
+    def __init__(self, data: PatchData, *, width: int):
+        if not isinstance(data, PatchData):
+            raise FlowtoolsError("ReluCNN needs a PatchData (PatchData.draw(n, d, mu_norm, "
+                                 f"...)), got {type(data).__name__}.")
+        self.mu, self.y, self.xi = (jnp.asarray(a, dtype=float) for a in
+                                    (data.mu, data.y, data.xi))
+        self.y_test, self.xi_test = jnp.asarray(data.y_test, float), jnp.asarray(
+            data.xi_test, float)
+        self.width = V.positive_int(width, "width m")
+        self.dim = data.d
+
+    @property
+    def layout(self) -> str:
+        m, d = self.width, self.dim
+        return (f"θ = (W: 2×{m}×{d} filters w_(j,r), V: 2×{m}×2 output weights v_(j,r,p)), "
+                f"j = +1, −1; {self.n_params} parameters")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self._names("w")
+
+    # ---------------------------------------------------------------- span coordinates
+    @functools.cached_property
+    def _span_qr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(B, Q, R): the d × (n+1) basis B = (µ/‖µ‖², ξ_1/‖ξ_1‖², …) of S = span{µ, ξ_i}
+        and its QR factors (Householder, not the normal equations), computed once per
+        model; refused when the columns are dependent (n ≥ d)."""
+        mu, xi = np.asarray(self.mu), np.asarray(self.xi)
+        basis = np.concatenate([(mu / (mu @ mu))[:, None],
+                                (xi / np.sum(xi * xi, axis=1)[:, None]).T], axis=1)
+        if np.linalg.matrix_rank(basis) < basis.shape[1]:
+            raise FlowtoolsError("µ and the noise patches ξ_i are linearly dependent (n ≥ d?):"
+                                 " the coefficients γ, ρ are not unique and span{µ, ξ_i} has"
+                                 " fewer than n + 1 dimensions; use d > n.")
+        Q, R = np.linalg.qr(basis)
+        return basis, Q, R
+
+    def span(self) -> ReluCNNSpan:
+        """The same network in the coordinates c_{j,r} = Qᵀw_{j,r} of S = span{µ, ξ_i}
+        (``ReluCNNSpan``; see the module docstring): GD and the flow on it from
+        ``reduce(θ0)``, lifted by ``lift(·, θ0)``, are GD and the flow on this model."""
+        return ReluCNNSpan(self)
+
+    def reduce(self, theta) -> np.ndarray:
+        """θ_span = (C, V) with C = W·Q, i.e. c_{j,r} = Qᵀw_{j,r} (θ: (…, p) → (…, q),
+        q = 2m(n+1) + 4m). Drops W's component orthogonal to S (which the loss and its
+        gradient do not see): ``lift(reduce(θ), θ) == θ`` to round-off."""
+        theta = self._states(theta, self.n_params, "reduce", "θ")
+        W, Vout = _split(theta, self.width, self.dim)
+        return self.join(W @ self._span_qr[1], Vout)
+
+    def lift(self, theta_span, theta0) -> np.ndarray:
+        """The full θ of span coordinates ``theta_span`` (…, q) on the run from ``theta0``
+        (…, p; NumPy broadcasting over the leading axes, e.g. θ0 (B, 1, p) for saved states
+        (B, S, q)): W = W0 + Q(C − C0) with C0 = reduce(θ0), V from θ_span. Exact: W − W0
+        lies in S and its coordinates are C − C0."""
+        q = 2 * self.width * (self.n + 1) + 4 * self.width
+        theta_span = self._states(theta_span, q, "lift", "θ_span")
+        theta0 = self._states(theta0, self.n_params, "lift", "θ0")
+        Q = self._span_qr[1]
+        C, Vs = _split(theta_span, self.width, self.n + 1)
+        W0, _ = _split(theta0, self.width, self.dim)
+        W = W0 + (C - W0 @ Q) @ Q.T
+        return self.join(W, np.broadcast_to(Vs, W.shape[:-3] + Vs.shape[-3:]))
+
+    def _states(self, theta, size: int, what: str, name: str) -> np.ndarray:
+        theta = np.asarray(theta, float)
+        if theta.ndim == 0 or theta.shape[-1] != size:
+            raise FlowtoolsError(f"{what} takes {name} of length {size} in its last axis "
+                                 f"({self.layout}; span coordinates: 2·m·(n+1) + 4·m); "
+                                 f"got shape {theta.shape}.")
+        return theta
 
     def init(self, sigma0: float, v0: float, seed=0) -> np.ndarray:
         """θ0: w_{j,r} ~ N(0, σ0² I) from ``default_rng(seed)``, v_{j,r,p} = v0 (the paper's
@@ -243,18 +360,9 @@ class ReluCNN(AbstractModel):
         return out if isinstance(seeds, list) else out[0]
 
     # ---------------------------------------------------------------- diagnostics
-    def train_error(self, theta) -> np.ndarray:
-        """Fraction of training points with y·f(x) ≤ 0 (θ: (p,) or (B, p))."""
-        return self._error(theta, self.y, self.xi)
-
     def test_error(self, theta) -> np.ndarray:
         """Fraction of test points with y·f(x) ≤ 0 (θ: (p,) or (B, p))."""
         return self._error(theta, self.y_test, self.xi_test)
-
-    def _error(self, theta, y, xi):
-        theta = self.check_theta(theta)
-        out = _errors(self, jnp.atleast_2d(jnp.asarray(theta)), y, xi)
-        return np.asarray(out) if theta.ndim == 2 else float(out[0])
 
     def decompose(self, theta, theta0) -> dict:
         """The exact signal/noise coefficients of W(θ) − W(θ0) (one state or a batch).
@@ -268,13 +376,7 @@ class ReluCNN(AbstractModel):
         if theta.shape[-1] != self.n_params or theta0.shape[-1] != self.n_params:
             raise FlowtoolsError(f"decompose takes θ and θ0 of length {self.n_params} "
                                  f"({self.layout}); got {theta.shape} and {theta0.shape}.")
-        mu, xi = np.asarray(self.mu), np.asarray(self.xi)
-        basis = np.concatenate([(mu / (mu @ mu))[:, None],
-                                (xi / np.sum(xi * xi, axis=1)[:, None]).T], axis=1)
-        if np.linalg.matrix_rank(basis) < basis.shape[1]:
-            raise FlowtoolsError("µ and the noise patches ξ_i are linearly dependent (n ≥ d?):"
-                                 " the coefficients γ, ρ are not unique; use d > n.")
-        Q, R = np.linalg.qr(basis)
+        basis, Q, R = self._span_qr
         W, _ = self.split(theta)
         W0, _ = self.split(theta0)
         dW = np.asarray(W) - np.asarray(W0)  # (…, 2, m, d)
@@ -309,21 +411,57 @@ class ReluCNN(AbstractModel):
         W, Vout = (np.asarray(a) for a in self.split(np.asarray(theta, float)))
         return np.sum(W**2, axis=(-3, -2, -1)) - np.sum(Vout**2, axis=(-3, -2, -1))
 
-    def kink_crossings(self, thetas) -> np.ndarray:
-        """Number of training preactivations ⟨w_{j,r}, x_i⁽ᵖ⁾⟩ whose sign differs between
-        consecutive states of ``thetas`` (S, p) — NaN rows (after a run's end) skipped."""
-        thetas = np.asarray(thetas, float)
-        thetas = thetas[np.all(np.isfinite(thetas), axis=-1)]
-        signs = np.sign(np.asarray(jax.vmap(self.preactivations)(jnp.asarray(thetas))))
-        return np.sum(signs[1:] != signs[:-1], axis=tuple(range(1, signs.ndim))) \
-            if len(thetas) > 1 else np.zeros(0, int)
-
     def assumption_failures(self) -> list[str]:
         return [f"{type(self).__name__} is the ReLU CNN of Shang et al. (2024), not the "
                 "two-layer network with a single-neuron target of Zhao, Bai, Zhang: the "
                 "theory quantities (γ, μ1, C(θ), c̃, the top eigenspace) are not defined "
                 "for it (its own diagnostics: decompose, balance_ratio, "
                 "layer_change_ratio, test_error)"]
+
+
+class ReluCNNSpan(_PatchNetwork):
+    """``ReluCNN`` in the coordinates of S = span{µ, ξ_1, …, ξ_n} (the module docstring's
+    "Span coordinates"): filters c_{j,r} = Qᵀw_{j,r} ∈ ℝ^{n+1}, data Qᵀµ and ξ_iQ, the same
+    output weights V and the same loss. θ_span = (C.ravel(), V.ravel()), C of shape
+    (2, m, n+1): q = 2·m·(n+1) + 4·m parameters, whatever d.
+
+    ``ReluCNN.span()`` or ``ReluCNNSpan(data, width=m)`` (a ``PatchData``: the ReluCNN is
+    built first); states convert with the full model's ``reduce``/``lift``. Why exact:
+    L_S(Qᵀw, V) = L(w, V) for every w, since ⟨w, x⟩ = ⟨Qᵀw, Qᵀx⟩ for x ∈ S; by the chain
+    rule ∇_W L = Q ∇_C L_S, so a GD step (or the flow's field) on C is Qᵀ of the step on W,
+    and W − W(0) stays Q(C − C(0)). Cost per loss/gradient: O(m·n·(n+1)) against O(m·n·d).
+    The training set's preactivations, ``train_error`` and ``kink_crossings`` are those of
+    the full model; the test error needs ``lift``.
+    """
+
+    full_dim: int = eqx.field(static=True)
+
+    def __init__(self, model: ReluCNN | PatchData, *, width: int | None = None):
+        if isinstance(model, PatchData):
+            if width is None:
+                raise FlowtoolsError("ReluCNNSpan(data, width=m) needs the width m.")
+            model = ReluCNN(model, width=width)
+        if not isinstance(model, ReluCNN):
+            raise FlowtoolsError("ReluCNNSpan needs a ReluCNN (model.span()) or a PatchData "
+                                 f"with width=m, got {type(model).__name__}.")
+        if width is not None and V.positive_int(width, "width m") != model.width:
+            raise FlowtoolsError(f"width {width} differs from the model's {model.width}.")
+        Q = model._span_qr[1]
+        self.mu = jnp.asarray(np.asarray(model.mu) @ Q)  # Qᵀµ
+        self.y = model.y
+        self.xi = jnp.asarray(np.asarray(model.xi) @ Q)  # rows Qᵀξ_i
+        self.width, self.dim, self.full_dim = model.width, Q.shape[1], model.dim
+
+    @property
+    def layout(self) -> str:
+        m, k = self.width, self.dim
+        return (f"θ_span = (C: 2×{m}×{k} filter coordinates c_(j,r) = Qᵀw_(j,r) in "
+                f"span{{µ, ξ_1..ξ_{self.n}}} ⊂ R^{self.full_dim}, V: 2×{m}×2 output weights "
+                f"v_(j,r,p)), j = +1, −1; {self.n_params} parameters")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self._names("c")
 
 
 @eqx.filter_jit
