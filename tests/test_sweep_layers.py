@@ -95,7 +95,7 @@ def test_no_import_circle_among_the_sweep_modules():
 #: The layers of the package, lowest first: data flow one way, from the family definitions
 #: through the grid (parsing, validation) and the cells to the store and the run.
 LAYERS = [("family", "layout", "progress"), ("two_layer", "relu_cnn"), ("grid",), ("cells",),
-          ("store",), ("executors",), ("run",), ("__init__",)]
+          ("store",), ("executors",), ("run",), ("refine",), ("__init__",)]
 
 
 def test_every_import_goes_down_the_layers():

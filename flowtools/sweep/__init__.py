@@ -5,7 +5,10 @@
 - ``Family``, ``register``, ``get_family`` — what a cell is: the model family's keys, model,
                                       initialization and stored results (``two_layer``,
                                       the default, and ``relu_cnn``; ``sweep.family``)
-- ``run_sweep``                     — compute the missing cells (in-process or on Dask)
+- ``run_sweep``                     — compute the missing cells (in-process or on Dask);
+                                      ``run_sweeps``: several grids/stores, one executor
+- ``refine``                        — per row, where a variable crosses a level along one
+                                      axis: multisection rounds, each stored (resumable)
 - ``open_results``, ``export_netcdf`` — the zarr store as an ``xarray.Dataset``; netCDF
 - ``summarize``                     — what ``flowtools sweep show STORE`` prints
 - ``InProcessExecutor``, ``DaskExecutor`` — where tasks run
@@ -24,7 +27,14 @@ from flowtools.sweep.executors import (
 )
 from flowtools.sweep.family import Family, get_family, register
 from flowtools.sweep.grid import Axis, Grid
-from flowtools.sweep.run import SweepResult, default_store, run_sweep, summarize
+from flowtools.sweep.refine import refine
+from flowtools.sweep.run import (
+    SweepResult,
+    default_store,
+    run_sweep,
+    run_sweeps,
+    summarize,
+)
 from flowtools.sweep.store import (
     StoreBusy,
     StoreDamaged,
@@ -57,8 +67,10 @@ __all__ = [
     "make_executor",
     "open_results",
     "plan",
+    "refine",
     "register",
     "run_sweep",
+    "run_sweeps",
     "store_lock",
     "summarize",
 ]

@@ -28,6 +28,7 @@ finishes; and summarize a store.
 from __future__ import annotations
 
 import collections
+import contextlib
 import pathlib
 import time
 from dataclasses import dataclass, field
@@ -37,14 +38,14 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import Task, compute_task, plan
-from flowtools.sweep.executors import CONNECT_TIMEOUT, resolve_executor
+from flowtools.sweep.executors import CONNECT_TIMEOUT, AbstractExecutor, resolve_executor
 from flowtools.sweep.family import DEFAULT_FAMILY, get_family
 from flowtools.sweep.grid import Grid, load_grid
 from flowtools.sweep.progress import LINE_INTERVAL, Progress
 from flowtools.sweep.store import SweepStore, check_store, open_results, read_results, store_lock
 from flowtools.sweep.two_layer import BRANCH_CODES
 
-__all__ = ["SweepResult", "default_store", "run_sweep", "summarize"]
+__all__ = ["SweepResult", "default_store", "run_sweep", "run_sweeps", "summarize"]
 
 
 def default_store(grid: Grid) -> pathlib.Path:
@@ -113,7 +114,9 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
         store: the zarr folder (default ``default_store(grid)``); created if missing.
         executor: "local" (this process, default), "dask" (a LocalCluster of ``workers``
             processes, default one per core), a Dask scheduler address, "auto" (dask if
-            ``workers`` > 1) or an ``AbstractExecutor``.
+            ``workers`` > 1) or an ``AbstractExecutor`` (used as it is and not closed:
+            its owner closes it, so that one started executor — one Dask cluster — serves
+            several calls).
         workers: LocalCluster size.
         resume: allow a store that already holds cells of this grid (only the missing ones
             are computed). Without it such a store is refused, so that results are never
@@ -135,65 +138,120 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
         FlowtoolsError: a bad grid or argument (before any work); ``StoreBusy`` when another
             sweep holds the store; ``StoreMismatch`` when it holds another grid.
     """
+    return run_sweeps([(grid, store)], executor=executor, workers=workers, resume=resume,
+                      progress=progress, fsync=fsync, log=log,
+                      connect_timeout=connect_timeout,
+                      progress_interval=progress_interval)[0]
+
+
+def run_sweeps(jobs, *, executor="local", workers: int | None = None, resume: bool = False,
+               progress: bool | None = None, fsync: bool = False, log=None,
+               connect_timeout: float = CONNECT_TIMEOUT,
+               progress_interval: float = LINE_INTERVAL) -> list[SweepResult]:
+    """Several grids, each into its own store, as one sweep: ``jobs`` is a list of
+    ``(grid, store)`` pairs (store None: ``default_store(grid)``; each store once). Every
+    store is locked, checked and planned as by ``run_sweep`` (same arguments, same log
+    lines per store), then the missing cells of all of them run through one executor,
+    started once (or the ``AbstractExecutor`` given, which is not closed), so that its
+    workers stay busy across stores; each task is written to its own store as it
+    finishes. Returns one ``SweepResult`` per job, in order (``wall_time``: the whole
+    call). ``flowtools.sweep.refine`` runs each round's subgrids so."""
     t_start = time.perf_counter()
-    grid = load_grid(grid)
+    grids = [load_grid(g) for g, _ in jobs]
+    jobs = [(g, pathlib.Path(s) if s is not None else default_store(g))
+            for g, (_, s) in zip(grids, jobs, strict=True)]
     start_executor = resolve_executor(executor, workers, connect_timeout=connect_timeout)
     resume = V.flag(resume, "resume")
-    store = pathlib.Path(store) if store is not None else default_store(grid)
+    seen = collections.Counter(str(s.absolute()) for _, s in jobs)
+    twice = [s for s, k in seen.items() if k > 1]
+    if twice:
+        raise FlowtoolsError(f"the store {twice[0]!r} is given to {seen[twice[0]]} grids of "
+                             "one call: give each grid its own store.")
     say = log or (lambda line: None)
-    with store_lock(store, note=f"sweep {grid.name or ''} ({grid.source or 'in memory'})"):
-        st = SweepStore.open(store, grid.layout(), fsync=fsync)
-        done = st.done()  # a damaged cell (check_store) is not done: computed again
-        n_done = int(done.sum())
-        if n_done and not resume:
-            raise FlowtoolsError(
-                f"the store {str(store)!r} already holds {n_done} of the {grid.size} cells of "
-                f"this grid: pass --resume (resume=True) to compute the "
-                f"{grid.size - n_done} missing one(s), or give another store.")
-        tasks = plan(grid, done)
-        result = SweepResult(store=store, cells=grid.size, cached=n_done)
-        todo = sum(_cells(t) for t in tasks)
-        say(f"{grid.size} cells, {n_done} in the store, {todo} to compute in "
-            f"{len(tasks)} task(s); store {store}")
-        if not st.check.ok:
-            say(f"damaged, computed or restored again: {st.check.describe()}")
-        if tasks or not st.check.ok:
-            for line in st.prepare():  # writable? restores metadata, clears damaged marks
-                say(line)
-        if not tasks:
-            result.wall_time = time.perf_counter() - t_start
-            return result
-        with start_executor() as ex, Progress(grid.size, n_done, enabled=progress,
-                                              desc=grid.name or "sweep",
-                                              interval=progress_interval) as bar:
-            result.executor = ex.describe()
-            say(f"executor: {result.executor}")
-            stats = collections.defaultdict(lambda: dict(tasks=0, cells=0, compiles=0,
-                                                         compile_s=0.0))
-            for task, out in ex.run(compute_task, tasks):
-                n = _cells(task)
-                if isinstance(out, BaseException):
-                    msg = f"task {task.number} ({_where(grid, task)}): " \
-                          f"{type(out).__name__}: {out}"
-                    result.errors.append(msg)
-                    bar.write(f"error: {msg}")
-                    bar.advance(n, failed=n)
-                    continue
-                st.write(task.blocks, out)
-                meta = out["_meta"]
-                failed = meta["failed"] * len(task.blocks)
-                result.computed += n
-                result.failed += failed
-                s = stats[f"{meta['host']}:{meta['pid']}"]
-                s["tasks"] += 1
-                s["cells"] += task.n_cells
-                s["compile_s"] += meta["compile_time"]
-                s["compiles"] += meta["compile_time"] > 0
-                bar.advance(n, failed=failed)
-            result.workers = dict(stats)
-    result.wall_time = time.perf_counter() - t_start
-    say(result.summary())
-    return result
+    results: list[SweepResult] = []
+    work = []  # (grid, open store, result, tasks) of each job with tasks
+    with contextlib.ExitStack() as held:
+        for grid, store in jobs:
+            held.enter_context(store_lock(store, note=f"sweep {grid.name or ''} "
+                                                      f"({grid.source or 'in memory'})"))
+            st = SweepStore.open(store, grid.layout(), fsync=fsync)
+            done = st.done()  # a damaged cell (check_store) is not done: computed again
+            n_done = int(done.sum())
+            if n_done and not resume:
+                raise FlowtoolsError(
+                    f"the store {str(store)!r} already holds {n_done} of the {grid.size} "
+                    f"cells of this grid: pass --resume (resume=True) to compute the "
+                    f"{grid.size - n_done} missing one(s), or give another store.")
+            tasks = plan(grid, done)
+            result = SweepResult(store=store, cells=grid.size, cached=n_done)
+            results.append(result)
+            todo = sum(_cells(t) for t in tasks)
+            say(f"{grid.size} cells, {n_done} in the store, {todo} to compute in "
+                f"{len(tasks)} task(s); store {store}")
+            if not st.check.ok:
+                say(f"damaged, computed or restored again: {st.check.describe()}")
+            if tasks or not st.check.ok:
+                for line in st.prepare():  # writable? restores metadata, clears damaged marks
+                    say(line)
+            if tasks:
+                work.append((grid, st, result, tasks))
+        if work:
+            _compute(work, executor, start_executor, progress, progress_interval, say,
+                     grids, results)
+    t_end = time.perf_counter()
+    for result in results:
+        result.wall_time = t_end - t_start
+    for _, _, result, _ in work:
+        say(result.summary())
+    return results
+
+
+def _compute(work, executor, start_executor, progress, interval, say, grids, results):
+    """Run the tasks of every ``(grid, store, result, tasks)`` of ``work`` on one executor
+    (the one given, not closed here, or one started now and closed at the end) and write
+    each to its store."""
+    owner = {id(task): job for job in work for task in job[3]}
+    total = sum(g.size for g in grids)
+    desc = grids[0].name or "sweep"
+    if len(grids) > 1:
+        desc += f" and {len(grids) - 1} more grid(s)"
+    mine = contextlib.nullcontext(executor) if isinstance(executor, AbstractExecutor) \
+        else start_executor()
+    with mine as ex, Progress(total, sum(r.cached for r in results), enabled=progress,
+                              desc=desc, interval=interval) as bar:
+        describe = ex.describe()
+        say(f"executor: {describe}")
+        stats = {id(job): collections.defaultdict(lambda: dict(tasks=0, cells=0, compiles=0,
+                                                                compile_s=0.0))
+                 for job in work}
+        for _, _, result, _ in work:
+            result.executor = describe
+        for task, out in ex.run(compute_task, [t for job in work for t in job[3]]):
+            job = owner[id(task)]
+            grid, st, result, _ = job
+            n = _cells(task)
+            if isinstance(out, BaseException):
+                msg = f"task {task.number} ({_where(grid, task)}): " \
+                      f"{type(out).__name__}: {out}"
+                if len(work) > 1:
+                    msg += f" [store {result.store}]"
+                result.errors.append(msg)
+                bar.write(f"error: {msg}")
+                bar.advance(n, failed=n)
+                continue
+            st.write(task.blocks, out)
+            meta = out["_meta"]
+            failed = meta["failed"] * len(task.blocks)
+            result.computed += n
+            result.failed += failed
+            s = stats[id(job)][f"{meta['host']}:{meta['pid']}"]
+            s["tasks"] += 1
+            s["cells"] += task.n_cells
+            s["compile_s"] += meta["compile_time"]
+            s["compiles"] += meta["compile_time"] > 0
+            bar.advance(n, failed=failed)
+        for job in work:
+            job[2].workers = dict(stats[id(job)])
 
 
 def _cells(task: Task) -> int:
