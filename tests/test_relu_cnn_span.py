@@ -174,3 +174,50 @@ def test_large_d_trains_in_span_coordinates():
     lifted = model.lift(gd.theta_final, th0)
     assert float(model.loss(lifted)) == pytest.approx(float(gd.loss_final), rel=1e-12)
     assert float(gd.loss_final) < float(model.loss(th0))
+
+
+# ---------------------------------------------------------------------- the sweep hook
+def _cnn_grid(**integrator) -> dict:
+    """A small relu_cnn grid (GD, trained protocol: η_v0 and max_iter depend on v0)."""
+    return {"sweep": {"family": "relu_cnn", "cells_per_task": 3},
+            "problem": {"n": 8, "dim": 200, "width": 3, "n_test": 300, "data_seed": [0, 1],
+                        "mu_norm": [1.0, 5.0]},
+            "init": {"sigma0": 1e-3, "v0": [0.05, 0.6, 2.0]},
+            "integrator": {"dynamics": "gd", "lr": 0.05, "stable_v0": 0.3, "max_time": 15.0,
+                           "loss_threshold": 0.05, **integrator}}
+
+
+def test_sweep_span_and_full_coordinates_store_the_same_results(tmp_path):
+    from flowtools.sweep import Grid, open_results, run_sweep
+    from flowtools.sweep.cells import plan
+
+    span = Grid.from_dict(_cnn_grid())
+    full = Grid.from_dict(_cnn_grid(coordinates="full"))
+    assert span.fixed["coordinates"] == "span" and span.key() != full.key()
+    # tasks of the two coordinates do not share a compiled program
+    assert plan(span)[0].compile_key != plan(full)[0].compile_key
+    for g, name in ((span, "span.zarr"), (full, "full.zarr")):
+        assert run_sweep(g, tmp_path / name).ok
+    a, b = (open_results(tmp_path / p).load() for p in ("span.zarr", "full.zarr"))
+    for name in ("test_error", "train_error", "steps", "status", "t_final"):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    for name in ("loss_final", "dv", "dW", "layer_change_ratio", "balance_ratio"):
+        np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-10, err_msg=name)
+    assert np.all(a["test_error"].values < 0.5)  # trained cells, not a trivial agreement
+
+
+def test_integrand_lifts_end_points_and_saved_states():
+    from flowtools.sweep.family import Integrand
+
+    model = _model(seed=4)
+    target = Integrand(model.span(), reduce=model.reduce, lift=model.lift)
+    th0 = model.init(sigma0=0.1, v0=0.3, seed=[0, 1])
+    phi0 = target.start(th0)
+    rng = np.random.default_rng(2)
+    runs = {"theta_final": phi0 + 0.1, "thetas": phi0[:, None, :] + rng.random((2, 3, 1)),
+            "loss_final": np.array([0.1, 0.2])}
+    out = target.lift_runs(runs, th0)
+    assert out["loss_final"] is runs["loss_final"] and out["thetas"].shape == (2, 3, len(th0[0]))
+    np.testing.assert_array_equal(out["theta_final"], model.lift(phi0 + 0.1, th0))
+    np.testing.assert_array_equal(out["thetas"][1, 2], model.lift(runs["thetas"][1, 2], th0[1]))
+    assert Integrand.of(model).start(th0) is th0 and Integrand.of(target) is target

@@ -18,6 +18,11 @@ grid's definition, hence the same whichever executor runs it. Cells of a task wh
 integrator settings differ (the family's ``settings``: the CNN's η_v0 depends on v0) run
 as one batch per distinct setting, in task order.
 
+The integrator runs what the family's ``integrand`` hook gives: the model, or an
+``Integrand`` in other coordinates — the start points are reduced, the end points (and
+saved states) lifted back before ``measure``, so the stored results are in the model's θ
+(the ReLU CNN's ``coordinates = "span"``).
+
 Tasks whose cells are identical — parameters that do not apply, such as ``lr`` for the
 flow or ``data_seed`` with evenly spaced inputs — are computed once and stored in every
 chunk they fill.
@@ -35,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowtools.sweep.family import Variable, get_family
+from flowtools.sweep.family import Integrand, Variable, get_family
 from flowtools.sweep.grid import Grid, relevant
 
 __all__ = ["Task", "VARIABLES", "compute_task", "plan", "variables"]
@@ -67,7 +72,7 @@ class Task:
         settings); executors keep them on one worker where they can."""
         pb, it = self.spec["problem"], self.spec["integrator"]
         family = self.spec.get("family", "two_layer")
-        static = {k: pb[k] for k in get_family(family).static}
+        static = {k: pb[k] if k in pb else it.get(k) for k in get_family(family).static}
         if family != "two_layer":
             static["family"] = family
         static.update({k: it.get(k) for k in ("dynamics", "solver", "max_steps")})
@@ -206,10 +211,11 @@ def compute_task(spec: Mapping) -> dict:
     model = family.build(spec["problem"])
     it, inits = spec["integrator"], spec["inits"]
     theta0 = np.stack([family.init(model, ini, spec["problem"]) for ini in inits])
-    runs, compile_time = _integrate(family.integrand(model, spec["problem"]), theta0,
+    target = Integrand.of(family.integrand(model, {**spec["problem"], **it}))
+    runs, compile_time = _integrate(target.model, target.start(theta0),
                                     [family.settings(it, ini) for ini in inits],
                                     spec["outputs"].get("trajectory_points", 0))
-    out = family.measure(model, theta0, runs, spec)
+    out = family.measure(model, theta0, target.lift_runs(runs, theta0), spec)
     assert out["status"].shape == (len(inits),)
     out["_meta"] = {"compile_time": compile_time, "pid": os.getpid(),
                     "host": socket.gethostname(), "seconds": time.perf_counter() - t_start,

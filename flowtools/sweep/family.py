@@ -27,6 +27,13 @@ problem)`` → θ0 (p,); ``variables(outputs)`` → the stored ``Variable`` obje
 methods: a subclass (with a class attribute ``name``) defines them; ``Family(...)`` with
 functions, as above, returns a ``FunctionFamily`` that calls them.
 
+The optional ``integrand(model, params)`` hook says what the integrator runs: the model
+itself (the default), another model in the same coordinates (the two-layer family's
+padded data), or an ``Integrand`` — a model in other coordinates with the exact change of
+coordinates to the measured model's θ (``reduce`` the start points, ``lift`` the end points
+and saved states back before ``measure``; the ReLU CNN's span coordinates, whose cost does
+not grow with d).
+
     >>> fam = get_family("two_layer")
     >>> isinstance(fam, Family), type(fam).__name__, sorted(Family.__abstractmethods__)
     (True, 'FunctionFamily', ['build', 'init', 'measure', 'parameters', 'variables'])
@@ -50,8 +57,8 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError, GridError
 
-__all__ = ["DEFAULT_FAMILY", "Family", "FunctionFamily", "Param", "Variable", "available",
-           "get_family", "register"]
+__all__ = ["DEFAULT_FAMILY", "Family", "FunctionFamily", "Integrand", "Param", "Variable",
+           "available", "get_family", "register"]
 
 DEFAULT_FAMILY = "two_layer"
 _BUILTIN = {"two_layer": "flowtools.sweep.two_layer", "relu_cnn": "flowtools.sweep.relu_cnn"}
@@ -166,6 +173,53 @@ def integrator_parameters() -> list[Param]:
     ]
 
 
+@dataclass(frozen=True)
+class Integrand:
+    """What the integrator runs for a task: ``model`` in coordinates φ, with the exact change
+    of coordinates from the measured model's θ (the return value of a family's
+    ``integrand`` hook; a bare model means φ = θ).
+
+    ``reduce(theta0)``: the start points, (B, p) → (B, q). ``lift(phi, theta0)``: states
+    back, (…, q) with θ0 broadcast against the leading axes — (B, q) with θ0 (B, p) for the
+    end points, (B, S, q) with θ0 (B, 1, p) for saved states. The change must carry the
+    dynamics exactly (the run in φ, lifted, is the run in θ: GD to round-off, the flow to
+    its tolerance), and keep the loss: the counters, losses and times the integrator reports
+    in φ are stored as they are. Only the states are lifted, before ``measure``.
+
+        >>> import numpy as np
+        >>> tw = Integrand("model", reduce=lambda th: th[:, :1],
+        ...                lift=lambda phi, th0: np.concatenate(
+        ...                    [phi, np.broadcast_to(th0[..., 1:], phi.shape[:-1] + (1,))], -1))
+        >>> th0 = np.array([[1.0, 5.0]])
+        >>> tw.start(th0).tolist(), tw.lift_runs({"theta_final": np.array([[2.0]])}, th0)
+        ([[1.0]], {'theta_final': array([[2., 5.]])})
+    """
+
+    model: object
+    reduce: Callable | None = None
+    lift: Callable | None = None
+
+    @classmethod
+    def of(cls, target) -> Integrand:
+        """``target`` as an ``Integrand`` (a bare model: the same coordinates)."""
+        return target if isinstance(target, cls) else cls(target)
+
+    def start(self, theta0: np.ndarray) -> np.ndarray:
+        """The start points in φ (θ0 itself without a change of coordinates)."""
+        return theta0 if self.reduce is None else np.asarray(self.reduce(theta0))
+
+    def lift_runs(self, runs: Mapping, theta0: np.ndarray) -> dict:
+        """``runs`` with its states (``theta_final`` (B, q), ``thetas`` (B, S, q) if
+        saved) lifted to θ; the rest as it is."""
+        out = dict(runs)
+        if self.lift is None:
+            return out
+        out["theta_final"] = np.asarray(self.lift(runs["theta_final"], theta0))
+        if "thetas" in runs:
+            out["thetas"] = np.asarray(self.lift(runs["thetas"], theta0[:, None, :]))
+        return out
+
+
 # ---------------------------------------------------------------------- families
 def grid_values(name: str, axes: Mapping, fixed: Mapping) -> tuple:
     """The values a parameter takes in a grid (its axis, or its one fixed value): for a
@@ -203,12 +257,15 @@ class Family(abc.ABC):
     ``work_bytes(problem, outputs)`` — the memory a task needs beyond its stored results and
     the integrator's state vectors (e.g. the model evaluated on its data and test inputs),
     estimated from the declared sizes so that a grid that cannot fit is refused before it
-    runs (``flowtools.sweep.grid.Work``); ``integrand(model, problem)`` — the model the
-    integrator runs, when it differs from the one the results are measured on (the
-    two-layer family's data padded to a fixed row count, so that every n shares one
-    compiled program); ``static`` — the problem parameters that fix the compiled program's
-    shapes (tasks sharing them share a worker); ``summary`` — the variables ``flowtools
-    sweep show --cells`` prints per cell.
+    runs (``flowtools.sweep.grid.Work``); ``integrand(model, params)`` — what the
+    integrator runs, when it differs from the model the results are measured on (``params``:
+    the task's [problem] and [integrator] parameters in one mapping; their names are unique
+    across sections): another model in the same coordinates (the two-layer family's data
+    padded to a fixed row count, so that every n shares one compiled program), or an
+    ``Integrand``, a model in other coordinates with the exact change of coordinates (the
+    ReLU CNN's span coordinates); ``static`` — the parameters ([problem] or [integrator])
+    that fix the compiled program's shapes (tasks sharing them share a worker); ``summary`` —
+    the variables ``flowtools sweep show --cells`` prints per cell.
     """
 
     name: str
@@ -253,7 +310,7 @@ class Family(abc.ABC):
     def settings(self, integrator, init):
         return integrator
 
-    def integrand(self, model, problem):
+    def integrand(self, model, params):
         return model
 
     @functools.cached_property
