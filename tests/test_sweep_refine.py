@@ -297,3 +297,37 @@ def test_a_function_of_the_dataset_as_the_variable(tmp_path):
     assert (float(a.lo[0]), float(a.hi[0])) == (float(b.lo[0]), float(b.hi[0]))
     assert b.attrs["variable"] == "complement"
     np.testing.assert_allclose(b.probe_value, 1.0 - a.probe_value)
+
+
+LR_GRID = '''
+[problem]
+n = [4, 5]
+[init]
+scale = 0.1
+[integrator]
+dynamics = "gd"
+lr = {geomspace = [1e-3, 0.1, 3]}
+max_iter = 200
+'''
+
+
+def test_one_dask_cluster_serves_every_round(tmp_path, monkeypatch):
+    import flowtools.sweep.executors as E
+
+    started = []
+
+    class Counted(E.DaskExecutor):
+        def __init__(self, *a, **k):
+            started.append(1)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(E, "DaskExecutor", Counted)
+    grid = Grid.from_text(LR_GRID)
+    local = refine(grid, "lr", "loss_final", 0.01, tmp_path / "local", rounds=2)
+    ds = refine(grid, "lr", "loss_final", 0.01, tmp_path / "dask", rounds=2,
+                executor="dask", workers=2)
+    assert started == [1]  # one LocalCluster for the three rounds
+    assert ds.identical(local.assign_attrs(store=ds.attrs["store"]))
+    refine(grid, "lr", "loss_final", 0.01, tmp_path / "dask", rounds=2, executor="dask",
+           workers=2)
+    assert started == [1]  # everything stored: no cluster started

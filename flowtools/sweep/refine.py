@@ -7,7 +7,9 @@ are read as the sign of ``variable − level`` (``variable ≥ level``: "above")
 *bracket* is the pair of neighbouring values of ``along`` (in increasing order) between
 which the row goes from above to below (``direction="falls"``, the default) or from below
 to above (``"rises"``): the last such pair (``crossing="last"``, the default) or the first
-(``"first"``). A row without one has no bracket (NaN) and is not refined.
+(``"first"``). A row without one has no bracket (NaN) and is not refined. (A row that
+falls and then ends above the level has a "last" bracket here; ``cnn_phase.edge_mu`` calls
+such a row NaN.)
 
 - Round 0 is the grid itself, stored at ``STORE/round0.zarr``.
 - Round r ≥ 1: each row with a bracket (lo, hi) gets a subgrid: the grid's tables with
