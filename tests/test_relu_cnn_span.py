@@ -221,3 +221,16 @@ def test_integrand_lifts_end_points_and_saved_states():
     np.testing.assert_array_equal(out["theta_final"], model.lift(phi0 + 0.1, th0))
     np.testing.assert_array_equal(out["thetas"][1, 2], model.lift(runs["thetas"][1, 2], th0[1]))
     assert Integrand.of(model).start(th0) is th0 and Integrand.of(target) is target
+
+
+def test_error_counts_are_those_of_the_network_output():
+    """train/test_error use a lean margin (no k × 2 × d stacked input): the same counts as
+    y·output(θ, y, ξ) ≤ 0, trained and random states."""
+    model = _model(n=10, d=80, m=3, seed=6, n_test=400)
+    th0 = model.init(1e-3, 0.1, seed=[0, 1])
+    gd = ft.run_gd(model, th0, lr=0.05, max_iter=300, loss_threshold=0.0)
+    states = np.concatenate([th0, gd.theta_final, _off_span(model, 3, batch=3)])
+    for y, xi, err in ((model.y, model.xi, model.train_error),
+                       (model.y_test, model.xi_test, model.test_error)):
+        want = [np.mean(np.asarray(y * model.output(th, y, xi)) <= 0) for th in states]
+        np.testing.assert_allclose(err(states), want, rtol=1e-6)  # float32 mean

@@ -466,4 +466,18 @@ class ReluCNNSpan(_PatchNetwork):
 
 @eqx.filter_jit
 def _errors(model, thetas, y, xi):
-    return jax.vmap(lambda th: jnp.mean(y * model.output(th, y, xi) <= 0))(thetas)
+    return jax.vmap(lambda th: jnp.mean(_margins(model, th, y, xi) <= 0))(thetas)
+
+
+def _margins(model, theta, y, xi):
+    """y·f(x) on the inputs (y·µ, ξ) — ``output``'s network with the signal patch's
+    preactivation y_k·⟨w, µ⟩ computed once per filter instead of on k stacked copies of µ
+    (no k × 2 × d input: 3.2 GB and ~2× the time for 1000 test points at d = 2·10⁵). The
+    same numbers up to round-off; an error count can differ from ``output``'s only where a
+    margin is within round-off of 0."""
+    W, Vout = model.split(theta)
+    signal = y[:, None, None] * (W @ model.mu)[None]  # (k, 2, m)
+    noise = jnp.einsum("kd,jrd->kjr", xi, W)
+    pre = jnp.stack([signal, noise], axis=-1)  # (k, 2, m, 2), as output's
+    F = jnp.sum(Vout[None] * jax.nn.relu(pre), axis=(2, 3))
+    return y * (F[:, 0] - F[:, 1])
