@@ -99,3 +99,39 @@ def test_reproduce_rejects_unknown_figure_and_bad_settings(capsys):
 
     with pytest.raises(FlowtoolsError):
         CNNPhaseSettings(level=0.7)
+
+
+def test_the_law_writes_its_figure_edges_and_claims(quick_run):
+    """cnn_law.png/nc and the claims table: every refined edge lies in its final bracket,
+    the brackets shrank by (points + 1)^rounds from round 0's ‖µ‖ spacing, and the claims
+    carry verdicts."""
+    import xarray as xr
+
+    from flowtools.experiments.cnn_law import LawSettings
+
+    out, ds = quick_run
+    s = LawSettings.quick()
+    assert (out / "cnn_law.png").stat().st_size > 10_000
+    with xr.open_dataset(out / "cnn_law.nc", engine="scipy") as law:
+        law = law.load()
+    assert law["edge"].dims == ("dn", "m", "seed", "K")
+    ok = np.isfinite(law["edge"].values)
+    assert ok.sum() >= len(s.rows()) * len(s.seeds) * len(s.Ks) // 2
+    e, lo, hi = (law[k].values[ok] for k in ("edge", "lo", "hi"))
+    assert np.all((lo <= e) & (e <= hi))
+    step = np.log(s.xs[1] / s.xs[0])
+    np.testing.assert_allclose(np.log(hi / lo), step / (s.points + 1) ** s.rounds, rtol=1e-9)
+    claims = json.loads((out / "cnn_phase_claims.json").read_text())["claims"]
+    assert len(claims) == 5
+    assert {c["verdict"] for c in claims} <= {"agree", "DISAGREE", "undecided"}
+    assert json.loads(ds.attrs["claims"]) == claims
+
+
+def test_a_second_law_run_computes_nothing(quick_run):
+    from flowtools.experiments.cnn_law import LawSettings, edges
+
+    out, _ = quick_run
+    lines = []
+    edges(LawSettings.quick(), out / "cnn_phase_store" / "quick" / "law", log=lines.append)
+    rounds = [line for line in lines if "cell(s):" in line]
+    assert rounds and all(" 0 computed" in line for line in rounds), lines

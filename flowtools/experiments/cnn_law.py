@@ -159,7 +159,7 @@ def edges(s: LawSettings, store_dir, *, executor="local", workers=None, log=prin
         res = refine(tables, "mu_norm", "test_error", s.level, store, rounds=s.rounds,
                      points=s.points, crossing="last", executor=executor, workers=workers,
                      log=log)
-        res = res.transpose("data_seed", "v0")
+        res = res.transpose("data_seed", "v0", ...)
         a, b = dns.index(dn), ms.index(m)
         idx = [seeds.index(int(x)) for x in res["data_seed"].values]
         for k in ("edge", "lo", "hi"):
@@ -180,31 +180,33 @@ def edges(s: LawSettings, store_dir, *, executor="local", workers=None, log=prin
 
 # ---------------------------------------------------------------------- analysis
 def collapse(ds, dn: float) -> dict:
-    """How well K collapses the m-curves at one d/n: the largest spread (max − min over m)
-    of log ‖µ‖_edge (seed means) at equal K, against the largest spread at equal v0 (each
-    m-curve interpolated linearly in log v0 on the overlap). Returned as relative spreads
-    (exp(spread) − 1)."""
+    """How well K collapses the m-curves at one d/n, per seed (one data draw, every m): the
+    largest spread (max − min over m) of log ‖µ‖_edge at equal K, against the largest
+    spread at equal v0 (each m-curve interpolated linearly in log v0 on the overlap);
+    means over the seeds with at least two m-curves, as relative spreads exp(spread) − 1."""
     e = ds["edge"].sel(dn=dn)
-    ms = [m for m in e["m"].values if np.isfinite(e.sel(m=m)).any()]
-    if len(ms) < 2:
-        return dict(ms=[int(m) for m in ms], at_equal_K=np.nan, at_equal_v0=np.nan)
-    logs = np.log(np.stack([e.sel(m=m).mean("seed").values for m in ms]))  # (m, K)
-    spread_K = np.nanmax(np.nanmax(logs, 0) - np.nanmin(logs, 0))
-    v0 = np.stack([ds["v0"].sel(dn=dn, m=m).mean("seed").values for m in ms])
-    lv = np.log(v0)
-    lo, hi = np.max(lv.min(1)), np.min(lv.max(1))
-    grid = np.linspace(lo, hi, 25) if hi > lo else np.array([])
-    spread_v = np.nan
-    if grid.size:
-        curves = []
-        for a in range(len(ms)):
-            ok = np.isfinite(logs[a])
-            curves.append(np.interp(grid, lv[a][ok], logs[a][ok]) if ok.sum() > 1 else
-                          np.full(grid.size, np.nan))
-        curves = np.stack(curves)
-        spread_v = np.nanmax(np.nanmax(curves, 0) - np.nanmin(curves, 0))
-    return dict(ms=[int(m) for m in ms], at_equal_K=float(np.expm1(spread_K)),
-                at_equal_v0=float(np.expm1(spread_v)))
+    ms = [int(m) for m in e["m"].values if np.isfinite(e.sel(m=m)).any()]
+    at_K, at_v = [], []
+    for seed in e["seed"].values:
+        logs = np.log(np.stack([e.sel(m=m, seed=seed).values for m in ms])) if ms else \
+            np.zeros((0, 0))
+        keep = np.isfinite(logs).sum(1) > 1
+        if keep.sum() < 2:
+            continue
+        logs = logs[keep]
+        lv = np.log(np.stack([ds["v0"].sel(dn=dn, m=m, seed=seed).values for m in ms]))[keep]
+        with np.errstate(invalid="ignore"):
+            at_K.append(np.nanmax(np.nanmax(logs, 0) - np.nanmin(logs, 0)))
+        lo, hi = np.max(lv.min(1)), np.min(lv.max(1))
+        if hi <= lo:
+            continue
+        grid = np.linspace(lo, hi, 25)
+        curves = np.stack([np.interp(grid, lv[a][np.isfinite(logs[a])],
+                                     logs[a][np.isfinite(logs[a])]) for a in range(len(logs))])
+        at_v.append(np.max(curves.max(0) - curves.min(0)))
+    return dict(ms=ms, seeds=len(at_K),
+                at_equal_K=float(np.expm1(np.mean(at_K))) if at_K else np.nan,
+                at_equal_v0=float(np.expm1(np.mean(at_v))) if at_v else np.nan)
 
 
 def local_slopes(ds, dn: float, m: int) -> dict:
@@ -302,7 +304,8 @@ def stages(phase, v0_max: float = 0.01) -> list[dict]:
 
     Stage 1 ends at T1, the first recorded time at which some sample's margin y_i·f_i
     reaches 1 (−ℓ' = 1/(1+e) ≈ 0.27): up to T1 the loss derivative −ℓ'(y_i f_i) lies in
-    [0.27, 1) on every sample by construction, so the measured content is how much of the
+    [0.27, 1) on every sample by construction (the recorded range over t < T1 is reported),
+    so the measured content is how much of the
     training happens in stage 1 — ``growth_stage1``: the fraction of the growth of
     log ‖W − W(0)‖ (from the first recorded step to the end) reached by T1 — and the range
     of −ℓ' there. Stage 2 (t ≥ T1): ``ratio_change`` = max/min − 1 of the median layer
@@ -321,7 +324,8 @@ def stages(phase, v0_max: float = 0.01) -> list[dict]:
         growth = (np.log(dW[i1]) - np.log(dW[0])) / (np.log(dW[-1]) - np.log(dW[0]))
         r2 = br[i1:]
         out.append(dict(v0=float(v0), T1=float(t[i1]), T_end=float(t[-1]),
-                        dloss_stage1=[float(lo[:i1 + 1].min()), float(hi[:i1 + 1].max())],
+                        dloss_stage1=[float(lo[:max(i1, 1)].min()),
+                                      float(hi[:max(i1, 1)].max())],
                         growth_stage1=float(growth),
                         ratio_change=float(r2.max() / r2.min() - 1) if r2.size else np.nan))
     return out
@@ -331,8 +335,14 @@ def stages(phase, v0_max: float = 0.01) -> list[dict]:
 def analyse(law, s: LawSettings) -> dict:
     """Every number of the law's verdict from an ``edges`` dataset: the collapse at each
     collapse d/n, the local slopes at each d/n (m = m_slopes), the verdict at the largest
-    d/n, the two forms' residuals."""
-    out = {"collapse": {f"{dn:g}": collapse(law, dn) for dn in s.collapse_dns},
+    d/n, the two forms' residuals. Rows in which some round-0 cell did not reach the loss
+    target (GD could not fit every sample: a dead sample, no filter active on it) are left
+    out and counted (``excluded_rows``)."""
+    usable = law["converged"] >= 1  # rows where GD reached the loss target in every cell
+    excluded = int((np.isfinite(law["edge"]) & ~usable).sum())
+    law = law.assign(edge=law["edge"].where(usable))
+    out = {"excluded_rows": excluded,
+           "collapse": {f"{dn:g}": collapse(law, dn) for dn in s.collapse_dns},
            "slopes": {f"{dn:g}": local_slopes(law, dn, s.m_slopes) for dn in s.dns},
            "forms": {f"{dn:g}": compare_forms(law, dn, s.m_slopes, s.sigma_p)
                      for dn in s.dns}}
@@ -368,11 +378,14 @@ def claims(phase, law, s: LawSettings, found: dict) -> list:
     ref = min((c["at_equal_v0"] for c in col.values()), default=np.nan)
     out.append(Claim(
         "§3: small v0, the condition m·v0²·‖µ‖²/σp = Ω̃(1) — m and v0 enter only through m·v0²",
-        "; ".join(f"d/n = {k}, m = {c['ms']}: spread of the edge {100 * c['at_equal_K']:.1f} % "
-                  f"at equal K = m·v0²·σp√(d/n) vs {100 * c['at_equal_v0']:.0f} % at equal v0"
+        "; ".join(f"d/n = {k}, m = {c['ms']}: spread of the edge over m "
+                  f"{100 * c['at_equal_K']:.1f} % at equal K = m·v0²·σp√(d/n) vs "
+                  f"{100 * c['at_equal_v0']:.0f} % at equal v0 (mean over {c['seeds']} seeds)"
                   for k, c in col.items()),
         bool(worst <= 0.1 and worst < ref) if np.isfinite(worst) else None,
-        "" if worst <= 0.1 else "the m-curves differ by more than 10 % at equal K"))
+        ("" if worst <= 0.1 else "the m-curves differ by more than 10 % at equal K. ")
+        + (f"{found['excluded_rows']} row(s) left out: GD did not fit every sample in some "
+           "cell (a sample no filter is active on)" if found["excluded_rows"] else "")))
     sl = found["slopes"]
     out.append(Claim(
         "§3: small v0, benign edge ∝ v0⁻¹ (m·v0²·‖µ‖² = const; Ω̃ hides log factors)",
@@ -408,6 +421,15 @@ def claims(phase, law, s: LawSettings, found: dict) -> list:
     return out
 
 
+def _plain_log(axis) -> None:
+    """Log-axis ticks at 1, 2, 5 × 10^k labelled as plain numbers (0.02, 0.05, 0.1, …)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot(law, phase, s: LawSettings, found: dict):
     """Six panels: (a) the collapse — edge/(σp√(d/n)) against K for every (d/n, m); (b)
     local slopes against v0 per d/n; (c) the steepest slope against d/n with the verdict;
@@ -416,9 +438,12 @@ def plot(law, phase, s: LawSettings, found: dict):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(17, 10))
+    law = law.assign(edge=law["edge"].where(law["converged"] >= 1))  # as ``analyse``
     dns = law["dn"].values
     colors = dict(zip(dns, plt.cm.viridis(np.linspace(0, 0.85, len(dns))), strict=True))
-    markers = dict(zip(law["m"].values, "os^Dv<>", strict=False))
+    m_colors = dict(zip(law["m"].values, ("tab:red", "tab:blue", "tab:green", "tab:purple",
+                                          "tab:orange"), strict=False))
+    markers = dict(zip(dns, "os^Dv<>", strict=False))
     K = law["K"].values
     ax = axes[0, 0]
     for dn in dns:
@@ -428,16 +453,19 @@ def plot(law, phase, s: LawSettings, found: dict):
                 continue
             mean = e.mean("seed").values
             lo, hi = e.min("seed").values, e.max("seed").values
-            ax.errorbar(K, mean, yerr=[mean - lo, hi - mean], fmt=markers[m] + "-",
-                        color=colors[dn], ms=4, lw=1, capsize=2, mfc="none",
+            ax.errorbar(K, mean, yerr=[mean - lo, hi - mean], fmt=markers[dn] + "-",
+                        color=m_colors[m], ms=4, lw=1, capsize=2, mfc="none",
                         label=f"d/n = {dn:g}, m = {m}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log(ax.xaxis)
+    _plain_log(ax.yaxis)
     ax.set_xlabel(r"$K = m\,v_0^2\,\sigma_p\sqrt{d/n}$")
     ax.set_ylabel(r"edge $\|\mu\|_2 / (\sigma_p\sqrt{d/n})$")
     col = "; ".join(f"d/n={k}: {100 * c['at_equal_K']:.1f} % (at equal v0 "
                     f"{100 * c['at_equal_v0']:.0f} %)" for k, c in found["collapse"].items())
-    ax.set_title(f"(a) collapse in K (seed range); spread over m\n{col}", fontsize=9)
+    ax.set_title(f"(a) collapse in K (seed range); spread over m\n{col}; "
+                 f"{found['excluded_rows']} row(s) left out (not fitted)", fontsize=9)
     ax.legend(fontsize=6.5, ncol=2)
     ax = axes[0, 1]
     for dn in s.dns:
@@ -447,6 +475,7 @@ def plot(law, phase, s: LawSettings, found: dict):
     for y, txt in ((-1, "stated −1"), (-0.5, "−1/2")):
         ax.axhline(y, color="k", ls="--" if y == -1 else ":", lw=0.9, label=txt)
     ax.set_xscale("log")
+    _plain_log(ax.xaxis)
     ax.set_xlabel(r"$v_0$ (interval midpoint), m = " + str(s.m_slopes))
     ax.set_ylabel(r"local slope $d\log\|\mu\|_{edge}/d\log v_0$ (mean ± s.e.)")
     ax.set_title("(b) local slopes of the edge in v0", fontsize=10)
@@ -458,6 +487,7 @@ def plot(law, phase, s: LawSettings, found: dict):
     ax.axhline(-1, color="r", ls="--", lw=1, label="stated −1")
     ax.axhline(-0.5, color="b", ls=":", lw=1, label="−1/2")
     ax.set_xscale("log")
+    _plain_log(ax.xaxis)
     ax.set_xlabel(f"d/n (n = {s.n}; d up to {s.d_of(max(s.dns))})")
     ax.set_ylabel("steepest local slope")
     ax.set_title(f"(c) verdict: {found['verdict']}", fontsize=10)
@@ -482,6 +512,8 @@ def plot(law, phase, s: LawSettings, found: dict):
     ax.axhline(s.sigma_p * math.sqrt(dn), color="gray", ls=":", lw=1, label=r"$\sigma_p\sqrt{d/n}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log(ax.xaxis)
+    _plain_log(ax.yaxis)
     ax.set_xlabel(r"$v_0$")
     ax.set_ylabel(r"benign edge $\|\mu\|_2$")
     ax.set_title(f"(d) edges at d/n = {dn:g}, m = {s.m_slopes}; fits on K ≤ 1", fontsize=10)
@@ -531,5 +563,6 @@ def summary_lines(found: dict) -> list[str]:
         lines.append(f"  d/n={k}: log form rms {f['rms_log']:.4f} (A={f['A']:.3g}) vs power law "
                      f"rms {f['power_rms_log']:.4f} (slope {f['power_slope']:+.3f}), "
                      f"{f['points']} points")
-    lines.append(f"  verdict: {found['verdict']}")
+    lines.append(f"  verdict: {found['verdict']}; {found['excluded_rows']} row(s) left out "
+                 "(GD did not fit every sample)")
     return lines

@@ -562,10 +562,49 @@ def main(*, quick=False, out="out/reproduce", executor="local", workers=None):
         savefig(fig, png, dpi=110)
     finally:
         plt.close(fig)
-    ds.attrs["wall_time_total_s"] = time.perf_counter() - t0
-    nc = write(ds, out)
     for line in summary_lines(ds):
         print(line)
-    print(f"wrote {png} and {nc} in {ds.attrs['wall_time_total_s']:.1f} s")
+    law = _law(ds, pathlib.Path(out), executor=executor, workers=workers)
+    ds.attrs["wall_time_total_s"] = time.perf_counter() - t0
+    ds.attrs["claims"] = law.attrs["claims"]
+    nc = write(ds, out)
+    print(f"wrote {png}, {nc}, cnn_law.png, cnn_law.nc and cnn_phase_claims.json in "
+          f"{ds.attrs['wall_time_total_s']:.1f} s")
     return ds
+
+
+def _law(phase, out, *, executor="local", workers=None):
+    """The small-v0 law on refined edges (``flowtools.experiments.cnn_law``): stores in
+    ``out/cnn_phase_store/MODE/law``; writes cnn_law.png, cnn_law.nc and the claims table
+    (cnn_phase_claims.json, printed); returns the edges dataset with the analysis and the
+    claims as attributes."""
+    import matplotlib.pyplot as plt
+
+    from flowtools._io import dumps_json, savefig, write_json
+    from flowtools.experiments import cnn_law
+    from flowtools.experiments.claims import claims_json, print_claims
+
+    t0 = time.perf_counter()
+    s = cnn_law.LawSettings.quick() if json.loads(phase.attrs["settings"])["mode"] == \
+        "quick" else cnn_law.LawSettings()
+    law = cnn_law.edges(s, out / "cnn_phase_store" / s.mode / "law", executor=executor,
+                        workers=workers)
+    found = cnn_law.analyse(law, s)
+    claims = cnn_law.claims(phase, law, s, found)
+    fig = cnn_law.plot(law, phase, s, found)
+    try:
+        savefig(fig, out / "cnn_law.png", dpi=110)
+    finally:
+        plt.close(fig)
+    for line in cnn_law.summary_lines(found):
+        print(line)
+    print_claims("cnn-phase", claims)
+    law.attrs.update(settings=s.as_attrs(), claims=claims_json(claims),
+                     analysis=dumps_json(found, null_means="not computed", indent=None),
+                     wall_time_s=time.perf_counter() - t0)
+    write(law, out, name="cnn_law")
+    write_json(out / "cnn_phase_claims.json",
+               {"figure": "cnn-phase", "mode": s.mode,
+                "claims": json.loads(claims_json(claims))})
+    return law
 
