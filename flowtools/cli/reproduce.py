@@ -50,6 +50,11 @@ def add_arguments(p):
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes for several figures (default 1: one after another "
                         "in this process; the figures' flows already use every core)")
+    p.add_argument("--executor", default="local", metavar="local|dask|ADDRESS",
+                   help="where cnn-phase's sweep cells run: this process (default), a local "
+                        "Dask cluster of --workers processes, or a Dask scheduler's address")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Dask workers for --executor dask (default one per core)")
 
 
 def _list() -> int:
@@ -59,8 +64,8 @@ def _list() -> int:
     for name in FIGURES:
         m = figure_module(name)
         print(f"{name:10s} {'yes' if m.GD else '-':3s} {m.FULL_TIME:>12s}  {m.TITLE}")
-    print(f"{'cnn-phase':10s} {'yes':3s} {'≈ 9 min':>12s}  Shang et al. (2024): ReLU CNN "
-          "phase diagram (not part of `all`)")
+    print(f"{'cnn-phase':10s} {'yes':3s} {'see docs':>12s}  Shang et al. (2024): ReLU CNN "
+          "phase diagram and phase law (not part of `all`)")
     return 0
 
 
@@ -78,11 +83,15 @@ def run(args) -> int:
     if unknown:
         raise FlowtoolsError(f"unknown figure {', '.join(map(repr, unknown))}: use one of "
                              f"{', '.join(FIGURES)}, all, cnn-phase (--list).")
+    if (args.executor != "local" or args.workers is not None) and names != ["cnn-phase"]:
+        raise FlowtoolsError("--executor and --workers apply to cnn-phase only (its cells run "
+                             "on the sweep engine): run it on its own.")
     check_output_dir(args.out, what="--out")  # before any work: a FlowtoolsError exits 2
     if "cnn-phase" in names:
         from flowtools.experiments import cnn_phase
 
-        cnn_phase.main(quick=args.quick, out=args.out)
+        cnn_phase.main(quick=args.quick, out=args.out, executor=args.executor,
+                       workers=args.workers)
         names = [n for n in names if n != "cnn-phase"]
         if not names:
             return 0
