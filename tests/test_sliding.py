@@ -113,11 +113,13 @@ def test_relu_cnn_gated_loss_is_the_loss_off_the_kinks():
 def test_relu_cnn_flow_is_the_limit_of_gd_and_of_dopri5():
     """σ0 = 0.01, t ≤ 2: noise preactivations slide. GD's gap to the sliding integrator's
     end point falls at order 1 in η (measured 2.00× per halving), dopri5's at order 1 in
-    rtol (its chattering; measured 8.4e-4, 9.6e-5, 9.4e-6 at rtol 1e-5, 1e-6, 1e-7)."""
+    rtol here (its chattering; measured 8.4e-4, 9.6e-5, 9.4e-6 at rtol 1e-5, 1e-6, 1e-7)."""
     model, theta0 = _cnn()
     sw = relu_cnn_switched(model)
     ref = integrate_sliding(sw, theta0, 2.0, rtol=1e-11)
     assert ref.events["enter"] >= 3 and ref.sliding.size >= 3
+    # the Filippov flow conserves ‖W‖² − ‖V‖² too (the gates multiply both sides' terms)
+    assert abs(model.imbalance(ref.theta) - model.imbalance(theta0)) < 1e-11  # 2.5e-13
     coarse = integrate_sliding(sw, theta0, 2.0, rtol=1e-6)
     assert np.max(np.abs(coarse.theta - ref.theta)) < 1e-6  # measured 3.9e-8
     assert coarse.steps <= 20  # measured 13; dopri5 takes 587 at rtol 1e-6

@@ -31,6 +31,22 @@ Kuznetsov, ACM TOMS 34, 2008, with Utkin's equivalent control for the sliding fi
   Gauss–Newton step; for linear kinks, as the CNN's, the Runge–Kutta stages keep h_S at
   round-off anyway: they preserve linear invariants).
 
+**Measured** (``benchmarks/bench_sliding.py``, the instance above: n = 10, d = 50, m = 4,
+σ0 = 0.01, v0 = 0.1, t ≤ 2; 24 crossings, 21 entries into sliding, 5 exits, 16 kinks
+sliding at the end): 47 steps at rtol 1e-6 (746 field evaluations + 235 control solves,
+0.6 s) with an end-point error 3.8e-7, 48 steps and 3.3e-10 at rtol 1e-10 — against
+dopri5's 507 steps (error 4.5e-4) at rtol 1e-6 and 45 482 steps (4.1e-6, 3.4 s) at 1e-8.
+The error is measured against this integrator at rtol 1e-13, which GD confirms
+independently: GD's end point approaches it at order 1 in η (8.6e-7 at η = 1e-5, 7.6e-8
+at 1e-6; the Richardson extrapolation 2.2e-8) while it stays 4.1e-6 from dopri5 at rtol
+1e-8 — dopri5's chattering converges slowly (1.0e-5 at rtol 1e-7, 4.1e-6 at 1e-8, 5.5e-6
+at 1e-9). The steps are set by the events (about one step per smooth segment), not by
+rtol; a step costs more Python than dopri5's compiled loop (≈ 12 ms against 0.07 ms).
+On the phase diagram's network (n = 20, d = 1000, m = 10, in span coordinates, t ≤ 2;
+190 events, 58 kinks sliding at the end): 173 steps and an error 8e-10 at rtol 1e-6 (7 s;
+each evaluation on a sliding segment solves for up to 64 controls), against dopri5's 538
+steps (3.6e-3) at rtol 1e-6 and 36 713 steps (4.2e-5, 4 s) at 1e-8.
+
 ``integrate_sliding(switched, theta0, t1, rtol=...)`` returns a ``SlidingResult`` with the
 end point and the work: accepted steps, field evaluations (each on a sliding segment
 includes one equivalent-control solve), control solves made only for event location and
@@ -400,7 +416,8 @@ def integrate_sliding(sw: Switched, theta0, t1: float, *, rtol: float = 1e-10,
 
 
 def relu_cnn_switched(model) -> Switched:
-    """The ``Switched`` of a ``flowtools.models.relu_cnn.ReluCNN`` (from its public fields).
+    """The ``Switched`` of a ``flowtools.models.relu_cnn.ReluCNN`` (from its public fields;
+    a ``ReluCNNSpan`` too: the same network in span coordinates, cheaper for large d).
 
     Kinks (K = 2m(n+1)): the signal kinks ⟨w_{j,r}, µ⟩ (2m; sample i's signal unit has
     preactivation y_i·⟨w_{j,r}, µ⟩, gate s if y_i = +1 and 1 − s if y_i = −1), then the
