@@ -61,6 +61,22 @@ def test_enters_and_leaves_a_sliding_mode():
     assert r.sliding.size == 0
 
 
+def test_slides_on_two_coupled_kinks_at_once():
+    # h1 = x, h2 = x + y, L = 2·ReLU(h1) + 2·ReLU(h2) − 2.5·x − y + z: ẋ = 2.5 − 2s1 − 2s2,
+    # ẏ = 1 − 2s2, ż = −1. From (0.3, 0.5): x reaches 0 at t = 0.2 and slides (s1 = 1/4),
+    # x + y = y reaches 0 at t = 0.5 and both slide (the coupled controls s2 = 1/2,
+    # s1 = 3/4: a 2 × 2 equivalent-control system with off-diagonal terms); the end is
+    # (0, 0, −1)
+    sw = Switched(kinks=lambda th: jnp.stack([th[0], th[0] + th[1]]),
+                  gated_loss=lambda th, s: (2 * s[0] * th[0] + 2 * s[1] * (th[0] + th[1])
+                                            - 2.5 * th[0] - th[1] + th[2]), n_kinks=2)
+    r = integrate_sliding(sw, np.array([0.3, 0.5, 0.0]), 1.0, rtol=1e-10)
+    assert np.max(np.abs(r.theta - np.array([0.0, 0.0, -1.0]))) < 1e-14
+    assert [(e[1], e[2]) for e in r.log] == [("enter", 0), ("enter", 1)]
+    assert abs(r.log[0][0] - 0.2) < 1e-14 and abs(r.log[1][0] - 0.5) < 1e-14
+    assert list(r.sliding) == [0, 1]
+
+
 def test_slides_on_a_curved_kink_from_the_start():
     # h = x − y²/2, L = 2·ReLU(h) − h + y, started on the kink at (1/2, 1): it slides with
     # s = 1/2 + y/(2(1 + y²)) ∈ [0, 1] and ẏ = −1/(1 + y²), so y + y³/3 = 4/3 − t, x = y²/2
