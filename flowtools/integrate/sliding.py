@@ -41,11 +41,13 @@ independently: GD's end point approaches it at order 1 in η (8.6e-7 at η = 1e-
 at 1e-6; the Richardson extrapolation 2.2e-8) while it stays 4.1e-6 from dopri5 at rtol
 1e-8 — dopri5's chattering converges slowly (1.0e-5 at rtol 1e-7, 4.1e-6 at 1e-8, 5.5e-6
 at 1e-9). The steps are set by the events (about one step per smooth segment), not by
-rtol; a step costs more Python than dopri5's compiled loop (≈ 12 ms against 0.07 ms).
+rtol; a step costs more Python than dopri5's compiled loop (≈ 12 ms against 0.1 ms; 2 shared
+cores at load ≈ 3).
 On the phase diagram's network (n = 20, d = 1000, m = 10, in span coordinates, t ≤ 2;
 190 events, 58 kinks sliding at the end): 173 steps and an error 8e-10 at rtol 1e-6 (7 s;
 each evaluation on a sliding segment solves for up to 64 controls), against dopri5's 538
-steps (3.6e-3) at rtol 1e-6 and 36 713 steps (4.2e-5, 4 s) at 1e-8.
+steps (3.6e-3) at rtol 1e-6 and 36 713 steps (4.2e-5, 4 s) at 1e-8 (errors against this
+integrator at rtol 1e-11; GD's gap to it 1.5e-5 at η = 1e-4, 1.3e-6 at 1e-5).
 
 ``integrate_sliding(switched, theta0, t1, rtol=...)`` returns a ``SlidingResult`` with the
 end point and the work: accepted steps, field evaluations (each on a sliding segment
@@ -56,7 +58,7 @@ settling, the events. ``relu_cnn_switched(model)`` builds the ``Switched`` of a
 A 2-D flow with a known Filippov solution: L(x, y) = 2·ReLU(x) − x + y, field ẋ = −1 for
 x > 0 and +1 for x < 0 (so x slides on 0 with s = 1/2 once it gets there), ẏ = −1:
 
-    >>> import jax.numpy as jnp, numpy as np
+    >>> import numpy as np
     >>> from flowtools.integrate.sliding import Switched, integrate_sliding
     >>> sw = Switched(kinks=lambda th: th[:1],
     ...               gated_loss=lambda th, s: 2 * th[0] * s[0] - th[0] + th[1], n_kinks=1)
