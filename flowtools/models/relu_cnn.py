@@ -35,11 +35,16 @@ saved states):
   and the other samples' cross terms ⟨ξ_k, ξ_i⟩ push it back, so it stays at 0 (GD
   chatters around 0 with amplitude O(η); the adaptive solver chatters at the tolerance).
   Then the cost grows steeply as rtol falls (n = 10, d = 50, m = 4, σ0 = 0.01, t ≤ 2:
-  507 steps at rtol 1e-6, 4.5·10⁴ at 1e-8) and the flow itself is accurate only to about
-  the tolerance's effect (~1e-4 between rtol 1e-6 and 1e-7). On the phase diagram's
-  networks (d = 1000, m = 10) rtol 1e-6 stopped at a loss target 5 % early in time, and
-  rtol 1e-8 agreed with GD's η → 0 limit (``flowtools.experiments.cnn_phase.flow_check``):
-  use rtol ≤ 1e-8 for end points, 1e-6 for a quick look.
+  507 steps at rtol 1e-6, 4.5·10⁴ at 1e-8) and the end point converges slowly (error
+  4.5e-4 at rtol 1e-6, 1.0e-5 at 1e-7, 4.1e-6 at 1e-8, 5.5e-6 at 1e-9). On the phase
+  diagram's networks (d = 1000, m = 10) rtol 1e-6 stopped at a loss target 5 % early in
+  time, and rtol 1e-8 agreed with GD's η → 0 limit to a few 1e-6
+  (``flowtools.experiments.cnn_phase.flow_check``).
+  ``flowtools.integrate.sliding`` integrates the Filippov solution itself (events at the
+  kinks, the equivalent control on sliding modes, DOP853 between events): 47 steps with an
+  end-point error 3.8e-7 at rtol 1e-6 and 3.5e-8 at 1e-8 on that instance, GD's η → 0
+  limit confirming it (``benchmarks/bench_sliding.py``). Use it for end points; dopri5 at
+  rtol 1e-6 for a quick look.
 
 **Span coordinates** (``ReluCNN.span``, ``reduce``, ``lift``): the loss depends on each filter
 w_{j,r} only through ⟨w_{j,r}, µ⟩ and ⟨w_{j,r}, ξ_i⟩. With Q (d × (n+1)) an orthonormal
