@@ -9,7 +9,8 @@ module for the grid, the fitted constants and the exponents.
 
     python -m demos.shang2024_phase_transition [--out out/demos/] [--quick]
 
-Writes cnn_phase.png and cnn_phase.nc under --out.
+Writes cnn_phase.png, cnn_phase.nc, cnn_law.png, cnn_law.nc and cnn_phase_claims.json
+under --out.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from flowtools.experiments.cnn_phase import main as cnn_phase_main
 
 
 def main(argv=None):
-    ap = parser(__doc__, quick_help="the CI-sized grid (~40 s)")
+    ap = parser(__doc__, quick_help="the CI-sized grids (~2.5 min)")
     args = ap.parse_args(argv)
     out, _ = prepare(args)
     return cnn_phase_main(quick=args.quick, out=out)

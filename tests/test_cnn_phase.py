@@ -125,6 +125,12 @@ def test_the_law_writes_its_figure_edges_and_claims(quick_run):
     assert len(claims) == 5
     assert {c["verdict"] for c in claims} <= {"agree", "DISAGREE", "undecided"}
     assert json.loads(ds.attrs["claims"]) == claims
+    # the collapse (m identical filters are one filter at √m·v0, tests/test_cnn_law.py):
+    # with random filters the m-curves are closer at equal K = m·v0²·σp√(d/n) than at
+    # equal v0
+    found = json.loads(law.attrs["analysis"])
+    for c in found["collapse"].values():
+        assert c["at_equal_K"] < c["at_equal_v0"]
 
 
 def test_a_second_law_run_computes_nothing(quick_run):

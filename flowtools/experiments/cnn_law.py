@@ -462,10 +462,11 @@ def plot(law, phase, s: LawSettings, found: dict):
     _plain_log(ax.yaxis)
     ax.set_xlabel(r"$K = m\,v_0^2\,\sigma_p\sqrt{d/n}$")
     ax.set_ylabel(r"edge $\|\mu\|_2 / (\sigma_p\sqrt{d/n})$")
-    col = "; ".join(f"d/n={k}: {100 * c['at_equal_K']:.1f} % (at equal v0 "
-                    f"{100 * c['at_equal_v0']:.0f} %)" for k, c in found["collapse"].items())
-    ax.set_title(f"(a) collapse in K (seed range); spread over m\n{col}; "
-                 f"{found['excluded_rows']} row(s) left out (not fitted)", fontsize=9)
+    col = "\n".join(f"d/n = {k}: spread over m {100 * c['at_equal_K']:.1f} % at equal K, "
+                    f"{100 * c['at_equal_v0']:.0f} % at equal v0"
+                    for k, c in found["collapse"].items())
+    ax.set_title(f"(a) collapse in K (seed range)\n{col}\n{found['excluded_rows']} row(s) "
+                 "left out (GD did not fit every sample)", fontsize=8.5)
     ax.legend(fontsize=6.5, ncol=2)
     ax = axes[0, 1]
     for dn in s.dns:

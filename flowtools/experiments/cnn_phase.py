@@ -496,7 +496,8 @@ def plot(ds):
     ax.legend(fontsize=7)
     fig.suptitle(f"Shang, Meng, Cao & Zou (2024), fully trainable two-layer ReLU CNN: n = "
                  f"{s['n']}, d = {s['d']}, m = {s['m']}, σp = {s['sigma_p']}, σ0 = "
-                 f"{s['sigma0']:g} ({s['mode']} mode)", fontsize=12)
+                 f"{s['sigma0']:g} ({s['mode']} mode; flowtools' grid — the paper's own is "
+                 "not known here)", fontsize=12)
     fig.tight_layout()
     return fig
 
