@@ -41,8 +41,8 @@ import numpy as np
 from flowtools.errors import FlowtoolsError
 from flowtools.fitting import fit_slope
 
-__all__ = ["LawSettings", "collapse", "compare_forms", "edges", "local_slopes", "log_form_x",
-           "verdict"]
+__all__ = ["LawSettings", "benign_edge", "collapse", "compare_forms", "edges", "local_slopes",
+           "log_form_x", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -116,36 +116,58 @@ class LawSettings:
         return sorted(pairs)
 
 
-def grid_tables(s: LawSettings, dn: float, m: int) -> dict:
-    """The round-0 sweep grid (family ``relu_cnn``) of one (d/n, m): data_seed × ‖µ‖ × v0,
-    GD with η_d to loss ≤ ``loss_target`` within ``iterations``."""
-    d = s.d_of(dn)
-    scale = s.sigma_p * math.sqrt(dn)
-    return {
-        "sweep": {"name": f"cnn_law_{s.mode}_dn{dn:g}_m{m}", "family": "relu_cnn",
-                  "cells_per_task": len(s.Ks),
-                  "description": f"ReLU CNN benign edge, d/n = {dn:g}, m = {m} ({s.mode} mode)"},
-        "problem": {"n": s.n, "dim": d, "width": m, "sigma_p": s.sigma_p, "n_test": s.n_test,
-                    "data_seed": list(s.seeds_of(dn)),
-                    "mu_norm": [float(scale * x) for x in s.xs]},
-        "init": {"sigma0": s.sigma0(d), "v0": [float(v) for v in s.v0s(dn, m)]},
-        "integrator": {"dynamics": "gd", "lr": s.lr(d), "stable_v0": s.stable_v0,
-                       "max_iter": s.iterations,
-                       "loss_threshold": s.loss_target},
-    }
+def benign_edge(store, *, n: int, d: int, m: int, v0, mus, sigma0: float,
+                sigma_p: float = 1.0, seeds=(0,), lr: float = 0.01, stable_v0=0.3,
+                max_iter: int = 20_000, loss_target: float = 0.01, n_test: int = 1000,
+                level: float = 0.25, rounds: int = 4, points: int = 2, name: str = "",
+                executor="local", workers=None, log=print):
+    """The benign edge of the ReLU CNN for each data seed and v0: the ‖µ‖ where the test
+    error of GD trained to loss ≤ ``loss_target`` falls through ``level`` for the last time.
 
-
-def edges(s: LawSettings, store_dir, *, executor="local", workers=None, log=print):
-    """Refine every (d/n, m) of ``s.rows()`` (stores under ``store_dir``, resumed); returns
-    an ``xarray.Dataset`` with dims (dn, m, seed, K): ``edge`` (the refined estimate),
-    ``lo``/``hi`` (its final bracket), ``v0`` and ``converged`` (the fraction of the row's
-    cells that reached the loss target)."""
+    Round 0 trains every (seed, ‖µ‖ ∈ ``mus``, v0) cell (family ``relu_cnn``, GD with
+    η_v0 = min(lr, lr·(stable_v0/v0)²), at most ``max_iter`` iterations); then
+    ``flowtools.sweep.refine`` bisects (``points`` probes per round, ``rounds`` rounds) each
+    row's last bracket, every round stored under ``store`` (resumable; ``executor`` and
+    ``workers`` as in ``run_sweep``). Returns an ``xarray.Dataset`` over (data_seed, v0):
+    ``edge`` (interpolated in log ‖µ‖ inside the bracket), ``lo``/``hi`` (the bracket; its
+    width shrinks by (points + 1)^rounds from the ``mus`` spacing), ``converged`` (the
+    fraction of the row's round-0 cells that reached the loss target) and every probe;
+    ``edge.std("data_seed")`` is the seeds' spread."""
     import pathlib
-
-    import xarray as xr
 
     from flowtools.sweep.refine import refine
     from flowtools.sweep.store import open_results
+
+    v0s = [float(v) for v in np.atleast_1d(v0)]
+    tables = {
+        "sweep": {"name": name or "cnn_edge", "family": "relu_cnn",
+                  "cells_per_task": len(v0s),
+                  "description": f"ReLU CNN benign edge, n = {n}, d = {d}, m = {m}"},
+        "problem": {"n": n, "dim": d, "width": m, "sigma_p": sigma_p, "n_test": n_test,
+                    "data_seed": [int(x) for x in seeds],
+                    "mu_norm": [float(x) for x in mus]},
+        "init": {"sigma0": sigma0, "v0": v0s},
+        "integrator": {"dynamics": "gd", "lr": lr, "stable_v0": stable_v0,
+                       "max_iter": max_iter, "loss_threshold": loss_target},
+    }
+    store = pathlib.Path(store)
+    res = refine(tables, "mu_norm", "test_error", level, store, rounds=rounds, points=points,
+                 crossing="last", executor=executor, workers=workers, log=log)
+    res = res.transpose("data_seed", "v0", ...).rename(estimate="edge")
+    r0 = open_results(store / "round0.zarr", lazy=False)
+    res["converged"] = (r0["loss_final"] <= loss_target).mean("mu_norm").transpose(
+        "data_seed", "v0")
+    res["edge"].attrs["long_name"] = f"benign edge ‖µ‖ (test error falls through {level})"
+    return res
+
+
+def edges(s: LawSettings, store_dir, *, executor="local", workers=None, log=print):
+    """``benign_edge`` for every (d/n, m) of ``s.rows()`` (stores under ``store_dir``,
+    resumed; v0 from the K grid, σ0 and η scaled with d); returns an ``xarray.Dataset``
+    with dims (dn, m, seed, K): ``edge``, ``lo``/``hi``, ``v0`` and ``converged``."""
+    import pathlib
+
+    import xarray as xr
 
     store_dir = pathlib.Path(store_dir)
     dns = sorted({dn for dn, _ in s.rows()})
@@ -154,21 +176,20 @@ def edges(s: LawSettings, store_dir, *, executor="local", workers=None, log=prin
     shape = (len(dns), len(ms), len(seeds), len(s.Ks))
     out = {k: np.full(shape, np.nan) for k in ("edge", "lo", "hi", "v0", "converged")}
     for dn, m in s.rows():
-        tables = grid_tables(s, dn, m)
-        store = store_dir / tables["sweep"]["name"]
-        res = refine(tables, "mu_norm", "test_error", s.level, store, rounds=s.rounds,
-                     points=s.points, crossing="last", executor=executor, workers=workers,
-                     log=log)
-        res = res.transpose("data_seed", "v0", ...)
+        d = s.d_of(dn)
+        name = f"cnn_law_{s.mode}_dn{dn:g}_m{m}"
+        res = benign_edge(store_dir / name, n=s.n, d=d, m=m, v0=s.v0s(dn, m),
+                          mus=s.sigma_p * math.sqrt(dn) * np.asarray(s.xs),
+                          sigma0=s.sigma0(d), sigma_p=s.sigma_p, seeds=s.seeds_of(dn),
+                          lr=s.lr(d), stable_v0=s.stable_v0, max_iter=s.iterations,
+                          loss_target=s.loss_target, n_test=s.n_test, level=s.level,
+                          rounds=s.rounds, points=s.points, name=name, executor=executor,
+                          workers=workers, log=log)
         a, b = dns.index(dn), ms.index(m)
         idx = [seeds.index(int(x)) for x in res["data_seed"].values]
-        for k in ("edge", "lo", "hi"):
-            src = "estimate" if k == "edge" else k
-            out[k][a, b, idx] = res[src].values
+        for k in ("edge", "lo", "hi", "converged"):
+            out[k][a, b, idx] = res[k].values
         out["v0"][a, b, idx] = res["v0"].values[None, :]
-        r0 = open_results(store / "round0.zarr", lazy=False)
-        ok = (r0["loss_final"] <= s.loss_target).mean("mu_norm").transpose("data_seed", "v0")
-        out["converged"][a, b, idx] = ok.values
     dims = ("dn", "m", "seed", "K")
     ds = xr.Dataset({k: (dims, v) for k, v in out.items()},
                     coords=dict(dn=np.asarray(dns, float), m=np.asarray(ms),
