@@ -472,7 +472,8 @@ def plot(ds):
     e0 = np.nanmean(ds["mscan_edge"].sel(protocol="trained").values[:, 0])
     ax.plot(ms, e0 * (ms / ms[0]) ** -0.5, "k--", lw=0.8, label=r"$\propto m^{-1/2}$")
     _edge_axes(ax, f"width m (v0 = {s['v0_m']:g}, d = {s['d']}, n = {s['n']})",
-               "(d) small-v0 edge against m (mean ± sd over seeds)", 7)
+               "(d) small-v0 edge against m at fixed v0 (mean ± sd over seeds;\n"
+               "m enters only through m·v0²: see cnn_law.png (a))", 7)
     # (e) Δv/ΔW against v0
     ax = axes[1, 1]
     r = ds["layer_change_ratio"].sel(protocol="trained").mean("seed").values
