@@ -240,8 +240,7 @@ def local_slopes(ds, dn: float, m: int) -> dict:
     slopes = np.diff(le, axis=1) / np.diff(lv, axis=1)
     n = np.sum(np.isfinite(slopes), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(np.isfinite(slopes), slopes, np.nan), axis=0) if \
-            slopes.size else slopes
+        mean = np.nanmean(slopes, axis=0) if slopes.size else slopes
         sd = np.nanstd(slopes, axis=0, ddof=1) if slopes.shape[0] > 1 else np.full(
             slopes.shape[1], np.nan)
         se = sd / np.sqrt(n)
@@ -300,7 +299,7 @@ def compare_forms(ds, dn: float, m: int, sigma_p: float) -> dict:
     ok = np.isfinite(e) & (K <= 1)
     if ok.sum() < 3:
         return dict(points=int(ok.sum()), A=np.nan, rms_log=np.nan, power_slope=np.nan,
-                    power_rms_log=np.nan)
+                    power_intercept=np.nan, power_rms_log=np.nan)
     x = e[ok] / (sigma_p * math.sqrt(dn))
     logA = np.median((1 - x) * np.log(1 / K[ok]) - np.log(x))
     for _ in range(30):  # Gauss–Newton on log A for Σ (log x_fit − log x)²
@@ -317,7 +316,8 @@ def compare_forms(ds, dn: float, m: int, sigma_p: float) -> dict:
     pres = np.log(e[ok]) - (pw.intercept + pw.slope * np.log(v0[ok]))
     return dict(points=int(ok.sum()), A=float(math.exp(logA)),
                 rms_log=float(np.sqrt(np.mean((np.log(xf) - np.log(x)) ** 2))),
-                power_slope=float(pw.slope), power_rms_log=float(np.sqrt(np.mean(pres**2))))
+                power_slope=float(pw.slope), power_intercept=float(pw.intercept),
+                power_rms_log=float(np.sqrt(np.mean(pres**2))))
 
 
 def stages(phase, v0_max: float = 0.01) -> list[dict]:
@@ -353,10 +353,11 @@ def stages(phase, v0_max: float = 0.01) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- results
-def analyse(law, s: LawSettings) -> dict:
+def analyse(law, s: LawSettings, phase=None) -> dict:
     """Every number of the law's verdict from an ``edges`` dataset: the collapse at each
     collapse d/n, the local slopes at each d/n (m = m_slopes), the verdict at the largest
-    d/n, the two forms' residuals. Rows in which some round-0 cell did not reach the loss
+    d/n, the two forms' residuals, and (given ``cnn_phase``'s dataset ``phase``) the
+    ``stages``. Rows in which some round-0 cell did not reach the loss
     target (GD could not fit every sample: a dead sample, no filter active on it) are left
     out and counted (``excluded_rows``)."""
     usable = law["converged"] >= 1  # rows where GD reached the loss target in every cell
@@ -371,6 +372,7 @@ def analyse(law, s: LawSettings) -> dict:
     last = out["slopes"][f"{dns[-1]:g}"]
     prev = out["slopes"][f"{dns[-2]:g}"]["steepest"] if len(dns) > 1 else None
     out["verdict"] = verdict(last["steepest"], last["steepest_stderr"], prev, dns[-1])
+    out["stages"] = stages(phase) if phase is not None else []
     return out
 
 
@@ -385,15 +387,18 @@ def claims(phase, law, s: LawSettings, found: dict) -> list:
     fits = json.loads(phase.attrs["fits"])
     out = []
     fp, ft = fits["paper"]["dn_large_v0"], fits["trained"]["dn_large_v0"]
-    ok = abs(fp["slope"] - 0.25) <= 2 * fp["stderr"] if np.isfinite(fp["stderr"]) else None
+    if s.mode != "full":
+        ok, why = None, "quick mode: too few d/n values"
+    elif not np.isfinite(fp["stderr"]):
+        ok, why = None, "no standard error (fewer than two seeds)"
+    else:
+        ok = bool(abs(fp["slope"] - 0.25) <= 2 * fp["stderr"])
+        why = "" if ok else "the paper protocol's exponent is more than 2 s.e. from 1/4"
     out.append(Claim(
         "§3: large v0, benign iff ‖µ‖⁴/σp⁴ = Ω̃(d/n): edge ∝ (d/n)^{1/4}",
         f"exponent {_pm(fp['slope'], fp['stderr'])} (paper protocol), "
         f"{_pm(ft['slope'], ft['stderr'])} (trained), over d/n = "
-        f"{', '.join(f'{d:g}' for d in np.asarray(phase['d'].values) / s.n)}",
-        ok if s.mode == "full" else None,
-        "" if ok else "quick mode: too few d/n values" if s.mode != "full" else
-        "the paper protocol's exponent is more than 2 s.e. from 1/4"))
+        f"{', '.join(f'{d:g}' for d in np.asarray(phase['d'].values) / s.n)}", ok, why))
     col = found["collapse"]
     worst = max((c["at_equal_K"] for c in col.values()), default=np.nan)
     ref = min((c["at_equal_v0"] for c in col.values()), default=np.nan)
@@ -421,7 +426,7 @@ def claims(phase, law, s: LawSettings, found: dict) -> list:
             f"d/n = {k}: {f['rms_log']:.3f} (A = {f['A']:.3g}) vs {f['power_rms_log']:.3f} "
             f"(slope {f['power_slope']:+.2f})" for k, f in found["forms"].items())
         if found["verdict"] != "consistent with −1" else ""))
-    st = stages(phase)
+    st = found["stages"]
     if st:
         g = min(x["growth_stage1"] for x in st)
         out.append(Claim(
@@ -528,8 +533,7 @@ def plot(law, phase, s: LawSettings, found: dict):
         ax.plot(vf, s.sigma_p * math.sqrt(dn) * log_form_x(Kf, f["A"]), "r-", lw=1.2,
                 label=f"log form, A = {f['A']:.3g}: rms {f['rms_log']:.3f}")
         w = K <= 1
-        pw = fit_slope(v0[w], e.mean("seed").values[w])
-        ax.plot(v0[w], np.exp(pw.intercept) * v0[w] ** pw.slope, "b--", lw=1.2,
+        ax.plot(v0[w], np.exp(f["power_intercept"]) * v0[w] ** f["power_slope"], "b--", lw=1.2,
                 label=f"power law, slope {f['power_slope']:+.2f}: rms {f['power_rms_log']:.3f}")
     ax.axhline(s.sigma_p * math.sqrt(dn), color="gray", ls=":", lw=1, label=r"$\sigma_p\sqrt{d/n}$")
     ax.set_xscale("log")
@@ -557,7 +561,7 @@ def plot(law, phase, s: LawSettings, found: dict):
     for a, v in enumerate(tv):
         t, br = phase["traj_t"].values[a], phase["traj_balance_ratio"].values[a]
         ax.loglog(t[1:], br[1:], "-", lw=1.4, label=f"v0 = {v:g}")
-    for x in stages(phase):
+    for x in found["stages"]:
         ax.axvline(x["T1"], color="gray", ls=":", lw=0.8)
     ax.set_xlabel("flow time t = k·η (dotted: T1 of the small-v0 runs)")
     ax.set_ylabel(r"median $|\langle w_{y_i,r},\xi_i\rangle / v_{y_i,r,2}|$")

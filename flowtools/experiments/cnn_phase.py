@@ -566,7 +566,7 @@ def main(*, quick=False, out="out/reproduce", executor="local", workers=None):
         plt.close(fig)
     for line in summary_lines(ds):
         print(line)
-    law = _law(ds, pathlib.Path(out), executor=executor, workers=workers)
+    law = _law(ds, pathlib.Path(out), quick=quick, executor=executor, workers=workers)
     ds.attrs["wall_time_total_s"] = time.perf_counter() - t0
     ds.attrs["claims"] = law.attrs["claims"]
     nc = write(ds, out)
@@ -575,7 +575,7 @@ def main(*, quick=False, out="out/reproduce", executor="local", workers=None):
     return ds
 
 
-def _law(phase, out, *, executor="local", workers=None):
+def _law(phase, out, *, quick=False, executor="local", workers=None):
     """The small-v0 law on refined edges (``flowtools.experiments.cnn_law``): stores in
     ``out/cnn_phase_store/MODE/law``; writes cnn_law.png, cnn_law.nc and the claims table
     (cnn_phase_claims.json, printed); returns the edges dataset with the analysis and the
@@ -587,11 +587,10 @@ def _law(phase, out, *, executor="local", workers=None):
     from flowtools.experiments.claims import claims_json, print_claims
 
     t0 = time.perf_counter()
-    s = cnn_law.LawSettings.quick() if json.loads(phase.attrs["settings"])["mode"] == \
-        "quick" else cnn_law.LawSettings()
+    s = cnn_law.LawSettings.quick() if quick else cnn_law.LawSettings()
     law = cnn_law.edges(s, out / "cnn_phase_store" / s.mode / "law", executor=executor,
                         workers=workers)
-    found = cnn_law.analyse(law, s)
+    found = cnn_law.analyse(law, s, phase)
     claims = cnn_law.claims(phase, law, s, found)
     fig = cnn_law.plot(law, phase, s, found)
     try:
