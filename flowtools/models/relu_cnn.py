@@ -309,11 +309,14 @@ class ReluCNN(_PatchNetwork):
         mu, xi = np.asarray(self.mu), np.asarray(self.xi)
         basis = np.concatenate([(mu / (mu @ mu))[:, None],
                                 (xi / np.sum(xi * xi, axis=1)[:, None]).T], axis=1)
-        if np.linalg.matrix_rank(basis) < basis.shape[1]:
+        Q, R = np.linalg.qr(basis)
+        # the rank from R, whose singular values are the basis's (Q is orthonormal), with
+        # matrix_rank's tolerance for the d × (n+1) basis: an (n+1)² SVD, not a d × (n+1) one
+        sv = np.linalg.svd(R, compute_uv=False)
+        if np.sum(sv > sv.max() * max(basis.shape) * np.finfo(float).eps) < basis.shape[1]:
             raise FlowtoolsError("µ and the noise patches ξ_i are linearly dependent (n ≥ d?):"
                                  " the coefficients γ, ρ are not unique and span{µ, ξ_i} has"
                                  " fewer than n + 1 dimensions; use d > n.")
-        Q, R = np.linalg.qr(basis)
         return basis, Q, R
 
     def span(self) -> ReluCNNSpan:
