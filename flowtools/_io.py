@@ -66,8 +66,8 @@ from flowtools.errors import FlowtoolsError
 
 __all__ = ["atomic_open", "atomic_write", "check_output_dir", "check_output_file",
            "dumps_json", "netcdf_attr", "open_folder", "open_regular", "private_folder",
-           "read_regular", "remove_temporaries", "safe_open", "savefig", "staged_outputs",
-           "to_strict_json", "write_json", "write_netcdf", "write_text"]
+           "read_regular", "remove_temporaries", "safe_open", "savefig", "signals_deferred",
+           "staged_outputs", "to_strict_json", "write_json", "write_netcdf", "write_text"]
 
 
 # ---------------------------------------------------------------------- no planted links
@@ -542,7 +542,7 @@ def check_output_file(path, *, what: str = "the output file") -> pathlib.Path:
 
 # ---------------------------------------------------------------------- sets of files
 @contextlib.contextmanager
-def _signals_deferred():
+def signals_deferred():
     """Hold SIGINT/SIGTERM back for a few renames, so Ctrl-C cannot stop a commit half-way:
     their Python handlers are swapped for one that only records the signal, and a recorded
     signal is handed to the original handler right after (KeyboardInterrupt for Ctrl-C).
@@ -604,7 +604,7 @@ def staged_outputs(folder, names: Iterable[str]):
     stage = pathlib.Path(tempfile.mkdtemp(dir=folder, prefix=".flowtools-staging-"))
     try:
         yield stage
-        with _signals_deferred():
+        with signals_deferred():
             old = stage / ".old"
             old.mkdir()
             marker = folder / names[-1]

@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowtools._io import atomic_write, remove_temporaries, safe_open
+from flowtools._io import atomic_write, remove_temporaries, safe_open, signals_deferred
 from flowtools.errors import FlowtoolsError
 from flowtools.sweep.layout import FORMAT_VERSION, Layout
 
@@ -450,9 +450,12 @@ class SweepStore:
                                       dtype=bool, fill_value=False, dimension_names=dims)
             done.attrs.update({"description": "true once every variable of the cell is "
                                               "written (written after them)"})
-            with warnings.catch_warnings():
-                # zarr: consolidated metadata is not yet part of the v3 spec; xarray reads
-                # it, and warns about every store without it
+            # zarr: consolidated metadata is not yet part of the v3 spec (it warns so);
+            # xarray reads it, and warns about every store without it. zarr runs the call
+            # on its own event-loop thread: Ctrl-C is held back until it returns, so that
+            # the warning filter is still in place when that thread warns (an interrupt
+            # in between printed zarr's warning before "interrupted")
+            with signals_deferred(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 zarr.consolidate_metadata(store_cls(stage))
             os.rename(stage, path)
