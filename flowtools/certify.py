@@ -114,6 +114,27 @@ def splice(traj, rows, more):
                                compile_time=traj.compile_time + more.compile_time)
 
 
+def stack_rows(B: int, parts) -> object:
+    """One batched trajectory of ``B`` members from ``parts``, pairs (rows, trajectory of
+    len(rows) members) that cover 0 … B − 1; wall and compile times add, the info is the
+    first part's with the rejected steps of every member."""
+    first = parts[0][1]
+    out = {}
+    for name in ("ts", "thetas", "losses", "t_final", "theta_final", "loss_final", "status",
+                 "steps", "grad_evals"):
+        a = np.asarray(getattr(first, name))
+        out[name] = np.zeros((B,) + a.shape[1:], dtype=a.dtype)
+    rej = np.zeros(B, dtype=np.int64)
+    for rows, tr in parts:
+        for name in out:
+            out[name][rows] = getattr(tr, name)
+        rej[rows] = tr.info.get("rejected_steps", 0)
+    info = dict(first.info, rejected_steps=rej.tolist())
+    return dataclasses.replace(first, **out, info=info,
+                               wall_time=sum(tr.wall_time for _, tr in parts),
+                               compile_time=sum(tr.compile_time for _, tr in parts))
+
+
 def stationary_check(problem: AbstractModel, theta, loss_threshold: float = 0.0,
                      t: float = 0.0) -> dict:
     """Is a point where the flow stopped by ‖∇ℓ‖ ≤ gtol‖θ‖ (at time ``t``) a minimum to

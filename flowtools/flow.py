@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowtools import _validate as V
-from flowtools.certify import certify_ends, splice
+from flowtools.certify import certify_ends, splice, stack_rows
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
@@ -86,6 +86,7 @@ def solve_flow(
     theta0,
     *,
     t1: float | None = None,
+    t0=0.0,
     loss_threshold: float = 1e-15,
     gtol: float = 1e-15,
     backend: str = "diffrax",
@@ -112,8 +113,16 @@ def solve_flow(
             stop nor a step budget, then stops at ``SCIPY_T1`` = 1e12. With both stops
             disabled (``loss_threshold=0, gtol=0``) give a horizon, or the flow runs to
             ``max_steps``.
+        t0: the start time, a float or one per member ((B,), in [0, t1)); default 0. The
+            field is autonomous, so a later start only shifts time: a flow continued from
+            another's end point (``t0=tr.t_final``, ``theta0=tr.theta_final``) is the same
+            flow, saved on the same time grid (saves before t0 are NaN), its ``t_final``
+            the time on the whole flow (``flowtools.certify.splice`` joins the two). A
+            start after the last save time runs in its own time t − t0 (from t0 ≈ 1e15 on,
+            an O(1) step is below t0's float64 spacing and would not advance t). diffrax
+            only.
         loss_threshold: stop as soon as ℓ(θ) ≤ this (0 disables the stop). A start at or
-            below it ends at once: CONVERGED at t = 0 with 0 steps.
+            below it ends at once: CONVERGED at t = t0 with 0 steps.
         gtol: stop once ‖∇ℓ(θ)‖ ≤ gtol·‖θ‖ (diffrax backend). At a minimum this relative
             gradient sits at its round-off floor (~2e-16 on Example 1), where the state no
             longer moves in float64 and a step controller would see only noise; 0 disables
@@ -206,6 +215,7 @@ def solve_flow(
     info = dict(t1=t1, loss_threshold=loss_threshold, gtol=gtol, rtol=rtol, atol_rel=atol_rel)
     single = theta0.ndim == 1
     batch = np.atleast_2d(theta0)
+    t0s = _start_times(t0, len(batch), t1, backend)
     # Stops that hold at the start (events fire only on a crossing): end there, 0 steps.
     loss0, relg0 = (np.asarray(v) for v in _start_values(problem, jnp.asarray(batch)))
     at_start = np.where(loss0 <= loss_threshold, Status.CONVERGED,
@@ -229,13 +239,14 @@ def solve_flow(
         )
     if run.any():
         if backend == "diffrax":
-            traj = _solve_diffrax(problem, batch[run], opts, save_ts, info)
+            traj = _solve_diffrax(problem, batch[run], t0s[run], opts, save_ts, info)
         else:
             traj = solve_scipy(problem, batch[run], t1, loss_threshold, solver, rtol,
                                atol_rel, save_ts, info)
     else:
         traj = None
-    traj = _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info)
+    traj = _merge_start(traj, batch, t0s, run, at_start, loss0, save_ts, backend, solver,
+                        info)
     resume = (None if backend != "diffrax"
               else lambda tr, rows: _resume(problem, tr, rows, opts, save_ts, horizon))
     traj = certify_ends(problem, traj, loss_threshold, resume, max_steps)
@@ -254,20 +265,36 @@ def _start_values(problem, batch):
     return jax.vmap(one)(batch)
 
 
-def _merge_start(traj, batch, run, at_start, loss0, save_ts, backend, solver, info):
-    """The integrated members (``traj``, in order) and those that ended at t = 0, merged
-    into one batched ``Trajectory`` in the order of ``batch``."""
+def _start_times(t0, B: int, t1: float, backend: str) -> np.ndarray:
+    """``solve_flow``'s ``t0`` as (B,) start times in [0, t1), checked."""
+    t0s = np.asarray(t0, dtype=float)
+    if t0s.ndim > 1 or (t0s.ndim == 1 and len(t0s) != B):
+        raise FlowtoolsError(f"t0 must be a number or one start time per member ({B}), got "
+                             f"shape {t0s.shape}.")
+    t0s = np.broadcast_to(t0s, (B,)).copy()
+    if not np.all((t0s >= 0) & (t0s < t1)):
+        raise FlowtoolsError(f"the start time t0 must lie in [0, t1 = {t1:g}), got "
+                             f"{np.min(t0s):g} … {np.max(t0s):g}.")
+    if backend != "diffrax" and np.any(t0s > 0):
+        raise FlowtoolsError("a start time t0 > 0 needs the diffrax backend (continue a "
+                             "scipy flow from its end point with t0 = 0 and add the times).")
+    return t0s
+
+
+def _merge_start(traj, batch, t0s, run, at_start, loss0, save_ts, backend, solver, info):
+    """The integrated members (``traj``, in order) and those that ended at their start
+    (t = t0), merged into one batched ``Trajectory`` in the order of ``batch``."""
     if traj is not None and run.all():
         return traj
     B, S, p = len(batch), len(save_ts), batch.shape[1]
     ts = np.full((B, S), np.nan)
     thetas = np.full((B, S, p), np.nan)
     losses = np.full((B, S), np.nan)
-    first = save_ts[0] == 0
+    first = (save_ts[0] == 0) & (t0s == 0)
     ts[:, 0] = np.where(first, 0.0, np.nan)
-    thetas[:, 0] = np.where(first, batch, np.nan)
+    thetas[:, 0] = np.where(first[:, None], batch, np.nan)
     losses[:, 0] = np.where(first, loss0, np.nan)
-    out = dict(ts=ts, thetas=thetas, losses=losses, t_final=np.zeros(B),
+    out = dict(ts=ts, thetas=thetas, losses=losses, t_final=t0s.copy(),
                theta_final=batch.copy(), loss_final=np.asarray(loss0, dtype=float).copy(),
                status=np.where(run, Status.HORIZON, at_start).astype(np.int8),
                steps=np.zeros(B, dtype=np.int64), grad_evals=np.ones(B, dtype=np.int64))
@@ -334,7 +361,28 @@ def _model_loss(theta, model):
     return model.loss(theta)
 
 
-def _solve_diffrax(problem, theta0, opts: IntegratorOptions, save_ts, info):
-    # the raw status: CONVERGED means a stop fired (decided in ``certify_ends``)
-    sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss)
+def _solve_diffrax(problem, theta0, t0s, opts: IntegratorOptions, save_ts, info):
+    """The members from their start times ``t0s`` (``solve_flow``'s ``t0``); a start after
+    the last save time runs in its own time t − t0, a call per member. The raw status:
+    CONVERGED means a stop fired (decided in ``certify_ends``)."""
+    late = t0s > save_ts[-1]
+    if not late.any():
+        sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss,
+                        t0s=t0s if t0s.any() else None)
+        return dataclasses.replace(sol, info=dict(info, **sol.info))
+    chunk = min(opts.batch_size, 1 << max(0, len(theta0) - 1).bit_length())
+    parts = []
+    if (~late).any():
+        parts.append((np.flatnonzero(~late), integrate(
+            _model_field, problem, theta0[~late], save_ts, opts, loss=_model_loss,
+            t0s=t0s[~late], chunk=chunk)))
+    for i in np.flatnonzero(late):
+        more = integrate(_model_field, problem, theta0[i:i + 1], save_ts,
+                         dataclasses.replace(opts, t1=opts.t1 - t0s[i]), loss=_model_loss,
+                         chunk=chunk)
+        blank = np.full_like(more.ts, np.nan)
+        parts.append((np.array([i]), dataclasses.replace(
+            more, t_final=more.t_final + t0s[i], ts=blank, losses=blank,
+            thetas=np.full_like(more.thetas, np.nan))))
+    sol = stack_rows(len(theta0), parts)
     return dataclasses.replace(sol, info=dict(info, **sol.info))

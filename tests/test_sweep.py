@@ -153,7 +153,7 @@ def test_axes_spacings_and_defaults():
     ("[problem]\nn = 3\n[init]\nscale = 1e-4\nc_tlide = 0.5\n", 5,
      ["unknown key 'c_tlide'", "did you mean 'c_tilde'", "scale, seed, c_tilde, ratio"]),
     ("[problem]\nn = 3\n\n[inits]\nscale = 1\n", 4, ["unknown table [inits]", "[init]"]),
-    ("[init]\nscale = 1e-4\nc_tilde = [0.5,\n  1.5]\n", 3, ["init.c_tilde[1]", "(0, 1]"]),
+    ("[init]\nscale = 1e-4\nc_tilde = [0.5,\n  1.5]\n", 3, ["init.c_tilde[1]", "[0, 1]"]),
     ('[problem]\nn = "six"\n[init]\nscale = 1e-4\n', 2,
      ["problem.n must be a positive integer", "'six'"]),
     ("[problem]\nbias = 1\n[init]\nscale = 1e-4\n", 2, ["bias must be True or False"]),

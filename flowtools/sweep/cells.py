@@ -139,10 +139,40 @@ def _gd_record_at(max_iter: int, points: int) -> np.ndarray:
 _RUN_FIELDS = ("theta_final", "loss_final", "t_final", "status", "steps", "grad_evals")
 
 
-def _integrate(model, theta0: np.ndarray, settings: list, K: int) -> tuple[dict, float]:
+def _staged_flow(model, theta0: np.ndarray, it: Mapping, levels, n_save: int):
+    """One cell's flow (``theta0`` (p,)) stopped where ℓ first reaches each of ``levels``
+    and continued from there (``solve_flow``'s ``t0``) to the cell's own stop: the
+    trajectory (one member, saves joined by ``flowtools.certify.splice``) and, per level,
+    (t, ℓ, accepted steps, θ) there — NaN (steps −1) for a level the flow did not reach."""
+    from flowtools.certify import splice
+    from flowtools.flow import solve_flow
+    from flowtools.status import Status
+
+    def run(theta, t0, threshold):
+        return solve_flow(model, theta[None], t0=t0, t1=it["t1"], loss_threshold=threshold,
+                          gtol=it["gtol"], solver=it["solver"], rtol=it["rtol"],
+                          atol_rel=it["atol_rel"], max_steps=it["max_steps"], n_save=n_save)
+
+    K, p = len(levels), len(theta0)
+    st = {"stage_t": np.full(K, np.nan), "stage_loss": np.full(K, np.nan),
+          "stage_steps": np.full(K, -1, dtype=np.int64), "stage_theta": np.full((K, p), np.nan)}
+    tr = run(theta0, 0.0, levels[0])
+    for k in range(K):
+        if tr.status[0] != Status.CONVERGED:  # ended before this level: the cell's end
+            break
+        st["stage_t"][k], st["stage_loss"][k] = tr.t_final[0], tr.loss_final[0]
+        st["stage_steps"][k], st["stage_theta"][k] = tr.steps[0], tr.theta_final[0]
+        nxt = levels[k + 1] if k + 1 < K else it["loss_threshold"]
+        tr = splice(tr, np.array([0]), run(tr.theta_final[0], tr.t_final[0], nxt))
+    return tr[0], st
+
+
+def _integrate(model, theta0: np.ndarray, settings: list, K: int,
+               levels=()) -> tuple[dict, float]:
     """Run every cell (its ``settings``: one integrator dict per cell); per-cell columns
-    of the end points, counters, wall times (and K saved points), and compile seconds.
-    The flow runs each cell alone; GD one batch per distinct setting."""
+    of the end points, counters, wall times (and K saved points, and with ``levels`` the
+    flow's stages), and compile seconds. The flow runs each cell alone; GD one batch per
+    distinct setting (its stage columns stay NaN: the stages are the flow's)."""
     from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
 
@@ -163,11 +193,16 @@ def _integrate(model, theta0: np.ndarray, settings: list, K: int) -> tuple[dict,
         it = settings[idx[0]]
         if it["dynamics"] == "flow":
             for i in idx:
-                tr = solve_flow(model, theta0[i], t1=it["t1"],
-                                loss_threshold=it["loss_threshold"], gtol=it["gtol"],
-                                solver=it["solver"], rtol=it["rtol"],
-                                atol_rel=it["atol_rel"], max_steps=it["max_steps"],
-                                n_save=max(K, 2))
+                if levels:
+                    tr, st = _staged_flow(model, theta0[i], it, levels, max(K, 2))
+                    for name, v in st.items():
+                        put(name, [i], [v])
+                else:
+                    tr = solve_flow(model, theta0[i], t1=it["t1"],
+                                    loss_threshold=it["loss_threshold"], gtol=it["gtol"],
+                                    solver=it["solver"], rtol=it["rtol"],
+                                    atol_rel=it["atol_rel"], max_steps=it["max_steps"],
+                                    n_save=max(K, 2))
                 compile_time += tr.compile_time
                 for name in _RUN_FIELDS:
                     put(name, [i], [getattr(tr, name)])
@@ -183,6 +218,12 @@ def _integrate(model, theta0: np.ndarray, settings: list, K: int) -> tuple[dict,
             for name in _RUN_FIELDS:
                 put(name, idx, getattr(tr, name))
             put("wall_time", idx, np.full(len(idx), tr.wall_time / len(idx)))
+            if levels:
+                p = theta0.shape[1]
+                for name, v in (("stage_t", np.nan), ("stage_loss", np.nan),
+                                ("stage_steps", -1)):
+                    put(name, idx, np.full((len(idx), len(levels)), v))
+                put("stage_theta", idx, np.full((len(idx), len(levels), p), np.nan))
             if K:
                 for name in ("ts", "losses", "thetas"):
                     put(name, idx, getattr(tr, name))
@@ -214,7 +255,8 @@ def compute_task(spec: Mapping) -> dict:
     target = Integrand.of(family.integrand(model, {**spec["problem"], **it}))
     runs, compile_time = _integrate(target.model, target.start(theta0),
                                     [family.settings(it, ini) for ini in inits],
-                                    spec["outputs"].get("trajectory_points", 0))
+                                    spec["outputs"].get("trajectory_points", 0),
+                                    spec["outputs"].get("stages") or ())
     out = family.measure(model, theta0, target.lift_runs(runs, theta0), spec)
     assert out["status"].shape == (len(inits),)
     out["_meta"] = {"compile_time": compile_time, "pid": os.getpid(),

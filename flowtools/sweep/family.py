@@ -71,13 +71,15 @@ REQUIRED = object()
 class Param:
     """One grid parameter: its section, a check (value, label) → normalized value, the
     default (``REQUIRED`` if none), whether it may be an axis, which integrator methods it
-    applies to (None: all), and the choices to list in messages."""
+    applies to (None: all), and the choices to list in messages. ``listed``: a setting
+    whose one value is a list (never an axis), such as the loss levels of ``stages``."""
 
     name: str
     section: str
     check: Callable
     default: object = None
     axis: bool = True
+    listed: bool = False
     methods: tuple | None = None
     choices: Callable | None = None
     doc: str = ""
@@ -210,13 +212,14 @@ class Integrand:
 
     def lift_runs(self, runs: Mapping, theta0: np.ndarray) -> dict:
         """``runs`` with its states (``theta_final`` (B, q), ``thetas`` (B, S, q) if
-        saved) lifted to θ; the rest as it is."""
+        saved, ``stage_theta`` (B, K, q) with stages) lifted to θ; the rest as it is."""
         out = dict(runs)
         if self.lift is None:
             return out
         out["theta_final"] = np.asarray(self.lift(runs["theta_final"], theta0))
-        if "thetas" in runs:
-            out["thetas"] = np.asarray(self.lift(runs["thetas"], theta0[:, None, :]))
+        for name in ("thetas", "stage_theta"):
+            if name in runs:
+                out[name] = np.asarray(self.lift(runs[name], theta0[:, None, :]))
         return out
 
 
@@ -438,3 +441,33 @@ def run_columns(runs: Mapping) -> dict:
     out["grad_evals"] = np.asarray(runs["grad_evals"]).astype(np.int64)
     out["wall_time"] = np.asarray(runs["wall_time"]).astype(np.float64)
     return out
+
+
+def stage_variables(levels) -> dict[str, Variable]:
+    """The stored variables of a flow's stages (``outputs.stages``: the loss levels at which
+    the cell's one flow was stopped and continued), one entry per level along ``stage``."""
+    attrs = {"stage_levels": list(levels)}
+    V_ = Variable
+    out = [
+        V_("stage_t", ("stage",), "float64", np.nan,
+           dict(attrs, description="flow time where ℓ first reached the stage level (NaN: "
+                                   "not reached; the flow ended before)")),
+        V_("stage_loss", ("stage",), "float64", np.nan,
+           dict(attrs, description="ℓ there (≤ the level)")),
+        V_("stage_steps", ("stage",), "int64", -1,
+           dict(attrs, description="accepted steps up to there (−1: not reached)")),
+        V_("stage_theta", ("stage", "param"), "float64", np.nan,
+           dict(attrs, description="the state there (as theta_final; NaN: not reached)")),
+    ]
+    return {v.name: v for v in out}
+
+
+def stage_columns(runs: Mapping, p_max: int) -> dict:
+    """The stage variables of a task's cells from the integrator's ``runs`` (θ padded with
+    NaN to ``p_max``)."""
+    th = np.asarray(runs["stage_theta"], dtype=np.float64)
+    pad = np.full(th.shape[:-1] + (p_max - th.shape[-1],), np.nan)
+    return {"stage_t": np.asarray(runs["stage_t"], dtype=np.float64),
+            "stage_loss": np.asarray(runs["stage_loss"], dtype=np.float64),
+            "stage_steps": np.asarray(runs["stage_steps"], dtype=np.int64),
+            "stage_theta": np.concatenate([th, pad], axis=-1)}

@@ -400,6 +400,17 @@ class Grid:
             fixed["loss_threshold"] = gd_loss_threshold()
         family.check(on_axis, fixed, given, loc)
         outputs = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["outputs"]}
+        if not outputs.get("stages", True):  # no stages: the definition stays as it was
+            del outputs["stages"]
+        if outputs.get("stages"):
+            lowest = min(outputs["stages"])
+            ends = on_axis["loss_threshold"].values if "loss_threshold" in on_axis else (
+                fixed["loss_threshold"],)
+            if any(e >= lowest for e in ends):
+                raise GridError(f"{loc('stages')}outputs.stages are loss levels the flow "
+                                "passes on its way to its stop, so each must lie above "
+                                f"integrator.loss_threshold ({', '.join(map(str, ends))}); "
+                                f"got {outputs['stages']}.")
         sweep = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["sweep"]}
         grid = cls(axes=tuple(axes), fixed=fixed, outputs=outputs,
                    name=sweep["name"] or _name_of(source), description=sweep["description"],
@@ -480,7 +491,7 @@ class Grid:
     @property
     def work(self) -> Work:
         """The size of the work (``Work``), from the declared sizes."""
-        sizes = {"param": self.p_max, "save": max(self.outputs.get("trajectory_points", 0), 1)}
+        sizes = self.layout().extra_sizes
         cell_bytes = sum(V.nbytes(*(sizes[e] for e in v.extra),
                                   itemsize=np.dtype(v.dtype).itemsize)
                          for v in self.model_family.variables(self.outputs).values())
@@ -565,7 +576,8 @@ class Grid:
                               for a in self.axes),
             variables=dict(self.model_family.variables(self.outputs)),
             extra_sizes={"param": self.p_max,
-                         "save": max(self.outputs.get("trajectory_points", 0), 1)},
+                         "save": max(self.outputs.get("trajectory_points", 0), 1),
+                         "stage": max(len(self.outputs.get("stages") or ()), 1)},
             chunks=tuple(self.chunks))
 
     def describe(self) -> str:
@@ -620,7 +632,8 @@ def _other_family(key: str, section: str, family: Family) -> str:
 
 # ---------------------------------------------------------------------- values
 def _checked(p: Param, value, label, where):
-    if isinstance(value, (list, dict)) and not p.axis:
+    if isinstance(value, (list, dict)) and not p.axis and not (p.listed and
+                                                                isinstance(value, list)):
         raise GridError(f"{where}{label} is a setting, not an axis: give one value, got "
                         f"{value!r}.")
     try:
@@ -650,6 +663,8 @@ def _axis_declared(raw, p: Param, label, where):
                             f"got {raw!r}.")
         return _spacing(keys[0], raw[keys[0]], label, where)
     if isinstance(raw, list):
+        if p.listed:  # one value, a list
+            return None
         if not p.axis:
             _checked(p, raw, label, where)
         if not raw:

@@ -44,6 +44,8 @@ from flowtools.sweep.family import (
     run_columns,
     run_variables,
     signature_defaults,
+    stage_columns,
+    stage_variables,
 )
 
 __all__ = ["BRANCH_CODES", "FAMILY", "initial_state", "problem_from", "variables"]
@@ -65,9 +67,9 @@ def _activation(value, name):
 
 
 def _c_tilde(value, name):
-    v = V.positive_float(value, name)
+    v = V.nonnegative_float(value, name)
     if v > 1:
-        raise FlowtoolsError(f"{name} = min(|c|, 1/|c|) must lie in (0, 1], got {value!r}.")
+        raise FlowtoolsError(f"{name} = min(|c|, 1/|c|) must lie in [0, 1], got {value!r}.")
     return v
 
 
@@ -84,6 +86,17 @@ def _points(value, name):
         raise FlowtoolsError(f"{name} must be 0 (no trajectory) or ≥ 2 (the start and at "
                              "least one more point), got 1.")
     return v
+
+
+def _levels(value, name):
+    if not isinstance(value, (list, tuple)):
+        raise FlowtoolsError(f"{name} must be a list of loss levels, e.g. [1e-15], got "
+                             f"{value!r}.")
+    out = [V.positive_float(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    if any(b >= a for a, b in zip(out, out[1:])):
+        raise FlowtoolsError(f"{name} must decrease (the flow reaches them in turn), got "
+                             f"{value!r}.")
+    return out
 
 
 def _samplers():
@@ -120,10 +133,16 @@ def parameters() -> list[Param]:
         P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
         P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
         P("c_tilde", "init", _c_tilde, None,
-          doc="prescribed c = C1/C2 = c̃ in (0, 1] (init_ratio, width 2)"),
+          doc="prescribed c = C1/C2 = c̃ in [0, 1] (init_c_tilde, width 2; c̃ = 0: the "
+              "first neuron's top-eigenvector component removed, C1 = 0 to round-off)"),
         P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
         P("trajectory_points", "outputs", _points, 0, axis=False,
           doc="saved points per cell (0: end point only)"),
+        P("stages", "outputs", _levels, (), axis=False, listed=True, methods=("flow",),
+          doc="loss levels above loss_threshold, decreasing (flow only): the cell's one flow "
+              "is stopped where ℓ first reaches each and continued from there "
+              "(solve_flow's t0), and its state, time and loss at each are stored "
+              "(stage_*); e.g. [1e-15] for the paper's stop on a flow run on to 1e-24"),
         P("test_inputs", "outputs", choice(lambda: ["default", "gaussian"]), "default",
           axis=False, choices=lambda: ["default", "gaussian"],
           doc="generalization-error test set: default (evenly spaced for d = 1, uniform on "
@@ -197,9 +216,10 @@ def problem_from(params: Mapping):
 def initial_state(problem, init: Mapping, params: Mapping | None = None) -> np.ndarray:
     """θ0 of one cell: ``init_ratio`` if c̃ (c = c̃) or c is prescribed, else Gaussian
     (``params``, the cell's problem parameters, are not needed)."""
-    c = init.get("c_tilde", init.get("ratio"))
-    if c is not None:
-        return problem.init_ratio(c, init["scale"], seed=init["seed"])
+    if init.get("c_tilde") is not None:
+        return problem.init_c_tilde([init["c_tilde"]], init["scale"], seed=init["seed"])[0]
+    if init.get("ratio") is not None:
+        return problem.init_ratio(init["ratio"], init["scale"], seed=init["seed"])
     return problem.init_gaussian(init["scale"], seed=init["seed"])
 
 
@@ -225,6 +245,12 @@ def variables(outputs: Mapping) -> dict[str, Variable]:
            {"description": "generalization error ‖f_θ − f*‖ (RMS on the test inputs)"}),
         WALL_TIME,
     ]
+    if outputs.get("stages"):
+        out += [*stage_variables(outputs["stages"]).values(),
+                V_("stage_gen_error", ("stage",), "float64", np.nan,
+                   {"description": "generalization error (as gen_error) of the state where "
+                                   "the flow first reached each stage level; NaN if not "
+                                   "reached", "stage_levels": list(outputs["stages"])})]
     if outputs.get("trajectory_points", 0):
         out += [
             V_("ts", ("save",), "float64", np.nan,
@@ -268,6 +294,12 @@ def measure(pb, theta0: np.ndarray, runs: Mapping, spec: Mapping) -> dict:
     out = {"theta0": _pad(theta0, p_max), "theta_final": _pad(runs["theta_final"], p_max),
            **run_columns(runs), "branch": branch, "dist_Q1": d1, "dist_Q2": d2,
            "gen_error": gen}
+    if outputs.get("stages"):
+        out.update(stage_columns(runs, p_max))
+        th = runs["stage_theta"]
+        out["stage_gen_error"] = np.array(
+            [[float(generalization_error(pb, t, X_test=X_test)) if np.all(np.isfinite(t))
+              else np.nan for t in cell] for cell in th]).reshape(th.shape[:2])
     if outputs.get("trajectory_points", 0):
         out["ts"] = np.asarray(runs["ts"]).astype(np.float64)
         out["losses"] = np.asarray(runs["losses"]).astype(np.float64)
