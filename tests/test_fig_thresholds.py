@@ -10,6 +10,7 @@ import xarray as xr
 
 import flowtools as ft
 from flowtools.experiments.claims import claims_from_json
+from flowtools.experiments.engine import Engine
 from flowtools.experiments.figures import thresholds as T
 from flowtools.experiments.reproduce import FIGURES, reproduce
 
@@ -22,7 +23,7 @@ def stores(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quick(stores):
     lines = []
-    ds = T.compute(quick=True, log=lines.append, store_dir=stores)
+    ds = T.compute(quick=True, log=lines.append, engine=Engine(stores, log=lines.append))
     return ds, lines
 
 
@@ -53,8 +54,9 @@ def test_grids_special_only_for_width_two_and_stores_keyed_by_grid(tmp_path):
     assert set(g) == {"random", "special"}
     assert g["special"]["init"]["c_tilde"][-1] == 1.0
     # another grid (other n) → another store: results are never mixed
-    a = T.store_path(g["random"], tmp_path)
-    b = T.store_path(T.grids(ex1, [3], s, "full")["random"], tmp_path)
+    eng = Engine(tmp_path)
+    a = eng.store(g["random"])
+    b = eng.store(T.grids(ex1, [3], s, "full")["random"])
     assert a != b and a.parent == b.parent == tmp_path
 
 
@@ -131,7 +133,7 @@ def test_rerun_resumes_from_the_stores(quick, stores):
     ds, lines = quick
     assert any("cell(s) computed, 0 from the store" in ln for ln in lines)
     again = []
-    ds2 = T.compute(quick=True, log=again.append, store_dir=stores)
+    ds2 = T.compute(quick=True, log=again.append, engine=Engine(stores, log=again.append))
     sweeps = [ln for ln in again if "cell(s) computed" in ln]
     assert sweeps and all(ln.lstrip().split(": ")[1].startswith("0 cell(s) computed")
                           for ln in sweeps)
@@ -143,8 +145,8 @@ def test_rerun_resumes_from_the_stores(quick, stores):
 
 
 def test_reproduce_writes_the_figure(quick, stores, tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "STORE_DIR", stores)  # the quick stores: nothing recomputed
-    run = reproduce("thresholds", quick=True, out=tmp_path, log=lambda *a: None)
+    run = reproduce("thresholds", quick=True, out=tmp_path, log=lambda *a: None,
+                    stores=stores)  # the quick stores: nothing recomputed
     assert {f.suffix for f in run.files} == {".png", ".nc", ".json"}
     nc = [f for f in run.files if f.suffix == ".nc"][0]
     with xr.open_dataset(nc, engine="scipy") as back:

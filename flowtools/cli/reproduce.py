@@ -36,6 +36,7 @@ EXTRA = ("cnn-phase",)
 
 
 def add_arguments(p):
+    from flowtools.cli._common import positive_int
     from flowtools.experiments.reproduce import FIGURES
 
     p.add_argument("figure", nargs="*", metavar="FIGURE",
@@ -50,10 +51,11 @@ def add_arguments(p):
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes for several figures (default 1: one after another "
                         "in this process; the figures' flows already use every core)")
-    p.add_argument("--executor", default="local", metavar="local|dask|ADDRESS",
-                   help="where cnn-phase's sweep cells run: this process (default), a local "
-                        "Dask cluster of --workers processes, or a Dask scheduler's address")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--executor", default="auto", metavar="local|dask|ADDRESS",
+                   help="where the sweep cells of the figures on the sweep engine run: this "
+                        "process, a local Dask cluster of --workers processes, or a Dask "
+                        "scheduler's address (default: dask if --workers > 1, else local)")
+    p.add_argument("--workers", type=positive_int("--workers"), default=None, metavar="N",
                    help="Dask workers for --executor dask (default one per core)")
 
 
@@ -83,21 +85,27 @@ def run(args) -> int:
     if unknown:
         raise FlowtoolsError(f"unknown figure {', '.join(map(repr, unknown))}: use one of "
                              f"{', '.join(FIGURES)}, all, cnn-phase (--list).")
-    if (args.executor != "local" or args.workers is not None) and names != ["cnn-phase"]:
-        raise FlowtoolsError("--executor and --workers apply to cnn-phase only (its cells run "
-                             "on the sweep engine): run it on its own.")
+    executor = args.executor
+    if executor == "auto":
+        executor = "dask" if (args.workers or 1) > 1 else "local"
     check_output_dir(args.out, what="--out")  # before any work: a FlowtoolsError exits 2
+    if executor != "local" or args.workers is not None:  # bad arguments: exit 2 at once
+        from flowtools.sweep.executors import resolve_executor
+
+        resolve_executor(executor, args.workers)
     if "cnn-phase" in names:
         from flowtools.experiments import cnn_phase
 
-        cnn_phase.main(quick=args.quick, out=args.out, executor=args.executor,
+        cnn_phase.main(quick=args.quick, out=args.out, executor=executor,
                        workers=args.workers)
         names = [n for n in names if n != "cnn-phase"]
         if not names:
             return 0
     if names == ["all"] or len(names) > 1:
         _, failed = reproduce_all(quick=args.quick, gd=args.gd, out=args.out,
-                                  names=None if "all" in names else names, jobs=args.jobs)
+                                  names=None if "all" in names else names, jobs=args.jobs,
+                                  executor=executor, workers=args.workers)
         return 1 if failed else 0
-    reproduce(names[0], quick=args.quick, gd=args.gd, out=args.out)
+    reproduce(names[0], quick=args.quick, gd=args.gd, out=args.out, executor=executor,
+              workers=args.workers)
     return 0

@@ -8,8 +8,10 @@ A figure is a module of ``flowtools.experiments.figures`` (named in ``FIGURES``)
     FULL_TIME: str                the measured full-mode wall time, for ``--list``
     compute(*, quick, gd, log)    → xarray.Dataset of **all** plotted data (named dims; the
                                   settings as attributes); a figure on the sweep engine
-                                  also takes ``store_dir`` (``OUT/stores``: a rerun with
-                                  the same --out resumes its stores)
+                                  also takes ``engine`` (``flowtools.experiments.engine``:
+                                  its stores under ``OUT/stores``, so a rerun with the same
+                                  --out resumes them, even after ``kill -9``; its cells run
+                                  by the executor and workers given to ``reproduce``)
     plot(ds)                      → matplotlib Figure laid out and lettered like the paper's
     claims(ds)                    → list[flowtools.experiments.claims.Claim]
 
@@ -69,9 +71,21 @@ class FigureRun:
     wall_time_s: float
 
 
+def on_engine(name: str) -> bool:
+    """Whether figure ``name`` runs its cells on the sweep engine (its ``compute`` takes an
+    ``engine``): such a figure resumes from its stores and takes an executor."""
+    return "engine" in inspect.signature(figure_module(name).compute).parameters
+
+
 def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/reproduce",
-              log=print, dpi: int = 110) -> FigureRun:
-    """Compute figure ``name``, write its PNG, netCDF and claims into ``out``; return them."""
+              log=print, dpi: int = 110, executor="local", workers: int | None = None,
+              stores=None) -> FigureRun:
+    """Compute figure ``name``, write its PNG, netCDF and claims into ``out``; return them.
+
+    A figure on the sweep engine (``on_engine``) keeps its grids' stores under ``stores``
+    (default ``out/stores``) and runs their cells by ``executor`` ("local", "dask" or a
+    Dask scheduler's address) with ``workers``, as ``flowtools sweep`` does; the other
+    figures compute in this process."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,8 +99,14 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
     log(f"{name}: {mod.TITLE} ({'quick' if quick else 'full'} mode"
         f"{', with the paper GD protocol' if gd and mod.GD else ''})")
     kwargs = {}
-    if "store_dir" in inspect.signature(mod.compute).parameters:  # sweep stores: resumable
-        kwargs["store_dir"] = out / "stores"
+    if on_engine(name):  # sweep stores: resumable, and an executor
+        from flowtools.experiments.engine import Engine
+
+        kwargs["engine"] = Engine(out / "stores" if stores is None else stores, executor,
+                                  workers, log)
+    elif executor != "local" or workers is not None:
+        log(f"{name}: not on the sweep engine yet, computed in this process "
+            "(--executor/--workers apply to the figures on it)")
     ds = mod.compute(quick=quick, gd=bool(gd and mod.GD), log=log, **kwargs)
     claims = list(mod.claims(ds))
     if not all(isinstance(c, Claim) for c in claims):
@@ -129,10 +149,11 @@ def _seconds(full_time: str) -> float:
         return 0.0
 
 
-def _run_one(name, *, quick, gd, out, log):
+def _run_one(name, *, quick, gd, out, log, executor="local", workers=None):
     """(FigureRun or None, error message or None): one figure, its failure reported."""
     try:
-        return reproduce(name, quick=quick, gd=gd, out=out, log=log), None
+        return reproduce(name, quick=quick, gd=gd, out=out, log=log, executor=executor,
+                         workers=workers), None
     except KeyboardInterrupt:
         raise
     except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the rest
@@ -141,9 +162,10 @@ def _run_one(name, *, quick, gd, out, log):
         return None, msg
 
 
-def _run_group(names, quick, gd, out):
+def _run_group(names, quick, gd, out, executor="local", workers=None):
     """A worker process's task: the figures of one group, in order."""
-    return [(name, *_run_one(name, quick=quick, gd=gd, out=out, log=print))
+    return [(name, *_run_one(name, quick=quick, gd=gd, out=out, log=print,
+                             executor=executor, workers=workers))
             for name in names]
 
 
@@ -162,12 +184,15 @@ def _groups(names) -> list[list[str]]:
 
 
 def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce", log=print,
-                  names=None, jobs: int | None = 1) -> tuple[list[FigureRun], dict]:
+                  names=None, jobs: int | None = 1, executor="local",
+                  workers: int | None = None) -> tuple[list[FigureRun], dict]:
     """Every figure (``names``: a subset, in ``FIGURES`` order) into ``out``; also
     ``out/claims.md`` and ``out/reproduce_all.json``. Returns the runs and the failures
     (name → error message). ``jobs``: worker processes (1: this process; None: one per
     core), each running whole groups of figures (``GROUPS``: those that share in-process
-    results stay together), the costliest first; the files and claims are the same."""
+    results stay together), the costliest first; the files and claims are the same.
+    ``executor``/``workers``: where the cells of the figures on the sweep engine run
+    (``reproduce``)."""
     from flowtools import _validate as V
     from flowtools.integrate.options import available_cores
 
@@ -180,7 +205,8 @@ def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce",
     t0 = time.perf_counter()
     if jobs <= 1:
         for name in names:
-            done[name] = _run_one(name, quick=quick, gd=gd, out=out, log=log)
+            done[name] = _run_one(name, quick=quick, gd=gd, out=out, log=log,
+                                  executor=executor, workers=workers)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -188,7 +214,8 @@ def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce",
         log(f"reproduce: {len(names)} figures in {jobs} worker processes")
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
         try:
-            futures = [pool.submit(_run_group, g, quick, gd, out) for g in groups]
+            futures = [pool.submit(_run_group, g, quick, gd, out, executor, workers)
+                       for g in groups]
             for fut in as_completed(futures):
                 for name, run, msg in fut.result():
                     done[name] = (run, msg)

@@ -4,7 +4,7 @@ n = 5 and n = 6 against time.
 The paper plots GD's loss against the iteration (lr 0.5; 1e7 iterations for n = 5, 2e6
 for n = 6 data seeds 1–4, seed 0 until ℓ ≤ 1e-15). Here the curves are the gradient flows
 of Figure 4 (one per data seed and c̃; the same computation, read from
-``fig4.runs`` in the same process) against flow time t, on log–log axes; with ``--gd`` the
+Figure 4's store, ``fig4.flows``) against flow time t, on log–log axes; with ``--gd`` the
 paper's GD protocol (lr 0.5, fewer iterations than the paper's) is added at t = lr·k for
 the sum loss and, for the mean loss (ℓ_mean = ℓ/n, whose GD at lr η is GD on the sum loss
 at lr η/n), at t = lr·k/n with ℓ = n·ℓ_mean, so that every curve is on the flow's axes.
@@ -20,7 +20,7 @@ from flowtools.experiments.figures import fig4
 TITLE = "Figure 11: training loss of the Figure-4 runs (n = 5, 6) against time"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "4 s after fig4 (shares its flows)"
+FULL_TIME = "4 s after fig4 (reads its store)"
 
 NS = (5, 6)
 GD_SAVE = 80
@@ -51,25 +51,28 @@ def gd_losses(quick: bool, ns, data_seeds, cts):
     return out_t[..., :ks], out_l[..., :ks]
 
 
-def compute(*, quick: bool, gd: bool, log=print):
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
 
-    r = fig4.runs(bool(quick), log)
-    ns = [n for n in NS if n in r["ns"]]
-    idx = [list(r["ns"]).index(n) for n in ns]
-    dims = ("n", "data_seed", "c_tilde")
+    from flowtools.experiments.engine import Engine
+    from flowtools.flow import default_save_times
+
+    f = fig4.flows(bool(quick), engine or Engine(fig4.STORE_DIR, log=log))
+    ns = [n for n in NS if n in f.n.values]
+    f = f.sel(n=ns)
+    dims = fig4.DIMS
     ds = xr.Dataset(
-        {"loss": (dims + ("t_save",), r["losses"][idx],
+        {"loss": (dims + ("t_save",), f.losses.values,
                   {"long_name": "training loss ℓ = ½Σ(f − y)² of the flow at t_save"}),
-         "loss_final": (dims, r["loss_final"][idx]),
-         "t_final": (dims, r["t_final"][idx]),
-         "status": (dims, r["status"][idx].astype(np.int8)),
-         "t_paper_stop": (dims, r["t_paper_stop"][idx],
+         "loss_final": (dims, f.loss_final.values),
+         "t_final": (dims, f.t_final.values),
+         "status": (dims, f.status.values.astype(np.int8)),
+         "t_paper_stop": (dims, f.stage_t.isel(stage=0).values,
                           {"long_name": "flow time at which ℓ first reaches 1e-15"})},
-        coords={"n": ns, "data_seed": list(r["data_seeds"]), "c_tilde": r["c_tilde"],
-                "t_save": r["t_save"]})
+        coords={"n": ns, "data_seed": f.data_seed.values, "c_tilde": f.c_tilde.values,
+                "t_save": default_save_times(fig4.T1, fig4.N_SAVE)})
     if gd:
-        t, ls = gd_losses(bool(quick), ns, r["data_seeds"], r["c_tilde"])
+        t, ls = gd_losses(bool(quick), ns, f.data_seed.values, f.c_tilde.values)
         ds["gd_t"] = (("convention",) + dims + ("gd_save",), t,
                       {"long_name": "flow-equivalent time (sum loss): lr·k, or lr·k/n for "
                                     "the mean loss"})

@@ -24,13 +24,16 @@ which definition reproduces the paper at its own stop. But the MSE floor 1e-8 is
 floor of 1e-4: it also counts global minima near Q* (RMS ~1e-5, n = 3, 4) as recovery,
 so the figure uses the RMS error at ℓ ≤ 1e-24.
 
-``runs(quick)`` is cached: Figure 11 (the training loss of these runs against time) reads
-the same computation in the same process.
+The runs are two sweep grids (``grids``) on the sweep engine: one flow per cell, stopped
+where ℓ first reaches 1e-15 and continued from there to 1e-24 (``outputs.stages``: the
+paper's stop and the end point of one flow), and with ``--gd`` the paper's GD protocol.
+Their stores (``OUT/stores`` under ``flowtools reproduce``) make a rerun resume, and Figure
+11 (the training loss of these flows against time) reads the same store.
 """
 
 from __future__ import annotations
 
-import functools
+import pathlib
 
 import numpy as np
 
@@ -54,6 +57,8 @@ PANELS = {"a": 3, "b": 2, "c": 4, "d": 5, "e": 6}   # panel letter → n
 F_PANEL = (4, 3)                                     # (n, data seed) of panel (f)
 GD_LR = 0.5
 CRITERION = Criterion(kind="rms", floor=FLOOR, loss_tol=LOSS_STOP)
+#: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
+STORE_DIR = pathlib.Path("out") / "sweep" / "figures"
 
 
 def settings(quick: bool) -> dict:
@@ -67,172 +72,144 @@ def settings(quick: bool) -> dict:
 
 
 def initial_states(pb, c_tilde, scale=SCALE, seed=0) -> np.ndarray:
-    """θ0 (len(c_tilde), 6): ``Problem.init_c_tilde`` (c̃ = 0: C1 = 0 to round-off)."""
+    """θ0 (len(c_tilde), 6): ``Problem.init_c_tilde`` (c̃ = 0: C1 = 0 to round-off), as the
+    sweep family's ``init.c_tilde`` makes them."""
     return pb.init_c_tilde(c_tilde, scale, seed=seed)
 
 
 def test_points(n_test=N_TEST, seed=TEST_SEED) -> np.ndarray:
+    """The test inputs of the grids' ``outputs`` (``test_inputs = "gaussian"``)."""
     return np.random.default_rng(seed).standard_normal((n_test, 1))
 
 
-def _errors(pb, theta, X):
-    from flowtools.branches import generalization_error
-
-    return (np.asarray(generalization_error(pb, theta, X_test=X, kind="rms")),
-            np.asarray(generalization_error(pb, theta, X_test=X, kind="mse")))
-
-
-def runs(quick: bool, log=None) -> dict:
-    """Every flow of the figure: arrays keyed by name, shaped (n, data_seed, c_tilde, …);
-    computed once per mode and process (Figure 11 reads the same runs)."""
-    _log[0] = log
-    return _runs(bool(quick))
-
-
-_log = [None]
-
-
-@functools.lru_cache(maxsize=2)
-def _runs(quick: bool) -> dict:
-    import flowtools as ft
-    from flowtools.flow import default_save_times
-
-    log = _log[0]
-
+def grids(quick: bool) -> dict:
+    """The figure's sweep grids: ``flow`` (every n on its data padded to max(n): one
+    compiled program; one flow per cell, stopped at the paper's ℓ = 1e-15 and continued to
+    1e-24 — ``outputs.stages``) and ``gd`` (the paper's protocol, both loss conventions)."""
     s = settings(quick)
-    ns, dss, cts = s["ns"], s["data_seeds"], s["c_tilde"]
-    X = test_points()
-    shape = (len(ns), len(dss), len(cts))
-    keys = ("rms", "mse", "rms_at_paper_stop", "mse_at_paper_stop", "loss_final", "t_final",
-            "steps", "status", "outcome", "ratio_tilde0", "C1_over_C2_0", "t_paper_stop")
-    r = {k: np.full(shape, np.nan) for k in keys}
-    r["theta_final"] = np.full(shape + (6,), np.nan)
-    r["losses"] = np.full(shape + (N_SAVE,), np.nan)
-    t_save = None
-    for i, n in enumerate(ns):
-        for j, dseed in enumerate(dss):
-            pb = ft.example1(n, sampling="gaussian", seed=dseed)
-            # every n on max(ns) rows (zero-weight padding: the same ℓ): one flow program
-            model = pb.padded(max(ns))
-            th0 = initial_states(pb, cts)
-            tr = ft.solve_flow(model, th0, t1=T1, loss_threshold=LOSS_STOP, max_steps=MAX_STEPS,
-                               n_save=N_SAVE)
-            if log is not None:
-                log(f"  fig4 n = {n}, data seed {dseed}: {tr.summary()}")
-            # the save times are one grid for every member (NaN after a member's end)
-            ts = np.asarray(tr.ts)
-            t_save = default_save_times(T1, N_SAVE) if t_save is None else t_save
-            fin = np.isfinite(ts)
-            if not np.allclose(ts[fin], np.broadcast_to(t_save, ts.shape)[fin], rtol=1e-12):
-                raise RuntimeError("solve_flow's save times are not the default grid")
-            rms, mse = _errors(pb, tr.theta_final, X)
-            # the state where the flow first reaches ℓ = 1e-15 (the paper's stop): the same
-            # flow stopped there (thresholds are traced: the same compiled program)
-            tp = ft.solve_flow(model, th0, t1=T1, loss_threshold=PAPER_STOP,
-                               max_steps=MAX_STEPS, n_save=N_SAVE)
-            rms_p, mse_p = _errors(pb, tp.theta_final, X)
-            reached = np.asarray(tp.loss_final) <= PAPER_STOP
-            losses = np.asarray(tr.losses)
-            r["t_paper_stop"][i, j] = np.where(reached, tp.t_final, np.nan)
-            r["rms"][i, j], r["mse"][i, j] = rms, mse
-            r["rms_at_paper_stop"][i, j] = np.where(reached, rms_p, np.nan)
-            r["mse_at_paper_stop"][i, j] = np.where(reached, mse_p, np.nan)
-            r["loss_final"][i, j] = tr.loss_final
-            r["t_final"][i, j] = tr.t_final
-            r["steps"][i, j] = tr.steps
-            r["status"][i, j] = tr.status
-            lab = outcome(pb, tr.theta_final, tr.loss_final, CRITERION, errors=rms)
-            r["outcome"][i, j] = [OUTCOMES.index(o) for o in lab]
-            C = pb.imbalance(th0)
-            r["C1_over_C2_0"][i, j] = C[:, 0] / C[:, 1]
-            with np.errstate(divide="ignore"):
-                r["ratio_tilde0"][i, j] = np.minimum(np.abs(C[:, 0] / C[:, 1]),
-                                                     np.abs(C[:, 1] / C[:, 0]))
-            r["theta_final"][i, j] = tr.theta_final
-            r["losses"][i, j] = losses
-            if (n, dseed) == F_PANEL:
-                r["f_panel"] = tr.theta_final
-    r["t_save"] = t_save
-    r.update(s)
-    return r
+    mode = "quick" if quick else "full"
+    problem = {"n": list(s["ns"]), "sampling": "gaussian", "data_seed": list(s["data_seeds"])}
+    init = {"scale": SCALE, "seed": 0, "c_tilde": [float(c) for c in s["c_tilde"]]}
+    outputs = {"test_inputs": "gaussian", "n_test": N_TEST, "test_seed": TEST_SEED}
+    # GD runs a task's cells as one batch (its bits depend on the chunk: one per c̃ row);
+    # each flow runs alone, so one cell per task makes a killed run lose at most one flow
+    sweep = {"cells_per_task": len(s["c_tilde"])}
+    return {
+        "flow": {"sweep": dict(name=f"fig4_{mode}_flow", cells_per_task=1,
+                               description="Figure 4: the gradient flow to ℓ ≤ 1e-24"),
+                 "problem": dict(problem, pad_to=max(s["ns"])), "init": init,
+                 "integrator": {"dynamics": "flow", "t1": T1, "loss_threshold": LOSS_STOP,
+                                "max_steps": MAX_STEPS},
+                 "outputs": dict(outputs, stages=[PAPER_STOP], trajectory_points=N_SAVE)},
+        "gd": {"sweep": dict(sweep, name=f"fig4_{mode}_gd",
+                             description="Figure 4: the paper's GD protocol"),
+               "problem": dict(problem, loss_convention=["sum", "mean"]), "init": init,
+               "integrator": {"dynamics": "gd", "lr": GD_LR, "max_iter": s["gd_iter"],
+                              "loss_threshold": PAPER_STOP},
+               "outputs": outputs},
+    }
 
 
-def gd_runs(quick: bool, conventions=("sum", "mean")) -> dict:
-    """The paper's GD protocol (lr 0.5 to ℓ ≤ 1e-15, fewer iterations than its 1e7) from
-    the same θ0, for each loss convention; errors and outcomes at that finite horizon."""
+DIMS = ("n", "data_seed", "c_tilde")
+
+
+def flows(quick: bool, engine):
+    """The figure's flows from their store (``engine``; computed there if missing), dims
+    (n, data_seed, c_tilde, …): Figure 11 reads the same store."""
+    return engine.results(grids(quick)["flow"])[0].transpose(*DIMS, ...)
+
+
+def _outcomes(ds, crit, errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell of a stored grid (dims n, data_seed, c_tilde[, loss_convention]): the
+    outcome code, C1/C2 of θ0 and c̃ of θ0 measured."""
     import flowtools as ft
 
-    s = settings(quick)
-    ns, dss, cts = s["ns"], s["data_seeds"], s["c_tilde"]
-    X = test_points()
-    shape = (len(conventions), len(ns), len(dss), len(cts))
-    r = {k: np.full(shape, np.nan) for k in ("rms", "mse", "loss_final", "t_final",
-                                             "outcome")}
-    crit = Criterion(kind="mse", floor=FLOOR, loss_tol=PAPER_STOP)  # errors=mse below
-    for h, conv in enumerate(conventions):
-        for i, n in enumerate(ns):
-            for j, dseed in enumerate(dss):
-                pb = ft.example1(n, sampling="gaussian", seed=dseed, loss_convention=conv)
-                tr = ft.run_gd(pb, initial_states(pb, cts), lr=GD_LR, max_iter=s["gd_iter"],
-                               loss_threshold=PAPER_STOP, n_save=2)
-                rms, mse = _errors(pb, tr.theta_final, X)
-                r["rms"][h, i, j], r["mse"][h, i, j] = rms, mse
-                r["loss_final"][h, i, j] = tr.loss_final
-                r["t_final"][h, i, j] = tr.t_final
-                # the rule at the paper's stop ℓ ≤ 1e-15 on the loss GD minimized (for the
-                # mean convention ℓ_mean = ℓ_sum/n); the MSE: at ℓ = 1e-15 the RMS error
-                # of a point in Q* is not yet below 1e-8 (see the module docstring)
-                lab = outcome(pb, tr.theta_final, tr.loss_final, crit, errors=mse)
-                r["outcome"][h, i, j] = [OUTCOMES.index(o) for o in lab]
-    r["conventions"] = conventions
-    return r
+    shape = ds.status.shape
+    code = np.zeros(shape, dtype=np.int8)
+    c12, ct0 = np.full(shape, np.nan), np.full(shape, np.nan)
+    for idx in np.ndindex(shape[:2]):
+        n, dseed = int(ds.n.values[idx[0]]), int(ds.data_seed.values[idx[1]])
+        pb = ft.example1(n, sampling="gaussian", seed=dseed)
+        cell = ds.isel(n=idx[0], data_seed=idx[1])
+        th = cell.theta_final.values[..., :pb.n_params]
+        lab = outcome(pb, th.reshape(-1, pb.n_params), cell.loss_final.values.ravel(), crit,
+                      errors=np.asarray(errors[idx]).ravel())
+        code[idx] = np.reshape([OUTCOMES.index(o) for o in lab], code[idx].shape)
+        C = pb.imbalance(cell.theta0.values[..., :pb.n_params].reshape(-1, pb.n_params))
+        c12[idx] = np.reshape(C[:, 0] / C[:, 1], c12[idx].shape)
+        with np.errstate(divide="ignore"):
+            ct0[idx] = np.reshape(np.minimum(np.abs(C[:, 0] / C[:, 1]),
+                                             np.abs(C[:, 1] / C[:, 0])), ct0[idx].shape)
+    return code, c12, ct0
 
 
-def compute(*, quick: bool, gd: bool, log=print):
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
 
-    r = runs(bool(quick), log)
-    dims = ("n", "data_seed", "c_tilde")
-    coords = {"n": list(r["ns"]), "data_seed": list(r["data_seeds"]), "c_tilde": r["c_tilde"],
-              "t_save": r["t_save"], "param": ["a1", "w1", "b1", "a2", "w2", "b2"]}
+    from flowtools.experiments.engine import Engine
+    from flowtools.flow import default_save_times
+
+    engine = engine or Engine(STORE_DIR, log=log)
+    f = flows(bool(quick), engine)
+    rms = f.gen_error.values
+    outc, c12, ct0 = _outcomes(f, CRITERION, rms)
+    t_save = default_save_times(T1, N_SAVE)
+    fin = np.isfinite(f.ts.values)
+    if not np.allclose(f.ts.values[fin], np.broadcast_to(t_save, fin.shape)[fin], rtol=1e-12):
+        raise RuntimeError("the stored save times are not solve_flow's default grid")
+    dims = DIMS
+    coords = {"n": f.n.values, "data_seed": f.data_seed.values, "c_tilde": f.c_tilde.values,
+              "t_save": t_save, "param": ["a1", "w1", "b1", "a2", "w2", "b2"]}
+    at_stop = f.stage_gen_error.isel(stage=0).values
     var = {
-        "gen_error": (dims, r["rms"], {"long_name": "RMS generalization error at the end "
-                                                     "point (1000 Gaussian test points)"}),
-        "gen_error_mse": (dims, r["mse"], {"long_name": "mean squared error at the end point"}),
-        "gen_error_at_paper_stop": (dims, r["rms_at_paper_stop"],
+        "gen_error": (dims, rms, {"long_name": "RMS generalization error at the end point "
+                                               "(1000 Gaussian test points)"}),
+        "gen_error_mse": (dims, rms ** 2, {"long_name": "mean squared error at the end "
+                                                        "point (the RMS error squared)"}),
+        "gen_error_at_paper_stop": (dims, at_stop,
                                     {"long_name": "RMS error where the flow first reaches "
                                                   "ℓ = 1e-15 (the paper's stop)"}),
-        "gen_error_mse_at_paper_stop": (dims, r["mse_at_paper_stop"],
+        "gen_error_mse_at_paper_stop": (dims, at_stop ** 2,
                                         {"long_name": "MSE where the flow first reaches "
                                                       "ℓ = 1e-15"}),
-        "t_paper_stop": (dims, r["t_paper_stop"],
+        "t_paper_stop": (dims, f.stage_t.isel(stage=0).values,
                          {"long_name": "flow time at which ℓ first reaches 1e-15"}),
-        "loss_final": (dims, r["loss_final"]),
-        "t_final": (dims, r["t_final"]),
-        "steps": (dims, r["steps"].astype(np.int64)),
-        "status": (dims, r["status"].astype(np.int8),
+        "loss_final": (dims, f.loss_final.values),
+        "t_final": (dims, f.t_final.values),
+        "steps": (dims, f.steps.values.astype(np.int64)),
+        "status": (dims, f.status.values.astype(np.int8),
                    {"codes": "0 CONVERGED, 1 HORIZON, 2 MAX_STEPS, 3 NONFINITE, "
                              "4 SOLVER_FAILED, 5 STATIONARY, 6 NOT_MINIMUM"}),
-        "outcome": (dims, r["outcome"].astype(np.int8),
-                    {"codes": ", ".join(f"{k} {o}" for k, o in enumerate(OUTCOMES))}),
-        "C1_over_C2_init": (dims, r["C1_over_C2_0"]),
-        "c_tilde_init": (dims, r["ratio_tilde0"], {"long_name": "c̃ of θ0, measured"}),
-        "theta_final": (dims + ("param",), r["theta_final"]),
-        "loss": (dims + ("t_save",), r["losses"], {"long_name": "training loss (sum "
-                                                                "convention) at t_save"}),
+        "outcome": (dims, outc, {"codes": ", ".join(f"{k} {o}" for k, o in
+                                                    enumerate(OUTCOMES))}),
+        "C1_over_C2_init": (dims, c12),
+        "c_tilde_init": (dims, ct0, {"long_name": "c̃ of θ0, measured"}),
+        "theta_final": (dims + ("param",), f.theta_final.values[..., :6]),
+        "loss": (dims + ("t_save",), f.losses.values, {"long_name": "training loss (sum "
+                                                                    "convention) at t_save"}),
     }
     if gd:
-        g = gd_runs(bool(quick))
-        coords["convention"] = list(g["conventions"])
+        g = engine.results(grids(bool(quick))["gd"])[0].transpose("loss_convention", *DIMS, ...)
+        coords["convention"] = list(g.loss_convention.values)
         gd_dims = ("convention",) + dims
-        for k in ("rms", "mse", "loss_final", "t_final"):
-            var[f"gd_{k}"] = (gd_dims, g[k])
-        var["gd_outcome"] = (gd_dims, g["outcome"].astype(np.int8),
-                             {"codes": ", ".join(f"{k} {o}" for k, o in enumerate(OUTCOMES)),
-                              "criterion": "MSE ≤ 1e-8 at the paper's stop ℓ ≤ 1e-15 "
-                                           "(of the run's own loss)"})
-    n_conv = int(np.sum(np.isin(r["status"], (0, 5))))
-    total = r["status"].size
+        g_rms = g.gen_error.values
+        # the rule at the paper's stop ℓ ≤ 1e-15 on the loss GD minimized (for the mean
+        # convention ℓ_mean = ℓ_sum/n); the MSE: at ℓ = 1e-15 the RMS error of a point in
+        # Q* is not yet below 1e-8 (see the module docstring)
+        crit = Criterion(kind="mse", floor=FLOOR, loss_tol=PAPER_STOP)
+        g_out = np.stack([_outcomes(g.sel(loss_convention=c), crit,
+                                    g_rms[h] ** 2)[0]
+                          for h, c in enumerate(g.loss_convention.values)])
+        var.update(gd_rms=(gd_dims, g_rms), gd_mse=(gd_dims, g_rms ** 2),
+                   gd_loss_final=(gd_dims, g.loss_final.values),
+                   gd_t_final=(gd_dims, g.t_final.values),
+                   gd_outcome=(gd_dims, g_out,
+                               {"codes": ", ".join(f"{k} {o}" for k, o in
+                                                   enumerate(OUTCOMES)),
+                                "criterion": "MSE ≤ 1e-8 at the paper's stop ℓ ≤ 1e-15 "
+                                             "(of the run's own loss)"}))
+    n_conv = int(np.sum(np.isin(f.status.values, (0, 5))))
+    total = f.status.size
     ds = xr.Dataset(var, coords=coords)
     ds.attrs.update(CRITERION.as_attrs())
     ds.attrs.update(

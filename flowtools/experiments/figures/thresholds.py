@@ -54,7 +54,8 @@ under the working directory, the sweep engine's folder), written by ``run_sweep`
 changed grid or library version writes a new store instead of mixing results. The
 separation test's and the zero-loss search's results are cached beside them as netCDF
 (``cached_netcdf``; key: their settings, the case and the versions).
-``compute(store_dir=…)`` puts all of them elsewhere.
+``compute(engine=Engine(folder, executor, workers))`` puts all of them elsewhere and runs the
+grids' cells there (``flowtools.experiments.engine``).
 
 Panel (g) is ``flowtools.separation.separation_scan`` (the numerical test of Definition 1,
 issue 24 item 3, which does not use the rule) from N to the largest separation size, one
@@ -194,31 +195,13 @@ def grids(case: Case, ns, s: dict, mode: str) -> dict:
     return out
 
 
-def store_path(tables: dict, store_dir) -> pathlib.Path:
-    """``store_dir/<grid name>-<key>.zarr``: the key (grid definition + library versions)
-    keeps results of another grid or version out of the store."""
-    from flowtools.sweep import Grid
-    from flowtools.sweep.store import library_versions
-
-    grid = Grid.from_dict(tables)
-    return pathlib.Path(store_dir) / f"{grid.name}-{grid.key(library_versions())[:12]}.zarr"
-
-
 _VARS = ("gen_error", "loss_final", "status", "branch", "steps", "t_final")
 
 
-def run_grid(tables: dict, store_dir, dims, log) -> dict:
-    """Run (or resume) one grid into its store; its variables as arrays ordered ``dims``."""
-    from flowtools.errors import FlowtoolsError
-    from flowtools.sweep import open_results, run_sweep
-
-    store = store_path(tables, store_dir)
-    res = run_sweep(tables, store, resume=True, progress=False)
-    log(f"  {tables['sweep']['name']}: {res.computed} cell(s) computed, {res.cached} from "
-        f"the store ({res.wall_time:.0f} s; {store})")
-    if res.errors or res.missing:
-        raise FlowtoolsError(f"the sweep into {str(store)!r} did not finish: {res.summary()}")
-    ds = open_results(store, lazy=False).transpose(*dims, ...)
+def run_grid(tables: dict, engine, dims) -> dict:
+    """Run (or resume) one grid into its store (``engine``); its variables as arrays
+    ordered ``dims``."""
+    ds = engine.results(tables)[0].transpose(*dims, ...)
     return {k: ds[k].values for k in _VARS}
 
 
@@ -396,14 +379,18 @@ def zero_search_counts(case: Case, quick: bool, store_dir, log):
 
 
 # ---------------------------------------------------------------------- compute
-def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
-    """Every grid of the figure on the sweep engine (resumed from its stores), the
-    predictions, and the recovery rates, as one ``xarray.Dataset``."""
+def compute(*, quick: bool, gd: bool = False, log=print, engine=None):
+    """Every grid of the figure on the sweep engine (``engine``, default stores under
+    ``STORE_DIR``; resumed from its stores), the predictions, and the recovery rates, as
+    one ``xarray.Dataset``."""
     import xarray as xr
+
+    from flowtools.experiments.engine import Engine
 
     s = settings(quick)
     mode = "quick" if quick else "full"
-    store_dir = pathlib.Path(store_dir if store_dir is not None else STORE_DIR) / mode
+    engine = (engine or Engine(STORE_DIR, log=log)).under(mode)
+    store_dir = engine.store_dir
     preds = {c.key: predicted(c) for c in CASES}
     ns_case = {c.key: sample_sizes(preds[c.key], quick) for c in CASES
                if c.key in s["cases"]}
@@ -425,7 +412,7 @@ def compute(*, quick: bool, gd: bool = False, log=print, store_dir=None):
             f"{preds[case.key]['optimistic']}, separation {preds[case.key]['separation']}")
         for kind, tables in grids(case, ns, s, mode).items():
             dims = ("n", "data_seed", "seed" if kind == "random" else "c_tilde")
-            arrays = run_grid(tables, store_dir, dims, log)
+            arrays = run_grid(tables, engine, dims)
             dest = rnd if kind == "random" else spc
             for k in _VARS:
                 dest[k][i, idx] = arrays[k]
