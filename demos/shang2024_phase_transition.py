@@ -1,6 +1,6 @@
 """Shang, Meng, Cao & Zou (2024): benign/harmful overfitting phase diagram in v0 × ‖µ‖₂.
 
-A thin call of ``flowtools.experiments.cnn_phase`` (the same as
+A thin call of ``flowtools.experiments.figures.cnn_phase`` (the same as
 ``flowtools reproduce cnn-phase``): the model is ``flowtools.models.ReluCNN`` on
 ``PatchData``, trained by ``flowtools.run_gd`` at the paper's protocol (η = 0.01, T = 200)
 and to a small training loss, its cells computed on the sweep engine (family
@@ -16,7 +16,7 @@ under --out.
 from __future__ import annotations
 
 from flowtools.experiments import parser, prepare
-from flowtools.experiments.cnn_phase import main as cnn_phase_main
+from flowtools.experiments.figures.cnn_phase import main as cnn_phase_main
 
 
 def main(argv=None):

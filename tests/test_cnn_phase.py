@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from flowtools.cli import main
-from flowtools.experiments.cnn_phase import CNNPhaseSettings, edge_mu, exponent
+from flowtools.experiments.figures.cnn_phase import CNNPhaseSettings, edge_mu, exponent
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_quick_data_shows_the_two_regimes(quick_run):
 def test_a_second_run_reads_every_cell_from_the_stores(quick_run):
     """The cells live in OUT/cnn_phase_store/quick (one zarr store per scan and protocol);
     running the grids again computes nothing and gives the netCDF file's numbers."""
-    from flowtools.experiments.cnn_phase import sweep_cells
+    from flowtools.experiments.figures.cnn_phase import sweep_cells
 
     out, ds = quick_run
     lines = []

@@ -552,7 +552,7 @@ def test_two_layer_definitions_do_not_name_the_family():
 def test_demo_cnn_grid_is_the_quick_reproduce_grid():
     """demos/grids/cnn_phase.toml and `reproduce cnn-phase --quick` share one definition
     (main grid, trained protocol), so either resumes the other's store."""
-    from flowtools.experiments.cnn_phase import CNNPhaseSettings, grids
+    from flowtools.experiments.figures.cnn_phase import CNNPhaseSettings, grids
 
     demo = Grid.from_toml(ROOT / "demos" / "grids" / "cnn_phase.toml")
     quick = Grid.from_dict(grids(CNNPhaseSettings.quick())["main", "trained"])

@@ -261,7 +261,7 @@ def test_relu_cnn_edge_against_a_brute_force_grid(tmp_path):
     """The benign edge (test error falling through 0.25 for the last time) of a tiny CNN:
     a brute-force grid over every ‖µ‖ the refinement evaluated gives the same bracket
     (the same cells, bit for bit) and its ``edge_mu`` lies in it."""
-    from flowtools.experiments.cnn_phase import edge_mu
+    from flowtools.experiments.figures.cnn_phase import edge_mu
 
     grid = Grid.from_dict(_cnn_tables())
     ds = refine(grid, "mu_norm", "test_error", 0.25, tmp_path / "r", rounds=2)

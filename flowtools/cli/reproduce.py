@@ -94,7 +94,7 @@ def run(args) -> int:
 
         resolve_executor(executor, args.workers)
     if "cnn-phase" in names:
-        from flowtools.experiments import cnn_phase
+        from flowtools.experiments.figures import cnn_phase
 
         cnn_phase.main(quick=args.quick, out=args.out, executor=executor,
                        workers=args.workers)

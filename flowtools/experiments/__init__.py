@@ -18,7 +18,7 @@ the other way round. One module per concept:
 - ``cnn_phase``: the phase diagram of Shang et al. (2024) for the two-layer ReLU CNN —
   its grids on the sweep engine (family ``relu_cnn``), benign edges, fitted constants and
   exponents, the figure and its netCDF data: ``CNNPhaseSettings``, ``grids``, ``run``,
-  ``plot``, ``edge_mu``, ``exponent`` (imported on use: ``flowtools.experiments.cnn_phase``)
+  ``plot``, ``edge_mu``, ``exponent`` (imported on use: ``flowtools.experiments.figures.cnn_phase``)
 - ``outcomes``: the one rule that names where a run ended (Q1, Q2, a global minimum outside
   Q*, not converged, diverged) under a figure's recovery ``Criterion`` (error kind RMS or
   MSE, floor, stopping loss): ``Criterion``, ``outcome``, ``outcome_counts``

@@ -3,7 +3,7 @@
 Shang, Meng, Cao & Zou (2024; summary in ``shared/papers/004_ec9bee8fb160c2af.txt``) state
 that with a small output-layer initialization v0 the CNN overfits benignly when
 m·v0²·‖µ‖²/σp = Ω̃(1), i.e. the benign edge ‖µ‖_edge ∝ v0⁻¹·m^{-1/2} (log factors hidden).
-``flowtools.experiments.cnn_phase`` measures test-error maps; this module measures the
+``flowtools.experiments.figures.cnn_phase`` measures test-error maps; this module measures the
 *edge itself* where the law is tested:
 
 * **Edges by refinement.** For each row (d, m, seed, K) the edge is the ‖µ‖ where the test

@@ -39,7 +39,7 @@ saved states):
   4.5e-4 at rtol 1e-6, 1.0e-5 at 1e-7, 4.1e-6 at 1e-8, 5.5e-6 at 1e-9). On the phase
   diagram's networks (d = 1000, m = 10) rtol 1e-6 stopped at a loss target 5 % early in
   time, and rtol 1e-8 agreed with GD's η → 0 limit to a few 1e-6
-  (``flowtools.experiments.cnn_phase.flow_check``).
+  (``flowtools.experiments.figures.cnn_phase.flow_check``).
   ``flowtools.integrate.sliding`` integrates the Filippov solution itself (events at the
   kinks, the equivalent control on sliding modes, DOP853 between events): 47 steps with an
   end-point error 3.8e-7 at rtol 1e-6 and 3.5e-8 at 1e-8 on that instance, GD's η → 0

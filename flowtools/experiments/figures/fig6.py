@@ -3,7 +3,8 @@
 f_θ(x) = Σ_{k=1}^m a_k tanh(w_k x + b_k), target tanh(x + 1), n = 3 points evenly spaced on
 [−2, 2], Gaussian initialization of scale 1e-20 from seed 0 for every width m = 2, 10, 100,
 1000 (Appendix C), trained by the gradient flow to ℓ ≤ 1e-15 (``solve_flow``: Dopri8 above
-256 parameters; the paper used GD at lr 0.01 to the same loss, ``gd=True``). (a) For each
+256 parameters; the paper used GD at lr 0.01 to the same loss, ``gd=True``: the flow and
+GD side by side on one sweep grid, ``grid``). (a) For each
 width, every neuron's final magnitude ‖(a_k, w_k, b_k)‖ against its initial |C_k|
 (``Problem.imbalance``), coloured by |C_k|: Theorem 1 / Eq. (2) — the neurons with the
 largest |C_k| grow first and carry the weight. (b) The learned functions on [−2.5, 2.5]
@@ -27,45 +28,50 @@ LR = 0.01
 LOSS_TOL = 1e-15
 
 
-def compute(*, quick: bool, gd: bool, log=print):
+def grid(quick: bool, gd: bool) -> dict:
+    """The figure's sweep grid: a width axis and, with ``gd``, the flow and GD side by side
+    (a ``dynamics`` axis), from one θ0 per width."""
+    dyn = ["flow", "gd"] if gd else "flow"
+    return {"sweep": {"name": f"fig6_{'quick' if quick else 'full'}",
+                      "description": "Figure 6: widths on n = 3 grid points"},
+            "problem": {"n": N, "width": list(QUICK_WIDTHS if quick else WIDTHS)},
+            "init": {"scale": SCALE, "seed": SEED},
+            "integrator": {"dynamics": dyn, "t1": 1e12, "loss_threshold": LOSS_TOL,
+                           "max_steps": 200_000, **({"lr": LR, "max_iter": 10**6} if gd else {})}}
+
+
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
 
     import flowtools as ft
-    from flowtools.branches import generalization_error, test_inputs
+    from flowtools.branches import test_inputs
+    from flowtools.experiments.engine import Engine
+    from flowtools.experiments.figures.fig4 import STORE_DIR
     from flowtools.experiments.outcomes import Criterion, outcome
 
-    widths = QUICK_WIDTHS if quick else WIDTHS
     crit = Criterion(kind="rms", floor=1e-6, loss_tol=LOSS_TOL)
+    res = (engine or Engine(STORE_DIR, log=log)).results(grid(quick, gd))[0]
+    if "dynamics" not in res.dims:
+        res = res.expand_dims(dynamics=["flow"])
+    res = res.transpose("dynamics", "width", ...)
+    widths = [int(m) for m in res.width.values]
     xs = np.linspace(-2.5, 2.5, 401)
     M = max(widths)
-    rules = ["flow"] + (["gd"] if gd else [])
-    shape = (len(rules), len(widths))
+    shape = (res.sizes["dynamics"], len(widths))
     absC = np.full((len(widths), M), np.nan)
     mag = np.full(shape + (M,), np.nan)
     f = np.full(shape + (len(xs),), np.nan)
-    err, loss, tend = (np.full(shape, np.nan) for _ in range(3))
-    status = np.zeros(shape, np.int32)
     outc = np.full(shape, "", dtype="<U24")
     for j, m in enumerate(widths):
         pb = ft.make_problem(N, width=m)
-        th0 = pb.init_gaussian(SCALE, seed=SEED)
-        absC[j, :m] = np.abs(np.asarray(pb.imbalance(th0)))
-        for r, rule in enumerate(rules):
-            if rule == "flow":
-                tr = ft.solve_flow(pb, th0, t1=1e12, loss_threshold=LOSS_TOL,
-                                   max_steps=200_000)
-            else:
-                tr = ft.run_gd(pb, th0, LR, max_iter=10**6, loss_threshold=LOSS_TOL)
-            th = np.asarray(tr.theta_final)
+        absC[j, :m] = np.abs(np.asarray(pb.imbalance(res.theta0.values[0, j, :pb.n_params])))
+        for r in range(shape[0]):
+            cell = res.isel(dynamics=r, width=j)
+            th = cell.theta_final.values[:pb.n_params]
             mag[r, j, :m] = np.linalg.norm(th.reshape(m, pb.block), axis=-1)
             f[r, j] = np.asarray(pb.predict(th, xs[:, None]))
-            err[r, j] = float(generalization_error(pb, th, kind=crit.kind))
-            loss[r, j], tend[r, j] = float(tr.loss_final), float(tr.t_final)
-            status[r, j] = int(tr.status)
-            outc[r, j] = str(outcome(pb, th[None], np.array([loss[r, j]]), crit,
-                                     errors=np.array([err[r, j]]))[0])
-            log(f"  {rule} m = {m}: ℓ = {loss[r, j]:.1e} at t = {tend[r, j]:.3g}, "
-                f"error {err[r, j]:.2e} ({outc[r, j]})")
+            outc[r, j] = str(outcome(pb, th[None], cell.loss_final.values[None], crit,
+                                     errors=cell.gen_error.values[None])[0])
     tg = pb.target
     ds = xr.Dataset(
         {"abs_C0": (("width", "neuron"), absC),
@@ -74,11 +80,13 @@ def compute(*, quick: bool, gd: bool, log=print):
          "f_target": ("x", np.asarray(tg(xs[:, None]), dtype=float)),
          "x_train": ("sample", np.asarray(pb.X, dtype=float).ravel()),
          "y_train": ("sample", np.asarray(pb.y, dtype=float)),
-         "gen_error": (("rule", "width"), err), "loss_end": (("rule", "width"), loss),
-         "t_end": (("rule", "width"), tend), "status": (("rule", "width"), status),
+         "gen_error": (("rule", "width"), res.gen_error.values),
+         "loss_end": (("rule", "width"), res.loss_final.values),
+         "t_end": (("rule", "width"), res.t_final.values),
+         "status": (("rule", "width"), res.status.values.astype(np.int32)),
          "outcome": (("rule", "width"), outc)},
-        coords={"rule": rules, "width": list(widths), "neuron": np.arange(1, M + 1),
-                "x": xs, "sample": np.arange(N)},
+        coords={"rule": [str(r) for r in res.dynamics.values], "width": widths,
+                "neuron": np.arange(1, M + 1), "x": xs, "sample": np.arange(N)},
         attrs={"activation": "tanh", "n": N, "sampling": "grid", "scale": SCALE,
                "seed": SEED, "target": f"{tg.a0:g} tanh({tg.w0[0]:g} x + {tg.b0 or 0:g})",
                "lr": LR, "gd_max_iter": 10**6,
