@@ -2,8 +2,9 @@
 (``flowtools.make_problem``), the default of every grid.
 
 A cell is a problem (``make_problem``), an initial state (``init_gaussian``, or
-``init_ratio`` for a prescribed c = C1/C2 or c̃), one integrator run and the quantities
-derived from its end point:
+``init_ratio`` for a prescribed c = C1/C2 or c̃, or with ``start = "limit"`` the α → 0
+limit's start on the manifold series for the cell's c̃: ``limit_start``), one integrator
+run and the quantities derived from its end point:
 
 =============  ======================================================================
 theta0         the initial state θ0 (padded with NaN to the grid's largest p)
@@ -32,7 +33,6 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.errors import FlowtoolsError, GridError
 from flowtools.sweep.family import (
-    REQUIRED,
     WALL_TIME,
     Family,
     Param,
@@ -48,9 +48,11 @@ from flowtools.sweep.family import (
     stage_variables,
 )
 
-__all__ = ["BRANCH_CODES", "FAMILY", "initial_state", "problem_from", "variables"]
+__all__ = ["BRANCH_CODES", "FAMILY", "initial_state", "limit_start", "problem_from",
+           "variables"]
 
 BRANCH_CODES = {"Q1": 0, "Q2": 1, "other": 2}
+STARTS = ("gaussian", "limit")
 NOT_CLASSIFIED = -1
 
 
@@ -130,12 +132,18 @@ def parameters() -> list[Param]:
           doc="integrate on the data padded with zero-weight rows to this many "
               "(Problem.padded: the same ℓ), so that every n ≤ pad_to shares one compiled "
               "program; 0: no padding"),
-        P("scale", "init", V.positive_float, REQUIRED, doc="Gaussian initialization scale"),
+        P("scale", "init", V.positive_float, None,
+          doc="Gaussian initialization scale (required unless start = 'limit')"),
         P("seed", "init", V.nonnegative_int, 0, doc="initialization seed"),
         P("c_tilde", "init", _c_tilde, None,
           doc="prescribed c = C1/C2 = c̃ in [0, 1] (init_c_tilde, width 2; c̃ = 0: the "
               "first neuron's top-eigenvector component removed, C1 = 0 to round-off)"),
         P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
+        P("start", "init", choice(lambda: list(STARTS)), "gaussian", axis=False,
+          choices=lambda: list(STARTS),
+          doc="gaussian (scale, seed; c_tilde/ratio rescale it) or limit: θ0 = the α → 0 "
+              "limit's start point on the manifold series for the cell's c_tilde "
+              "(limit_start; needs c_tilde, takes no scale or seed)"),
         P("trajectory_points", "outputs", _points, 0, axis=False,
           doc="saved points per cell (0: end point only)"),
         P("stages", "outputs", _levels, (), axis=False, listed=True, methods=("flow",),
@@ -156,9 +164,14 @@ def parameters() -> list[Param]:
 
 def applies(name: str, params: Mapping) -> bool:
     """data_seed does not change evenly spaced inputs; c_tilde/ratio only when given;
-    pad_to only when not 0 (a grid without it keeps its definition)."""
+    pad_to only when not 0 and start only when not gaussian (a grid without them keeps its
+    definition); scale and seed not with start = "limit"."""
     if name == "data_seed":
         return params.get("sampling") != "grid"
+    if name == "start":
+        return params.get("start", "gaussian") != "gaussian"
+    if name in ("scale", "seed"):
+        return params.get("start") != "limit"
     if name in ("c_tilde", "ratio"):
         return params.get(name) is not None
     if name == "pad_to":
@@ -169,6 +182,18 @@ def applies(name: str, params: Mapping) -> bool:
 def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
     exclusive(given, "c_tilde", "ratio", loc, "init.c_tilde or init.ratio, not both (both "
               "prescribe c = C1/C2).")
+    if fixed.get("start") == "limit":
+        for name in ("scale", "seed", "ratio"):
+            if name in given:
+                raise GridError(f"{loc(name)}init.{name} does not apply with init.start = "
+                                "'limit' (θ0 is the α → 0 limit's start point for the cell's "
+                                "c̃): remove it.")
+        if "c_tilde" not in given:
+            raise GridError(f"{loc('start')}init.start = 'limit' starts each flow on the "
+                            "α → 0 limit for a prescribed c̃: give init.c_tilde.")
+    elif "scale" not in given:
+        raise GridError(f"{loc('scale')}[init] needs 'scale' (Gaussian initialization "
+                        "scale), or start = 'limit'.")
     for name in ("c_tilde", "ratio"):
         if name in given:
             widths = grid_values("width", axes, fixed)
@@ -214,13 +239,36 @@ def problem_from(params: Mapping):
 
 
 def initial_state(problem, init: Mapping, params: Mapping | None = None) -> np.ndarray:
-    """θ0 of one cell: ``init_ratio`` if c̃ (c = c̃) or c is prescribed, else Gaussian
-    (``params``, the cell's problem parameters, are not needed)."""
+    """θ0 of one cell: ``limit_start`` with start = "limit", ``init_ratio`` if c̃ (c = c̃)
+    or c is prescribed, else Gaussian (``params``, the cell's problem parameters, are not
+    needed)."""
+    if init.get("start") == "limit":
+        return limit_start(problem, init["c_tilde"])
     if init.get("c_tilde") is not None:
         return problem.init_c_tilde([init["c_tilde"]], init["scale"], seed=init["seed"])[0]
     if init.get("ratio") is not None:
         return problem.init_ratio(init["ratio"], init["scale"], seed=init["seed"])
     return problem.init_gaussian(init["scale"], seed=init["seed"])
+
+
+def limit_start(problem, c_tilde: float, *, order: int = 9, tol: float = 1e-17):
+    """The start point of the α → 0 limiting trajectory for C1/C2 = c̃ (width 2, Theorem
+    1): the manifold series' point P(τ0σ) (``flowtools.limiting.manifold``) on the ray
+    θ = V1·(c̃, 1)/‖(c̃, 1)‖ of the top eigenspace, where its truncation error is ≤ ``tol``
+    (as ``limit_endpoint`` starts; ``branch_maps.limit_start_points`` for several c̃)."""
+    from flowtools.limiting.manifold import (
+        evaluate,
+        ray_coefficients,
+        safe_radius,
+        series_radius,
+    )
+
+    V1 = np.asarray(problem.top_eigvecs)
+    sgn = np.sign(np.asarray(problem.imbalance(V1[:, 0]))[0])  # C(θ) ∝ (c̃, 1)
+    s = np.array([c_tilde, 1.0]) / np.hypot(c_tilde, 1.0) * sgn
+    Q = ray_coefficients(problem.field, V1 @ s, problem.mu1, order=order)
+    return np.asarray(evaluate(Q, np.log(min(safe_radius(Q, tol), 0.5 * series_radius(Q),
+                                            1e300))))
 
 
 def variables(outputs: Mapping) -> dict[str, Variable]:
