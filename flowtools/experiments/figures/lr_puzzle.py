@@ -8,7 +8,8 @@ code used the mean loss ½·(1/n)Σ(f − y)², whose Hessian is 1/n of the sum'
 is n times larger (and lr 0.5 on the mean loss is lr 0.5/n on the sum loss).
 
 Here the paper's GD protocol runs under both conventions, from the same θ0 (scale 1e-20,
-c̃ on a subset of [0, 1] with 0 and 1 exact, as in ``fig4.initial_states``), for
+c̃ on a subset of [0, 1] with 0 and 1 exact, as in Figure 4; one GD sweep grid per case,
+``grids``), for
 
 * Figure 4: Example 1, n = 5, 6 standard-Gaussian samples, data seeds 0–4, lr 0.5;
 * Figure 8: m = 2, d = 3, n = 10 uniform on [−2, 2]³ (data seed 0), lr 0.5;
@@ -28,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 
 from flowtools.experiments.claims import Claim
-from flowtools.experiments.figures.fig4 import initial_states
 from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
 
 TITLE = "lr-0.5 puzzle: GD's stability edge 2/λ_max under the sum and the mean loss"
@@ -71,6 +71,29 @@ def build(case: str, n: int, seed: int, convention: str):
                            loss_convention=convention)
 
 
+def grids(quick: bool) -> dict:
+    """One GD sweep grid per case: axes n, data_seed, loss_convention and c̃ (one GD batch
+    per c̃ row, as the paper's protocol ran them); test inputs as the case's figure: Figure
+    4's 1000 Gaussian points, Figures 8 and 9's 1000 uniform points on [−2, 2]³."""
+    s = settings(bool(quick))
+    out = {}
+    for case, (_, lr, _, _) in CASES.items():
+        data = ({"sampling": "gaussian"} if case == "fig4" else
+                {"sampling": "uniform", "dim": 3})
+        out[case] = {
+            "sweep": {"name": f"lr_puzzle_{'quick' if quick else 'full'}_{case}",
+                      "cells_per_task": len(s["c_tilde"])},
+            "problem": {"n": sorted({n for n, _ in s["problems"][case]}),
+                        "data_seed": sorted({sd for _, sd in s["problems"][case]}),
+                        "loss_convention": list(CONVENTIONS), **data},
+            "init": {"scale": SCALE, "seed": 0, "c_tilde": [float(c) for c in s["c_tilde"]]},
+            "integrator": {"dynamics": "gd", "lr": lr, "max_iter": s["iters"][case],
+                           "loss_threshold": PAPER_STOP},
+            "outputs": ({"test_inputs": "gaussian", "n_test": 1000, "test_seed": 12345}
+                        if case == "fig4" else {})}
+    return out
+
+
 def _lam_max(pb, theta) -> np.ndarray:
     """λ_max(∇²ℓ) at the finite rows of ``theta`` (``discretization.lam_max``), NaN else."""
     from flowtools.discretization.stability import lam_max
@@ -82,63 +105,45 @@ def _lam_max(pb, theta) -> np.ndarray:
     return out
 
 
-def _test_x(case, pb):
-    from flowtools.branches import test_inputs
-
-    if case == "fig4":
-        from flowtools.experiments.figures.fig4 import test_points
-
-        return test_points()
-    return test_inputs(pb)          # 1000 uniform points on [−2, 2]³ (Figure 9's protocol)
-
-
-def compute(*, quick: bool, gd: bool, log=print):
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
 
-    import flowtools as ft
+    from flowtools.experiments.engine import Engine
+    from flowtools.experiments.figures.fig4 import STORE_DIR
 
     s = settings(bool(quick))
     cts = s["c_tilde"]
+    g = dict(zip(CASES, (engine or Engine(STORE_DIR, log=log)).results(
+        *grids(quick).values()), strict=True))
     rows = [(case, n, seed) for case in CASES for n, seed in s["problems"][case]]
     R, C, K = len(rows), len(CONVENTIONS), len(cts)
     names = ("loss_final", "t_final", "mse", "outcome", "lam_max", "edge_at")
     v = {k: np.full((R, C, K), np.nan) for k in names}
     theta_end = np.full((R, C, K, 10), np.nan)
     for r, (case, n, seed) in enumerate(rows):
-        panel, lr, floor, _ = CASES[case]
-        crit = Criterion(kind="mse", floor=floor, loss_tol=PAPER_STOP)
-        pbs = {conv: build(case, n, seed, conv) for conv in CONVENTIONS}
-        th0 = initial_states(pbs["sum"], cts, SCALE, seed=0)
-        X = _test_x(case, pbs["sum"])
+        crit = Criterion(kind="mse", floor=CASES[case][2], loss_tol=PAPER_STOP)
         ends = {}
         for c, conv in enumerate(CONVENTIONS):
-            pb = pbs[conv]
-            tr = ft.run_gd(pb, th0, lr=lr, max_iter=s["iters"][case],
-                           loss_threshold=PAPER_STOP, n_save=2)
-            th = np.asarray(tr.theta_final)
-            err = np.asarray(ft.generalization_error(pb, th, X_test=X, kind="mse"))
-            lab = outcome(pb, th, tr.loss_final, crit, errors=err)
-            v["loss_final"][r, c], v["t_final"][r, c] = tr.loss_final, tr.t_final
+            pb = build(case, n, seed, conv)
+            d = g[case].sel(n=n, data_seed=seed, loss_convention=conv).transpose("c_tilde", ...)
+            th = d.theta_final.values[:, :pb.n_params]
+            err = d.gen_error.values ** 2          # the MSE: the stored RMS error squared
+            lab = outcome(pb, th, d.loss_final.values, crit, errors=err)
+            v["loss_final"][r, c], v["t_final"][r, c] = d.loss_final.values, d.t_final.values
             v["mse"][r, c] = err
             v["outcome"][r, c] = [OUTCOMES.index(o) for o in lab]
             theta_end[r, c, :, :th.shape[1]] = th
-            ends[conv] = (th, np.asarray(lab))
+            ends[conv] = (pb, th, np.asarray(lab))
         # each convention's edge at its own end point where that reached zero loss (GD at
         # a large lr selects minima whose edge exceeds lr), else at the other's
-        zero = {conv: np.isin(ends[conv][1], ("Q1", "Q2", "global min outside Q*"))
+        zero = {conv: np.isin(ends[conv][2], ("Q1", "Q2", "global min outside Q*"))
                 for conv in CONVENTIONS}
         for c, conv in enumerate(CONVENTIONS):
             other = CONVENTIONS[1 - c]
-            th_e = np.where(zero[conv][:, None], ends[conv][0],
-                            np.where(zero[other][:, None], ends[other][0], np.nan))
-            v["lam_max"][r, c] = _lam_max(pbs[conv], th_e)
+            th_e = np.where(zero[conv][:, None], ends[conv][1],
+                            np.where(zero[other][:, None], ends[other][1], np.nan))
+            v["lam_max"][r, c] = _lam_max(ends[conv][0], th_e)
             v["edge_at"][r, c] = np.where(zero[conv], 0, np.where(zero[other], 1, -1))
-        if log is not None:
-            log(f"  lr-puzzle {case} n = {n}, data seed {seed}: " + "; ".join(
-                f"{conv}: " + ", ".join(f"{k} {int(np.sum(v['outcome'][r, c] == i))}"
-                                        for i, k in enumerate(OUTCOMES)
-                                        if np.any(v['outcome'][r, c] == i))
-                for c, conv in enumerate(CONVENTIONS)))
     dims = ("run", "convention", "c_tilde")
     ds = xr.Dataset(
         {"loss_final": (dims, v["loss_final"], {"long_name": "GD's final loss (its own "
