@@ -1,13 +1,15 @@
 """Figures 8, 9, 10 (Appendix B, d = 3) through ``reproduce`` in quick mode: the files, and
 the mathematics of the runs (c̃ = 0 and 1 exactly, one outcome rule, the recovery floor,
-the padded loss identity, Figure 10 sharing Figure 9's runs)."""
+the padded loss identity, Figures 8 and 10 reading Figure 9's store)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import xarray as xr
 
+import flowtools as ft
 from flowtools.experiments.claims import claims_from_json
 from flowtools.experiments.figures import fig9
 from flowtools.experiments.outcomes import outcome
@@ -22,18 +24,23 @@ def out(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run8(out):
-    return reproduce("fig8", quick=True, gd=True, out=out, log=lambda *a: None)
-
-
-@pytest.fixture(scope="module")
 def run9(out):
     return reproduce("fig9", quick=True, out=out, log=lambda *a: None)
 
 
+def _logged(name, out):
+    lines = []
+    return reproduce(name, quick=True, gd=True, out=out, log=lines.append), lines
+
+
+@pytest.fixture(scope="module")
+def run8(out, run9):
+    return _logged("fig8", out)
+
+
 @pytest.fixture(scope="module")
 def run10(out, run9):
-    return reproduce("fig10", quick=True, out=out, log=lambda *a: None)
+    return _logged("fig10", out)
 
 
 def _read(run, name):
@@ -67,7 +74,7 @@ def test_initial_states_hit_c_tilde_exactly():
 
 @pytest.mark.parametrize("name", ["fig8", "fig9", "fig10"])
 def test_files_read_back(name, run8, run9, run10):
-    run = {"fig8": run8, "fig9": run9, "fig10": run10}[name]
+    run = {"fig8": run8[0], "fig9": run9, "fig10": run10[0]}[name]
     assert {f.suffix for f in run.files} == {".png", ".nc", ".json"}
     ds = _read(run, name)
     assert "c_tilde" in ds.dims and "param" in ds.dims
@@ -90,7 +97,7 @@ def _check_rule(pb, ds_theta, loss, err, lab):
 
 
 def test_fig8_facts(run8):
-    ds = _read(run8, "fig8")
+    ds = _read(run8[0], "fig8")
     cts = ds["c_tilde"].values
     lab = ds["outcome"].values.astype(str)
     pb = fig9.problem(10, 0)
@@ -102,6 +109,11 @@ def test_fig8_facts(run8):
     # stopped at ℓ ≤ 1e-15: training RMS residual √(2ℓ/n) ≤ 1.42e-8
     assert np.all(ds["loss_1e15"].values <= 1e-15)
     assert np.all(ds["error_mse_1e15"].values < 1e-7)
+    # the stop at ℓ = 1e-15 is the flow stopped there (one flow serves both)
+    tr = ft.solve_flow(pb.padded(fig9.N_MAX), ds["theta0"].values, t1=1e16,
+                       loss_threshold=1e-15, max_steps=100_000)
+    np.testing.assert_allclose(ds["theta_1e15"].values, tr.theta_final, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(ds["loss_1e15"].values, tr.loss_final, rtol=1e-6)
     # the certified ends are far lower than the paper's stopping loss
     assert np.all(ds["loss_end"].values < 1e-17)
     # GD at lr 0.5 with the sum loss diverges: 0.5 > 2/λ_max near every end point
@@ -131,10 +143,29 @@ def test_fig9_facts(run9):
     assert e[rec].max() < 1e-7 / 3 and e[~rec].min() > 1e-5
 
 
-def test_fig10_shares_fig9_runs(run9, run10):
-    d9, d10 = _read(run9, "fig9"), _read(run10, "fig10")
-    np.testing.assert_array_equal(d9["theta_end"].values, d10["theta_end"].values)
-    assert fig9._runs.cache_info().hits >= 1  # fig10 read fig9's runs, it did not redo them
+def _from_store(lines, grid):
+    """(computed, from the store) of ``grid`` in an engine's log."""
+    found = [re.match(rf"\s*{grid}: (\d+) cell\(s\) computed, (\d+) from the store", x)
+             for x in lines]
+    (m,) = [m for m in found if m]
+    return int(m[1]), int(m[2])
+
+
+def test_fig8_fig10_read_fig9s_store(run9, run8, run10):
+    d9 = _read(run9, "fig9")
+    cells = d9["theta_end"].values[..., 0].size
+    for run, lines in (run8, run10):
+        # the same grid, the same store: nothing recomputed
+        assert _from_store(lines, "fig9_quick_flow") == (0, cells)
+        np.testing.assert_array_equal(
+            _read(run, "")["theta_end"].values,
+            d9["theta_end"].values if run.name == "fig10" else
+            d9["theta_end"].sel(n=10, data_seed=0).values)
+    assert _from_store(run8[1], "fig8_quick_gd") == (len(d9["c_tilde"]), 0)  # its own GD
+
+
+def test_fig10_neuron_norms(run10):
+    d10 = _read(run10[0], "fig10")
     cts = d10["c_tilde"].values
     i0 = int(np.flatnonzero(cts == 0.0)[0])
     # the C = 0 neuron stays at the origin of Q2 (its init scale is 1e-20; the flow moves it
@@ -146,7 +177,7 @@ def test_fig10_shares_fig9_runs(run9, run10):
 
 
 def test_fig10_imperfect_global_minima_near_c0(run10):
-    ds = _read(run10, "fig10")
+    ds = _read(run10[0], "fig10")
     cts = ds["c_tilde"].values
     ns = list(ds["n"].values)
     j = int(np.flatnonzero(cts == 0.1)[0])

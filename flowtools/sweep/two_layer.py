@@ -334,11 +334,13 @@ def measure(pb, theta0: np.ndarray, runs: Mapping, spec: Mapping) -> dict:
     branch = np.full(B, NOT_CLASSIFIED, dtype=np.int8)
     d1, d2, gen = np.full(B, np.nan), np.full(B, np.nan), np.full(B, np.nan)
     for i, th in enumerate(runs["theta_final"]):  # one cell at a time: bits independent of B
-        if np.all(np.isfinite(th)):
-            r = classify(pb, th, tol=outputs["branch_tol"])
-            branch[i] = BRANCH_CODES[str(r.branch)]
-            d1[i], d2[i] = float(r.dist_Q1), float(r.dist_Q2)
-        gen[i] = float(generalization_error(pb, th, X_test=X_test))
+        # a diverging GD's huge (finite) end point: its distances and error overflow to inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.all(np.isfinite(th)):
+                r = classify(pb, th, tol=outputs["branch_tol"])
+                branch[i] = BRANCH_CODES[str(r.branch)]
+                d1[i], d2[i] = float(r.dist_Q1), float(r.dist_Q2)
+            gen[i] = float(generalization_error(pb, th, X_test=X_test))
     out = {"theta0": _pad(theta0, p_max), "theta_final": _pad(runs["theta_final"], p_max),
            **run_columns(runs), "branch": branch, "dist_Q1": d1, "dist_Q2": d2,
            "gen_error": gen}

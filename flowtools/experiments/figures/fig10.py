@@ -1,12 +1,12 @@
 """Figure 10 of Zhao, Bai & Zhang (Appendix B): the first coordinates of w1 and w2 at the
 end points of the Figure-9 runs, against c̃, one panel per n.
 
-The runs are Figure 9's (``fig9.runs``: computed once per process, so ``reproduce all``
-does not recompute them). Each neuron is oriented by the sign that maps its input weights
-onto +w0 (tanh is odd: θk ↦ −θk leaves f unchanged), so the target value is w^1 = 1. The
-paper's explanation of the failures at c̃ = 0 for n = 6, 7, 8: c̃ = 0 leads to the origin of
-Q2 (the silent neuron at w = 0), near which there are global minima outside Q*
-("imperfect global minima"), so c̃ near 0 may converge to them.
+The runs are Figure 9's (``fig9.flows``: the same grid, read from its store). Each neuron
+is oriented by the sign that maps its input weights onto +w0 (tanh is odd: θk ↦ −θk leaves
+f unchanged), so the target value is w^1 = 1. The paper's explanation of the failures at
+c̃ = 0 for n = 6, 7, 8: c̃ = 0 leads to the origin of Q2 (the silent neuron at w = 0), near
+which there are global minima outside Q* ("imperfect global minima"), so c̃ near 0 may
+converge to them.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from flowtools.experiments.figures import fig9
 TITLE = "Figure 10: first coordinates of w1, w2 at the end points against c̃ (Fig. 9 runs)"
 GD = False  # it draws Figure 9's flow runs only
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "1 s after fig9 (shares its runs)"
+FULL_TIME = "1 s after fig9 (reads its store)"
 
 
-def compute(*, quick: bool, gd: bool, log=print):
-    ds = fig9.runs(bool(quick), bool(gd), log).copy(deep=True)
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
+    ds = fig9.compute(quick=quick, gd=False, log=log, engine=engine)
     th = ds["theta_end"].values
     # size of each neuron at the end (the silent neuron of Q2 at its "origin": ‖θk‖ ≈ 0)
     blocks = th.reshape(th.shape[:-1] + (2, 5))

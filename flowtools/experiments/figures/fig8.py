@@ -1,26 +1,24 @@
 """Figure 8 of Zhao, Bai & Zhang (Appendix B): end points against c̃ for d = 3 inputs.
 
 f_θ(x) = a1 tanh(w1ᵀx + b1) + a2 tanh(w2ᵀx + b2), x ∈ ℝ³, target tanh(1ᵀx + 1), n = 10
-inputs uniform on [−2, 2]³ (data seed 0), θ0 = ``init_ratio(c̃, 1e-20, seed=0)`` on
-Figure 9's c̃ grid (c̃ = 0 exactly: C1 = 0, and c̃ = 1 exactly). One panel per end-point
-coordinate (a1, w1^1, w1^2, w1^3, b1, a2, w2^1, w2^2, w2^3, b2; each neuron oriented by the
-sign that maps its input weights onto +w0), the outcome (``outcomes.outcome``) and the
-generalization error (RMS over 1000 test inputs uniform on [−2, 2]³), criterion: < 1e-7.
+inputs uniform on [−2, 2]³ (data seed 0), θ0 on Figure 9's c̃ grid (c̃ = 0 and 1 exactly).
+One panel per end-point coordinate (each neuron oriented by the sign that maps its input
+weights onto +w0), the outcome (``outcomes.outcome``) and the generalization error (RMS over
+1000 test inputs uniform on [−2, 2]³), criterion: < 1e-7.
 
-The gradient flow runs to certified end points (no loss stop; decided as t → ∞). It also
-runs to the paper's stopping loss ℓ = 1e-15, to explain the earlier finding that errors
-reached 1.4e-6 there: at ℓ = 1e-15 the *training* RMS residual is √(2ℓ/n) ≈ 1.4e-8, but the
-slowest directions of the end (the quartic, t^{-1/2} tail along Q1 and the small Hessian
-eigenvalues near Q2) are poorly pinned by n = 10 points in ℝ³, so the *test* RMS error is up
-to ~10⁻⁶ at that loss; run on to the certified end it falls to ≤ 3e-8 (the MSE is ≤ 1e-12
-at ℓ = 1e-15 either way). ``gd=True`` adds the paper's GD (lr 0.5, 1e6 iterations, 1e4 in
-quick mode) with the paper's stated sum loss ½Σ: it diverges (its stability edge 2/λ_max is
-below 0.5 — see ``lr-puzzle``).
+The flows are Figure 9's (``fig9.flows``: the same grid, read from its store): to certified
+end points (no loss stop; decided as t → ∞), each stopped on the way where ℓ first reaches
+the paper's 1e-15. That stop explains the earlier finding that errors reached 1.4e-6 there:
+at ℓ = 1e-15 the *training* RMS residual is √(2ℓ/n) ≈ 1.4e-8, but the slowest directions of
+the end (the quartic, t^{-1/2} tail along Q1 and the small Hessian eigenvalues near Q2) are
+poorly pinned by n = 10 points in ℝ³, so the *test* RMS error is up to ~10⁻⁶ at that loss;
+at the certified end it falls to ≤ 3e-8 (the MSE is ≤ 1e-12 at ℓ = 1e-15 either way).
+``gd=True`` adds the paper's GD (lr 0.5, 1e6 iterations, 1e4 in quick mode) with the
+paper's stated sum loss ½Σ: it diverges (its stability edge 2/λ_max is below 0.5 — see
+``lr-puzzle``).
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -39,70 +37,31 @@ def gd_iterations(quick: bool) -> int:
     return 10**4 if quick else 10**6
 
 
-def compute(*, quick: bool, gd: bool, log=print):
-    import xarray as xr
+def gd_grid(quick: bool) -> dict:
+    """The paper's GD for Figure 8 (n = 10, data seed 0, lr 0.5)."""
+    return fig9.grid(f"fig8_{'quick' if quick else 'full'}_gd", [N], [0],
+                     fig9.c_tilde_grid(quick),
+                     {"dynamics": "gd", "lr": GD_LR, "max_iter": gd_iterations(quick),
+                      "loss_threshold": fig9.LOSS_TOL})
 
-    import flowtools as ft
-    from flowtools.branches import test_inputs
-    from flowtools.status import Status
 
-    crit = fig9.criterion()
-    cts = fig9.c_tilde_grid(quick)
-    pb = fig9.problem(N, 0)
-    X_test = test_inputs(pb)
-    t0 = time.perf_counter()
-    th0, tr = fig9.flow_ends(N, 0, bool(quick))  # shared with Figure 9 (cached)
-    t_end = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    tr15 = ft.solve_flow(pb.padded(fig9.N_MAX), th0, t1=1e16, loss_threshold=1e-15,
-                         max_steps=100_000, n_save=2)
-    t_15 = time.perf_counter() - t0
-    d = fig9.end_point_data(pb, tr.theta_final, tr.loss_final, crit, X_test)
-    d15 = fig9.end_point_data(pb, tr15.theta_final, tr15.loss_final, crit, X_test)
-    log(f"  flow to certified ends {t_end:.1f} s, to ℓ = 1e-15 {t_15:.1f} s; outcomes "
-        f"{dict(zip(*np.unique(d['outcome'], return_counts=True), strict=True))}")
-    c, p = ("c_tilde",), ("c_tilde", "param")
-    dv = {
-        "theta0": (p, th0, {"long_name": "initial state"}),
-        "theta_end": (p, tr.theta_final, {"long_name": "certified end point"}),
-        "theta_oriented": (p, d["theta_oriented"],
-                           {"long_name": "end point, neuron k times its sign s_k"}),
-        "loss_end": (c, tr.loss_final, {"long_name": "training loss ½Σ(f − y)² at the end"}),
-        "t_end": (c, tr.t_final, {"long_name": "end time"}),
-        "status": (c, np.array([Status(s).name for s in tr.status]), {}),
-        "error_rms": (c, d["error_rms"], {"long_name": "RMS error, certified end"}),
-        "error_mse": (c, d["error_mse"], {"long_name": "MSE, certified end"}),
-        "dist_Q1": (c, d["dist_Q1"], {}), "dist_Q2": (c, d["dist_Q2"], {}),
-        "outcome": (c, d["outcome"], {"long_name": "outcomes.outcome at the certified end"}),
-        "c_tilde_measured": (c, pb.ratio_tilde(th0), {"long_name": "c̃ of θ0 as built"}),
-        "loss_1e15": (c, tr15.loss_final, {"long_name": "loss, flow stopped at ℓ ≤ 1e-15"}),
-        "t_1e15": (c, tr15.t_final, {}),
-        "error_rms_1e15": (c, d15["error_rms"], {"long_name": "RMS error at ℓ = 1e-15"}),
-        "error_mse_1e15": (c, d15["error_mse"], {"long_name": "MSE at ℓ = 1e-15"}),
-        "dist_Q_1e15": (c, np.minimum(d15["dist_Q1"], d15["dist_Q2"]),
-                        {"long_name": "distance to Q* at ℓ = 1e-15"}),
-    }
-    attrs = dict(m=2, d=3, n=N, data_seed=0, target="tanh(1ᵀx + 1)",
-                 init_scale=fig9.SCALE, init_seed=0, loss_convention="sum",
-                 init="init_ratio(c̃, 1e-20, seed=0); c̃ = 0: C1 = 0 "
-                 "(zero to round-off)",
-                 method="gradient flow (solve_flow) to certified end points, t1 = 1e16; "
-                        "also stopped at the paper's ℓ = 1e-15",
-                 decided_at="t → ∞ (certified end points)", quick=int(quick),
-                 flow_time_s=t_end, flow_1e15_time_s=t_15, **crit.as_attrs())
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
+    from flowtools.branches import classify
+    from flowtools.experiments.engine import Engine
+
+    engine = engine or Engine(fig9.STORE_DIR, log=log)
+    ds = fig9.dataset(fig9.flows(bool(quick), engine).sel(n=[N], data_seed=[0]))
     if gd:
-        t0 = time.perf_counter()
-        g = ft.run_gd(pb, th0, GD_LR, max_iter=gd_iterations(quick),
-                      loss_threshold=fig9.LOSS_TOL, n_save=2)
-        dg = fig9.end_point_data(pb, g.theta_final, g.loss_final, crit, X_test)
-        dv.update(gd_loss_end=(c, g.loss_final, {}), gd_iterations=(c, g.steps, {}),
-                  gd_error_rms=(c, dg["error_rms"], {}), gd_outcome=(c, dg["outcome"], {}),
-                  gd_theta_oriented=(p, dg["theta_oriented"], {}))
-        attrs.update(gd_lr=GD_LR, gd_max_iter=gd_iterations(quick),
-                     gd_decided_at="finite horizon: the GD iterations done",
-                     gd_time_s=time.perf_counter() - t0)
-    return xr.Dataset(dv, coords={"c_tilde": cts, "param": list(fig9.PARAM_NAMES)},
-                      attrs=attrs)
+        ds = ds.assign(fig9.gd_vars(engine.results(gd_grid(bool(quick)))[0]
+                                    .transpose(*fig9.DIMS, ...)))
+        ds.attrs.update(gd_lr=GD_LR, gd_max_iter=gd_iterations(quick),
+                        gd_decided_at="finite horizon: the GD iterations done")
+    ds = ds.isel(n=0, data_seed=0, drop=True)
+    br = classify(fig9.problem(N, 0), ds.theta_1e15.values)
+    ds["dist_Q_1e15"] = ("c_tilde", np.minimum(br.dist_Q1, br.dist_Q2),
+                         {"long_name": "distance to Q* at ℓ = 1e-15"})
+    ds.attrs.update(n=N, data_seed=0, quick=int(quick))
+    return ds
 
 
 def claims(ds):
