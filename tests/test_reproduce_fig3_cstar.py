@@ -5,6 +5,7 @@ mathematics of the runs (exact c̃ = 0 / 1 members, Theorem 1's ratio invariance
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -21,17 +22,49 @@ def _s(a):
 
 
 @pytest.fixture(scope="module")
-def fig3(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fig3")
-    run = reproduce("fig3", quick=True, out=out, log=lambda *a: None)
+def runs(tmp_path_factory):
+    """cstar, then fig3 into the same folder: fig3 reads c̃* from cstar's stores."""
+    out = tmp_path_factory.mktemp("fig3_cstar")
+    lines = {"cstar": [], "fig3": []}
+    cs = reproduce("cstar", quick=True, out=out, log=lines["cstar"].append)
+    f3 = reproduce("fig3", quick=True, out=out, log=lines["fig3"].append)
+    return out, lines, cs, f3
+
+
+@pytest.fixture(scope="module")
+def fig3(runs):
+    out, _, _, run = runs
     return run, xr.open_dataset(out / "fig3.nc", engine="scipy")
 
 
 @pytest.fixture(scope="module")
-def cstar(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cstar")
-    run = reproduce("cstar", quick=True, out=out, log=lambda *a: None)
+def cstar(runs):
+    out, _, run, _ = runs
     return run, xr.open_dataset(out / "cstar.nc", engine="scipy")
+
+
+def test_fig3_reads_cstar_stores_without_computing(runs, fig3, cstar):
+    """cstar's coarse grid and every refinement round are stores (the rounds under the
+    bracket's folder); fig3 finds all of them there (no cell computed) and reports the
+    same c̃* and evaluations."""
+    out, lines, _, _ = runs
+    stores = out / "stores"
+    (coarse,) = stores.glob("cstar_grid_n6-*.zarr")
+    (rounds,) = (p for p in stores.glob("cstar_grid_n6-*") if p.is_dir() and
+                 (p / "refine.json").exists())
+    assert (rounds / "round0.zarr").is_dir() and list(rounds.glob("round1/*.zarr"))
+    counts = [int(m) for line in lines["cstar"] for m in re.findall(r"(\d+) (?:cell\(s\) )?"
+                                                                    r"computed", line)]
+    assert sum(counts) > 0
+    counts = [int(m) for line in lines["fig3"] for m in re.findall(r"(\d+) (?:cell\(s\) )?"
+                                                                   r"computed", line)]
+    assert counts and sum(counts) == 0, lines["fig3"]
+    _, f3 = fig3
+    _, cs = cstar
+    assert f3.attrs["c_star"] == cs.c_star.values[0]
+    np.testing.assert_array_equal(np.sort(f3.cstar_eval_c_tilde.values),
+                                  np.sort(cs.eval_c_tilde.values[0]))
+    assert coarse.is_dir()
 
 
 def test_fig3_files_and_named_dims(fig3):

@@ -2,15 +2,14 @@
 
 A result the paper could not compute (issue 14). By Theorem 1 the α → 0 limit
 h(θ0, t) = lim φ(αθ0, t + log(1/α)/μ1) depends on θ0 only through C(θ0), i.e. (m = 2, odd σ)
-through c̃ = min(|C1/C2|, |C2/C1|) ∈ [0, 1]. For each c̃ the limiting trajectory is started on
-the manifold series (``branch_maps.limit_start_points``, as ``limit_endpoint`` does) and
-the flow is run to a certified end point (ℓ ≤ 1e-15; the convergence to Q1 is polynomial,
-so Q1-bound flows reach t ~ 1e8–1e9); its end point is classified by
-``outcomes.outcome``. c̃* is located by **multisection**, not by sampling seeds: a coarse
-grid on [0, 1] (c̃ = 0 and 1 exactly), then every bracket of a Q2 → Q1 change is cut into
-``per_round`` + 1 pieces per round, all brackets' points in one batched flow, until the
-bracket is narrower than ``tol``. Several changes are all followed; "none" is reported
-when there is no change.
+through c̃ = min(|C1/C2|, |C2/C1|) ∈ [0, 1]. Each flow starts on the limit's manifold series
+(the sweep's ``init.start = "limit"``, as ``limit_endpoint`` does) and runs to a certified
+end point (ℓ ≤ 1e-15; the convergence to Q1 is polynomial, so Q1-bound flows reach
+t ~ 1e8–1e9), classified by ``outcomes.outcome``. c̃* is located by multisection
+(``flowtools.sweep.refine``), not by sampling seeds: a coarse grid on [0, 1] (c̃ = 0 and 1
+exactly), then every bracket where the outcome changes is cut into 16 pieces per round
+until it is narrower than ``tol``; every round is stored, so a rerun resumes and fig3 reads
+the n = 6 grid's c̃* from the same stores. "none" is reported when there is no change.
 
 Data: Example 1's grid (n = 4, 5, 6 on [−2, 2]) and each Gaussian data seed 0–4 of
 Figure 4 (n = 3 … 6; quick mode: the n = 6 grid only, to 5e-3).
@@ -18,12 +17,13 @@ Figure 4 (n = 3 … 6; quick mode: the n = 6 grid only, to 5e-3).
 
 from __future__ import annotations
 
+import math
+import pathlib
 import time
 
 import numpy as np
 
 import flowtools as ft
-from flowtools.experiments.branch_maps import limit_start_points
 from flowtools.experiments.claims import Claim
 from flowtools.experiments.outcomes import Criterion, outcome, outcome_counts
 
@@ -42,95 +42,99 @@ PAPER_DEMARCATION = 0.74  # Figure 3(b): |c| = 1.35 and 0.74 (1/1.35 = 0.741)
 CRITERION = Criterion(kind="rms", floor=1e-4, loss_tol=1e-15)
 QUICK_TOL = 5e-3  # quick mode: the coarse grid and one round
 GRID_TOL, GAUSS_TOL = 1e-6, 1e-4  # full mode (the Gaussian datasets: the time budget)
-BATCH = 16  # every flow is a multiple of 16 members: one compiled program
+COARSE, PIECES = 16, 16  # coarse points on [0, 1]; a round cuts a bracket into 16
+#: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
+STORE_DIR = pathlib.Path("out") / "sweep" / "figures"
 
 
 def problems(quick: bool):
-    """(label, sampling, n, data seed, Problem) of every dataset of the map."""
-    out = []
-    grid_ns = (6,) if quick else (4, 5, 6)
-    for n in grid_ns:
-        out.append((f"grid n={n}", "grid", n, -1, ft.example1(n, sampling="grid")))
-    gauss = [] if quick else [(n, s) for n in (3, 4, 5, 6) for s in range(5)]
-    for n, s in gauss:
-        out.append((f"gaussian n={n} seed={s}", "gaussian", n, s,
-                    ft.example1(n, sampling="gaussian", seed=s)))
-    return out
+    """(label, sampling, n, data seed, tolerance) of every dataset of the map."""
+    out = [(f"grid n={n}", "grid", n, -1, QUICK_TOL if quick else GRID_TOL)
+           for n in ((6,) if quick else (4, 5, 6))]
+    return out + [(f"gaussian n={n} seed={s}", "gaussian", n, s, GAUSS_TOL)
+                  for n in (() if quick else (3, 4, 5, 6)) for s in range(5)]
 
 
-def limit_outcomes(pb, cs, *, criterion=CRITERION, t1=1e14, max_steps=200_000):
-    """The t → ∞ outcome of the α → 0 limit from each c̃ (padded to a multiple of BATCH):
-    (outcomes, end points, losses, end times, statuses)."""
-    cs = np.asarray(cs, dtype=float)
-    n = cs.size
-    pad = (-n) % BATCH
-    full = np.concatenate([cs, np.full(pad, cs[0])]) if pad else cs
-    starts, _ = limit_start_points(pb, full)
-    tr = ft.solve_flow(pb, starts, t1=t1, loss_threshold=criterion.loss_tol,
-                       max_steps=max_steps, n_save=2)
-    lab = outcome(pb, tr.theta_final, tr.loss_final, criterion)
-    return (lab[:n], np.asarray(tr.theta_final)[:n], np.asarray(tr.loss_final)[:n],
-            np.asarray(tr.t_final)[:n], np.asarray(tr.status)[:n])
+def grid(sampling: str, n: int, seed: int, c_tilde) -> dict:
+    """The flows of the α → 0 limit from each c̃, to ℓ ≤ 1e-15 (one flow per task)."""
+    problem = {"n": n, "sampling": sampling, **({"data_seed": seed} if seed >= 0 else {})}
+    return {"sweep": {"name": f"cstar_{sampling}_n{n}" + (f"_s{seed}" if seed >= 0 else ""),
+                      "cells_per_task": 1},
+            "problem": problem, "init": {"start": "limit", "c_tilde": list(c_tilde)},
+            "integrator": {"dynamics": "flow", "t1": 1e14, "max_steps": 200_000,
+                           "loss_threshold": CRITERION.loss_tol}}
 
 
-def locate(pb, *, coarse: int = 16, per_round: int = 15, tol: float = 1e-6,
-           max_rounds: int = 12, criterion=CRITERION, log=None):
+def _labels(pb, ds, criterion=CRITERION):
+    """The outcome of every stored cell (over the store's c_tilde)."""
+    th = ds.theta_final.transpose("c_tilde", ...).values[:, :pb.n_params]
+    return outcome(pb, th, ds.loss_final.transpose("c_tilde").values, criterion).astype(str)
+
+
+def locate(sampling: str, n: int, seed: int, engine, *, tol: float, log=print):
     """Every c̃ ∈ [0, 1] where the t → ∞ outcome of the α → 0 limit changes (Q2 → Q1, or
-    to and from another global minimum or a run that is not decided).
+    to and from another global minimum or a run that is not decided): the coarse grid
+    (``grid``, through ``engine``), then each of its brackets refined by
+    ``flowtools.sweep.refine`` (the share of the bracket with the outcome at its lower end,
+    falling; stores next to the coarse grid's) until narrower than ``tol``.
 
-    Returns a dict: ``brackets`` (list of (lo, hi, outcome at lo, outcome at hi), each
-    narrower than ``tol``), ``c_star`` (the midpoints of the Q2 ↔ Q1 brackets),
-    ``transitions`` (the midpoints of all brackets) and every evaluated point (``c``,
-    ``label``, ``loss``, ``t_final``, ``round``)."""
-    cs = np.linspace(0.0, 1.0, coarse)
-    rec_c, rec_l, rec_loss, rec_t, rec_r = [], [], [], [], []
-
-    def run(points, r):
-        lab, _, loss, tf, _ = limit_outcomes(pb, points, criterion=criterion)
-        rec_c.extend(points)
-        rec_l.extend(lab)
-        rec_loss.extend(loss)
-        rec_t.extend(tf)
-        rec_r.extend([r] * len(points))
-        return lab
-
-    def changes(xs, ls):
-        return [(xs[i], xs[i + 1], ls[i], ls[i + 1]) for i in range(len(xs) - 1)
-                if ls[i] != ls[i + 1]]
-
-    brackets = changes(cs, run(cs, 0))
-    r = 0
-    while brackets and max(b[1] - b[0] for b in brackets) > tol and r < max_rounds:
-        r += 1
-        todo = [b for b in brackets if b[1] - b[0] > tol]
-        pts = [np.linspace(lo, hi, per_round + 2)[1:-1] for lo, hi, _, _ in todo]
-        lab = run(np.concatenate(pts), r)
-        new, k = [b for b in brackets if b[1] - b[0] <= tol], 0
-        for (lo, hi, llo, lhi), p in zip(todo, pts):
-            new += changes(np.concatenate([[lo], p, [hi]]),
-                           np.concatenate([[llo], lab[k:k + len(p)], [lhi]]))
-            k += len(p)
-        brackets = sorted(new)
-        if log:
-            log(f"    round {r}: {len(brackets)} bracket(s), width "
-                f"{max((b[1] - b[0] for b in brackets), default=0):.2g}")
-    mid = [0.5 * (b[0] + b[1]) for b in brackets]
-    return {"brackets": brackets, "transitions": mid,
-            "c_star": [m for m, b in zip(mid, brackets) if {b[2], b[3]} == {"Q1", "Q2"}],
-            "c": np.array(rec_c), "label": np.array(rec_l, dtype=object),
-            "loss": np.array(rec_loss), "t_final": np.array(rec_t),
-            "round": np.array(rec_r), "rounds": r}
-
-
-def compute(*, quick: bool, gd: bool, log=print):
+    Returns a dict: ``brackets`` (list of (lo, hi, outcome at lo, outcome at hi)),
+    ``c_star`` (the midpoints of the Q2 ↔ Q1 brackets), ``transitions`` (the midpoints of
+    all brackets) and every evaluated point (``c``, ``label``, ``loss``, ``t_final``,
+    ``round``; round 0: the coarse grid)."""
     import xarray as xr
 
+    from flowtools.sweep import open_results, refine
+
+    pb = ft.example1(n, sampling=sampling, **({"seed": seed} if seed >= 0 else {}))
+    coarse = grid(sampling, n, seed, np.linspace(0.0, 1.0, COARSE))
+    ds = engine.results(coarse)[0]
+    evals = [(ds, 0)]
+    c, lab = ds.c_tilde.values, _labels(pb, ds)
+    rounds = max(0, math.ceil(math.log(1 / (COARSE - 1) / tol, PIECES)))
+    brackets = []
+    for i in np.flatnonzero(lab[:-1] != lab[1:]):
+        below = lab[i]
+
+        def same(d, below=below):
+            return xr.DataArray((_labels(pb, d) == below).astype(float), dims=["c_tilde"])
+
+        same.__name__ = f"outcome_is_{below}_{CRITERION.kind}_{CRITERION.floor:g}"
+        sub = grid(sampling, n, seed, [c[i], c[i + 1]])
+        root = engine.store(sub).with_suffix("")
+        r = refine(sub, "c_tilde", same, 0.5, root, rounds=rounds, points=PIECES - 1,
+                   spacing="linear", crossing="first", executor=engine.executor,
+                   workers=engine.workers, log=lambda line: log(f"    {line}"))
+        for k in range(1, rounds + 1):
+            evals += [(open_results(p, lazy=False), k) for p in root.glob(f"round{k}/*.zarr")]
+        lo, hi = float(r.lo), float(r.hi)
+        at_hi = [_labels(pb, e)[e.c_tilde.values == hi] for e, _ in evals]
+        brackets.append((lo, hi, below, str(np.concatenate(at_hi)[0])))
+        log(f"    bracket {below} → {brackets[-1][3]}: [{lo:.7f}, {hi:.7f}] "
+            f"({int(r.rounds_done)} rounds)")
+    mid = [0.5 * (b[0] + b[1]) for b in brackets]
+    cat = {k: np.concatenate([np.asarray(f(e)) for e, _ in evals]) for k, f in (
+        ("c", lambda e: e.c_tilde.values), ("label", lambda e: _labels(pb, e)),
+        ("loss", lambda e: e.loss_final.transpose("c_tilde").values),
+        ("t_final", lambda e: e.t_final.transpose("c_tilde").values))}
+    cat["round"] = np.concatenate([np.full(e.sizes["c_tilde"], k) for e, k in evals])
+    cat["label"] = cat["label"].astype(object)
+    return {"brackets": brackets, "transitions": mid,
+            "c_star": [m for m, b in zip(mid, brackets) if {b[2], b[3]} == {"Q1", "Q2"}],
+            "rounds": rounds if brackets else 0, **cat}
+
+
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
+    import xarray as xr
+
+    from flowtools.experiments.engine import Engine
+
+    engine = engine or Engine(STORE_DIR, log=log)
     rows, evals = [], []
     t0 = time.perf_counter()
-    for name, sampling, n, seed, pb in problems(quick):
+    for name, sampling, n, seed, tol in problems(quick):
         t = time.perf_counter()
-        tol = QUICK_TOL if quick else (GRID_TOL if sampling == "grid" else GAUSS_TOL)
-        res = locate(pb, tol=tol, log=log)
+        res = locate(sampling, n, seed, engine, tol=tol, log=log)
         counts = outcome_counts(res["label"][res["round"] == 0])
         cstar = res["c_star"]
         q12 = [b for b in res["brackets"] if {b[2], b[3]} == {"Q1", "Q2"}]

@@ -10,7 +10,9 @@ eigenvector removed; exact to round-off, |C1| ~ 1e-24). Three runs of the same s
 * the gradient flow, recorded at the same horizons T = lr·k (the flow stopped at the paper's
   horizon T = 5·10⁴ is its state saved there) and run on to a certified end point (ℓ ≤
   1e-15; Q1 convergence is polynomial, so Q1-bound flows reach t ~ 1e8–1e9): t → ∞;
-* c̃*, the demarcation of the α → 0 limit at t → ∞ (``cstar.locate``, by multisection).
+* c̃*, the demarcation of the α → 0 limit at t → ∞ (``cstar.locate``, by multisection,
+  with cstar's criterion): read from cstar's stores through the ``engine`` (the same grid,
+  the same store; computed there if missing).
 
 Classification (``outcomes.outcome``, criterion ``CRITERION``): at t → ∞ every flow is
 decided (Q1 or Q2). At a finite horizon a Q1-bound run is typically "not converged" (still
@@ -57,8 +59,10 @@ def _starts(pb, n_seeds):
     return np.vstack([th, one[None], zero])
 
 
-def compute(*, quick: bool, gd: bool, log=print):
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
+
+    from flowtools.experiments.engine import Engine
 
     pb = ft.example1()
     n_seeds = 14 if quick else 400  # + the two exact members: 16
@@ -125,9 +129,10 @@ def compute(*, quick: bool, gd: bool, log=print):
     w_flT = np.array([dem(fl_w[:, h])[0] for h in range(len(T_flow))])
     w_gdT = np.array([dem(gd_w[:, k])[0] for k in range(len(ks))])
     wmis_gdT = np.array([dem(gd_w[:, k])[1] for k in range(len(ks))])
-    log("  c̃* of the α → 0 limit (multisection)")
-    cs = cstar_mod.locate(pb, tol=cstar_mod.QUICK_TOL if quick else 1e-6, log=log,
-                         criterion=CRITERION)
+    log("  c̃* of the α → 0 limit (cstar's multisection of the n = 6 grid)")
+    tol = cstar_mod.QUICK_TOL if quick else cstar_mod.GRID_TOL
+    cs = cstar_mod.locate("grid", 6, -1, engine or Engine(cstar_mod.STORE_DIR, log=log),
+                          tol=tol, log=log)
     c_star = cs["c_star"][0] if len(cs["c_star"]) == 1 else np.nan
     # two example flow paths (panel a): the Q1 and the Q2 seed nearest the paper's line
     ex = []
@@ -195,7 +200,7 @@ def compute(*, quick: bool, gd: bool, log=print):
                    demarcation_gd_paper_within=float(w_gdT[h_gd]),
                    demarcation_flow_paper_T_within=float(w_flT[h_fl]),
                    c_star=c_star, c_star_all=[float(x) for x in cs["c_star"]],
-                   c_star_tolerance=cstar_mod.QUICK_TOL if quick else 1e-6,
+                   c_star_tolerance=tol,
                    flow_wall_s=fl.wall_time, flow_compile_s=fl.compile_time,
                    gd_wall_s=g.wall_time,
                    note_exact_members="c~=0 is C1 = 0 to round-off (|C1| ≈ "
