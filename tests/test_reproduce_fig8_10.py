@@ -63,7 +63,7 @@ def test_padded_loss_is_the_problem_loss():
 def test_initial_states_hit_c_tilde_exactly():
     pb = fig9.problem(6, 0)
     cts = np.array([0.0, 0.3, 1.0])
-    th = fig9.initial_states(pb, cts)
+    th = pb.init_c_tilde(cts, fig9.SCALE, seed=0)  # the grids' init.c_tilde
     C = pb.imbalance(th)
     # C1 = 0 to round-off: |C1| ≤ a few ulps of the terms a1‖γ‖, w1ᵀγ that cancel
     scale = np.abs(th[0, :5]).max() * np.linalg.norm(pb.gamma)

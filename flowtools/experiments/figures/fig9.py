@@ -49,8 +49,8 @@ PARAM_NAMES = ("a1", "w1^1", "w1^2", "w1^3", "b1", "a2", "w2^1", "w2^2", "w2^3",
 DIMS = ("n", "data_seed", "c_tilde")
 #: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
 STORE_DIR = pathlib.Path("out") / "sweep" / "figures"
-STATUS_CODES = ("0 CONVERGED, 1 HORIZON, 2 MAX_STEPS, 3 NONFINITE, 4 SOLVER_FAILED, "
-                "5 STATIONARY, 6 NOT_MINIMUM")
+STATUS_CODES = "status codes: 0 CONVERGED, 1 HORIZON, 2 MAX_STEPS, 3 NONFINITE, " \
+    "4 SOLVER_FAILED, 5 STATIONARY, 6 NOT_MINIMUM"
 
 
 def criterion() -> Criterion:
@@ -62,11 +62,6 @@ def c_tilde_grid(quick: bool) -> np.ndarray:
     if quick:  # no c̃ in (0.86, 1): their slow Q1 tails (to t ~ 1e11) cost the most steps
         return np.array([0.0, 0.1, 0.5, 1.0])
     return np.concatenate([[0.0], np.linspace(0.02, 1.0, 50)])
-
-
-def initial_states(pb, cts, scale: float = SCALE, seed: int = 0) -> np.ndarray:
-    """θ0 (len(cts), p) as the grids' ``init.c_tilde`` builds them (``init_c_tilde``)."""
-    return pb.init_c_tilde(cts, scale, seed=seed)
 
 
 def problem(n: int, seed: int):
@@ -145,46 +140,40 @@ def dataset(f):
     import xarray as xr
 
     ori, lab = end_points(f)
-    th0 = f.theta0.values
+    th0, p4, e15 = f.theta0.values, DIMS + ("param",), f.stage_gen_error.values[..., 0]
     C = np.stack([[problem(int(n), int(s)).imbalance(th0[i, j]) for j, s in
                    enumerate(f.data_seed.values)] for i, n in enumerate(f.n.values)])
-    p4 = DIMS + ("param",)
-    ds = xr.Dataset({
-        "theta0": (p4, th0, {"long_name": "initial state"}),
-        "theta_end": (p4, f.theta_final.values, {"long_name": "certified end point"}),
-        "theta_oriented": (p4, ori, {"long_name": "end point, each neuron times the sign "
-                                                  "s_k that maps its input weights onto +w0"}),
-        "loss_end": (DIMS, f.loss_final.values,
-                     {"long_name": "training loss ½Σ(f − y)² at the end point"}),
-        "t_end": (DIMS, f.t_final.values, {"long_name": "end time"}),
-        "error_rms": (DIMS, f.gen_error.values,
-                      {"long_name": "RMS error over 1000 test inputs uniform on [−2, 2]³"}),
-        "error_mse": (DIMS, f.gen_error.values ** 2, {"long_name": "mean squared error"}),
-        "dist_Q1": (DIMS, f.dist_Q1.values), "dist_Q2": (DIMS, f.dist_Q2.values),
-        "c_tilde_measured": (DIMS, np.minimum(np.abs(C[..., 0] / C[..., 1]),
-                                              np.abs(C[..., 1] / C[..., 0])),
-                             {"long_name": "c̃ = min(|C1/C2|, |C2/C1|) of θ0 as built"}),
-        "C1": (DIMS, C[..., 0]), "C2": (DIMS, C[..., 1]),
-        "steps": (DIMS, f.steps.values.astype(np.int64)),
-        "status": (DIMS, f.status.values.astype(np.int8), {"codes": STATUS_CODES}),
-        "outcome": (DIMS, lab, {"long_name": "outcomes.outcome at the certified end"}),
-        **{f"{k}_1e15": (DIMS, v, {"long_name": f"{k} where the flow first reached ℓ = 1e-15"})
-           for k, v in (("loss", f.stage_loss.values[..., 0]), ("t", f.stage_t.values[..., 0]),
-                        ("error_rms", f.stage_gen_error.values[..., 0]),
-                        ("error_mse", f.stage_gen_error.values[..., 0] ** 2))},
-    }, coords={"n": f.n.values, "data_seed": f.data_seed.values, "c_tilde": f.c_tilde.values,
-               "param": list(PARAM_NAMES)})
-    ds["theta_1e15"] = (p4, f.stage_theta.values[..., 0, :],
-                        {"long_name": "state where the flow first reached ℓ = 1e-15"})
+    with np.errstate(divide="ignore"):
+        ct0 = np.minimum(np.abs(C[..., 0] / C[..., 1]), np.abs(C[..., 1] / C[..., 0]))
+    v = {"theta0": (p4, th0), "theta_end": (p4, f.theta_final.values, "certified end point"),
+         "theta_oriented": (p4, ori, "end point, each neuron times the sign s_k that maps "
+                                     "its input weights onto +w0"),
+         "loss_end": (DIMS, f.loss_final.values, "training loss ½Σ(f − y)² at the end"),
+         "t_end": (DIMS, f.t_final.values), "steps": (DIMS, f.steps.values.astype(np.int64)),
+         "error_rms": (DIMS, f.gen_error.values, "RMS error over 1000 test inputs uniform "
+                                                 "on [−2, 2]³"),
+         "error_mse": (DIMS, f.gen_error.values ** 2, "mean squared error (RMS²)"),
+         "dist_Q1": (DIMS, f.dist_Q1.values), "dist_Q2": (DIMS, f.dist_Q2.values),
+         "c_tilde_measured": (DIMS, ct0, "c̃ = min(|C1/C2|, |C2/C1|) of θ0 as built"),
+         "C1": (DIMS, C[..., 0]), "C2": (DIMS, C[..., 1]),
+         "status": (DIMS, f.status.values.astype(np.int8), STATUS_CODES),
+         "outcome": (DIMS, lab, "outcomes.outcome at the certified end"),
+         # the same flow where it first reached the paper's stop ℓ = 1e-15
+         "loss_1e15": (DIMS, f.stage_loss.values[..., 0], "ℓ at the stop at 1e-15"),
+         "t_1e15": (DIMS, f.stage_t.values[..., 0], "t where ℓ first reached 1e-15"),
+         "error_rms_1e15": (DIMS, e15, "RMS error at ℓ = 1e-15"),
+         "error_mse_1e15": (DIMS, e15 ** 2, "MSE at ℓ = 1e-15"),
+         "theta_1e15": (p4, f.stage_theta.values[..., 0, :], "state at ℓ = 1e-15")}
+    ds = xr.Dataset({k: (d, x, {"long_name": t[0]} if t else {})
+                     for k, (d, x, *t) in v.items()},
+                    coords={"n": f.n.values, "data_seed": f.data_seed.values,
+                            "c_tilde": f.c_tilde.values, "param": list(PARAM_NAMES)})
     ds.attrs.update(
         m=2, d=3, target="tanh(1ᵀx + 1)", data="n inputs uniform on [−2, 2]³",
-        init="init_c_tilde(c̃, 1e-20, seed=0); c̃ = 0: C1 = 0 (neuron 1's top-eigenvector "
-             "component removed; zero to round-off)",
+        init="init_c_tilde(c̃, 1e-20, seed=0); c̃ = 0: C1 = 0 (to round-off)",
         init_scale=SCALE, init_seed=0, loss_convention="sum",
-        test_inputs="1000 uniform on [−2, 2]³ (test_inputs, seed 0)",
-        method="gradient flow (solve_flow, diffrax) to certified end points, no loss stop, "
-               "t1 = 1e16, stopped on the way at ℓ = 1e-15 (outputs.stages); data padded "
-               "to n = 10 with zero-weight rows (pad_to; one compilation)",
+        method="gradient flow (solve_flow) to certified end points, no loss stop, t1 = 1e16, "
+               "stopped on the way at ℓ = 1e-15 (outputs.stages); data padded to n = 10",
         decided_at="t → ∞ (certified end points)",
         data_seed_note="the paper does not state its data seed: seed 0 is the figure; "
                        "full mode adds seeds 1, 2 as extra evidence",
@@ -214,18 +203,18 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
 def gd_vars(g) -> dict:
     """The GD variables of Figures 8 and 9 from a GD grid's results."""
     ori, lab = end_points(g)
-    return {"gd_loss_end": (DIMS, g.loss_final.values, {"long_name": "GD: loss at the end"}),
-            "gd_error_rms": (DIMS, g.gen_error.values, {"long_name": "GD: RMS error"}),
-            "gd_iterations": (DIMS, g.steps.values.astype(np.int64),
-                              {"long_name": "GD: iterations done"}),
-            "gd_theta_oriented": (DIMS + ("param",), ori, {"long_name": "GD: oriented end"}),
+    return {"gd_loss_end": (DIMS, g.loss_final.values), "gd_error_rms": (DIMS, g.gen_error.values),
+            "gd_iterations": (DIMS, g.steps.values.astype(np.int64)),
+            "gd_theta_oriented": (DIMS + ("param",), ori),
             "gd_outcome": (DIMS, lab, {"long_name": "GD: outcome (at its finite horizon)"})}
 
 
-# ------------------------------------------------------------------------------ analysis
-def _recovered(ds, outcome_var="outcome"):
-    o = ds[outcome_var].values
-    return (o == "Q1") | (o == "Q2")
+# ------------------------------------------------------------------------------ claims
+RECOVERED = ("Q1", "Q2")
+
+
+def _frac(mask):
+    return f"{int(mask.sum())}/{mask.size}"
 
 
 def _tail_note(ds, rec, rec_mse, which, ns):
@@ -234,125 +223,101 @@ def _tail_note(ds, rec, rec_mse, which, ns):
     parts = []
     for n in which:
         k = ns.index(n)
-        bad = ~rec[k]
+        bad, dq1, e, ls = ~rec[k], *(ds[v].values[k] for v in ("dist_Q1", "error_rms",
+                                                               "loss_end"))
         if not bad.any():
             continue
-        dq1 = ds["dist_Q1"].values[k]
-        tail = bad & (dq1 <= 1e-2) & (ds["loss_end"].values[k] <= LOSS_TOL)
-        e = ds["error_rms"].values[k]
+        tail = bad & (dq1 <= 1e-2) & (ls <= LOSS_TOL)
         txt = (f"n={n} (all seeds): {int(bad.sum())} failures, {int(tail.sum())} of them "
                f"Q1-bound tails at the float64 floor")
         if tail.any():
             txt += (f" (distance to Q1 {dq1[tail].min():.0e}…{dq1[tail].max():.0e}, "
-                    f"ℓ ≤ {ds['loss_end'].values[k][tail].max():.0e}, RMS error "
+                    f"ℓ ≤ {ls[tail].max():.0e}, RMS error "
                     f"{e[tail].min():.1e}…{e[tail].max():.1e})")
         if (bad & ~tail).any():
             txt += f"; the others: RMS error ≥ {e[bad & ~tail].min():.1e}"
-        txt += f"; by MSE ≤ 1e-7 {int((~rec_mse[k]).sum())} fail"
-        parts.append(txt)
+        parts.append(txt + f"; by MSE ≤ 1e-7 {int((~rec_mse[k]).sum())} fail")
     return (". " + "; ".join(parts)) if parts else ""
-
-
-def _first_fail(ds, k, s0):
-    cts = ds["c_tilde"].values
-    bad = (cts > 0) & ~_recovered(ds)[k, s0]
-    return f"{cts[bad].min():.2f}" if bad.any() else "none"
-
-
-def _frac(mask):
-    return f"{int(mask.sum())}/{mask.size}"
 
 
 def claims(ds):
     from flowtools.experiments.claims import Claim
 
-    rec = _recovered(ds)  # (n, seed, c)
-    ns = list(ds["n"].values)
-    cts = ds["c_tilde"].values
+    o, ns, cts = ds["outcome"].values, list(ds["n"].values), ds["c_tilde"].values
+    rec = np.isin(o, RECOVERED)  # (n, seed, c̃)
     i0, i1 = int(np.argmin(np.abs(cts))), int(np.argmin(np.abs(cts - 1)))
-    quick = bool(ds.attrs.get("quick", 0))
-    s0 = 0  # data seed 0: the figure
-    by_n = {n: rec[k, s0] for k, n in enumerate(ns)}
-    frac = {n: by_n[n].mean() for n in ns}
-    fr_all = {n: rec[k].mean() for k, n in enumerate(ns)}
-    txt = ", ".join(f"n={n}: {_frac(by_n[n])}" for n in ns)
-    txt_all = ", ".join(f"n={n}: {_frac(rec[k])}" for k, n in enumerate(ns))
-    seeds = [int(x) for x in ds["data_seed"].values]
+    quick, seeds = bool(ds.attrs.get("quick", 0)), [int(x) for x in ds["data_seed"].values]
+    by_n = {n: rec[k, 0] for k, n in enumerate(ns)}  # data seed 0: the figure
     rec_mse = (ds["loss_end"].values <= LOSS_TOL) & (ds["error_mse"].values <= FLOOR)
-    out = []
 
+    def per_n(f, which=ns):
+        return ", ".join(f"n={n}: {f(n)}" for n in which)
+
+    def all_seeds(f, which=ns, head=None):
+        return f"; {head or f'seeds {seeds}'}: {per_n(f, which)}" if len(seeds) > 1 else ""
+
+    out = []
     # (1) n > 5: recovery at c̃ = 1 or c̃ = 0
-    ok1 = {n: bool(rec[k, s0, i1]) for k, n in enumerate(ns)}
-    ok0 = {n: bool(rec[k, s0, i0]) for k, n in enumerate(ns)}
-    big = [n for n in ns if n > 5]
-    agree = all(ok1[n] or ok0[n] for n in big)
-    ev = "" if agree else "no recovery at either c̃ = 0 or 1 for n = " + ", ".join(
-        str(n) for n in big if not (ok1[n] or ok0[n]))
+    ok1, ok0 = ({n: bool(by_n[n][i]) for n in ns} for i in (i1, i0))
+    bad = [str(n) for n in ns if n > 5 and not (ok1[n] or ok0[n])]
     out.append(Claim(
         "§B (Fig. 9): above the optimistic sample size 5 the network recovers at c̃ = 1 "
-        "or c̃ = 0",
-        "data seed 0, recovery at c̃ = 1: " + ", ".join(f"n={n}: {ok1[n]}" for n in ns)
-        + "; at c̃ = 0: " + ", ".join(f"n={n}: {ok0[n]}" for n in ns), agree, ev))
+        "or c̃ = 0", f"data seed 0, recovery at c̃ = 1: {per_n(ok1.get)}; at c̃ = 0: "
+        f"{per_n(ok0.get)}", not bad,
+        "no recovery at either c̃ = 0 or 1 for n = " + ", ".join(bad) if bad else ""))
     # (2) n ≥ 9: all initializations recover
     hi = [n for n in ns if n >= 9]
     all_hi = all(by_n[n].all() for n in hi)
-    all_hi_seeds = all(rec[ns.index(n)].all() for n in hi)
-    ev = "" if all_hi else "; ".join(
-        f"n={n}: fails at c̃ = " + ", ".join(f"{c:.2f}" for c in cts[~by_n[n]])
-        + " (" + ", ".join(sorted(set(ds['outcome'].values[ns.index(n), s0][~by_n[n]])))
-        + ")" for n in hi if not by_n[n].all())
+    ev = "; ".join(f"n={n}: fails at c̃ = " + ", ".join(f"{c:.2f}" for c in cts[~by_n[n]])
+                   + " (" + ", ".join(sorted(set(o[ns.index(n), 0][~by_n[n]]))) + ")"
+                   for n in hi if not by_n[n].all())
+    if all_hi and not all(rec[ns.index(n)].all() for n in hi):
+        ev += "; other data seeds do not all recover"
     out.append(Claim(
         "§B (Fig. 9): above the Q1 separation size 9 (n = 9, 10) all initializations "
-        "recover the target",
-        f"data seed 0: {', '.join(f'n={n}: {_frac(by_n[n])}' for n in hi)}"
-        + (f"; seeds {seeds}: {', '.join(f'n={n}: {_frac(rec[ns.index(n)])}' for n in hi)}"
-           if len(seeds) > 1 else ""),
-        all_hi, ev + ("" if all_hi_seeds or not all_hi else
-                      "; other data seeds do not all recover")
-        + ("" if all_hi else _tail_note(ds, rec, rec_mse, hi, ns))))
+        "recover the target", f"data seed 0: {per_n(lambda n: _frac(by_n[n]), hi)}"
+        + all_seeds(lambda n: _frac(rec[ns.index(n)]), hi), all_hi,
+        ev + ("" if all_hi else _tail_note(ds, rec, rec_mse, hi, ns))))
     # (3) n = 6: a small probability of no recovery
     if 6 in ns:
-        f6 = 1 - frac[6]
+        f6 = 1 - by_n[6].mean()
         agree = bool(0 < f6 <= 0.2)  # "small": at most one in five (the paper: no number)
         out.append(Claim(
             "§B (Fig. 9): at the Q2 separation size n = 6 there is a small probability "
             "that an initialization does not recover",
             f"data seed 0: {int((~by_n[6]).sum())}/{by_n[6].size} c̃ values fail "
-            f"({100 * f6:.0f} %)" + (f"; all seeds {100 * (1 - fr_all[6]):.0f} %"
+            f"({100 * f6:.0f} %)" + (f"; all seeds {100 * (1 - rec[ns.index(6)].mean()):.0f} %"
                                      if len(seeds) > 1 else "")
-            + f"; by MSE {int((~rec_mse[ns.index(6), s0]).sum())} fail",
+            + f"; by MSE {int((~rec_mse[ns.index(6), 0]).sum())} fail",
             None if quick else agree,
-            "" if agree or quick else ("every c̃ recovers" if f6 == 0 else
-                                       f"failure is not small: {100 * f6:.0f} % of the "
-                                       "c̃ grid (all at c̃ ≤ 0.3 or near the Q1/Q2 "
-                                       "demarcation; see Fig. 10)")))
+            "" if agree or quick else "every c̃ recovers" if f6 == 0 else
+            f"failure is not small: {100 * f6:.0f} % of the c̃ grid (all at c̃ ≤ 0.3 or near "
+            "the Q1/Q2 demarcation; see Fig. 10)"))
     # (4) n = 6, 7, 8: recovery fails at c̃ = 0
     mid = [n for n in (6, 7, 8) if n in ns]
-    fails0 = {n: not ok0[n] for n in mid}
-    agree = all(fails0.values())
+    rec0 = [str(n) for n in mid if ok0[n]]
+
+    def first_fail(n):
+        bad = (cts > 0) & ~by_n[n]
+        return f"{cts[bad].min():.2f}" if bad.any() else "none"
+
     out.append(Claim(
         "§B (Fig. 10 text): for n = 6, 7, 8 recovery fails at c̃ = 0",
-        "data seed 0, c̃ = 0 exactly: " + ", ".join(
-            f"n={n}: {ds['outcome'].values[ns.index(n), s0, i0]}" for n in mid)
-        + (("; seeds " + str(seeds) + ": " + ", ".join(
-            f"n={n}: {int((~rec[ns.index(n), :, i0]).sum())}/{len(seeds)} fail"
-            for n in mid)) if len(seeds) > 1 else ""),
-        agree, "" if agree else "recovers at c̃ = 0 exactly for n = " + ", ".join(
-            str(n) for n in mid if not fails0[n]) + ": with C1 = 0 (to round-off) neuron 1 "
-        "never leaves the origin (Fig. 10: ‖θ1‖ ≤ 1e-11 at the end), so the flow ends at the "
-        "origin of Q2, which is in Q*. The failures are at small c̃ > 0 — smallest failing "
-        "c̃: " + ", ".join(f"n={n}: {_first_fail(ds, ns.index(n), s0)}" for n in mid)
+        "data seed 0, c̃ = 0 exactly: " + per_n(lambda n: o[ns.index(n), 0, i0], mid)
+        + all_seeds(lambda n: f"{int((~rec[ns.index(n), :, i0]).sum())}/{len(seeds)} fail",
+                    mid, "seeds " + str(seeds)),
+        not rec0, "" if not rec0 else "recovers at c̃ = 0 exactly for n = " + ", ".join(rec0)
+        + ": with C1 = 0 (to round-off) neuron 1 never leaves the origin (Fig. 10: "
+        "‖θ1‖ ≤ 1e-11 at the end), so the flow ends at the origin of Q2, which is in Q*. The "
+        "failures are at small c̃ > 0 — smallest failing c̃: " + per_n(first_fail, mid)
         + " — perhaps the paper's 'c̃ = 0' is its smallest c̃"))
     # (5) probability of recovery increases with n
-    fr = [frac[n] for n in ns]
-    mono = all(b >= a for a, b in zip(fr, fr[1:], strict=False))
-    fr_s = [fr_all[n] for n in ns]
-    mono_s = all(b >= a for a, b in zip(fr_s, fr_s[1:], strict=False))
+    mono, mono_s = (all(np.diff([r[k].mean() for k in range(len(ns))]) >= 0)
+                    for r in (rec[:, 0], rec))
     out.append(Claim(
         "§B (Fig. 9): above n = 6 the probability of recovery increases with n",
-        f"fraction of c̃ recovering, data seed 0: {txt}"
-        + (f"; seeds {seeds}: {txt_all}" if len(seeds) > 1 else ""),
-        None if quick else mono,
+        "fraction of c̃ recovering, data seed 0: " + per_n(lambda n: _frac(by_n[n]))
+        + all_seeds(lambda n: _frac(rec[ns.index(n)])), None if quick else mono,
         "" if mono or quick else "not monotone in n for data seed 0"
         + ("" if mono_s else " nor over all seeds")))
     # (6) n = 5: the optimistic size — no recovery below/at it except special c̃
@@ -364,45 +329,37 @@ def claims(ds):
             + (", ".join(f"{c:.2f}" for c in cts[by_n[5]]) or "none") + ")",
             None, "the paper states no number for n = 5; shown for reference"))
     # the criterion itself is decidable at the certified end points
-    recd = rec
     e = ds["error_rms"].values
-    gap_lo = float(np.nanmax(np.where(recd, e, np.nan))) if recd.any() else float("nan")
-    gap_hi = float(np.nanmin(np.where(~recd & np.isfinite(e), e, np.nan))) \
-        if (~recd).any() else float("nan")
+    lo = float(np.nanmax(np.where(rec, e, np.nan))) if rec.any() else np.nan
+    hi_e = float(np.nanmin(np.where(~rec & np.isfinite(e), e, np.nan))) \
+        if (~rec).any() else np.nan
     near = np.isfinite(e) & (e > FLOOR / 10) & (e < FLOOR * 10)
+    dq1 = ds["dist_Q1"].values[near]
     out.append(Claim(
         "Fig. 9 caption: generalization error < 1e-7 (drawn at 1e-7) is recovery (a floor "
         "that separates recovered runs from the others)",
-        f"at certified end points recovered runs have RMS error ≤ {gap_lo:.1e}, the others "
-        f"≥ {gap_hi:.1e}; {int(near.sum())} runs lie within 10× of the floor",
-        True if not near.any() else None,
-        "" if not near.any() else
-        f"the runs near the floor are Q1-bound tails (distance to Q1 "
-        f"{np.nanmin(ds['dist_Q1'].values[near]):.0e}…"
-        f"{np.nanmax(ds['dist_Q1'].values[near]):.0e}) at the float64 floor: an RMS floor at "
-        "1e-7 does not decide them, an MSE floor does (their MSE ≤ 1e-12)"))
+        f"at certified end points recovered runs have RMS error ≤ {lo:.1e}, the others "
+        f"≥ {hi_e:.1e}; {int(near.sum())} runs lie within 10× of the floor",
+        True if not near.any() else None, "" if not near.any() else
+        f"the runs near the floor are Q1-bound tails (distance to Q1 {np.nanmin(dq1):.0e}…"
+        f"{np.nanmax(dq1):.0e}) at the float64 floor: an RMS floor at 1e-7 does not decide "
+        "them, an MSE floor does (their MSE ≤ 1e-12)"))
     if "gd_outcome" in ds:
-        go = ds["gd_outcome"].values[:, s0]
+        go = ds["gd_outcome"].values[:, 0]
         out.append(Claim(
             "Appendix C / Fig. 9 caption: GD with lr 0.25 (sum loss ½Σ as stated)",
-            "diverged per n: " + ", ".join(
-                f"n={n}: {int((go[k] == 'diverged').sum())}/{go.shape[-1]}"
-                for k, n in enumerate(ns)) + "; recovered: " + ", ".join(
-                f"n={n}: {int(((go[k] == 'Q1') | (go[k] == 'Q2')).sum())}"
-                for k, n in enumerate(ns)),
+            "diverged per n: " + per_n(lambda n: f"{int((go[ns.index(n)] == 'diverged').sum())}"
+                                                 f"/{go.shape[-1]}")
+            + "; recovered: " + per_n(lambda n: int(np.isin(go[ns.index(n)], RECOVERED).sum())),
             None, "GD iterations: " + str(ds.attrs.get("gd_iterations_note", ""))))
     return out
 
 
 # ------------------------------------------------------------------------------ figure
-def _letter(ax, k, title):
-    ax.set_title(f"({'abcdefghijklmnop'[k]}) {title}", fontsize=10, loc="left")
-
-
 def finish_panels(fig, axes, ns, ylabel):
     """The per-n panels of Figures 9 and 10: letters, c̃ axis, grid, one legend below."""
     for k, (ax, n) in enumerate(zip(axes.flat, ns, strict=False)):
-        _letter(ax, k, f"n = {n}")
+        ax.set_title(f"({'abcdefghijklmnop'[k]}) n = {n}", fontsize=10, loc="left")
         ax.set_xlabel(r"$\tilde c = \min(|C_1/C_2|, |C_2/C_1|)$ at initialization")
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlim(-0.03, 1.03)
