@@ -32,6 +32,18 @@ class Outcome(enum.IntEnum):
     def ok(self) -> bool:
         return self.name in _OK[type(self).__name__]
 
+    @classmethod
+    def flags(cls, missing: str | None = None) -> dict:
+        """The codes as CF flag attributes of a stored variable (``flag_values``,
+        ``flag_meanings``); ``missing``: the meaning of −1 (a cell not computed), if any.
+
+            >>> Status.flags("not_computed")["flag_meanings"].split()[:3]
+            ['not_computed', 'converged', 'horizon']
+        """
+        values = ([-1] if missing else []) + [int(s) for s in cls]
+        names = ([missing] if missing else []) + [s.name.lower() for s in cls]
+        return {"flag_values": values, "flag_meanings": " ".join(names)}
+
 
 class Status(Outcome):
     """How a flow or GD run ended (``Trajectory.status``)."""

@@ -204,7 +204,8 @@ def collapse_dataset(problem, theta0, taus, *, scales, window: float, floor: flo
 
     from flowtools.discretization import escape_time
     from flowtools.experiments.alignment import aligned_flow, aligned_gd
-    from flowtools.experiments.outcomes import outcome
+    from flowtools.experiments.outcomes import FLAGS, encode, outcome
+    from flowtools.status import Status
 
     theta0 = np.atleast_2d(np.asarray(theta0, dtype=float))
     C0 = np.asarray(problem.imbalance(theta0))
@@ -228,8 +229,9 @@ def collapse_dataset(problem, theta0, taus, *, scales, window: float, floor: flo
          "theta_end_flow": (("trial", "param"), end), "loss_end_flow": ("trial", loss_end),
          "t_end_flow": ("trial", np.array([float(t.t_final) for t in flow.runs])),
          "steps_flow": ("trial", np.array([int(t.steps) for t in flow.runs], np.int64)),
-         "status_flow": ("trial", np.array([int(t.status) for t in flow.runs], np.int32)),
-         "outcome_flow": ("trial", np.array([str(o) for o in out]))},
+         "status_flow": ("trial", np.array([int(t.status) for t in flow.runs], np.int8),
+                         Status.flags()),
+         "outcome_flow": ("trial", encode(out), FLAGS)},
         coords={"trial": np.arange(B), "tau": np.asarray(taus, dtype=float),
                 "param": list(problem.param_names), "neuron": np.arange(1, C0.shape[1] + 1)},
         attrs={"mu1": float(problem.mu1), "window": float(window),

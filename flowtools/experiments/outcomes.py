@@ -35,9 +35,36 @@ import numpy as np
 from flowtools import _validate as V
 from flowtools.branches import ERROR_KINDS, classify, generalization_error
 
-__all__ = ["OUTCOMES", "Criterion", "outcome", "outcome_counts"]
+__all__ = ["FLAGS", "OUTCOMES", "Criterion", "decode", "encode", "outcome", "outcome_counts"]
 
 OUTCOMES = ("Q1", "Q2", "global min outside Q*", "not converged", "diverged")
+#: how every figure stores outcomes: int8 codes (the index in ``OUTCOMES``; −1: none) with
+#: these CF flag attributes, as the sweep stores keep ``status`` and ``branch``
+FLAGS = {"flag_values": list(range(-1, len(OUTCOMES))),
+         "flag_meanings": " ".join(["none"] + [o.replace(" ", "_") for o in OUTCOMES])}
+
+
+def encode(labels) -> np.ndarray:
+    """Outcome labels (any shape; "" or None: none) as int8 codes, the index in
+    ``OUTCOMES`` (−1: none).
+
+        >>> encode(["Q2", "diverged", ""]).tolist(), decode([1, 4, -1]).tolist()
+        ([1, 4, -1], ['Q2', 'diverged', ''])
+    """
+    labels = np.asarray(labels, dtype=object)
+    out = np.full(labels.shape, -1, dtype=np.int8)
+    for k, o in enumerate(OUTCOMES):
+        out[labels == o] = k
+    unknown = (out < 0) & ~np.isin(labels, ("", None))
+    if unknown.any():
+        raise ValueError(f"not an outcome: {labels[unknown].ravel()[0]!r} (one of {OUTCOMES})")
+    return out
+
+
+def decode(codes) -> np.ndarray:
+    """Int codes (``encode``) back to their labels (object array; −1: "")."""
+    codes = np.asarray(codes).astype(int)
+    return np.asarray([""] + list(OUTCOMES), dtype=object)[codes + 1]
 
 
 @dataclass(frozen=True)

@@ -412,8 +412,7 @@ def run_variables(loss_description: str) -> dict[str, Variable]:
     from flowtools.status import Status
 
     status = {"description": "flowtools.Status code of the integrator run",
-              "flag_values": [-1] + [int(s) for s in Status],
-              "flag_meanings": " ".join(["not_computed"] + [s.name.lower() for s in Status])}
+              **Status.flags("not_computed")}
     out = [
         Variable("loss_final", (), "float64", np.nan, {"description": loss_description}),
         Variable("t_final", (), "float64", np.nan,

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowtools.experiments.outcomes import decode
+
 TITLE = "Figure 2: Example 1, five seeds/scales at c = 0.5 collapse under Theorem 1's shift"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
@@ -81,7 +83,7 @@ def plot(ds):
         params_title="(b) parameters\n(colour = parameter, line style = trial)",
         suptitle=f"Figure 2 — Example 1, n = 6 grid, c = C1/C2 = {ds.c:g}: gradient flow, "
                  "curves translated by Theorem 1's shift\nend points: "
-                 + ", ".join(sorted(set(map(str, ds.outcome_flow.values))))
+                 + ", ".join(sorted(set(decode(ds.outcome_flow.values))))
                  + f" ({ds.criterion})")
 
 
@@ -110,9 +112,9 @@ def claims(ds):
     spread = float(np.max(np.abs(end - end[-1])))
     out.append(Claim(
         "Theorem 2 (implied by Fig. 2): the same c gives the same end point",
-        f"end points (ℓ ≤ 1e-15): {', '.join(sorted(set(map(str, ds.outcome_flow.values))))}; "
+        f"end points (ℓ ≤ 1e-15): {', '.join(sorted(set(decode(ds.outcome_flow.values))))}; "
         f"max |θ_end − θ_end(1e-12)| = {spread:.1e}",
-        bool(spread < 1e-3 and len(set(map(str, ds.outcome_flow.values))) == 1),
+        bool(spread < 1e-3 and len(set(decode(ds.outcome_flow.values))) == 1),
         "the end points differ by the slow tail's position at the stopping loss"
         if spread >= 1e-3 else ""))
     if "loss_gd" in ds:

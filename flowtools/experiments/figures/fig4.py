@@ -38,7 +38,8 @@ import pathlib
 import numpy as np
 
 from flowtools.experiments.claims import Claim
-from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
+from flowtools.experiments.outcomes import FLAGS, OUTCOMES, Criterion, encode, outcome
+from flowtools.status import Status
 
 TITLE = "Figure 4: generalization error against c̃ for n = 2…6 Gaussian samples"
 GD = True
@@ -134,7 +135,7 @@ def _outcomes(ds, crit, errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         th = cell.theta_final.values[..., :pb.n_params]
         lab = outcome(pb, th.reshape(-1, pb.n_params), cell.loss_final.values.ravel(), crit,
                       errors=np.asarray(errors[idx]).ravel())
-        code[idx] = np.reshape([OUTCOMES.index(o) for o in lab], code[idx].shape)
+        code[idx] = encode(lab).reshape(code[idx].shape)
         C = pb.imbalance(cell.theta0.values[..., :pb.n_params].reshape(-1, pb.n_params))
         c12[idx] = np.reshape(C[:, 0] / C[:, 1], c12[idx].shape)
         with np.errstate(divide="ignore"):
@@ -177,11 +178,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
         "loss_final": (dims, f.loss_final.values),
         "t_final": (dims, f.t_final.values),
         "steps": (dims, f.steps.values.astype(np.int64)),
-        "status": (dims, f.status.values.astype(np.int8),
-                   {"codes": "0 CONVERGED, 1 HORIZON, 2 MAX_STEPS, 3 NONFINITE, "
-                             "4 SOLVER_FAILED, 5 STATIONARY, 6 NOT_MINIMUM"}),
-        "outcome": (dims, outc, {"codes": ", ".join(f"{k} {o}" for k, o in
-                                                    enumerate(OUTCOMES))}),
+        "status": (dims, f.status.values.astype(np.int8), Status.flags()),
+        "outcome": (dims, outc, FLAGS),
         "C1_over_C2_init": (dims, c12),
         "c_tilde_init": (dims, ct0, {"long_name": "c̃ of θ0, measured"}),
         "theta_final": (dims + ("param",), f.theta_final.values[..., :6]),
@@ -204,10 +202,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
                    gd_loss_final=(gd_dims, g.loss_final.values),
                    gd_t_final=(gd_dims, g.t_final.values),
                    gd_outcome=(gd_dims, g_out,
-                               {"codes": ", ".join(f"{k} {o}" for k, o in
-                                                   enumerate(OUTCOMES)),
-                                "criterion": "MSE ≤ 1e-8 at the paper's stop ℓ ≤ 1e-15 "
-                                             "(of the run's own loss)"}))
+                               dict(FLAGS, criterion="MSE ≤ 1e-8 at the paper's stop "
+                                                     "ℓ ≤ 1e-15 (of the run's own loss)")))
     n_conv = int(np.sum(np.isin(f.status.values, (0, 5))))
     total = f.status.size
     ds = xr.Dataset(var, coords=coords)

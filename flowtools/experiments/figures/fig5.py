@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowtools.experiments.outcomes import decode
+
 TITLE = "Figure 5: width 1000, σ = x/(1+x²): trials with one C/‖C‖ collapse under Theorem 1"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
@@ -82,7 +84,7 @@ def plot(ds):
         suptitle=f"Figure 5 — width {ds.width}, σ(x) = x/(1+x²), n = 6 grid, target "
                  r"tanh(x+1), $C_k/C_1 = 1.5 + 0.0015(k-1)$: gradient flow (Dopri8) to "
                  f"t = {ds.horizon_t:g}, translated by Theorem 1's shift\nend points: "
-                 + ", ".join(sorted(set(map(str, ds.outcome_flow.values))))
+                 + ", ".join(sorted(set(decode(ds.outcome_flow.values))))
                  + f" at t = {ds.horizon_t:g} ({ds.criterion})")
 
 

@@ -47,7 +47,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
     from flowtools.branches import test_inputs
     from flowtools.experiments.engine import Engine
     from flowtools.experiments.figures.fig4 import STORE_DIR
-    from flowtools.experiments.outcomes import Criterion, outcome
+    from flowtools.experiments.outcomes import FLAGS, Criterion, encode, outcome
+    from flowtools.status import Status
 
     crit = Criterion(kind="rms", floor=1e-6, loss_tol=LOSS_TOL)
     res = (engine or Engine(STORE_DIR, log=log)).results(grid(quick, gd))[0]
@@ -61,7 +62,7 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
     absC = np.full((len(widths), M), np.nan)
     mag = np.full(shape + (M,), np.nan)
     f = np.full(shape + (len(xs),), np.nan)
-    outc = np.full(shape, "", dtype="<U24")
+    outc = np.full(shape, -1, dtype=np.int8)
     for j, m in enumerate(widths):
         pb = ft.make_problem(N, width=m)
         absC[j, :m] = np.abs(np.asarray(pb.imbalance(res.theta0.values[0, j, :pb.n_params])))
@@ -70,8 +71,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
             th = cell.theta_final.values[:pb.n_params]
             mag[r, j, :m] = np.linalg.norm(th.reshape(m, pb.block), axis=-1)
             f[r, j] = np.asarray(pb.predict(th, xs[:, None]))
-            outc[r, j] = str(outcome(pb, th[None], cell.loss_final.values[None], crit,
-                                     errors=cell.gen_error.values[None])[0])
+            outc[r, j] = encode(outcome(pb, th[None], cell.loss_final.values[None], crit,
+                                        errors=cell.gen_error.values[None]))[0]
     tg = pb.target
     ds = xr.Dataset(
         {"abs_C0": (("width", "neuron"), absC),
@@ -83,8 +84,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
          "gen_error": (("rule", "width"), res.gen_error.values),
          "loss_end": (("rule", "width"), res.loss_final.values),
          "t_end": (("rule", "width"), res.t_final.values),
-         "status": (("rule", "width"), res.status.values.astype(np.int32)),
-         "outcome": (("rule", "width"), outc)},
+         "status": (("rule", "width"), res.status.values.astype(np.int8), Status.flags()),
+         "outcome": (("rule", "width"), outc, FLAGS)},
         coords={"rule": [str(r) for r in res.dynamics.values], "width": widths,
                 "neuron": np.arange(1, M + 1), "x": xs, "sample": np.arange(N)},
         attrs={"activation": "tanh", "n": N, "sampling": "grid", "scale": SCALE,

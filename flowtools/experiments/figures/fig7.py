@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowtools.experiments.outcomes import decode
+
 TITLE = "Figure 7: m = 2, d = n = 500: trials with one c = C1/C2 collapse (Appendix B)"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
@@ -105,7 +107,7 @@ def plot(ds):
         axes_l, axes_p = draw_aligned(
             fig, gs[i, 0], gs[i, 1], _runs(ds, i, "flow"), gd, labels=labels, names=names,
             window=ds.window, xlabel=r"$\tau = t - \log(1/\|C(\theta_0)\|)/\mu_1$")
-        ends = ", ".join(sorted(set(map(str, ds.outcome_flow.values[i]))))
+        ends = ", ".join(sorted(set(decode(ds.outcome_flow.values[i]))))
         gd_txt = (f"\ndots: GD lr {ds.lr:g} × {ds.gd_max_iter:.0e} (its own rate)"
                   if gd is not None else "")
         axes_l[0].set_title(f"({'ab'[i]}) c = C1/C2 = {c:g} (c̃ = {min(c, 1 / c):g}), left: "
@@ -138,8 +140,8 @@ def claims(ds):
         "App. B: the trace of parameters is determined by C1/C2 (different c, different trace)",
         f"end points of the smallest-scale trials for c = {ds.c.values[0]:g} and "
         f"{ds.c.values[1]:g} differ by {gap:.2f} (max norm over the shown parameters); "
-        "outcomes " + "; ".join(f"c = {c:g}: " + ", ".join(sorted(set(map(
-            str, ds.outcome_flow.values[i])))) for i, c in enumerate(ds.c.values)),
+        "outcomes " + "; ".join(f"c = {c:g}: " + ", ".join(sorted(set(decode(
+            ds.outcome_flow.values[i])))) for i, c in enumerate(ds.c.values)),
         bool(gap > 1e-2)))
     if "loss_gd" in ds:
         g = ds.dev_param_gd.values[:, :-1]

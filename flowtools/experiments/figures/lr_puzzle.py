@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowtools.experiments.claims import Claim
-from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
+from flowtools.experiments.outcomes import FLAGS, Criterion, encode, outcome
 
 TITLE = "lr-0.5 puzzle: GD's stability edge 2/λ_max under the sum and the mean loss"
 GD = False
@@ -131,7 +131,7 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
             lab = outcome(pb, th, d.loss_final.values, crit, errors=err)
             v["loss_final"][r, c], v["t_final"][r, c] = d.loss_final.values, d.t_final.values
             v["mse"][r, c] = err
-            v["outcome"][r, c] = [OUTCOMES.index(o) for o in lab]
+            v["outcome"][r, c] = encode(lab)
             theta_end[r, c, :, :th.shape[1]] = th
             ends[conv] = (pb, th, np.asarray(lab))
         # each convention's edge at its own end point where that reached zero loss (GD at
@@ -150,8 +150,7 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
                                                             "convention)"}),
          "t_final": (dims, v["t_final"], {"long_name": "lr × iterations"}),
          "gen_error_mse": (dims, v["mse"]),
-         "outcome": (dims, v["outcome"].astype(np.int8),
-                     {"codes": ", ".join(f"{k} {o}" for k, o in enumerate(OUTCOMES))}),
+         "outcome": (dims, v["outcome"].astype(np.int8), FLAGS),
          "theta_final": (dims + ("param",), theta_end,
                          {"long_name": "GD end point (d = 1 rows: the last 4 params are NaN)"}),
          "lam_max": (dims, v["lam_max"],
