@@ -65,63 +65,81 @@ def grid(sampling: str, n: int, seed: int, c_tilde) -> dict:
                            "loss_threshold": CRITERION.loss_tol}}
 
 
-def _labels(pb, ds, criterion=CRITERION):
-    """The outcome of every stored cell (over the store's c_tilde)."""
-    th = ds.theta_final.transpose("c_tilde", ...).values[:, :pb.n_params]
-    return outcome(pb, th, ds.loss_final.transpose("c_tilde").values, criterion).astype(str)
+def _labels(pb, ds):
+    """The outcome of every cell of a store (dim c_tilde)."""
+    th = ds.theta_final.values[:, :pb.n_params]
+    return outcome(pb, th, ds.loss_final.values, CRITERION).astype(str)
+
+
+def _is(pb, label):
+    """1 where a store's outcome is ``label``, else 0: what ``refine`` multisects."""
+    import xarray as xr
+
+    def fn(ds):
+        return xr.DataArray((_labels(pb, ds) == label).astype(float), dims=["c_tilde"])
+
+    fn.__name__ = f"outcome_is_{label}_{CRITERION.kind}_{CRITERION.floor:g}"
+    return fn
 
 
 def locate(sampling: str, n: int, seed: int, engine, *, tol: float, log=print):
     """Every c̃ ∈ [0, 1] where the t → ∞ outcome of the α → 0 limit changes (Q2 → Q1, or
     to and from another global minimum or a run that is not decided): the coarse grid
     (``grid``, through ``engine``), then each of its brackets refined by
-    ``flowtools.sweep.refine`` (the share of the bracket with the outcome at its lower end,
-    falling; stores next to the coarse grid's) until narrower than ``tol``.
+    ``flowtools.sweep.refine`` (the outcome at the bracket's lower end, falling; stores
+    beside the coarse grid's) until narrower than ``tol``.
 
     Returns a dict: ``brackets`` (list of (lo, hi, outcome at lo, outcome at hi)),
     ``c_star`` (the midpoints of the Q2 ↔ Q1 brackets), ``transitions`` (the midpoints of
     all brackets) and every evaluated point (``c``, ``label``, ``loss``, ``t_final``,
     ``round``; round 0: the coarse grid)."""
-    import xarray as xr
-
     from flowtools.sweep import open_results, refine
 
     pb = ft.example1(n, sampling=sampling, **({"seed": seed} if seed >= 0 else {}))
-    coarse = grid(sampling, n, seed, np.linspace(0.0, 1.0, COARSE))
-    ds = engine.results(coarse)[0]
-    evals = [(ds, 0)]
+    ds = engine.results(grid(sampling, n, seed, np.linspace(0.0, 1.0, COARSE)))[0]
     c, lab = ds.c_tilde.values, _labels(pb, ds)
     rounds = max(0, math.ceil(math.log(1 / (COARSE - 1) / tol, PIECES)))
-    brackets = []
+    evals, brackets = [(ds, 0)], []
     for i in np.flatnonzero(lab[:-1] != lab[1:]):
-        below = lab[i]
-
-        def same(d, below=below):
-            return xr.DataArray((_labels(pb, d) == below).astype(float), dims=["c_tilde"])
-
-        same.__name__ = f"outcome_is_{below}_{CRITERION.kind}_{CRITERION.floor:g}"
         sub = grid(sampling, n, seed, [c[i], c[i + 1]])
         root = engine.store(sub).with_suffix("")
-        r = refine(sub, "c_tilde", same, 0.5, root, rounds=rounds, points=PIECES - 1,
-                   spacing="linear", crossing="first", executor=engine.executor,
-                   workers=engine.workers, log=lambda line: log(f"    {line}"))
-        for k in range(1, rounds + 1):
-            evals += [(open_results(p, lazy=False), k) for p in root.glob(f"round{k}/*.zarr")]
-        lo, hi = float(r.lo), float(r.hi)
-        at_hi = [_labels(pb, e)[e.c_tilde.values == hi] for e, _ in evals]
-        brackets.append((lo, hi, below, str(np.concatenate(at_hi)[0])))
-        log(f"    bracket {below} → {brackets[-1][3]}: [{lo:.7f}, {hi:.7f}] "
-            f"({int(r.rounds_done)} rounds)")
-    mid = [0.5 * (b[0] + b[1]) for b in brackets]
-    cat = {k: np.concatenate([np.asarray(f(e)) for e, _ in evals]) for k, f in (
-        ("c", lambda e: e.c_tilde.values), ("label", lambda e: _labels(pb, e)),
-        ("loss", lambda e: e.loss_final.transpose("c_tilde").values),
-        ("t_final", lambda e: e.t_final.transpose("c_tilde").values))}
-    cat["round"] = np.concatenate([np.full(e.sizes["c_tilde"], k) for e, k in evals])
-    cat["label"] = cat["label"].astype(object)
+        r = refine(sub, "c_tilde", _is(pb, lab[i]), 0.5, root, rounds=rounds,
+                   points=PIECES - 1, spacing="linear", crossing="first",
+                   executor=engine.executor, workers=engine.workers,
+                   log=lambda line: log(f"    {line}"))
+        evals += [(open_results(p, lazy=False), k) for k in range(1, rounds + 1)
+                  for p in root.glob(f"round{k}/*.zarr")]
+        brackets.append((float(r.lo), float(r.hi)))
+    cols = zip(*[(e.c_tilde.values, _labels(pb, e), e.loss_final.values, e.t_final.values,
+                  np.full(e.sizes["c_tilde"], k)) for e, k in evals])
+    pts = {k: np.concatenate(v) for k, v in zip(("c", "label", "loss", "t_final", "round"),
+                                                cols)}
+    at = dict(zip(pts["c"], pts["label"]))
+    brackets = [(lo, hi, at[lo], at[hi]) for lo, hi in brackets]
+    mid = [0.5 * (lo + hi) for lo, hi, _, _ in brackets]
     return {"brackets": brackets, "transitions": mid,
             "c_star": [m for m, b in zip(mid, brackets) if {b[2], b[3]} == {"Q1", "Q2"}],
-            "rounds": rounds if brackets else 0, **cat}
+            "rounds": rounds if brackets else 0, **pts}
+
+
+_INT = {"n", "data_seed", "n_switches", "eval_round"}  # int32: netCDF3 has no int64
+_ATTRS = {"c_star": "c̃* (midpoint of the final bracket; NaN: none or several)",
+          "transitions": "every change of the t → ∞ outcome over c̃",
+          "data_seed": "Gaussian data seed (-1: the grid)",
+          "tolerance": "the final brackets are at most this wide"}
+
+
+def _column(name, values):
+    """One variable over the datasets; per-dataset lists padded with −1, "" or NaN."""
+    if np.ndim(values[0]):
+        fill = -1 if name in _INT else "" if name in ("transition_kind", "eval_branch") \
+            else np.nan
+        size = max([1] + [len(v) for v in values])
+        values = [list(v) + [fill] * (size - len(v)) for v in values]
+    a = np.array(values)
+    a = a.astype(np.int32 if name in _INT else "S" if a.dtype.kind in "OU" else a.dtype)
+    dims = ("dataset", "transition" if name.startswith("transition_") else "evaluation")
+    return dims[:a.ndim], a, {"long_name": _ATTRS[name]} if name in _ATTRS else {}
 
 
 def compute(*, quick: bool, gd: bool, log=print, engine=None):
@@ -130,79 +148,39 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
     from flowtools.experiments.engine import Engine
 
     engine = engine or Engine(STORE_DIR, log=log)
-    rows, evals = [], []
+    rows = []
     t0 = time.perf_counter()
     for name, sampling, n, seed, tol in problems(quick):
         t = time.perf_counter()
         res = locate(sampling, n, seed, engine, tol=tol, log=log)
+        cs, br = res["c_star"], res["brackets"]
+        q12 = [b for b in br if {b[2], b[3]} == {"Q1", "Q2"}]
+        lo, hi, below = q12[0][:3] if len(q12) == 1 else (np.nan, np.nan, "")
         counts = outcome_counts(res["label"][res["round"] == 0])
-        cstar = res["c_star"]
-        q12 = [b for b in res["brackets"] if {b[2], b[3]} == {"Q1", "Q2"}]
-        rows.append(dict(dataset=name, sampling=sampling, n=n, data_seed=seed,
-                         c_star=cstar[0] if len(cstar) == 1 else np.nan,
-                         n_switches=len(cstar),
-                         c_star_all=", ".join(f"{c:.7f}" for c in cstar) or "none",
-                         transitions="; ".join(f"{b[2]} -> {b[3]} at {0.5 * (b[0] + b[1]):.7f}"
-                                               for b in res["brackets"]) or "none",
-                         lo=q12[0][0] if len(q12) == 1 else np.nan,
-                         hi=q12[0][1] if len(q12) == 1 else np.nan,
-                         below=q12[0][2] if len(q12) == 1 else "",
-                         coarse_counts=", ".join(f"{k}: {v}" for k, v in counts.items() if v),
-                         tol=tol, wall_s=time.perf_counter() - t))
-        evals.append(res)
+        kinds = [f"{b[2]} -> {b[3]}" for b in br]
+        rows.append(dict(
+            dataset=name, sampling=sampling, n=n, data_seed=seed,
+            c_star=cs[0] if len(cs) == 1 else np.nan, bracket_lo=lo, bracket_hi=hi,
+            n_switches=len(cs), c_star_all=", ".join(f"{c:.7f}" for c in cs) or "none",
+            transitions="; ".join(f"{k} at {m:.7f}" for k, m in
+                                  zip(kinds, res["transitions"])) or "none",
+            transition_c_tilde=res["transitions"], transition_kind=kinds, branch_below=below,
+            coarse_counts=", ".join(f"{k}: {v}" for k, v in counts.items() if v),
+            tolerance=tol, wall_s=time.perf_counter() - t,
+            **{f"eval_{k}": res[v] for k, v in (("c_tilde", "c"), ("branch", "label"),
+                                                ("loss", "loss"), ("t_final", "t_final"),
+                                                ("round", "round"))}))
         log(f"  {name}: c̃* = {rows[-1]['c_star_all']} ({res['rounds']} rounds, "
             f"{rows[-1]['wall_s']:.1f} s)")
-    D = len(rows)
-    E = max(len(e["c"]) for e in evals)
-    K = max(1, max(len(e["brackets"]) for e in evals))
-    tr_c = np.full((D, K), np.nan)
-    tr_kind = np.full((D, K), "", dtype=object)
-    for i, e in enumerate(evals):
-        for j, b in enumerate(e["brackets"]):
-            tr_c[i, j] = 0.5 * (b[0] + b[1])
-            tr_kind[i, j] = f"{b[2]} -> {b[3]}"
-
-    def pad(key, fill, dtype):
-        a = np.full((D, E), fill, dtype=dtype)
-        for i, e in enumerate(evals):
-            a[i, :len(e[key])] = e[key]
-        return a
-
-    col = {k: [r[k] for r in rows] for k in rows[0]}
-    ds = xr.Dataset(
-        {"c_star": ("dataset", np.array(col["c_star"], float),
-                    {"long_name": "c̃* (midpoint of the final bracket; NaN: none or several)"}),
-         "bracket_lo": ("dataset", np.array(col["lo"], float)),
-         "bracket_hi": ("dataset", np.array(col["hi"], float)),
-         "n_switches": ("dataset", np.array(col["n_switches"], np.int32)),
-         "c_star_all": ("dataset", np.array(col["c_star_all"], dtype="S")),
-         "transitions": ("dataset", np.array(col["transitions"], dtype="S"),
-                         {"long_name": "every change of the t → ∞ outcome over c̃"}),
-         "transition_c_tilde": (("dataset", "transition"), tr_c),
-         "transition_kind": (("dataset", "transition"), tr_kind.astype("S")),
-         "branch_below": ("dataset", np.array(col["below"], dtype="S")),
-         "coarse_counts": ("dataset", np.array(col["coarse_counts"], dtype="S")),
-         "n": ("dataset", np.array(col["n"], np.int32)),
-         "sampling": ("dataset", np.array(col["sampling"], dtype="S")),
-         "data_seed": ("dataset", np.array(col["data_seed"], np.int32),
-                       {"long_name": "Gaussian data seed (-1: the grid)"}),
-         "wall_s": ("dataset", np.array(col["wall_s"], float)),
-         "tolerance": ("dataset", np.array(col["tol"], float),
-                       {"long_name": "the final brackets are at most this wide"}),
-         "eval_c_tilde": (("dataset", "evaluation"), pad("c", np.nan, float)),
-         "eval_branch": (("dataset", "evaluation"),
-                         pad("label", "", object).astype("S")),
-         "eval_loss": (("dataset", "evaluation"), pad("loss", np.nan, float)),
-         "eval_t_final": (("dataset", "evaluation"), pad("t_final", np.nan, float)),
-         "eval_round": (("dataset", "evaluation"), pad("round", -1, np.int32))},
-        coords={"dataset": np.array(col["dataset"], dtype="S")},
+    data = {k: _column(k, [r[k] for r in rows]) for k in rows[0] if k != "dataset"}
+    return xr.Dataset(
+        data, coords={"dataset": np.array([r["dataset"] for r in rows], dtype="S")},
         attrs=dict(CRITERION.as_attrs(), decided_at="t → ∞ (certified end points)",
                    method="α → 0 limit from the manifold series (order 9, tol 1e-17), "
                           "flow to ℓ ≤ 1e-15; multisection: 16 coarse points on [0, 1], "
                           "15 interior points per bracket per round",
                    paper_demarcation=PAPER_DEMARCATION,
                    total_compute_s=time.perf_counter() - t0))
-    return ds
 
 
 def _s(v):
