@@ -121,14 +121,13 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
         d = demarcation(ct[seeds], lab[seeds])
         return d.c_tilde, d.misordered, d.bracket
 
+    def per_T(lab):  # the demarcation and its misordered seeds at each horizon
+        d = [dem(lab[:, h]) for h in range(lab.shape[1])]
+        return np.array([x[0] for x in d]), np.array([x[1] for x in d])
+
     d_inf = dem(fl_out)
-    d_flT = np.array([dem(fl_near[:, h])[0] for h in range(len(T_flow))])
-    d_gdT = np.array([dem(gd_near[:, k])[0] for k in range(len(ks))])
-    mis_flT = np.array([dem(fl_near[:, h])[1] for h in range(len(T_flow))])
-    mis_gdT = np.array([dem(gd_near[:, k])[1] for k in range(len(ks))])
-    w_flT = np.array([dem(fl_w[:, h])[0] for h in range(len(T_flow))])
-    w_gdT = np.array([dem(gd_w[:, k])[0] for k in range(len(ks))])
-    wmis_gdT = np.array([dem(gd_w[:, k])[1] for k in range(len(ks))])
+    (d_flT, mis_flT), (d_gdT, mis_gdT) = per_T(fl_near), per_T(gd_near)
+    (w_flT, _), (w_gdT, wmis_gdT) = per_T(fl_w), per_T(gd_w)
     log("  c̃* of the α → 0 limit (cstar's multisection of the n = 6 grid)")
     tol = cstar_mod.QUICK_TOL if quick else cstar_mod.GRID_TOL
     cs = cstar_mod.locate("grid", 6, -1, engine or Engine(cstar_mod.STORE_DIR, log=log),
