@@ -89,7 +89,7 @@ def test_files_read_back(name, run8, run9, run10):
 
 def _check_rule(pb, ds_theta, loss, err, lab):
     """The stored outcomes are outcomes.outcome's; recovered ⇔ error ≤ 1e-7 at ℓ ≤ 1e-15."""
-    again = outcome(pb, ds_theta, loss, fig9.criterion(), errors=err)
+    again = outcome(pb, ds_theta, loss, fig9.CRITERION, errors=err)
     assert list(again) == list(lab)
     rec = np.isin(lab, RECOVERED)
     assert np.all(err[rec] <= 1e-7)

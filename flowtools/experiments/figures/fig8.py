@@ -1,21 +1,15 @@
 """Figure 8 of Zhao, Bai & Zhang (Appendix B): end points against c̃ for d = 3 inputs.
 
-f_θ(x) = a1 tanh(w1ᵀx + b1) + a2 tanh(w2ᵀx + b2), x ∈ ℝ³, target tanh(1ᵀx + 1), n = 10
-inputs uniform on [−2, 2]³ (data seed 0), θ0 on Figure 9's c̃ grid (c̃ = 0 and 1 exactly).
-One panel per end-point coordinate (each neuron oriented by the sign that maps its input
-weights onto +w0), the outcome (``outcomes.outcome``) and the generalization error (RMS over
-1000 test inputs uniform on [−2, 2]³), criterion: < 1e-7.
-
-The flows are Figure 9's (``fig9.flows``: the same grid, read from its store): to certified
-end points (no loss stop; decided as t → ∞), each stopped on the way where ℓ first reaches
-the paper's 1e-15. That stop explains the earlier finding that errors reached 1.4e-6 there:
-at ℓ = 1e-15 the *training* RMS residual is √(2ℓ/n) ≈ 1.4e-8, but the slowest directions of
-the end (the quartic, t^{-1/2} tail along Q1 and the small Hessian eigenvalues near Q2) are
-poorly pinned by n = 10 points in ℝ³, so the *test* RMS error is up to ~10⁻⁶ at that loss;
-at the certified end it falls to ≤ 3e-8 (the MSE is ≤ 1e-12 at ℓ = 1e-15 either way).
-``gd=True`` adds the paper's GD (lr 0.5, 1e6 iterations, 1e4 in quick mode) with the
-paper's stated sum loss ½Σ: it diverges (its stability edge 2/λ_max is below 0.5 — see
-``lr-puzzle``).
+Figure 9's setting for n = 10, data seed 0, on its c̃ grid; its flows, read from its store
+(``fig9.flows``). One panel per end-point coordinate (each neuron oriented by the sign that
+maps its input weights onto +w0), the outcome and the generalization error (RMS over 1000
+test inputs), criterion < 1e-7 — at the certified end (t → ∞) and where the same flow first
+reached the paper's stop ℓ = 1e-15. That stop explains errors up to ~1e-6 there: the
+*training* RMS residual √(2ℓ/n) is 1.4e-8, but the slowest directions of the end (the
+quartic t^{-1/2} tail along Q1, the small Hessian eigenvalues near Q2) are poorly pinned by
+10 points in ℝ³; at the certified end the error is ≤ 3e-8 (the MSE ≤ 1e-12 either way).
+``gd=True`` adds the paper's GD (lr 0.5, 1e6 iterations, 1e4 in quick mode, sum loss ½Σ):
+it diverges (its stability edge 2/λ_max is below 0.5 — see ``lr-puzzle``).
 """
 
 from __future__ import annotations

@@ -2,28 +2,24 @@
 inputs and n = 5 … 10 samples.
 
 f_θ(x) = a1 tanh(w1ᵀx + b1) + a2 tanh(w2ᵀx + b2), x ∈ ℝ³, target tanh(1ᵀx + 1), n inputs
-uniform on [−2, 2]³ (data seed 0; the paper does not name its seed — full mode adds data
-seeds 1 and 2 as extra evidence), θ0 = ``Problem.init_c_tilde(c̃, 1e-20, seed=0)`` with
-c̃ = 1 and c̃ = 0 exactly (C1 = 0 to round-off). Every run is the gradient flow to a
-certified end point (no loss stop: the state no longer moves in float64, a minimum checked
-by ``stationary_check``), so outcomes hold as t → ∞; the same flow is also stopped where ℓ
-first reaches the paper's 1e-15 (``outputs.stages``; Figure 8 reads it). The paper trained
-GD (lr 0.25, 1e6 iterations for n ≤ 8, 2e7 for n = 9, 10); ``gd=True`` adds that protocol
-(sum loss; 2e6 iterations for n = 9, 10 and 1e4 in quick mode).
+uniform on [−2, 2]³ (data seed 0; the paper names none — full mode adds seeds 1, 2),
+θ0 = ``init_c_tilde(c̃, 1e-20, seed=0)``, c̃ = 0 (C1 = 0 to round-off) and 1 exactly.
+Every run is the gradient flow to a certified end point (no loss stop: the state no longer
+moves in float64, a minimum checked by ``stationary_check``), so outcomes hold as t → ∞; the
+same flow is also stopped where ℓ first reaches the paper's 1e-15 (``outputs.stages``).
+``gd=True`` adds the paper's GD (lr 0.25, sum loss; 1e6 iterations for n ≤ 8, 2e6 for
+n = 9, 10 — the paper: 2e7 — and 1e4 in quick mode).
 
-Recovery (the paper's Figure-9 rule): generalization error < 1e-7, drawn at 1e-7. The error
-is the RMS over 1000 test inputs uniform on [−2, 2]³ (the MSE, its square, is stored too).
-At certified end points the Q2 ends have RMS errors ≤ 1e-11 and the imperfect global minima
-≥ 1e-3, but the Q1-bound runs end where their slow quartic tail stops moving in float64
-(distance to Q1 ~1e-3, ℓ ~1e-18): RMS errors 3e-8 … 1e-6, on both sides of the floor, so at
-n = 9 (the Q1 separation size) a few c̃ near 1 are counted as "global min outside Q*" by
-RMS; by MSE (≤ 1e-12) they recover. Stopped at ℓ = 1e-15, Q2 ends have RMS errors near 1e-7
-(on the floor) and MSE ~1e-14: the paper's floor behaves like an MSE floor. The claims
-report both.
+Recovery (the paper's rule): generalization error < 1e-7 (RMS over 1000 test inputs uniform
+on [−2, 2]³; the MSE, its square, is stored too). At certified ends Q2 ends have RMS errors
+≤ 1e-11 and imperfect global minima ≥ 1e-3, but Q1-bound runs end where their quartic tail
+stops moving in float64 (distance to Q1 ~1e-3, ℓ ~1e-18): RMS 3e-8 … 1e-6, on both sides
+of the floor (by MSE ≤ 1e-12 they recover). At ℓ = 1e-15 Q2 ends have RMS errors near 1e-7
+and MSE ~1e-14: the paper's floor behaves like an MSE floor. The claims report both.
 
-The runs are sweep grids (``grids``) on the sweep engine; Figures 8 (n = 10, data seed 0)
-and 10 read the same stores. Every n runs on its data padded to n = 10 rows with samples of
-weight 0 (``pad_to``: the same ℓ), so all sample sizes share one compiled flow program.
+The runs are sweep grids (``grids``); Figures 8 (n = 10, data seed 0) and 10 read the same
+stores. Every n runs on its data padded to 10 rows of weight 0 (``pad_to``: the same ℓ), so
+all sample sizes share one compiled flow program.
 """
 
 from __future__ import annotations
@@ -49,12 +45,9 @@ PARAM_NAMES = ("a1", "w1^1", "w1^2", "w1^3", "b1", "a2", "w2^1", "w2^2", "w2^3",
 DIMS = ("n", "data_seed", "c_tilde")
 #: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
 STORE_DIR = pathlib.Path("out") / "sweep" / "figures"
+CRITERION = Criterion(kind="rms", floor=FLOOR, loss_tol=LOSS_TOL)
 STATUS_CODES = "status codes: 0 CONVERGED, 1 HORIZON, 2 MAX_STEPS, 3 NONFINITE, " \
     "4 SOLVER_FAILED, 5 STATIONARY, 6 NOT_MINIMUM"
-
-
-def criterion() -> Criterion:
-    return Criterion(kind="rms", floor=FLOOR, loss_tol=LOSS_TOL)
 
 
 def c_tilde_grid(quick: bool) -> np.ndarray:
@@ -129,7 +122,7 @@ def end_points(f):
             br = classify(pb, np.where(finite, t, 0.0), tol=1e300)
         ori[i, j] = np.where(finite, (t.reshape(len(t), 2, -1) * br.neuron_sign[..., None])
                              .reshape(t.shape), np.nan)
-        lab[i, j] = outcome(pb, t, f.loss_final.values[i, j], criterion(),
+        lab[i, j] = outcome(pb, t, f.loss_final.values[i, j], CRITERION,
                             errors=f.gen_error.values[i, j])
     return ori, lab
 
@@ -177,7 +170,7 @@ def dataset(f):
         decided_at="t → ∞ (certified end points)",
         data_seed_note="the paper does not state its data seed: seed 0 is the figure; "
                        "full mode adds seeds 1, 2 as extra evidence",
-        flow_time_s=float(f.wall_time.sum()), **criterion().as_attrs())
+        flow_time_s=float(f.wall_time.sum()), **CRITERION.as_attrs())
     return ds
 
 
@@ -378,13 +371,12 @@ def plot(ds):
     crit = ds.attrs.get("criterion", "")
     for k, (ax, n) in enumerate(zip(axes.flat, ns, strict=False)):
         for j, seed in enumerate(ds["data_seed"].values):
-            e = np.maximum(ds["error_rms"].values[k, j], FLOOR)
-            e = np.where(np.isfinite(e), e, np.nan)
-            style = dict(marker="o", ms=4, lw=1.2, color="C0", zorder=3,
-                         label="flow, data seed 0 (t → ∞)") if seed == 0 else \
-                dict(marker=".", ms=3, lw=0.6, color=f"C{j + 1}", alpha=0.6, zorder=2,
-                     label=f"flow, data seed {seed}")
-            ax.semilogy(cts, e, **style)
+            e = np.where(np.isfinite(e := ds["error_rms"].values[k, j]),
+                         np.maximum(e, FLOOR), np.nan)
+            ax.semilogy(cts, e, **(dict(marker="o", ms=4, lw=1.2, color="C0", zorder=3,
+                                        label="flow, data seed 0 (t → ∞)") if seed == 0 else
+                                   dict(marker=".", ms=3, lw=0.6, color=f"C{j + 1}", alpha=0.6,
+                                        zorder=2, label=f"flow, data seed {seed}")))
         if "gd_error_rms" in ds:
             eg = ds["gd_error_rms"].values[k, 0]
             eg = np.where(np.isfinite(eg), np.maximum(eg, FLOOR), np.nan)
