@@ -134,9 +134,10 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
     return FigureRun(name, ds, claims, [png, nc, cj], wall)
 
 
-# Figures that read another figure's results in the same process (``fig11`` reads
-# ``fig4.runs``, ``fig8`` and ``fig10`` read ``fig9``'s cached flows, ``table1`` reuses
-# ``fig1``'s compiled flow): one worker runs each group, in ``FIGURES`` order.
+# Figures that read another figure's sweep stores (``fig11`` reads fig4's flows, ``fig8``
+# and ``fig10`` fig9's) or results (``table1``, fig1's): one worker runs each group, in
+# ``FIGURES`` order, so the first computes what the others read (a store has one writer at
+# a time: two figures writing it at once would not wait for each other).
 GROUPS = (("fig1", "table1"), ("fig4", "fig11"), ("fig8", "fig9", "fig10"))
 
 
