@@ -87,7 +87,7 @@ def locate(sampling: str, n: int, seed: int, engine, *, tol: float, log=print):
     to and from another global minimum or a run that is not decided): the coarse grid
     (``grid``, through ``engine``), then each of its brackets refined by
     ``flowtools.sweep.refine`` (the outcome at the bracket's lower end, falling; stores
-    beside the coarse grid's) until narrower than ``tol``.
+    beside the coarse grid's; its first change is followed) until narrower than ``tol``.
 
     Returns a dict: ``brackets`` (list of (lo, hi, outcome at lo, outcome at hi)),
     ``c_star`` (the midpoints of the Q2 ↔ Q1 brackets), ``transitions`` (the midpoints of
@@ -143,14 +143,26 @@ def _column(name, values):
 
 
 def compute(*, quick: bool, gd: bool, log=print, engine=None):
-    import xarray as xr
-
     from flowtools.experiments.engine import Engine
+    from flowtools.sweep.executors import resolve_executor
 
     engine = engine or Engine(STORE_DIR, log=log)
-    rows = []
+    ex = resolve_executor(engine.executor, engine.workers)()  # one for every grid
+    try:
+        return _dataset(problems(quick), Engine(engine.store_dir, ex, None, engine.log), log)
+    finally:
+        if ex is not engine.executor:
+            ex.close()
+
+
+def _dataset(sets, engine, log):
+    import xarray as xr
+
     t0 = time.perf_counter()
-    for name, sampling, n, seed, tol in problems(quick):
+    engine.results(*[grid(s, n, seed, np.linspace(0.0, 1.0, COARSE))  # all in parallel
+                     for _, s, n, seed, _ in sets])
+    rows = []
+    for name, sampling, n, seed, tol in sets:
         t = time.perf_counter()
         res = locate(sampling, n, seed, engine, tol=tol, log=log)
         cs, br = res["c_star"], res["brackets"]
