@@ -135,10 +135,11 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
 
 
 # Figures that read another figure's sweep stores (``fig11`` reads fig4's flows, ``fig8``
-# and ``fig10`` fig9's) or results (``table1``, fig1's): one worker runs each group, in
-# ``FIGURES`` order, so the first computes what the others read (a store has one writer at
-# a time: two figures writing it at once would not wait for each other).
-GROUPS = (("fig1", "table1"), ("fig4", "fig11"), ("fig8", "fig9", "fig10"))
+# and ``fig10`` fig9's, fig3 cstar's c̃*) or results (``table1``, fig1's): one worker runs
+# each group, in ``FIGURES`` order, so the first computes what the others read (a store has
+# one writer at a time: two figures writing it at once would not wait for each other).
+GROUPS = (("fig1", "table1"), ("fig3", "cstar"), ("fig4", "fig11"),
+          ("fig8", "fig9", "fig10"))
 
 
 def _seconds(full_time: str) -> float:
