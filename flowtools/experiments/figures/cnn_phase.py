@@ -31,8 +31,9 @@ v0-independent balance of the linearized escape rates from small initialization 
 The cells run on the sweep engine (``flowtools.sweep``, family ``relu_cnn``): one grid
 per scan (main: seed × ‖µ‖ × v0; d/n: seed × d × ‖µ‖ × v0 ∈ {v0_small, v0_large}; m:
 seed × m × ‖µ‖ at v0_m) and protocol (``grids``), each a zarr store under
-``OUT/cnn_phase_store/MODE/`` (``run_sweep`` with resume: a second call computes nothing,
-an interrupted one continues where it stopped; ``executor``/``workers`` put it on Dask).
+``OUT/cnn_phase_store/MODE/`` (``flowtools.experiments.engine.Engine``: named by the grid
+and its definition's key, resumed — a second call computes nothing, an interrupted one
+continues where it stopped; ``executor``/``workers`` put all grids on one Dask cluster).
 A task is one (seed, d, m, ‖µ‖) with every v0 of its grid, run as one GD batch per
 learning rate. The edges, fits and figure are computed from the stores (xarray).
 
@@ -173,26 +174,18 @@ _DIMS = {"main": ("data_seed", "v0", "mu_norm"), "dscan": ("data_seed", "v0", "d
 
 def sweep_cells(s: CNNPhaseSettings, store_dir, *, executor="local", workers=None,
                 log=print) -> dict:
-    """Run (or resume) every grid of ``grids(s)`` into ``store_dir``; return, per scan,
-    the arrays test_error, train_error, loss, layer_change_ratio, t_final with a leading
-    protocol axis: main (protocol, seed, v0, mu), dscan (protocol, seed, side, d, mu),
-    mscan (protocol, seed, m, mu)."""
-    import pathlib
+    """Run (or resume) every grid of ``grids(s)`` into ``store_dir`` (one
+    ``flowtools.experiments.engine.Engine`` call: all grids through one executor); return,
+    per scan, the arrays test_error, train_error, loss, layer_change_ratio, t_final with a
+    leading protocol axis: main (protocol, seed, v0, mu), dscan (protocol, seed, side, d,
+    mu), mscan (protocol, seed, m, mu)."""
+    from flowtools.experiments.engine import Engine
 
-    from flowtools.sweep import open_results, run_sweep
-
-    store_dir = pathlib.Path(store_dir)
     out = {scan: {k: [] for k in _STORED} for scan in SCANS}
-    for (scan, proto), tables in grids(s).items():
-        store = store_dir / f"{scan}_{proto}.zarr"
-        res = run_sweep(tables, store, executor=executor, workers=workers, resume=True,
-                        progress=False)
-        log(f"  {scan:5s} {proto:7s}: {res.computed} cell(s) computed, {res.cached} from "
-            f"the store ({res.wall_time:.0f} s)")
-        if not res.ok:
-            raise FlowtoolsError(f"the sweep into {str(store)!r} did not finish: "
-                                 f"{res.summary()}")
-        ds = open_results(store, lazy=False).transpose(*_DIMS[scan])
+    tables = grids(s)
+    results = Engine(store_dir, executor, workers, log).results(*tables.values())
+    for (scan, _), ds in zip(tables, results, strict=True):
+        ds = ds.transpose(*_DIMS[scan])
         for k, name in _STORED.items():
             out[scan][k].append(ds[name].values)
     return {scan: {k: np.stack(v) for k, v in arrays.items()} for scan, arrays in out.items()}
