@@ -166,3 +166,40 @@ def test_demarcation_rule():
     d = demarcation([0.1, 0.3, 0.5, 0.6, 0.9], ["Q2", "Q1", "Q2", "x", "Q1"])
     assert d.misordered == 1 and d.n_q1 == 2 and d.n_q2 == 2
     assert np.isnan(demarcation([0.1, 0.2], ["Q1", "Q1"]).c_tilde)
+
+
+def test_cstar_follows_every_outcome_change(tmp_path, monkeypatch):
+    """The multisection (``refine`` per bracket of the coarse grid) against a known map:
+    outcomes relabelled by thresholds 0.3 (Q2 → other) and 0.61 (other → Q1) on short
+    flows; each bracket ends narrower than the tolerance around its threshold, no Q2 ↔ Q1
+    bracket means no c̃*, and a dataset refined for 0 rounds keeps the coarse brackets
+    (the datasets' transitions and evaluations padded to one table)."""
+    from flowtools.experiments.engine import Engine
+    from flowtools.experiments.figures import cstar as C
+
+    def labels(pb, ds):
+        c = ds.c_tilde.values
+        return np.where(c < 0.3, "Q2", np.where(c < 0.61, "global min outside Q*", "Q1"))
+
+    short = C.grid
+
+    def grid(*args):
+        g = short(*args)
+        g["integrator"].update(t1=1.0, max_steps=1000)
+        return g
+
+    for name, value in (("_labels", labels), ("grid", grid), ("COARSE", 6), ("PIECES", 4)):
+        monkeypatch.setattr(C, name, value)
+    sets = [("grid n=6", "grid", 6, -1, 0.02), ("grid n=5", "grid", 5, -1, 0.3)]
+    ds = C._dataset(sets, Engine(tmp_path, log=lambda line: None), lambda *a: None)
+    kinds = _s(ds.transition_kind.values).reshape(2, -1)
+    assert list(kinds[0]) == list(kinds[1]) == ["Q2 -> global min outside Q*",
+                                                "global min outside Q* -> Q1"]
+    tr = ds.transition_c_tilde.values
+    assert np.all(np.abs(tr[0] - [0.3, 0.61]) < 0.02 / 2)
+    np.testing.assert_allclose(tr[1], [0.3, 0.7])  # the coarse brackets' midpoints
+    assert np.all(np.isnan(ds.c_star.values)) and list(ds.n_switches.values) == [0, 0]
+    r = ds.eval_round.values
+    assert r[0].max() == 2 and set(r[1]) == {0, -1}  # padded with −1
+    c, b = ds.eval_c_tilde.values[0], _s(ds.eval_branch.values[0])
+    assert np.array_equal(b, labels(None, xr.Dataset(coords={"c_tilde": c})))
