@@ -21,9 +21,11 @@ def fig1_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def table1_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("table1")
-    return reproduce("table1", quick=True, out=out, log=lambda *a: None), out
+def table1_run(fig1_run):
+    """Table 1 after Figure 1, into the same output folder (and stores): its log too."""
+    lines = []
+    out = fig1_run[1]
+    return reproduce("table1", quick=True, out=out, log=lines.append), out, lines
 
 
 def _read(out, name):
@@ -73,9 +75,9 @@ def test_fig1_stops_and_error_definitions(fig1_run):
     for name, st in (("loss", stops), ("loss_f", ds.stop_loss_f.values)):
         lo = ds[name].values
         assert np.all(lo <= st[None, :, None, None]), name
-    # MSE is the square of the RMS, run by run
-    for r, m in (("rms_error", "mse_error"), ("rms_error_f", "mse_error_f")):
-        np.testing.assert_allclose(ds[m].values, ds[r].values ** 2, rtol=1e-10, atol=1e-300)
+    # the stops are stages of one flow: the steps up to them grow
+    assert np.all(np.diff(ds.steps.values, axis=1) >= 0)
+    assert np.all(ds.status.values == 0)
 
 
 def test_fig1_n6_errors_at_the_stopping_loss_floor(fig1_run):
@@ -109,8 +111,26 @@ def test_fig1_sample_sizes_below_and_at_the_optimistic_size(fig1_run):
     assert np.all(mf[-1] < 1e-2 * mf[0])
 
 
+def test_table1_reads_fig1s_store(fig1_run, table1_run):
+    """Table 1's random rows are Figure 1's σ = 1e-8 column: read from its store (no cell
+    computed again), equal to Figure 1's values at the stops both have."""
+    _, out, lines = table1_run
+    grid = F1.grids(True)["grid"]["sweep"]["name"]
+    line = next(x for x in lines if x.strip().startswith(grid + ":"))
+    st = F1.settings(True)
+    n_cells = len(st["ns"]) * len(st["scales"]) * st["seeds"]
+    assert f"0 cell(s) computed, {n_cells} from the store" in line, line
+    t, f = _read(out, "table1"), _read(out, "fig1").sel(scale=T1.SCALE)
+    rnd = t.kind.values.astype(str) == "random"
+    for n in t.n.values:
+        for stop in t.stop_loss.values:
+            np.testing.assert_array_equal(t.rms_error.sel(n=n, stop_loss=stop).values[rnd],
+                                          f.rms_error.sel(n=n, stop_loss=stop).values)
+        assert (t.outcome.sel(n=n).values[rnd] == f.outcome.sel(n=n).values).all()
+
+
 def test_table1_files_and_exact_cases(table1_run):
-    run, out = table1_run
+    run, out, _ = table1_run
     ds = _read(out, "table1")
     assert ds.rms_error.dims == ("n", "stop_loss", "run")
     assert ds.theta_end.dims == ("n", "run", "param")
@@ -140,6 +160,7 @@ def test_table1_rows(table1_run):
     assert (oc[3][kind == "theta1 = theta2"] == "Q1").all()
     th = ds.theta_end.sel(n=3).values[kind == "theta1 = theta2"]
     np.testing.assert_allclose(th[:, :3], th[:, 3:], atol=1e-10)
+    assert np.all(ds.theta_end.values[:, kind == "theta1 = 0", :3] == 0.0)  # tanh(0) = 0
     assert not np.any(oc[4][kind == "random"] == "Q1")
     assert np.isin(oc[6], ("Q1", "Q2")).all()
 
@@ -166,3 +187,20 @@ def test_outcome_rule_on_exact_points():
     off = on_q + 1e-3 * np.eye(6)[1]
     assert (outcome(pb, off, zero, F1.CRITERION) == "global min outside Q*").all()
     assert np.min(F1.CRITERION.errors(pb, off)) > 1e-5
+
+
+def test_init_tie_puts_the_draw_on_an_invariant_set():
+    """``init.tie`` (Table 1's θ1 = 0 and θ1 = θ2): the Gaussian draw of the cell's seed with
+    the first neuron zeroed, or copied to the others; refused beside a prescribed c̃."""
+    from flowtools.errors import GridError
+    from flowtools.sweep.grid import load_grid
+    from flowtools.sweep.two_layer import initial_state
+
+    pb = ft.example1(4)
+    th = pb.init_gaussian(1e-8, seed=3)
+    z = initial_state(pb, {"scale": 1e-8, "seed": 3, "tie": "zero_first"})
+    e = initial_state(pb, {"scale": 1e-8, "seed": 3, "tie": "equal"})
+    assert np.all(z[:3] == 0) and np.array_equal(z[3:], th[3:])
+    assert np.array_equal(e, np.concatenate([th[:3], th[:3]]))
+    with pytest.raises(GridError, match="init.c_tilde or init.tie"):
+        load_grid({"init": {"scale": 1e-8, "c_tilde": 0.5, "tie": "equal"}})

@@ -150,17 +150,21 @@ def test_resumed_tail(monkeypatch):
     guarantee(tr, 1e-20)
 
 
-def test_staged_stops(pb, monkeypatch):
-    """Figure 1's staged flow (1e-8, then 1e-15 from there): the second stage forced above
-    for member 0 only; the first stage and member 1 are untouched."""
-    from flowtools.experiments.figures.fig1 import staged_flow
+def test_staged_stops(monkeypatch, tmp_path):
+    """A staged sweep cell (``outputs.stages``: Figure 1's flows, stopped at 1e-8 and
+    continued to 1e-15 from there): the continuation of cell 0 forced above; its stage and
+    cell 1 are untouched."""
+    from flowtools.sweep import open_results, run_sweep
 
-    force_above(monkeypatch, calls={1}, members=[0])
-    th, loss, status, _ = staged_flow(pb, pb.init_gaussian(1e-8, seed=[0, 1]),
-                                      stops=(1e-8, 1e-15))
-    assert np.all(status[0] == Status.CONVERGED) and np.all(loss[0] <= 1e-8)
-    assert status[1, 0] != Status.CONVERGED and loss[1, 0] == 1e-15 * ABOVE
-    assert status[1, 1] == Status.CONVERGED and loss[1, 1] <= 1e-15
+    forced = force_above(monkeypatch, calls={1})
+    grid = {"init": {"scale": 1e-8, "seed": [0, 1]}, "outputs": {"stages": [1e-8]},
+            "integrator": {"dynamics": "flow", "t1": 1e18, "loss_threshold": 1e-15}}
+    run_sweep(grid, tmp_path / "s.zarr", progress=False)
+    ds = open_results(tmp_path / "s.zarr", lazy=False)
+    assert forced == [(1, [0])] and np.all(ds.stage_loss.values[:, 0] <= 1e-8)
+    status, loss = ds.status.values, ds.loss_final.values
+    assert status[0] != Status.CONVERGED and loss[0] == 1e-15 * ABOVE
+    assert status[1] == Status.CONVERGED and loss[1] <= 1e-15
 
 
 def test_scipy_backend(pb, monkeypatch):

@@ -101,6 +101,9 @@ def _levels(value, name):
     return out
 
 
+TIES = ("none", "zero_first", "equal")
+
+
 def _samplers():
     from flowtools.data import SAMPLERS
 
@@ -139,6 +142,9 @@ def parameters() -> list[Param]:
           doc="prescribed c = C1/C2 = c̃ in [0, 1] (init_c_tilde, width 2; c̃ = 0: the "
               "first neuron's top-eigenvector component removed, C1 = 0 to round-off)"),
         P("ratio", "init", _nonzero, None, doc="prescribed c = C1/C2 (init_ratio, width 2)"),
+        P("tie", "init", choice(lambda: list(TIES)), "none", choices=lambda: list(TIES),
+          doc="the Gaussian draw put on a set the flow keeps: none; zero_first (θ1 = 0: "
+              "invariant when σ(0) = 0); equal (every neuron a copy of the first)"),
         P("start", "init", choice(lambda: list(STARTS)), "gaussian", axis=False,
           choices=lambda: list(STARTS),
           doc="gaussian (scale, seed; c_tilde/ratio rescale it) or limit: θ0 = the α → 0 "
@@ -176,14 +182,18 @@ def applies(name: str, params: Mapping) -> bool:
         return params.get(name) is not None
     if name == "pad_to":
         return bool(params.get("pad_to"))
+    if name == "tie":
+        return params.get("tie", "none") != "none"
     return True
 
 
 def check(axes: Mapping, fixed: Mapping, given: set, loc) -> None:
     exclusive(given, "c_tilde", "ratio", loc, "init.c_tilde or init.ratio, not both (both "
               "prescribe c = C1/C2).")
+    for name in ("c_tilde", "ratio"):
+        exclusive(given, name, "tie", loc, f"init.{name} or init.tie, not both.")
     if fixed.get("start") == "limit":
-        for name in ("scale", "seed", "ratio"):
+        for name in ("scale", "seed", "ratio", "tie"):
             if name in given:
                 raise GridError(f"{loc(name)}init.{name} does not apply with init.start = "
                                 "'limit' (θ0 is the α → 0 limit's start point for the cell's "
@@ -248,7 +258,13 @@ def initial_state(problem, init: Mapping, params: Mapping | None = None) -> np.n
         return problem.init_c_tilde([init["c_tilde"]], init["scale"], seed=init["seed"])[0]
     if init.get("ratio") is not None:
         return problem.init_ratio(init["ratio"], init["scale"], seed=init["seed"])
-    return problem.init_gaussian(init["scale"], seed=init["seed"])
+    th = problem.init_gaussian(init["scale"], seed=init["seed"])
+    b = problem.block
+    if init.get("tie") == "zero_first":
+        th[:b] = 0.0
+    elif init.get("tie") == "equal":
+        th[b:] = np.tile(th[:b], problem.width - 1)
+    return th
 
 
 def limit_start(problem, c_tilde: float, *, order: int = 9, tol: float = 1e-17):

@@ -8,33 +8,26 @@ seed, 50 trials), the error on 1000 i.i.d. standard Gaussian test points average
 trials, against n, one curve per σ.
 
 Training: the gradient flow (the paper trains GD at lr 0.5, beyond GD's stability edge
-near Q* for the sum loss it states; ``gd=True`` adds that protocol for (a)–(e)). Every run
-is stopped three times in a row — at ℓ ≤ 1e-8 (the paper's stop for (d), (e)), continued
-to ℓ ≤ 1e-15 (its stop for (a)–(c), (f)) and continued to ℓ ≤ 1e-24 (where the recovery
-criterion RMS ≤ 1e-8 of Figure 4 is decidable: an end point in Q* sits near 1e-12 there).
-Panel (f)'s runs stop at ℓ ≤ 1e-15 only (the paper's stop; their slow Gaussian tails made
-the continuation the most expensive part). The figure draws, for each panel, the error at
-the paper's stopping loss; both error definitions (RMS and MSE) are stored at every stop.
+near Q* for the sum loss it states; ``gd=True`` adds that protocol for (a)–(e)). Each flow
+of (a)–(e) is stopped where ℓ first reaches 1e-8 (the paper's stop for (d), (e)) and 1e-15
+(its stop for (a)–(c), (f)) and continued to 1e-24 (where the recovery criterion RMS ≤ 1e-8
+of Figure 4 is decidable: an end point in Q* sits near 1e-12 there); (f) stops at 1e-15
+(its slow Gaussian tails made a continuation the costliest part). The figure draws the
+error at the paper's stop; the RMS error is stored at every stop (the MSE is its square).
 
-One compiled program for every n: the flow runs on Example 1's data padded with rows of
-weight 0 (x = 0, y = 0) to ``N_PAD`` rows (``Problem.padded``). A zero-weight row adds
-nothing to ℓ, ∇ℓ or ∇²ℓ, so the padded problem has the same flow as the real one; the
-grid and the Gaussian data of every n ≤ 8, and Table 1, share
-one compilation. Batches are padded to a multiple of ``CHUNK`` members (repeats,
-dropped) for the same reason.
+The runs are sweep grids (``grids``) on the sweep engine, every n on its data padded to
+``N_PAD`` rows of weight 0 (``Problem.padded``: the same ℓ, one compiled flow). Table 1's
+random rows are this grid's σ = 1e-8 column, read from the same store (``flows``).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import pathlib
 
 import numpy as np
 
-import flowtools as ft
-from flowtools.branches import generalization_error
 from flowtools.experiments.claims import Claim
 from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
-from flowtools.models.two_layer import Problem
 
 TITLE = "Figure 1: generalization error against the initialization scale σ"
 GD = True
@@ -42,10 +35,8 @@ GD = True
 FULL_TIME = "456 s"
 
 N_PAD = 8                 # rows of the padded data (the largest n of Figure 1)
-CHUNK = 16                # members per compiled call, for every batch
-STOPS = (1e-8, 1e-15, 1e-24)   # successive stopping losses of every run of (a)–(e)
-STOPS_F = (1e-15,)        # (f): the paper's stop only (its slow Gaussian tails made a
-                          # continuation to 1e-24 cost more than the rest of the figure)
+STOPS = (1e-8, 1e-15, 1e-24)   # stops of every flow of (a)–(e): two stages and the end
+STOPS_F = (1e-15,)        # (f): the paper's stop only
 PAPER_STOP = {2: 1e-15, 3: 1e-15, 4: 1e-15, 5: 1e-8, 6: 1e-8}   # Appendix C, (a)–(e)
 PAPER_STOP_F = 1e-15
 PANELS = {"a": 2, "b": 3, "c": 4, "d": 5, "e": 6}
@@ -55,11 +46,14 @@ FLOOR = 1e-8
 CRITERION = Criterion(kind="rms", floor=FLOOR, loss_tol=STOPS[-1])
 TEST_SEED, N_TEST = 12345, 1000
 GD_LR = 0.5
+#: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
+STORE_DIR = pathlib.Path("out") / "sweep" / "figures"
+DIMS = ("n", "scale", "seed")
 
 
 def settings(quick: bool) -> dict:
-    if quick:
-        return {"ns": (2, 3, 4, 5, 6), "scales": (1.0, 1e-2, 1e-4, 1e-8), "seeds": 4,
+    if quick:  # 12 seeds: Table 1's random rows (quick) are the σ = 1e-8 column
+        return {"ns": (2, 3, 4, 5, 6), "scales": (1.0, 1e-2, 1e-4, 1e-8), "seeds": 12,
                 "ns_f": (3, 6, 8), "scales_f": (1.0, 1e-8), "seeds_f": 2, "gd_iter": 2 * 10**4}
     return {"ns": (2, 3, 4, 5, 6),
             "scales": (1.0, 0.3, 0.1, 0.03, 0.01, 1e-3, 1e-4, 1e-6, 1e-8), "seeds": 100,
@@ -67,163 +61,136 @@ def settings(quick: bool) -> dict:
             "seeds_f": 50, "gd_iter": 10**6}
 
 
-def staged_flow(pb: Problem, theta0, stops=STOPS):
-    """The flow of ``pb`` from each row of ``theta0``, stopped at each loss of ``stops`` in
-    turn (each stage continues from the previous end). Returns end points (S, B, p),
-    losses (S, B), statuses (S, B) and accepted steps (S, B)."""
-    theta0 = np.atleast_2d(np.asarray(theta0, dtype=float))
-    B = len(theta0)
-    idx = np.resize(np.arange(B), -(-B // CHUNK) * CHUNK)
-    pp = pb.padded(N_PAD)
-    th = theta0[idx]
-    ths, losses, status, steps = [], [], [], []
-    for s in stops:
-        tr = ft.solve_flow(pp, th, t1=T1, loss_threshold=s, max_steps=MAX_STEPS, n_save=2,
-                           batch_size=CHUNK, workers=1)
-        th = np.where(np.isfinite(tr.theta_final), tr.theta_final, th)
-        ths.append(tr.theta_final[:B])
-        losses.append(tr.loss_final[:B])
-        status.append(np.asarray(tr.status[:B], dtype=np.int8))
-        steps.append(np.asarray(tr.steps[:B]))
-    return np.stack(ths), np.stack(losses), np.stack(status), np.stack(steps)
+def flow_tables(stop=STOPS[-1], stages=STOPS[:-1]) -> dict:
+    """The integrator and outputs tables of the figure's flows (also Table 1's)."""
+    return {"problem": {"pad_to": N_PAD},
+            "integrator": {"dynamics": "flow", "t1": T1, "loss_threshold": stop,
+                           "max_steps": MAX_STEPS},
+            "outputs": {"stages": list(stages)} if stages else {}}
 
 
-def _errors(pb, th, X_test=None):
-    """(rms, mse) of end points th (..., p)."""
-    shp = th.shape[:-1]
-    flat = th.reshape(-1, th.shape[-1])
-    r = generalization_error(pb, flat, X_test=X_test, kind="rms").reshape(shp)
-    m = generalization_error(pb, flat, X_test=X_test, kind="mse").reshape(shp)
-    return r, m
+def grids(quick: bool) -> dict:
+    """The figure's sweep grids: ``grid`` ((a)–(e): n × σ × seed, one flow per cell stopped
+    at each of ``STOPS``); ``f`` ((f): one grid per trial k — data seed = init seed = k —
+    of n × σ, stopped at 1e-15); ``gd`` (the paper's GD protocol, one grid per stopping
+    loss, one batch per n as the figure always ran it)."""
+    s, mode = settings(quick), "quick" if quick else "full"
+    init = {"scale": list(s["scales"]), "seed": list(range(s["seeds"]))}
+    ft_ = flow_tables()
+    grid = dict(ft_, sweep={"name": f"fig1_{mode}_grid", "cells_per_task": 4,
+                            "description": "Figure 1 (a)-(e): the flow, stages 1e-8, 1e-15"},
+                problem=dict(ft_["problem"], n=list(s["ns"])), init=init)
+    ff = flow_tables(STOPS_F[-1], ())
+    f = [dict(ff, sweep={"name": f"fig1_{mode}_f{k}", "cells_per_task": 4,
+                         "description": f"Figure 1 (f), trial {k}"},
+              problem=dict(ff["problem"], n=list(s["ns_f"]), sampling="gaussian",
+                           data_seed=k),
+              init={"scale": list(s["scales_f"]), "seed": k},
+              outputs={"test_inputs": "gaussian", "n_test": N_TEST, "test_seed": TEST_SEED})
+         for k in range(s["seeds_f"])]
+    gd = [{"sweep": {"name": f"fig1_{mode}_gd_{stop:g}", "description": "Figure 1: GD",
+                     "cells_per_task": len(s["scales"]) * s["seeds"]},
+           "problem": {"n": [n for n in s["ns"] if PAPER_STOP[n] == stop]}, "init": init,
+           "integrator": {"dynamics": "gd", "lr": GD_LR, "max_iter": s["gd_iter"],
+                          "loss_threshold": stop}}
+          for stop in sorted(set(PAPER_STOP.values()))]
+    return {"grid": grid, "f": f, "gd": gd}
 
 
-def _outcomes(pb, th_last, loss_last, err_last):
-    return outcome(pb, th_last, loss_last, CRITERION, errors=err_last).astype(str)
+def flows(quick: bool, engine):
+    """Panels (a)–(e)'s flows from their store (``engine``; computed there if missing),
+    dims (n, scale, seed, …): Table 1 reads the same store."""
+    return engine.results(grids(quick)["grid"])[0].transpose(*DIMS, ...)
 
 
-def _grid_panels(st, log):
-    """(a)–(e): all scales × seeds of one n in one batch."""
-    scales = np.asarray(st["scales"])
-    S = st["seeds"]
-    out = {k: [] for k in ("rms", "mse", "loss", "status", "steps", "outcome", "ct")}
-    for n in st["ns"]:
-        pb = ft.example1(n)
-        z = pb.init_gaussian(1.0, seed=list(range(S)))          # (S, p)
-        th0 = (scales[:, None, None] * z[None]).reshape(-1, z.shape[-1])
-        th, loss, status, steps = staged_flow(pb, th0)
-        rms, mse = _errors(pb, th)
-        oc = _outcomes(pb, th[-1], loss[-1], rms[-1])
-        shp = (len(STOPS), len(scales), S)
-        for k, v in (("rms", rms), ("mse", mse), ("loss", loss), ("status", status),
-                     ("steps", steps)):
-            out[k].append(v.reshape(shp))
-        out["outcome"].append(oc.reshape(shp[1:]))
-        out["ct"].append(pb.ratio_tilde(z))
-        log(f"  (grid) n = {n}: {len(th0)} flows, steps max {steps.sum(0).max()}; "
-            f"recovered at ℓ ≤ {STOPS[-1]:g}: {np.isin(oc, ('Q1', 'Q2')).mean():.0%}")
+def at_stops(ds, levels) -> dict:
+    """Stored flows at each loss level of ``levels`` (a stage level, or the end), along a new
+    first axis: RMS error, loss, status (CONVERGED where the level was reached) and accepted
+    steps up to there; a level the flow never reached takes its end's values."""
+    end = {"rms": ds.gen_error.values, "loss": ds.loss_final.values,
+           "status": ds.status.values.astype(np.int8), "steps": ds.steps.values}
+    have = list(ds.stage_loss.attrs["stage_levels"]) if "stage_loss" in ds else []
+    out = {k: [] for k in end}
+    for s in levels:
+        if s not in have:
+            for k, v in end.items():
+                out[k].append(v)
+            continue
+        j = have.index(s)
+        hit = np.isfinite(ds.stage_loss.values[..., j])
+        for k, name in (("rms", "stage_gen_error"), ("loss", "stage_loss"),
+                        ("steps", "stage_steps")):
+            out[k].append(np.where(hit, ds[name].values[..., j], end[k]))
+        out["status"].append(np.where(hit, 0, end["status"]).astype(np.int8))
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def _gauss_one(n, seed, scales, X_test):
-    pb = ft.example1(n, sampling="gaussian", seed=int(seed))
-    z = pb.init_gaussian(1.0, seed=int(seed))
-    th, loss, status, steps = staged_flow(pb, np.asarray(scales)[:, None] * z[None],
-                                          stops=STOPS_F)
-    rms, mse = _errors(pb, th, X_test)
-    return rms, mse, loss, status, steps
+def outcomes(ns, theta, loss, rms, **problem) -> np.ndarray:
+    """``outcomes.outcome`` (str) of end points ``theta`` (len(ns), …, p) of Example 1."""
+    import flowtools as ft
+
+    return np.stack([outcome(ft.example1(int(n), **problem), th.reshape(-1, th.shape[-1]),
+                             lo.ravel(), CRITERION, errors=r.ravel()).reshape(lo.shape)
+                     for n, th, lo, r in zip(ns, theta, loss, rms, strict=True)]).astype(str)
 
 
-def _gauss_panel(st, log):
-    """(f): one batch (every σ) per data seed; the seeds spread over two threads."""
-    X_test = np.random.default_rng(TEST_SEED).standard_normal((N_TEST, 1))
-    scales = st["scales_f"]
-    res = {}
-    jobs = [(n, s) for n in st["ns_f"] for s in range(st["seeds_f"])]
-    res[jobs[0]] = _gauss_one(*jobs[0], scales, X_test)  # compiles once, before the threads
-    with ThreadPoolExecutor(2) as pool:
-        for job, r in zip(jobs[1:], pool.map(lambda j: _gauss_one(*j, scales, X_test),
-                                             jobs[1:]), strict=True):
-            res[job] = r
-    S = st["seeds_f"]
-    stack = [np.stack([np.stack([res[(n, s)][k] for s in range(S)], -1) for n in st["ns_f"]])
-             for k in range(5)]
-    log(f"  (f) Gaussian: {len(jobs) * len(scales)} flows, steps max {stack[4].max()}")
-    return dict(zip(("rms", "mse", "loss", "status", "steps"), stack, strict=True))
-
-
-def _gd_grid(st, log):
-    """The paper's GD protocol for (a)–(e): lr 0.5 on the sum loss, stopped at the paper's
-    loss (1e-15, or 1e-8 for (d), (e)) or after ``gd_iter`` iterations."""
-    scales = np.asarray(st["scales"])
-    S = st["seeds"]
-    rms_all, mse_all, loss_all = [], [], []
-    for n in st["ns"]:
-        pb = ft.example1(n)
-        z = pb.init_gaussian(1.0, seed=list(range(S)))
-        th0 = (scales[:, None, None] * z[None]).reshape(-1, z.shape[-1])
-        tr = ft.run_gd(pb, th0, GD_LR, max_iter=st["gd_iter"],
-                       loss_threshold=PAPER_STOP[n], n_save=2)
-        rms, mse = _errors(pb, tr.theta_final)
-        rms_all.append(rms.reshape(len(scales), S))
-        mse_all.append(mse.reshape(len(scales), S))
-        loss_all.append(np.asarray(tr.loss_final).reshape(len(scales), S))
-        log(f"  (GD lr {GD_LR}) n = {n}: finite end points "
-            f"{np.isfinite(tr.loss_final).mean():.0%}")
-    return np.stack(rms_all), np.stack(mse_all), np.stack(loss_all)
-
-
-def compute(*, quick: bool, gd: bool, log=print):
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
 
-    st = settings(quick)
-    g = _grid_panels(st, log)
-    f = _gauss_panel(st, log)
-    dims3 = ("n", "stop_loss", "scale", "seed")
-    dimsf = ("n_f", "stop_loss_f", "scale_f", "seed_f")
-    var = {
-        "rms_error": (dims3, g["rms"], {"long_name": "RMS error on 1000 points of [−2, 2]"}),
-        "mse_error": (dims3, g["mse"], {"long_name": "mean squared error, same points"}),
-        "loss": (dims3, g["loss"], {"long_name": "training loss ½Σ(f − y)² at the stop"}),
-        "status": (dims3, g["status"], {"long_name": "flowtools Status code of the stage"}),
-        "steps": (dims3, g["steps"], {"long_name": "accepted steps of the stage"}),
-        "outcome": (("n", "scale", "seed"), g["outcome"].astype("S21"),
-                    {"long_name": f"outcomes.outcome at ℓ ≤ {STOPS[-1]:g}"}),
-        "c_tilde": (("n", "seed"), g["ct"], {"long_name": "c̃ = min(|c|, 1/|c|) of the draw"}),
-        "paper_stop": (("n",), np.array([PAPER_STOP[n] for n in st["ns"]]),
-                       {"long_name": "the paper's stopping loss (Appendix C)"}),
-        "rms_error_f": (dimsf, f["rms"], {"long_name": "RMS error on 1000 N(0,1) points"}),
-        "mse_error_f": (dimsf, f["mse"], {"long_name": "MSE on 1000 N(0,1) points"}),
-        "loss_f": (dimsf, f["loss"], {}),
-        "status_f": (dimsf, f["status"], {}),
-        "steps_f": (dimsf, f["steps"], {"long_name": "accepted steps"}),
-    }
+    import flowtools as ft
+    from flowtools.experiments.engine import Engine
+
+    engine = engine or Engine(STORE_DIR, log=log)
+    st, G = settings(quick), grids(quick)
+    g = flows(quick, engine)
+    a = {k: np.moveaxis(v, 0, 1) for k, v in at_stops(g, STOPS).items()}  # (n, stop, σ, seed)
+    oc = outcomes(st["ns"], g.theta_final.values[..., :6], a["loss"][:, -1], a["rms"][:, -1])
+    z = ft.example1(2).init_gaussian(1.0, seed=list(range(st["seeds"])))
+    ct = np.stack([ft.example1(n).ratio_tilde(z) for n in st["ns"]])
+    fs = [d.transpose("n", "scale", ...) for d in engine.results(*G["f"])]
+    af = {k: np.stack([at_stops(d, STOPS_F)[k].swapaxes(0, 1) for d in fs], -1)
+          for k in a}                                             # (n_f, stop, σ, seed_f)
+    for n, o, s in zip(st["ns"], oc, a["steps"], strict=True):
+        log(f"  (grid) n = {n}: steps max {s.max()}; recovered at ℓ ≤ {STOPS[-1]:g}: "
+            f"{np.isin(o, ('Q1', 'Q2')).mean():.0%}")
+    var = {"outcome": (DIMS, oc.astype("S21"), {"long_name": f"outcome at ℓ ≤ {STOPS[-1]:g}"}),
+           "c_tilde": (("n", "seed"), ct, {"long_name": "c̃ = min(|c|, 1/|c|) of the draw"}),
+           "paper_stop": (("n",), [PAPER_STOP[n] for n in st["ns"]],
+                          {"long_name": "the paper's stopping loss (Appendix C)"})}
+    for sfx, arr in (("", a), ("_f", af)):   # (f): the same at its stops, on N(0, 1) points
+        dims = tuple(d + sfx for d in ("n", "stop_loss", "scale", "seed"))
+        for k, v, doc in (("rms_error", arr["rms"], "RMS error on the test points"),
+                          ("mse_error", arr["rms"] ** 2, "mean squared error (RMS²)"),
+                          ("loss", arr["loss"], "training loss ½Σ(f − y)²"),
+                          ("status", arr["status"], "flowtools Status code"),
+                          ("steps", arr["steps"], "accepted steps")):
+            var[k + sfx] = (dims, v, {"long_name": f"{doc} at the stop"})
     coords = {"n": list(st["ns"]), "stop_loss": list(STOPS), "scale": list(st["scales"]),
               "seed": np.arange(st["seeds"]), "n_f": list(st["ns_f"]),
               "stop_loss_f": list(STOPS_F),
               "scale_f": list(st["scales_f"]), "seed_f": np.arange(st["seeds_f"]),
               "panel": (("n",), [k for k, v in PANELS.items() if v in st["ns"]])}
     if gd:
-        r, m, loss = _gd_grid(st, log)
-        dg = ("n", "scale", "seed")
-        var.update(gd_rms_error=(dg, r, {"long_name": f"GD lr {GD_LR}: RMS error"}),
-                   gd_mse_error=(dg, m, {}), gd_loss=(dg, loss, {}))
+        r = xr.concat(engine.results(*G["gd"]), "n").sel(n=list(st["ns"])).transpose(*DIMS, ...)
+        var.update(gd_rms_error=(DIMS, r.gen_error.values,
+                                 {"long_name": f"GD lr {GD_LR}: RMS error"}),
+                   gd_mse_error=(DIMS, r.gen_error.values ** 2, {}),
+                   gd_loss=(DIMS, r.loss_final.values, {}))
     ds = xr.Dataset(var, coords=coords)
     ds.attrs.update(CRITERION.as_attrs())
-    last_conv = (g["loss"][:, -1] <= CRITERION.loss_tol).all()
+    last_conv = (a["loss"][:, -1] <= CRITERION.loss_tol).all()
     ds.attrs.update(
         decided_at=(f"finite horizon: the first time ℓ ≤ {STOPS[-1]:g} (every run reached "
                     "it; an end point in Q* has RMS error ~1e-12 there); (f) at its "
                     f"stop ℓ ≤ {STOPS_F[-1]:g}, not classified" if last_conv else
                     f"finite horizon: ℓ ≤ {STOPS[-1]:g} or t = {T1:g} (some runs did not "
                     "reach the loss: 'not converged')"),
-        training="gradient flow (diffrax, flowtools.solve_flow); (a)-(e) stopped at "
-                 "ℓ ≤ 1e-8, continued to 1e-15, continued to 1e-24; (f) to ℓ ≤ 1e-15",
-        loss_convention="sum", drawn_error="rms",
+        training="gradient flow; (a)-(e) one flow stopped at ℓ ≤ 1e-8 and 1e-15 and "
+                 "continued to 1e-24; (f) to ℓ ≤ 1e-15", loss_convention="sum",
         drawn_at="the paper's stopping loss: 1e-15 for (a)-(c) and (f), 1e-8 for (d), (e)",
-        data_grid="n points evenly spaced on [-2, 2]",
-        data_gaussian="n i.i.d. N(0, 1) inputs, data seed = initialization seed",
-        test_grid="1000 evenly spaced points of [-2, 2]",
-        test_gaussian=f"1000 N(0, 1) points (numpy default_rng({TEST_SEED}))",
+        data="(a)-(e): n points evenly spaced on [-2, 2], test on 1000 evenly spaced points "
+             "of [-2, 2]; (f): n N(0, 1) inputs (data seed = initialization seed), test on "
+             f"1000 N(0, 1) points (numpy default_rng({TEST_SEED}))",
         gd_lr=GD_LR, gd_iter=st["gd_iter"] if gd else 0)
     return ds
 

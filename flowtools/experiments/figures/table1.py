@@ -5,122 +5,103 @@ The table names n = 3 the optimistic sample size, n = 4 the separation sample si
 n = 5 that of Q1, and n = 6 the size where every global minimum lies in Q* (§3.2; its text
 just above the table says the reverse — "the separation sample sizes of Q1 and Q2 are 4
 and 5, respectively" — while §6 agrees with the table). Measured: n = 3, 4, 5, 6 points
-evenly spaced on [−2, 2]; Gaussian initializations of scale 1e-8 from seeds 0…S−1, plus
-the exact cases the paper's §6 argues from, four seeds each:
+evenly spaced on [−2, 2]; Gaussian initializations of scale 1e-8 from seeds 0…S−1 (Figure
+1's σ = 1e-8 column, read from its store), plus the exact cases of §6, four seeds each:
+"C1 = 0" (neuron 1's top-eigenvector component removed: c̃ = 0 to round-off, |C1|/‖C‖ ~
+1e-16), "theta1 = 0" (an invariant set: one neuron for all t, the paper's c = +∞), "C1 = C2"
+(c = 1) and "theta1 = theta2" (identical neurons, an invariant set: c̃ = 1 exactly).
 
-* "C1 = 0": neuron 1's component along the top eigenvector removed, so C1 = 0 to round-off
-  (|C1|/‖C‖ ~ 1e-16 in floating point, not exactly 0): c̃ = 0;
-* "theta1 = 0": neuron 1 at the origin (an invariant set of the flow, since tanh(0) = 0):
-  c̃ = 0 exactly, the network is one neuron for all t (the paper's c = +∞);
-* "C1 = C2": the second neuron rescaled so that c = 1 (``Problem.init_ratio``): c̃ = 1;
-* "theta1 = theta2": identical neurons (an invariant set): c̃ = 1 exactly, the paper's
-  "a1/a2 = w1/w2 = b1/b2 = 1 for all t".
-
-Each run is the gradient flow (``figures.fig1.staged_flow``: one compiled program shared
-with Figure 1) stopped at ℓ ≤ 1e-15 and continued to ℓ ≤ 1e-24, and is classified by
-``outcomes.outcome`` with Figure 4's criterion: RMS error ≤ 1e-8 on 1000 points of [−2, 2]
-at ℓ ≤ 1e-24 (at 1e-15 an end point in Q* still has an RMS error ~2e-8, above that floor:
-the old count at 1e-7 was the one that could be decided at 1e-15).
+Each run is Figure 1's flow, stopped where ℓ first reaches 1e-15 and continued to 1e-24,
+classified by ``outcomes.outcome`` with Figure 4's criterion (RMS error ≤ 1e-8 on 1000
+points of [−2, 2] at ℓ ≤ 1e-24; at 1e-15 an end point in Q* still has an RMS error ~2e-8).
+The exact cases are grids too (``init.c_tilde`` = 0, 1; ``init.tie``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import flowtools as ft
 from flowtools.experiments.claims import Claim
-from flowtools.experiments.figures.fig1 import CRITERION, _errors, staged_flow
-from flowtools.experiments.outcomes import OUTCOMES, outcome
+from flowtools.experiments.figures import fig1
+from flowtools.experiments.outcomes import OUTCOMES
 
 TITLE = "Table 1: recovery at the sample sizes of Example 1 (n = 3, 4, 5, 6)"
 GD = False
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "28 s after fig1 (shares its compiled flow)"
+FULL_TIME = "28 s after fig1 (reads its store)"
 
 NAMES = {3: "optimistic sample size", 4: "separation sample size of Q2",
          5: "separation sample size of Q1", 6: "Q* = ℓ⁻¹(0)"}
+NS = (3, 4, 5, 6)
 SCALE = 1e-8
 STOPS = (1e-15, 1e-24)
 OLD_TOL = 1e-7            # the earlier demo's criterion (RMS < 1e-7 at ℓ ≤ 1e-15)
 KINDS = ("random", "C1 = 0", "theta1 = 0", "C1 = C2", "theta1 = theta2")
+VARS = ("gen_error", "loss_final", "status", "steps", "stage_loss", "stage_gen_error",
+        "stage_steps", "theta0", "theta_final")
 N_SPECIAL = 4             # seeds per exact case
 
 
-def settings(quick: bool) -> dict:
-    return {"ns": (3, 4, 5, 6), "seeds": 12 if quick else 100}
+def grids(quick: bool) -> dict:
+    """The exact cases of every n, flows as Figure 1's: ``c_tilde`` (C1 = 0, C1 = C2: c̃ = 0,
+    1) and ``tie`` (θ1 = 0, θ1 = θ2: the draw put on an invariant set), dims (n, case, seed)."""
+    t, mode = fig1.flow_tables(), "quick" if quick else "full"
+
+    def grid(name, values):
+        return dict(t, sweep={"name": f"table1_{mode}_{name}", "cells_per_task": N_SPECIAL},
+                    problem=dict(t["problem"], n=list(NS)),
+                    init={"scale": SCALE, name: values, "seed": list(range(N_SPECIAL))})
+
+    return {"c_tilde": grid("c_tilde", [0.0, 1.0]), "tie": grid("tie", ["zero_first", "equal"])}
 
 
-def special_inits(pb, kind: str, seeds, scale=SCALE) -> np.ndarray:
-    """θ0 (len(seeds), p) of one exact case (see the module docstring)."""
-    th = pb.init_gaussian(scale, seed=list(seeds))
-    b = pb.block
-    if kind == "C1 = 0":  # to round-off (Problem.init_c_tilde)
-        th = np.vstack([pb.init_c_tilde(0.0, scale, seed=int(s)) for s in seeds])
-    elif kind == "theta1 = 0":
-        th[:, :b] = 0.0
-    elif kind == "C1 = C2":
-        th = pb.with_ratios(th, 1.0)
-    elif kind == "theta1 = theta2":
-        th[:, b:] = th[:, :b]
-    elif kind != "random":
-        raise ValueError(kind)
-    return th
-
-
-def c_tilde(pb, theta) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.nan_to_num(pb.ratio_tilde(theta), nan=0.0)
-
-
-def compute(*, quick: bool, gd: bool, log=print):
+def compute(*, quick: bool, gd: bool, log=print, engine=None):
     import xarray as xr
 
-    st = settings(quick)
-    S = st["seeds"]
-    kinds, seeds = [], []
-    for k in KINDS:
-        m = S if k == "random" else N_SPECIAL
-        kinds += [k] * m
-        seeds += list(range(m))
-    rows = {k: [] for k in ("rms", "mse", "loss", "status", "outcome", "ct", "C", "theta")}
-    for n in st["ns"]:
-        pb = ft.example1(n)
-        th0 = np.concatenate([special_inits(pb, k, range(S if k == "random" else N_SPECIAL))
-                              for k in KINDS])
-        th, loss, status, _ = staged_flow(pb, th0, stops=STOPS)
-        rms, mse = _errors(pb, th)
-        oc = outcome(pb, th[-1], loss[-1], CRITERION, errors=rms[-1]).astype(str)
-        C = pb.imbalance(th0)
-        for k, v in (("rms", rms), ("mse", mse), ("loss", loss), ("status", status),
-                     ("outcome", oc), ("ct", c_tilde(pb, th0)),
-                     ("C", np.abs(C[:, 0]) / np.linalg.norm(C, axis=-1)), ("theta", th[-1])):
-            rows[k].append(v)
-        rnd = np.array(kinds) == "random"
-        log(f"  n = {n}: recovered {np.isin(oc[rnd], ('Q1', 'Q2')).mean():.0%} of {S} random"
-            f" seeds; exact cases: " + ", ".join(
-                f"{k}: {np.isin(oc[np.array(kinds) == k], ('Q1', 'Q2')).sum()}/{N_SPECIAL}"
+    import flowtools as ft
+    from flowtools.experiments.engine import Engine
+
+    engine = engine or Engine(fig1.STORE_DIR, log=log)
+    S = fig1.settings(quick)["seeds"]
+    rnd = fig1.flows(quick, engine).sel(n=list(NS), scale=SCALE)    # (n, seed, …)
+    cg, tg = engine.results(*grids(quick).values())
+    parts = (rnd, cg.sel(c_tilde=0.0), tg.sel(tie="zero_first"), cg.sel(c_tilde=1.0),
+             tg.sel(tie="equal"))                                     # in KINDS order
+    both = xr.concat([xr.Dataset({v: p[v].variable for v in VARS}) for p in parts], "seed")
+    R = {k: v.swapaxes(0, 1) for k, v in fig1.at_stops(both, STOPS).items()}  # n, stop, run
+    th0, th = both.theta0.values[..., :6], both.theta_final.values[..., :6]
+    kinds = np.repeat(KINDS, [S] + [N_SPECIAL] * 4)
+    seeds = np.concatenate([np.arange(S)] + [np.arange(N_SPECIAL)] * 4)
+    oc = fig1.outcomes(NS, th, R["loss"][:, -1], R["rms"][:, -1])
+    pbs = [ft.example1(n) for n in NS]
+    C = np.stack([pb.imbalance(t) for pb, t in zip(pbs, th0, strict=True)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ct = np.stack([pb.ratio_tilde(t) for pb, t in zip(pbs, th0, strict=True)])
+    for n, o in zip(NS, oc, strict=True):
+        log(f"  n = {n}: recovered {np.isin(o[kinds == 'random'], ('Q1', 'Q2')).mean():.0%} "
+            f"of {S} random seeds; exact cases: " + ", ".join(
+                f"{k}: {np.isin(o[kinds == k], ('Q1', 'Q2')).sum()}/{N_SPECIAL}"
                 for k in KINDS[1:]))
-    R = {k: np.stack(v) for k, v in rows.items()}
     run = ("n", "stop_loss", "run")
     ds = xr.Dataset(
         {"rms_error": (run, R["rms"], {"long_name": "RMS error on 1000 points of [−2, 2]"}),
-         "mse_error": (run, R["mse"], {"long_name": "mean squared error, same points"}),
+         "mse_error": (run, R["rms"] ** 2, {"long_name": "mean squared error, same points"}),
          "loss": (run, R["loss"], {"long_name": "training loss ½Σ(f − y)² at the stop"}),
-         "status": (run, R["status"], {"long_name": "flowtools Status code of the stage"}),
-         "outcome": (("n", "run"), R["outcome"].astype("S21"),
+         "status": (run, R["status"], {"long_name": "flowtools Status code at the stop"}),
+         "outcome": (("n", "run"), oc.astype("S21"),
                      {"long_name": f"outcomes.outcome at ℓ ≤ {STOPS[-1]:g}"}),
-         "c_tilde": (("n", "run"), R["ct"], {"long_name": "c̃ = min(|c|, 1/|c|) at θ0"}),
-         "abs_C1_over_normC": (("n", "run"), R["C"],
+         "c_tilde": (("n", "run"), np.nan_to_num(ct, nan=0.0),
+                     {"long_name": "c̃ = min(|c|, 1/|c|) at θ0"}),
+         "abs_C1_over_normC": (("n", "run"), np.abs(C[..., 0]) / np.linalg.norm(C, axis=-1),
                                {"long_name": "|C1|/‖C‖ at θ0 (round-off size for C1 = 0)"}),
-         "theta_end": (("n", "run", "param"), R["theta"],
+         "theta_end": (("n", "run", "param"), th,
                        {"long_name": f"end point at ℓ ≤ {STOPS[-1]:g}"})},
-        coords={"n": list(st["ns"]), "stop_loss": list(STOPS),
-                "run": np.arange(len(kinds)), "kind": (("run",), np.array(kinds, dtype="S16")),
-                "seed": (("run",), np.array(seeds)),
-                "param": ["a1", "w1", "b1", "a2", "w2", "b2"],
-                "name": (("n",), np.array([NAMES[n].encode() for n in st["ns"]]))})
-    ds.attrs.update(CRITERION.as_attrs())
-    conv = bool((R["loss"][:, -1] <= CRITERION.loss_tol).all())
+        coords={"n": list(NS), "stop_loss": list(STOPS),
+                "run": np.arange(len(kinds)), "kind": (("run",), kinds.astype("S16")),
+                "seed": (("run",), seeds), "param": ["a1", "w1", "b1", "a2", "w2", "b2"],
+                "name": (("n",), np.array([NAMES[n].encode() for n in NS]))})
+    ds.attrs.update(fig1.CRITERION.as_attrs())
+    conv = bool((R["loss"][:, -1] <= fig1.CRITERION.loss_tol).all())
     ds.attrs.update(
         decided_at=(f"finite horizon: the first time ℓ ≤ {STOPS[-1]:g} (every run reached "
                     "it)" if conv else f"finite horizon ℓ ≤ {STOPS[-1]:g} (some runs did "
