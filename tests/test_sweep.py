@@ -558,3 +558,28 @@ def test_demo_cnn_grid_is_the_quick_reproduce_grid():
     quick = Grid.from_dict(grids(CNNPhaseSettings.quick())["main", "trained"])
     assert demo.definition() == quick.definition()
     assert demo.size == 126 and demo.chunks == (1, 1, 7)
+
+
+def test_threads_executor_gives_the_in_process_results(tmp_path, reference):
+    """``executor="threads"``: the tasks on threads of this process (JAX runs compiled
+    programs outside the GIL) — every cell bit for bit as one task after the other, a
+    task that raises reported as an error of its own."""
+    from flowtools.sweep.executors import ThreadExecutor, make_executor
+
+    ex = make_executor("threads", 2)
+    assert isinstance(ex, ThreadExecutor) and ex.n_workers == 2 and "2 thread" in ex.describe()
+    grid = _write(tmp_path / "small.toml", SMALL)
+    res = run_sweep(grid, tmp_path / "t.zarr", executor="threads", workers=2)
+    assert res.ok and res.computed == 12
+    _assert_same(tmp_path / "t.zarr", reference)
+    tasks = plan(Grid.from_toml(grid))
+
+    def boom(spec):
+        if spec is tasks[1].spec:
+            raise ValueError("boom")
+        return "ok"
+
+    out = dict((t.number, r) for t, r in ThreadExecutor(2).run(boom, tasks))
+    assert sorted(out) == [t.number for t in tasks]
+    assert isinstance(out[tasks[1].number], ValueError)
+    assert sum(r == "ok" for r in out.values()) == len(tasks) - 1

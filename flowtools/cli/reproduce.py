@@ -51,10 +51,11 @@ def add_arguments(p):
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes for several figures (default 1: one after another "
                         "in this process; the figures' flows already use every core)")
-    p.add_argument("--executor", default="auto", metavar="local|dask|ADDRESS",
+    p.add_argument("--executor", default="auto", metavar="local|threads|dask|ADDRESS",
                    help="where the sweep cells of the figures on the sweep engine run: this "
-                        "process, a local Dask cluster of --workers processes, or a Dask "
-                        "scheduler's address (default: dask if --workers > 1, else local)")
+                        "process (local: one task at a time; threads: --workers threads), a "
+                        "local Dask cluster of --workers processes, or a Dask scheduler's "
+                        "address (default: dask if --workers > 1, else local)")
     p.add_argument("--workers", type=positive_int("--workers"), default=None, metavar="N",
                    help="Dask workers for --executor dask (default one per core)")
 

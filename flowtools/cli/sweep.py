@@ -12,8 +12,10 @@ resumes with --resume and computes only the missing cells. A store in use by ano
 sweep, or holding another grid, is refused. `xarray.open_zarr(STORE)` (or
 `flowtools.sweep.open_results(STORE)`) opens the results with the axes as dimensions.
 
-Executors: local (this process; the default), dask (a LocalCluster of --workers single-
-threaded processes, default one per core; the default when --workers > 1), or the address
+Executors: local (this process; the default), threads (this process, --workers threads,
+default one per core: compiled programs run outside the GIL), dask (a LocalCluster of
+--workers single-threaded processes, default one per core; the default when --workers >
+1), or the address
 of a running Dask scheduler (tcp://HOST:8786; start one with `dask scheduler` and workers
 with `dask worker tcp://HOST:8786`). A scheduler that does not answer within
 --connect-timeout seconds (default 10) is reported with its address (exit 2).
@@ -57,10 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running a grid")
     g.add_argument("--store", default=None,
                    help="the zarr results folder (default out/sweep/NAME.zarr)")
-    g.add_argument("--executor", default="auto", metavar="local|dask|ADDRESS",
+    g.add_argument("--executor", default="auto", metavar="local|threads|dask|ADDRESS",
                    help="where tasks run (default: dask if --workers > 1, else local)")
     g.add_argument("--workers", type=positive_int("--workers"), default=None,
-                   help="worker processes of the Dask LocalCluster (default: one per core)")
+                   help="worker processes of the Dask LocalCluster, or threads (default: one "
+                        "per core)")
     g.add_argument("--resume", action="store_true",
                    help="compute only the cells missing from an existing store")
     g.add_argument("--netcdf", default=None, metavar="OUT.nc",

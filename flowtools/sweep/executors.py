@@ -7,6 +7,10 @@ raised; ``n_workers`` and ``describe()`` say what runs them; executors are conte
 managers (``close`` releases what they started).
 
 * ``InProcessExecutor``: one task after the other, in the calling process.
+* ``ThreadExecutor(n)``: the tasks on ``n`` threads of the calling process (default one per
+  core). JAX releases the GIL while a compiled program runs, so n cells integrate at once
+  without starting processes; the first task of each problem shape runs alone, so that its
+  program is compiled once, then the rest of that shape on every thread.
 * ``DaskExecutor()``: starts ``distributed.LocalCluster(n_workers=N, threads_per_worker=1,
   processes=True)`` — one single-threaded worker process per core, nothing to install or
   start by hand — and closes it at the end.
@@ -47,7 +51,7 @@ from flowtools.errors import FlowtoolsError
 from flowtools.sweep.cells import Task
 
 __all__ = ["CONNECT_TIMEOUT", "AbstractExecutor", "DaskExecutor", "InProcessExecutor",
-           "check_address", "make_executor", "resolve_executor"]
+           "ThreadExecutor", "check_address", "make_executor", "resolve_executor"]
 
 #: seconds to wait for a Dask scheduler to answer (``connect_timeout``, --connect-timeout)
 CONNECT_TIMEOUT = 10.0
@@ -107,6 +111,48 @@ class InProcessExecutor(AbstractExecutor):
 
     def describe(self) -> str:
         return "in-process (1 worker: this process)"
+
+
+class ThreadExecutor(AbstractExecutor):
+    """Runs the tasks on ``n_threads`` threads of this process (default one per core),
+    grouped by problem shape: the first task of a shape alone (its program compiles once),
+    then the others of that shape on every thread. Results are yielded as tasks finish;
+    the caller writes them. A Ctrl-C stops handing out tasks; the running ones finish."""
+
+    def __init__(self, n_threads: int | None = None):
+        from flowtools.integrate.options import available_cores
+
+        self._n = available_cores() if n_threads is None else V.positive_int(
+            n_threads, "threads")
+
+    def run(self, fn, tasks):
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        def call(task):
+            try:
+                return fn(task.spec)
+            except Exception as err:  # failure as data: the driver reports it
+                return err
+
+        groups = collections.OrderedDict()
+        for t in tasks:
+            groups.setdefault(t.compile_key, []).append(t)
+        pool = ThreadPoolExecutor(self._n, thread_name_prefix="flowtools-task")
+        try:
+            for group in groups.values():
+                yield group[0], pool.submit(call, group[0]).result()
+                futures = {pool.submit(call, t): t for t in group[1:]}
+                for fut in as_completed(futures):
+                    yield futures[fut], fut.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def n_workers(self) -> int:
+        return self._n
+
+    def describe(self) -> str:
+        return f"this process, {self._n} thread(s)"
 
 
 def _worker_info():
@@ -453,17 +499,19 @@ def resolve_executor(executor="local", workers: int | None = None, *,
     if executor in (None, "auto"):
         executor = "dask" if workers and workers > 1 else "local"
     if not isinstance(executor, str):
-        raise FlowtoolsError(f"executor must be 'local', 'dask' or a scheduler address, got "
-                             f"{executor!r}.")
+        raise FlowtoolsError(f"executor must be 'local', 'threads', 'dask' or a scheduler "
+                             f"address, got {executor!r}.")
     if executor == "local":
         if workers not in (None, 1):
             raise FlowtoolsError(f"the local (in-process) executor runs one task at a time; "
                                  f"for --workers {workers} use --executor dask.")
         return InProcessExecutor
+    if executor == "threads":
+        return lambda: ThreadExecutor(workers)
     if executor == "dask":
         return lambda: DaskExecutor(n_workers=workers)
     if "://" in executor or ":" in executor:
         check_address(executor)
         return lambda: DaskExecutor(address=executor, connect_timeout=connect_timeout)
-    raise FlowtoolsError(f"unknown executor {executor!r}: use local, dask, or a Dask "
-                         "scheduler address such as tcp://127.0.0.1:8786.")
+    raise FlowtoolsError(f"unknown executor {executor!r}: use local, threads, dask, or a "
+                         "Dask scheduler address such as tcp://127.0.0.1:8786.")

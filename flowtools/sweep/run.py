@@ -112,7 +112,8 @@ def run_sweep(grid, store=None, *, executor="local", workers: int | None = None,
     Args:
         grid: a ``Grid``, a TOML file path or a dict of tables (validated first).
         store: the zarr folder (default ``default_store(grid)``); created if missing.
-        executor: "local" (this process, default), "dask" (a LocalCluster of ``workers``
+        executor: "local" (this process, default), "threads" (this process, ``workers``
+            threads, default one per core), "dask" (a LocalCluster of ``workers``
             processes, default one per core), a Dask scheduler address, "auto" (dask if
             ``workers`` > 1) or an ``AbstractExecutor`` (used as it is and not closed:
             its owner closes it, so that one started executor — one Dask cluster — serves
