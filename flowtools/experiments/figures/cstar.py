@@ -45,6 +45,7 @@ GRID_TOL, GAUSS_TOL = 1e-6, 1e-4  # full mode (the Gaussian datasets: the time b
 COARSE, PIECES = 16, 16  # coarse points on [0, 1]; a round cuts a bracket into 16
 #: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
 STORE_DIR = pathlib.Path("out") / "sweep" / "figures"
+EVALS = ("c_tilde", "branch", "loss", "t_final", "round")  # per evaluated point
 
 
 def problems(quick: bool):
@@ -91,8 +92,7 @@ def locate(sampling: str, n: int, seed: int, engine, *, tol: float, log=print):
 
     Returns a dict: ``brackets`` (list of (lo, hi, outcome at lo, outcome at hi)),
     ``c_star`` (the midpoints of the Q2 ↔ Q1 brackets), ``transitions`` (the midpoints of
-    all brackets) and every evaluated point (``c``, ``label``, ``loss``, ``t_final``,
-    ``round``; round 0: the coarse grid)."""
+    all brackets) and every evaluated point (``EVALS``; round 0: the coarse grid)."""
     from flowtools.sweep import open_results, refine
 
     pb = ft.example1(n, sampling=sampling, **({"seed": seed} if seed >= 0 else {}))
@@ -112,9 +112,8 @@ def locate(sampling: str, n: int, seed: int, engine, *, tol: float, log=print):
         brackets.append((float(r.lo), float(r.hi)))
     cols = zip(*[(e.c_tilde.values, _labels(pb, e), e.loss_final.values, e.t_final.values,
                   np.full(e.sizes["c_tilde"], k)) for e, k in evals])
-    pts = {k: np.concatenate(v) for k, v in zip(("c", "label", "loss", "t_final", "round"),
-                                                cols)}
-    at = dict(zip(pts["c"], pts["label"]))
+    pts = {k: np.concatenate(v) for k, v in zip(EVALS, cols)}
+    at = dict(zip(pts["c_tilde"], pts["branch"]))
     brackets = [(lo, hi, at[lo], at[hi]) for lo, hi in brackets]
     mid = [0.5 * (lo + hi) for lo, hi, _, _ in brackets]
     return {"brackets": brackets, "transitions": mid,
@@ -168,7 +167,7 @@ def _dataset(sets, engine, log):
         cs, br = res["c_star"], res["brackets"]
         q12 = [b for b in br if {b[2], b[3]} == {"Q1", "Q2"}]
         lo, hi, below = q12[0][:3] if len(q12) == 1 else (np.nan, np.nan, "")
-        counts = outcome_counts(res["label"][res["round"] == 0])
+        counts = outcome_counts(res["branch"][res["round"] == 0])
         kinds = [f"{b[2]} -> {b[3]}" for b in br]
         rows.append(dict(
             dataset=name, sampling=sampling, n=n, data_seed=seed,
@@ -179,9 +178,7 @@ def _dataset(sets, engine, log):
             transition_c_tilde=res["transitions"], transition_kind=kinds, branch_below=below,
             coarse_counts=", ".join(f"{k}: {v}" for k, v in counts.items() if v),
             tolerance=tol, wall_s=time.perf_counter() - t,
-            **{f"eval_{k}": res[v] for k, v in (("c_tilde", "c"), ("branch", "label"),
-                                                ("loss", "loss"), ("t_final", "t_final"),
-                                                ("round", "round"))}))
+            **{f"eval_{k}": res[k] for k in EVALS}))
         log(f"  {name}: c̃* = {rows[-1]['c_star_all']} ({res['rounds']} rounds, "
             f"{rows[-1]['wall_s']:.1f} s)")
     data = {k: _column(k, [r[k] for r in rows]) for k in rows[0] if k != "dataset"}
