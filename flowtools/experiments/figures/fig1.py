@@ -125,6 +125,15 @@ def at_stops(ds, levels) -> dict:
     return {k: np.stack(v) for k, v in out.items()}
 
 
+def stop_vars(a, dims, sfx="") -> dict:
+    """Dataset variables (dims ``dims``, names + ``sfx``) of ``at_stops``'s arrays."""
+    return {k + sfx: (dims, v, {"long_name": f"{doc} at the stop"}) for k, v, doc in (
+        ("rms_error", a["rms"], "RMS error on the test points"),
+        ("mse_error", a["rms"] ** 2, "mean squared error (RMS²)"),
+        ("loss", a["loss"], "training loss ½Σ(f − y)²"),
+        ("status", a["status"], "flowtools Status code"), ("steps", a["steps"], "accepted steps"))}
+
+
 def outcomes(ns, theta, loss, rms, **problem) -> np.ndarray:
     """``outcomes.outcome`` (str) of end points ``theta`` (len(ns), …, p) of Example 1."""
     import flowtools as ft
@@ -158,13 +167,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
            "paper_stop": (("n",), [PAPER_STOP[n] for n in st["ns"]],
                           {"long_name": "the paper's stopping loss (Appendix C)"})}
     for sfx, arr in (("", a), ("_f", af)):   # (f): the same at its stops, on N(0, 1) points
-        dims = tuple(d + sfx for d in ("n", "stop_loss", "scale", "seed"))
-        for k, v, doc in (("rms_error", arr["rms"], "RMS error on the test points"),
-                          ("mse_error", arr["rms"] ** 2, "mean squared error (RMS²)"),
-                          ("loss", arr["loss"], "training loss ½Σ(f − y)²"),
-                          ("status", arr["status"], "flowtools Status code"),
-                          ("steps", arr["steps"], "accepted steps")):
-            var[k + sfx] = (dims, v, {"long_name": f"{doc} at the stop"})
+        var.update(stop_vars(arr, tuple(d + sfx for d in ("n", "stop_loss", "scale", "seed")),
+                             sfx))
     coords = {"n": list(st["ns"]), "stop_loss": list(STOPS), "scale": list(st["scales"]),
               "seed": np.arange(st["seeds"]), "n_f": list(st["ns_f"]),
               "stop_loss_f": list(STOPS_F),

@@ -77,17 +77,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
     C = np.stack([pb.imbalance(t) for pb, t in zip(pbs, th0, strict=True)])
     with np.errstate(divide="ignore", invalid="ignore"):
         ct = np.stack([pb.ratio_tilde(t) for pb, t in zip(pbs, th0, strict=True)])
-    for n, o in zip(NS, oc, strict=True):
-        log(f"  n = {n}: recovered {np.isin(o[kinds == 'random'], ('Q1', 'Q2')).mean():.0%} "
-            f"of {S} random seeds; exact cases: " + ", ".join(
-                f"{k}: {np.isin(o[kinds == k], ('Q1', 'Q2')).sum()}/{N_SPECIAL}"
-                for k in KINDS[1:]))
-    run = ("n", "stop_loss", "run")
     ds = xr.Dataset(
-        {"rms_error": (run, R["rms"], {"long_name": "RMS error on 1000 points of [−2, 2]"}),
-         "mse_error": (run, R["rms"] ** 2, {"long_name": "mean squared error, same points"}),
-         "loss": (run, R["loss"], {"long_name": "training loss ½Σ(f − y)² at the stop"}),
-         "status": (run, R["status"], {"long_name": "flowtools Status code at the stop"}),
+        {**fig1.stop_vars(R, ("n", "stop_loss", "run")),
          "outcome": (("n", "run"), oc.astype("S21"),
                      {"long_name": f"outcomes.outcome at ℓ ≤ {STOPS[-1]:g}"}),
          "c_tilde": (("n", "run"), np.nan_to_num(ct, nan=0.0),
@@ -103,9 +94,8 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
     ds.attrs.update(fig1.CRITERION.as_attrs())
     conv = bool((R["loss"][:, -1] <= fig1.CRITERION.loss_tol).all())
     ds.attrs.update(
-        decided_at=(f"finite horizon: the first time ℓ ≤ {STOPS[-1]:g} (every run reached "
-                    "it)" if conv else f"finite horizon ℓ ≤ {STOPS[-1]:g} (some runs did "
-                    "not reach it: 'not converged')"),
+        decided_at=f"finite horizon: the first time ℓ ≤ {STOPS[-1]:g} " + (
+            "(every run reached it)" if conv else "(some runs did not: 'not converged')"),
         scale=SCALE, data="n points evenly spaced on [-2, 2]", loss_convention="sum",
         training="gradient flow, stopped at ℓ ≤ 1e-15 and continued to 1e-24",
         old_criterion=f"RMS < {OLD_TOL:g} at ℓ ≤ {STOPS[0]:g} (the earlier demo)",
