@@ -55,9 +55,10 @@ def add_arguments(p):
                    help="where the sweep cells of the figures on the sweep engine run: this "
                         "process (local: one task at a time; threads: --workers threads), a "
                         "local Dask cluster of --workers processes, or a Dask scheduler's "
-                        "address (default: dask if --workers > 1, else local)")
+                        "address (default: threads, one per core, or --workers)")
     p.add_argument("--workers", type=positive_int("--workers"), default=None, metavar="N",
-                   help="Dask workers for --executor dask (default one per core)")
+                   help="threads, or Dask workers for --executor dask (default one per "
+                        "core)")
 
 
 def _list() -> int:
@@ -86,18 +87,20 @@ def run(args) -> int:
     if unknown:
         raise FlowtoolsError(f"unknown figure {', '.join(map(repr, unknown))}: use one of "
                              f"{', '.join(FIGURES)}, all, cnn-phase (--list).")
-    executor = args.executor
-    if executor == "auto":
-        executor = "dask" if (args.workers or 1) > 1 else "local"
+    executor = "threads" if args.executor == "auto" else args.executor
     check_output_dir(args.out, what="--out")  # before any work: a FlowtoolsError exits 2
-    if executor != "local" or args.workers is not None:  # bad arguments: exit 2 at once
+    if executor != "threads" or args.workers is not None:  # bad arguments: exit 2 at once
         from flowtools.sweep.executors import resolve_executor
 
         resolve_executor(executor, args.workers)
     if "cnn-phase" in names:
         from flowtools.experiments.figures import cnn_phase
 
-        cnn_phase.main(quick=args.quick, out=args.out, executor=executor,
+        # its large GD batches in processes, not threads (memory: 11 GB peak in full mode
+        # one at a time): local, or dask with --workers > 1
+        cnn_executor = args.executor if args.executor != "auto" else (
+            "dask" if (args.workers or 1) > 1 else "local")
+        cnn_phase.main(quick=args.quick, out=args.out, executor=cnn_executor,
                        workers=args.workers)
         names = [n for n in names if n != "cnn-phase"]
         if not names:

@@ -78,13 +78,14 @@ def on_engine(name: str) -> bool:
 
 
 def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/reproduce",
-              log=print, dpi: int = 110, executor="local", workers: int | None = None,
+              log=print, dpi: int = 110, executor="threads", workers: int | None = None,
               stores=None) -> FigureRun:
     """Compute figure ``name``, write its PNG, netCDF and claims into ``out``; return them.
 
     A figure on the sweep engine (``on_engine``) keeps its grids' stores under ``stores``
-    (default ``out/stores``) and runs their cells by ``executor`` ("local", "dask" or a
-    Dask scheduler's address) with ``workers``, as ``flowtools sweep`` does; the other
+    (default ``out/stores``) and runs their cells by ``executor`` ("threads", the default:
+    ``workers`` threads of this process, one per core; "local": one task at a time; "dask"
+    or a Dask scheduler's address) with ``workers``, as ``flowtools sweep`` does; the other
     figures compute in this process."""
     import matplotlib
 
@@ -104,7 +105,7 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
 
         kwargs["engine"] = Engine(out / "stores" if stores is None else stores, executor,
                                   workers, log)
-    elif executor != "local" or workers is not None:
+    elif executor not in ("local", "threads") or workers is not None:
         log(f"{name}: not on the sweep engine yet, computed in this process "
             "(--executor/--workers apply to the figures on it)")
     ds = mod.compute(quick=quick, gd=bool(gd and mod.GD), log=log, **kwargs)
@@ -135,8 +136,8 @@ def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/repr
 
 
 # Figures that read another figure's sweep stores (``fig11`` reads fig4's flows, ``fig8``
-# and ``fig10`` fig9's, fig3 cstar's c̃*) or results (``table1``, fig1's): one worker runs
-# each group, in ``FIGURES`` order, so the first computes what the others read (a store has
+# and ``fig10`` fig9's, fig3 cstar's c̃*, ``table1`` fig1's): one worker runs each group,
+# in ``FIGURES`` order, so the first computes what the others read (a store has
 # one writer at a time: two figures writing it at once would not wait for each other).
 GROUPS = (("fig1", "table1"), ("fig3", "cstar"), ("fig4", "fig11"),
           ("fig8", "fig9", "fig10"))
@@ -151,7 +152,7 @@ def _seconds(full_time: str) -> float:
         return 0.0
 
 
-def _run_one(name, *, quick, gd, out, log, executor="local", workers=None):
+def _run_one(name, *, quick, gd, out, log, executor="threads", workers=None):
     """(FigureRun or None, error message or None): one figure, its failure reported."""
     try:
         return reproduce(name, quick=quick, gd=gd, out=out, log=log, executor=executor,
@@ -164,7 +165,7 @@ def _run_one(name, *, quick, gd, out, log, executor="local", workers=None):
         return None, msg
 
 
-def _run_group(names, quick, gd, out, executor="local", workers=None):
+def _run_group(names, quick, gd, out, executor="threads", workers=None):
     """A worker process's task: the figures of one group, in order."""
     return [(name, *_run_one(name, quick=quick, gd=gd, out=out, log=print,
                              executor=executor, workers=workers))
@@ -186,7 +187,7 @@ def _groups(names) -> list[list[str]]:
 
 
 def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce", log=print,
-                  names=None, jobs: int | None = 1, executor="local",
+                  names=None, jobs: int | None = 1, executor="threads",
                   workers: int | None = None) -> tuple[list[FigureRun], dict]:
     """Every figure (``names``: a subset, in ``FIGURES`` order) into ``out``; also
     ``out/claims.md`` and ``out/reproduce_all.json``. Returns the runs and the failures
