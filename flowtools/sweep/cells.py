@@ -168,11 +168,12 @@ def _staged_flow(model, theta0: np.ndarray, it: Mapping, levels, n_save: int):
 
 
 def _integrate(model, theta0: np.ndarray, settings: list, K: int,
-               levels=()) -> tuple[dict, float]:
+               levels=(), save_ts=None) -> tuple[dict, float]:
     """Run every cell (its ``settings``: one integrator dict per cell); per-cell columns
-    of the end points, counters, wall times (and K saved points, and with ``levels`` the
-    flow's stages), and compile seconds. The flow runs each cell alone; GD one batch per
-    distinct setting (its stage columns stay NaN: the stages are the flow's)."""
+    of the end points, counters, wall times (and K saved points — at the times ``save_ts``
+    if given, GD at iterations t/lr —, and with ``levels`` the flow's stages), and compile
+    seconds. The flow runs each cell alone; GD one batch per distinct setting (its stage
+    columns stay NaN: the stages are the flow's)."""
     from flowtools.descent import run_gd
     from flowtools.flow import solve_flow
 
@@ -202,7 +203,7 @@ def _integrate(model, theta0: np.ndarray, settings: list, K: int,
                                     loss_threshold=it["loss_threshold"], gtol=it["gtol"],
                                     solver=it["solver"], rtol=it["rtol"],
                                     atol_rel=it["atol_rel"], max_steps=it["max_steps"],
-                                    n_save=max(K, 2))
+                                    n_save=max(K, 2), save_ts=save_ts)
                 compile_time += tr.compile_time
                 for name in _RUN_FIELDS:
                     put(name, [i], [getattr(tr, name)])
@@ -213,7 +214,8 @@ def _integrate(model, theta0: np.ndarray, settings: list, K: int,
         else:
             tr = run_gd(model, theta0[idx], it["lr"], max_iter=it["max_iter"],
                         loss_threshold=it["loss_threshold"],
-                        record_at=_gd_record_at(it["max_iter"], max(K, 2)))
+                        record_at=(_gd_record_at(it["max_iter"], max(K, 2)) if save_ts is None
+                                   else np.round(np.asarray(save_ts) / it["lr"])))
             compile_time += tr.compile_time
             for name in _RUN_FIELDS:
                 put(name, idx, getattr(tr, name))
@@ -256,7 +258,8 @@ def compute_task(spec: Mapping) -> dict:
     runs, compile_time = _integrate(target.model, target.start(theta0),
                                     [family.settings(it, ini) for ini in inits],
                                     spec["outputs"].get("trajectory_points", 0),
-                                    spec["outputs"].get("stages") or ())
+                                    spec["outputs"].get("stages") or (),
+                                    spec["outputs"].get("save_times"))
     out = family.measure(model, theta0, target.lift_runs(runs, theta0), spec)
     assert out["status"].shape == (len(inits),)
     out["_meta"] = {"compile_time": compile_time, "pid": os.getpid(),

@@ -400,8 +400,9 @@ class Grid:
             fixed["loss_threshold"] = gd_loss_threshold()
         family.check(on_axis, fixed, given, loc)
         outputs = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["outputs"]}
-        if not outputs.get("stages", True):  # no stages: the definition stays as it was
-            del outputs["stages"]
+        for name in ("stages", "save_times"):  # not given: the definition stays as it was
+            if name in outputs and not outputs[name]:
+                del outputs[name]
         if outputs.get("stages"):
             lowest = min(outputs["stages"])
             ends = on_axis["loss_threshold"].values if "loss_threshold" in on_axis else (
@@ -411,6 +412,8 @@ class Grid:
                                 "passes on its way to its stop, so each must lie above "
                                 f"integrator.loss_threshold ({', '.join(map(str, ends))}); "
                                 f"got {outputs['stages']}.")
+        if "save_times" in outputs:
+            cls._check_save_times(outputs, values, on_axis, fixed, methods, loc)
         sweep = {n: values.get(n, PARAMETERS[n].default) for n in SECTIONS["sweep"]}
         grid = cls(axes=tuple(axes), fixed=fixed, outputs=outputs,
                    name=sweep["name"] or _name_of(source), description=sweep["description"],
@@ -420,6 +423,35 @@ class Grid:
         object.__setattr__(grid, "_eval_max", eval_max)
         grid._check_work(where)
         return grid
+
+    @staticmethod
+    def _check_save_times(outputs, values, on_axis, fixed, methods, loc) -> None:
+        """``save_times`` sets ``trajectory_points`` (their number); each must be a flow
+        time ≤ t1 and, for GD, lr·k with k ≤ max_iter (a multiple of lr to 1e-9)."""
+        ts = np.asarray(outputs["save_times"])
+
+        def refuse(why):
+            raise GridError(f"{loc('save_times')}outputs.save_times {why}; got "
+                            f"{outputs['save_times']}.")
+
+        if values.get("trajectory_points") or outputs.get("stages"):
+            refuse("replaces trajectory_points (the saves are its number) and does not go "
+                   "with stages: give one of them")
+        outputs["trajectory_points"] = len(ts)
+
+        def each(name):
+            return on_axis[name].values if name in on_axis else (fixed.get(name),)
+
+        if "flow" in methods and any(t1 is not None and ts[-1] > t1 for t1 in each("t1")):
+            refuse(f"must lie within the flow's horizon t1 ({', '.join(map(str, each('t1')))})")
+        if "gd" in methods:
+            for lr in each("lr"):
+                k = ts / lr
+                if np.any(np.abs(k - np.round(k)) > 1e-9 * np.maximum(k, 1)):
+                    refuse(f"must be multiples of GD's lr = {lr} (t = lr·k, to 1e-9)")
+                if any(np.round(k[-1]) > m for m in each("max_iter")):
+                    refuse(f"must lie within GD's lr·max_iter (lr = {lr}, max_iter "
+                           f"{', '.join(map(str, each('max_iter')))})")
 
     def _check_work(self, where) -> None:
         """Refuse a grid whose tasks would not fit in memory (``flowtools._validate.memory``),

@@ -101,6 +101,16 @@ def _levels(value, name):
     return out
 
 
+def _times(value, name):
+    if not isinstance(value, (list, tuple)) or not value:
+        raise FlowtoolsError(f"{name} must be a non-empty list of times, e.g. [0, 50, 500], "
+                             f"got {value!r}.")
+    out = [V.nonnegative_float(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    if any(b <= a for a, b in zip(out, out[1:])):
+        raise FlowtoolsError(f"{name} must increase, got {value!r}.")
+    return out
+
+
 TIES = ("none", "zero_first", "equal")
 
 
@@ -152,6 +162,11 @@ def parameters() -> list[Param]:
               "(limit_start; needs c_tilde, takes no scale or seed)"),
         P("trajectory_points", "outputs", _points, 0, axis=False,
           doc="saved points per cell (0: end point only)"),
+        P("save_times", "outputs", _times, (), axis=False, listed=True,
+          doc="exact save times, increasing, ≥ 0 (instead of trajectory_points, which "
+              "becomes their number): the flow steps onto them (solve_flow's save_ts), GD "
+              "records iteration t/lr (each t a multiple of lr, ≤ lr·max_iter); not with "
+              "stages"),
         P("stages", "outputs", _levels, (), axis=False, listed=True, methods=("flow",),
           doc="loss levels above loss_threshold, decreasing (flow only): the cell's one flow "
               "is stopped where ℓ first reaches each and continued from there "
