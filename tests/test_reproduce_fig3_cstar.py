@@ -56,9 +56,11 @@ def test_fig3_reads_cstar_stores_without_computing(runs, fig3, cstar):
     counts = [int(m) for line in lines["cstar"] for m in re.findall(r"(\d+) (?:cell\(s\) )?"
                                                                     r"computed", line)]
     assert sum(counts) > 0
-    counts = [int(m) for line in lines["fig3"] for m in re.findall(r"(\d+) (?:cell\(s\) )?"
-                                                                   r"computed", line)]
+    counts = [int(m) for line in lines["fig3"] if "fig3_" not in line
+              for m in re.findall(r"(\d+) (?:cell\(s\) )?computed", line)]
     assert counts and sum(counts) == 0, lines["fig3"]
+    # fig3's own flows and GD are grids of their own (seeds, c̃ = 1, c̃ = 0; flow and GD)
+    assert len(list(stores.glob("fig3_quick_*.zarr"))) == 6
     _, f3 = fig3
     _, cs = cstar
     assert f3.attrs["c_star"] == cs.c_star.values[0]
@@ -84,6 +86,11 @@ def test_fig3_exact_members(fig3):
     two identical neurons; c̃ = 0 is C1 = 0 to round-off (neuron 1 starts ⊥ its top
     eigenvector) and ends on Q2."""
     _, ds = fig3
+    pb, n = ft.example1(), int(ds.attrs["seeds"])  # the grids' θ0: the paper's starts
+    want = np.vstack([pb.init_gaussian(1e-8, seed=np.arange(n)),
+                      pb.init_ratio(1.0, 1e-8, seed=n)[None],
+                      pb.init_c_tilde(0.0, 1e-8, seed=n + 1)])
+    np.testing.assert_array_equal(ds.theta0.values, want)
     C = ds.C.values
     assert abs(C[-2, 0] - C[-2, 1]) <= 1e-14 * abs(C[-2, 1])
     assert abs(C[-1, 0]) <= 1e-12 * abs(C[-1, 1])

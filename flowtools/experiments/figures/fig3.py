@@ -3,7 +3,8 @@
 Example 1, n = 6 points evenly spaced on [−2, 2], Gaussian initialization of scale 1e-8,
 seeds 0–399 (the paper's protocol, Appendix C), plus two exact members: c̃ = 1 (C1 = C2,
 ``init_ratio(1)``) and c̃ = 0 (C1 = 0: the first neuron's component along its top
-eigenvector removed; exact to round-off, |C1| ~ 1e-24). Three runs of the same starts:
+eigenvector removed; exact to round-off, |C1| ~ 1e-24). Three runs of the same starts, all
+sweep grids read through the ``engine`` (``grids``; saves at exact times: ``save_times``):
 
 * GD with the paper's lr = 0.05 and 1e6 iterations (the paper's evidence; its iterates are
   recorded at several iteration counts in the same run, for panel (c));
@@ -52,11 +53,61 @@ COLORS = {"Q1": "C0", "Q2": "C1", "other": "0.55"}
 TOL = 0.1  # the finite-horizon 'within' rule: classify's tolerance
 
 
-def _starts(pb, n_seeds):
-    th = pb.init_gaussian(SCALE, seed=np.arange(n_seeds))
-    one = pb.init_ratio(1.0, SCALE, seed=n_seeds)
-    zero = pb.init_c_tilde(0.0, SCALE, seed=n_seeds + 1)  # C1 = 0 to round-off
-    return np.vstack([th, one[None], zero])
+#: the stores of ``compute`` called without an engine (``reproduce`` keeps them in OUT/stores)
+STORE_DIR = cstar_mod.STORE_DIR
+
+
+def settings(quick: bool) -> dict:
+    """Seeds, GD iterations, horizons T = lr·k (GD at k = 1e3 … max_iter, the flow at the
+    same T and, in full mode, beyond) and the flow's save times (the horizons and a path)."""
+    n_seeds, max_iter = (14, 2 * 10**4) if quick else (400, 10**6)
+    ks = np.unique(np.round(np.logspace(3, np.log10(max_iter), 7 if quick else 13)))
+    T_flow = np.unique(np.concatenate([LR * ks, [] if quick else
+                                       LR * np.logspace(np.log10(max_iter), 10, 9)]))
+    path_ts = np.logspace(-1, 9, 60)
+    return {"n_seeds": n_seeds, "max_iter": max_iter, "ks": ks, "T_flow": T_flow,
+            "path_ts": path_ts, "save_ts": np.unique(np.concatenate([[0.0], path_ts, T_flow]))}
+
+
+def grids(quick: bool) -> dict:
+    """The figure's grids, keyed (dynamics, members): the seeds (GD: one batch, one task;
+    the flow one cell per task) and the exact members c̃ = 1 (init.ratio) and c̃ = 0
+    (init.c_tilde), each by the flow (saved at ``save_ts``, run to ℓ ≤ 1e-15) and by GD
+    (recorded at k = 0 and ks)."""
+    s = settings(quick)
+    n, mode = s["n_seeds"], "quick" if quick else "full"
+    inits = {"seeds": {"seed": list(range(n))}, "one": {"seed": n, "ratio": 1.0},
+             "zero": {"seed": n + 1, "c_tilde": 0.0}}
+    its = {"flow": ({"dynamics": "flow", "t1": 1e14, "max_steps": 200_000}, s["save_ts"]),
+           "gd": ({"dynamics": "gd", "lr": LR, "max_iter": s["max_iter"]},
+                  LR * np.concatenate([[0], s["ks"]]))}
+    return {(d, m): {"sweep": {"name": f"fig3_{mode}_{d}_{m}",
+                               "cells_per_task": n if d == "gd" else 1},
+                     "problem": {"n": 6}, "init": dict(ini, scale=SCALE),
+                     "integrator": dict(it, loss_threshold=CRITERION.loss_tol),
+                     "outputs": {"save_times": [float(t) for t in ts]}}
+            for d, (it, ts) in its.items() for m, ini in inits.items()}
+
+
+def runs(quick: bool, engine) -> dict:
+    """Per dynamics, the stored per-cell arrays of the members (seeds, c̃ = 1, c̃ = 0)."""
+    g = grids(quick)
+    res = dict(zip(g, engine.results(*g.values()), strict=True))
+    one = {k: r.transpose("seed", ...) if k[1] == "seeds" else r.expand_dims("seed")
+           for k, r in res.items()}
+    return {d: {v: np.concatenate([one[d, m][v].values for m in ("seeds", "one", "zero")])
+                for v in ("theta0", "theta_final", "loss_final", "t_final", "thetas",
+                          "losses", "wall_time")}
+            for d in ("flow", "gd")}
+
+
+def _at(run, idx, T):
+    """The states and losses of a run at horizons T (saves ``idx``); a member that ended
+    before T (or diverged) stays at its end point."""
+    th, loss = run["thetas"][:, idx], run["losses"][:, idx]
+    end = run["t_final"][:, None] < T[None]
+    return (np.where(end[..., None] | ~np.isfinite(th), run["theta_final"][:, None], th),
+            np.where(end | ~np.isfinite(loss), run["loss_final"][:, None], loss))
 
 
 def compute(*, quick: bool, gd: bool, log=print, engine=None):
@@ -65,149 +116,92 @@ def compute(*, quick: bool, gd: bool, log=print, engine=None):
     from flowtools.experiments.engine import Engine
 
     pb = ft.example1()
-    n_seeds = 14 if quick else 400  # + the two exact members: 16
-    max_iter = 2 * 10**4 if quick else 10**6
-    th0 = _starts(pb, n_seeds)
-    B = th0.shape[0]
-    c = np.asarray(pb.ratio(th0))
-    ct = np.asarray(pb.ratio_tilde(th0))
-    C = np.asarray(pb.imbalance(th0))
-    # horizons: GD at k = 1e3 … max_iter (T = lr·k), the flow at the same T and beyond
-    ks = np.unique(np.round(np.logspace(3, np.log10(max_iter), 7 if quick else 13)))
-    T_gd = LR * ks
-    T_flow = np.unique(np.concatenate([T_gd, LR * np.logspace(np.log10(max_iter), 10, 9)
-                                       if not quick else []]))
-    T_flow = T_flow[T_flow > 0]
-    path_ts = np.logspace(-1, 9, 60)
-    save_ts = np.unique(np.concatenate([[0.0], path_ts, T_flow]))
-    log(f"  flow: {B} members to ℓ ≤ {CRITERION.loss_tol:g}")
-    fl = ft.solve_flow(pb, th0, t1=1e14, loss_threshold=CRITERION.loss_tol,
-                       max_steps=200_000, save_ts=save_ts)
-    fl_out = outcome(pb, fl.theta_final, fl.loss_final, CRITERION).astype(str)
-    # the flow's state at each horizon (a member that ended before T stays at its end)
-    t_fin = np.asarray(fl.t_final)
-    idx = np.searchsorted(save_ts, T_flow)
-    flT = np.asarray(fl.thetas)[:, idx]  # (B, H, p)
-    flT_loss = np.asarray(fl.losses)[:, idx]
-    ended = t_fin[:, None] < T_flow[None]
-    flT = np.where(ended[..., None], np.asarray(fl.theta_final)[:, None], flT)
-    flT_loss = np.where(ended, np.asarray(fl.loss_final)[:, None], flT_loss)
-    log(f"  GD: lr {LR}, {max_iter:.0e} iterations, recorded at {len(ks)} counts")
-    g = ft.run_gd(pb, th0, LR, max_iter=max_iter, loss_threshold=CRITERION.loss_tol,
-                  record_at=np.concatenate([[0], ks]))
-    gk = np.asarray(g.thetas)[:, 1:]  # (B, K, p) at ks
-    gk_loss = np.asarray(g.losses)[:, 1:]
-    gd_stopped = np.asarray(g.t_final)[:, None] < T_gd[None]
-    gk = np.where(gd_stopped[..., None] | ~np.isfinite(gk), np.asarray(g.theta_final)[:, None],
-                  gk)
-    gk_loss = np.where(gd_stopped | ~np.isfinite(gk_loss), np.asarray(g.loss_final)[:, None],
-                       gk_loss)
+    s = settings(quick)
+    n, max_iter, T = s["n_seeds"], s["max_iter"], {"flow": s["T_flow"], "gd": LR * s["ks"]}
+    engine = engine or Engine(STORE_DIR, log=log)
+    log(f"  flow to ℓ ≤ {CRITERION.loss_tol:g}; GD lr {LR}, {max_iter:.0e} iterations")
+    run = runs(bool(quick), engine)
+    fl = run["flow"]
+    th0 = fl["theta0"]
+    c, ct, C = (np.asarray(f(th0)) for f in (pb.ratio, pb.ratio_tilde, pb.imbalance))
+    fl_out = outcome(pb, fl["theta_final"], fl["loss_final"], CRITERION).astype(str)
+    S = lambda a: np.asarray(a, dtype="S")  # noqa: E731 - fixed char arrays for netCDF3
 
-    def labels(states, losses):
-        flat = states.reshape(-1, states.shape[-1])
-        near = nearer_branch(pb, flat).reshape(states.shape[:-1])
-        out = outcome(pb, flat, losses.ravel(), CRITERION).reshape(states.shape[:-1])
+    def dem(lab):
+        return demarcation(ct[:n], lab[:n])
+
+    d_inf = dem(fl_out)
+    paper = {d: int(np.argmin(np.abs(T[d] - LR * max_iter))) for d in T}
+    var, attrs, labs = {}, {}, {}
+    idx = {"flow": np.searchsorted(s["save_ts"], T["flow"]), "gd": slice(1, None)}
+    for d, r in run.items():  # the states at the horizons T, labelled by three rules
+        th, loss = _at(r, idx[d], T[d])
+        flat = th.reshape(-1, th.shape[-1])
         fin = np.all(np.isfinite(flat), axis=-1)
         w = np.asarray(classify(pb, np.where(fin[:, None], flat, 0.0), tol=TOL).branch,
                        dtype=object)
-        w = np.where(fin, w, "").reshape(states.shape[:-1])
-        return near.astype(str), out.astype(str), w.astype(str)
-
-    fl_near, fl_outT, fl_w = labels(flT, flT_loss)
-    gd_near, gd_outT, gd_w = labels(gk, gk_loss)
-    seeds = slice(0, n_seeds)
-
-    def dem(lab):
-        d = demarcation(ct[seeds], lab[seeds])
-        return d.c_tilde, d.misordered, d.bracket
-
-    def per_T(lab):  # the demarcation and its misordered seeds at each horizon
-        d = [dem(lab[:, h]) for h in range(lab.shape[1])]
-        return np.array([x[0] for x in d]), np.array([x[1] for x in d])
-
-    d_inf = dem(fl_out)
-    (d_flT, mis_flT), (d_gdT, mis_gdT) = per_T(fl_near), per_T(gd_near)
-    (w_flT, _), (w_gdT, wmis_gdT) = per_T(fl_w), per_T(gd_w)
+        labs[d] = {"nearer": nearer_branch(pb, flat).astype(str),
+                   "outcome": outcome(pb, flat, loss.ravel(), CRITERION).astype(str),
+                   "within": np.where(fin, w, "").astype(str)}
+        dims, TD = ("member", f"T_{d}"), f"T_{d}"
+        var.update({f"{d}_state_T": (dims + ("param",), th), f"{d}_loss_T": (dims, loss)})
+        for rule, lab in labs[d].items():
+            lab = labs[d][rule] = lab.reshape(th.shape[:-1])
+            var[f"{d}_{rule}_T"] = (dims, S(lab), {"long_name": f"classify(tol={TOL}) label: "
+                                                   "Q1, Q2 or other"} if rule == "within"
+                                    else {})
+            if rule == "outcome":
+                continue
+            dm = [dem(lab[:, h]) for h in range(lab.shape[1])]
+            key = "" if rule == "nearer" else "_within"
+            var[f"demarcation_{d}{key}_T"] = (TD, np.array([x.c_tilde for x in dm]))
+            var[f"misordered_{d}{key}_T"] = (TD, np.array([x.misordered for x in dm]))
+            name = f"demarcation_{d}_paper{'_T' if d == 'flow' else ''}{key}"
+            attrs[name] = float(dm[paper[d]].c_tilde)
+        attrs[f"{d}_wall_s"] = float(r["wall_time"].sum())
     log("  c̃* of the α → 0 limit (cstar's multisection of the n = 6 grid)")
     tol = cstar_mod.QUICK_TOL if quick else cstar_mod.GRID_TOL
-    cs = cstar_mod.locate("grid", 6, -1, engine or Engine(cstar_mod.STORE_DIR, log=log),
-                          tol=tol, log=log)
-    c_star = cs["c_star"][0] if len(cs["c_star"]) == 1 else np.nan
+    cs = cstar_mod.locate("grid", 6, -1, engine, tol=tol, log=log)
     # two example flow paths (panel a): the Q1 and the Q2 seed nearest the paper's line
-    ex = []
-    for lab in ("Q1", "Q2"):
-        i = np.flatnonzero(fl_out[seeds] == lab)
-        if i.size:
-            ex.append(int(i[np.argmin(np.abs(ct[i] - 0.74))]))
-    path_idx = np.searchsorted(save_ts, path_ts)
-    paths = np.asarray(fl.thetas)[ex][:, path_idx]
-    paths = np.where(np.isfinite(paths), paths, np.asarray(fl.theta_final)[ex][:, None])
-
-    member = np.array([str(i) for i in range(n_seeds)] + ["c~=1", "c~=0"], dtype="S")
-    S = lambda a: np.asarray(a, dtype="S")  # noqa: E731 - fixed char arrays for netCDF3
-    h_gd = int(np.argmin(np.abs(T_gd - LR * max_iter)))
-    h_fl = int(np.argmin(np.abs(T_flow - LR * max_iter)))
-    ds = xr.Dataset(
-        {"c": ("member", c, {"long_name": "c = C1/C2 at initialization"}),
-         "c_tilde": ("member", ct, {"long_name": "c̃ = min(|c|, 1/|c|)"}),
-         "C": (("member", "neuron"), C, {"long_name": "C(θ0)"}),
-         "theta0": (("member", "param"), th0),
-         "flow_end": (("member", "param"), np.asarray(fl.theta_final)),
-         "flow_loss_end": ("member", np.asarray(fl.loss_final)),
-         "flow_t_end": ("member", t_fin),
-         "flow_outcome": ("member", S(fl_out), {"decided_at": "t → ∞ (certified end points)"}),
-         "flow_state_T": (("member", "T_flow", "param"), flT),
-         "flow_loss_T": (("member", "T_flow"), flT_loss),
-         "flow_nearer_T": (("member", "T_flow"), S(fl_near)),
-         "flow_outcome_T": (("member", "T_flow"), S(fl_outT)),
-         "gd_state_T": (("member", "T_gd", "param"), gk),
-         "gd_loss_T": (("member", "T_gd"), gk_loss),
-         "gd_nearer_T": (("member", "T_gd"), S(gd_near)),
-         "flow_within_T": (("member", "T_flow"), S(fl_w),
-                           {"long_name": f"classify(tol={TOL}) label: Q1, Q2 or other"}),
-         "gd_within_T": (("member", "T_gd"), S(gd_w),
-                         {"long_name": f"classify(tol={TOL}) label: Q1, Q2 or other"}),
-         "demarcation_flow_within_T": ("T_flow", w_flT),
-         "demarcation_gd_within_T": ("T_gd", w_gdT),
-         "misordered_gd_within_T": ("T_gd", wmis_gdT),
-         "gd_outcome_T": (("member", "T_gd"), S(gd_outT)),
-         "gd_iterations": ("T_gd", ks.astype(np.int64)),
-         "demarcation_flow_T": ("T_flow", d_flT),
-         "misordered_flow_T": ("T_flow", mis_flT),
-         "demarcation_gd_T": ("T_gd", d_gdT),
-         "misordered_gd_T": ("T_gd", mis_gdT),
-         "path": (("example", "path_t", "param"), paths),
-         "example_member": ("example", np.array(ex, np.int32)),
-         "cstar_eval_c_tilde": ("cstar_eval", cs["c_tilde"]),
-         "cstar_eval_branch": ("cstar_eval", S(cs["branch"])),
-         "cstar_eval_round": ("cstar_eval", cs["round"].astype(np.int32))},
-        coords={"member": member, "neuron": [1, 2], "param": S(pb.param_names),
-                "T_flow": T_flow, "T_gd": T_gd, "path_t": path_ts,
-                "example": np.arange(len(ex))},
-        attrs=dict(CRITERION.as_attrs(),
-                   decided_at="flow: t → ∞ (certified end points); GD and flow_*_T: finite "
-                              "horizon T = lr·k (demarcation: within 0.1 of a branch, "
-                              "and the nearer branch)",
-                   finite_horizon_tol=TOL,
-                   n=6, sampling="grid", scale=SCALE, seeds=n_seeds, lr=LR,
-                   max_iter=max_iter, paper_horizon=LR * max_iter,
-                   paper_lines_abs_c=list(PAPER_LINES),
-                   demarcation_flow_inf=d_inf[0], misordered_flow_inf=d_inf[1],
-                   bracket_flow_inf=list(d_inf[2]),
-                   demarcation_gd_paper=float(d_gdT[h_gd]),
-                   demarcation_flow_paper_T=float(d_flT[h_fl]),
-                   demarcation_gd_paper_within=float(w_gdT[h_gd]),
-                   demarcation_flow_paper_T_within=float(w_flT[h_fl]),
-                   c_star=c_star, c_star_all=[float(x) for x in cs["c_star"]],
-                   c_star_tolerance=tol,
-                   flow_wall_s=fl.wall_time, flow_compile_s=fl.compile_time,
-                   gd_wall_s=g.wall_time,
-                   note_exact_members="c~=0 is C1 = 0 to round-off (|C1| ≈ "
-                                      f"{abs(C[-1, 0]):.1e}), c~=1 is C1 = C2 exactly"))
-    for k, lab in (("flow_counts_inf", fl_out[seeds]), ("gd_counts_paper", gd_outT[seeds, h_gd]),
-                   ("flow_counts_paper_T", fl_outT[seeds, h_fl])):
-        ds.attrs[k] = outcome_counts(lab)
-    return ds
+    ex = [int(i[np.argmin(np.abs(ct[i] - 0.74))]) for i in
+          (np.flatnonzero(fl_out[:n] == lab) for lab in ("Q1", "Q2")) if i.size]
+    paths = fl["thetas"][ex][:, np.searchsorted(s["save_ts"], s["path_ts"])]
+    var.update({
+        "c": ("member", c, {"long_name": "c = C1/C2 at initialization"}),
+        "c_tilde": ("member", ct, {"long_name": "c̃ = min(|c|, 1/|c|)"}),
+        "C": (("member", "neuron"), C, {"long_name": "C(θ0)"}),
+        "theta0": (("member", "param"), th0),
+        "flow_end": (("member", "param"), fl["theta_final"]),
+        "flow_loss_end": ("member", fl["loss_final"]),
+        "flow_t_end": ("member", fl["t_final"]),
+        "flow_outcome": ("member", S(fl_out), {"decided_at": "t → ∞ (certified end points)"}),
+        "gd_iterations": ("T_gd", s["ks"].astype(np.int64)),
+        "path": (("example", "path_t", "param"),
+                 np.where(np.isfinite(paths), paths, fl["theta_final"][ex][:, None])),
+        "example_member": ("example", np.array(ex, np.int32)),
+        "cstar_eval_c_tilde": ("cstar_eval", cs["c_tilde"]),
+        "cstar_eval_branch": ("cstar_eval", S(cs["branch"])),
+        "cstar_eval_round": ("cstar_eval", cs["round"].astype(np.int32))})
+    member = np.array([str(i) for i in range(n)] + ["c~=1", "c~=0"], dtype="S")
+    return xr.Dataset(var, coords={"member": member, "neuron": [1, 2],
+                                   "param": S(pb.param_names), "T_flow": T["flow"],
+                                   "T_gd": T["gd"], "path_t": s["path_ts"],
+                                   "example": np.arange(len(ex))},
+                      attrs=dict(
+        CRITERION.as_attrs(), **attrs,
+        decided_at="flow: t → ∞ (certified end points); GD and flow_*_T: finite horizon T = "
+                   "lr·k (demarcation: within 0.1 of a branch, and the nearer branch)",
+        finite_horizon_tol=TOL, n=6, sampling="grid", scale=SCALE, seeds=n, lr=LR,
+        max_iter=max_iter, paper_horizon=LR * max_iter, paper_lines_abs_c=list(PAPER_LINES),
+        demarcation_flow_inf=d_inf.c_tilde, misordered_flow_inf=d_inf.misordered,
+        bracket_flow_inf=list(d_inf.bracket),
+        c_star=cs["c_star"][0] if len(cs["c_star"]) == 1 else np.nan,
+        c_star_all=[float(x) for x in cs["c_star"]], c_star_tolerance=tol,
+        note_exact_members=f"c~=0 is C1 = 0 to round-off (|C1| ≈ {abs(C[-1, 0]):.1e}), c~=1 "
+                           "is C1 = C2 exactly",
+        flow_counts_inf=outcome_counts(fl_out[:n]),
+        gd_counts_paper=outcome_counts(labs["gd"]["outcome"][:n, paper["gd"]]),
+        flow_counts_paper_T=outcome_counts(labs["flow"]["outcome"][:n, paper["flow"]])))
 
 
 def _s(a):
@@ -235,11 +229,9 @@ def plot(ds):
     ax = fig.add_subplot(1, 3, 1, projection="3d")
     out = _s(ds.flow_outcome.values)
     ct = ds.c_tilde.values
-    paths = []
-    for j, m in enumerate(ds.example_member.values):
-        paths.append(((ds.path_t.values, ds.path.values[j]),
-                      f"flow path, seed {m} (c̃ = {ct[m]:.3f}) → {out[m]}",
-                      COLORS.get(out[m], "k")))
+    paths = [((ds.path_t.values, ds.path.values[j]),
+              f"flow path, seed {m} (c̃ = {ct[m]:.3f}) → {out[m]}", COLORS.get(out[m], "k"))
+             for j, m in enumerate(ds.example_member.values)]
     sc = plot_endpoints_3d(ax, pb, ds.flow_end.values[:n], color=ct[:n], paths=paths,
                            origin=True)
     fig.colorbar(sc, ax=ax, shrink=0.55, label="c̃ = min(|c|, 1/|c|)")
@@ -253,30 +245,26 @@ def plot(ds):
     lab = _s(ds.gd_within_T.values[:, h])[:n]
     absc = np.abs(ds.c.values[:n])
     seeds = np.arange(n)
+    ins = axb.inset_axes([0.6, 0.66, 0.38, 0.3])
     for b in ("Q1", "Q2", "other"):
         m = lab == b
         axb.scatter(seeds[m], absc[m], s=10, color=COLORS[b], label=f"{b} ({m.sum()})",
+                    zorder=3)
+        ins.scatter(seeds[m], np.minimum(absc[m], 1 / absc[m]), s=8, color=COLORS[b],
                     zorder=3)
     diff = np.flatnonzero((lab != out[:n]) & (lab != "other"))
     if diff.size:
         axb.scatter(seeds[diff], absc[diff], s=40, facecolors="none", edgecolors="k",
                     lw=0.8, label=f"flow t → ∞ differs ({diff.size})", zorder=4)
+    for y in PAPER_LINES:
+        axb.axhline(y, color="k", lw=1.0, zorder=1)
     for name, v, col, ls in _lines(ds):
         if np.isfinite(v):
             axb.plot([], [], color=col, ls=ls, lw=1.3, label=f"{name}: {v:.4f}")
-    for y in PAPER_LINES:
-        axb.axhline(y, color="k", lw=1.0, zorder=1)
-    ins = axb.inset_axes([0.6, 0.66, 0.38, 0.3])
-    for name, v, col, ls in _lines(ds):
-        if np.isfinite(v):
             for y in (v, 1 / v):
                 axb.axhline(y, color=col, lw=1.3, ls=ls, zorder=2)
             ins.axhline(v, color=col, lw=1.5, ls=ls, zorder=2)
     ins.axhline(PAPER_LINES[1], color="k", lw=1.0, zorder=1)
-    for b in ("Q1", "Q2", "other"):
-        m = lab == b
-        ins.scatter(seeds[m], np.minimum(absc[m], 1 / absc[m]), s=8, color=COLORS[b],
-                    zorder=3)
     ins.set_ylim(0.68, 0.76)
     ins.set_title("zoom: c̃ near the demarcations", fontsize=7)
     ins.tick_params(labelsize=6)
@@ -290,14 +278,13 @@ def plot(ds):
     axb.grid(True, which="major", alpha=0.3)
     # (c) the demarcation against the horizon
     axc = fig.add_subplot(1, 3, 3)
-    axc.plot(ds.T_gd.values, ds.demarcation_gd_within_T.values, "o-", color="C2", ms=4,
-             label="GD lr 0.05 at T = lr·k (within 0.1)", zorder=4)
-    axc.plot(ds.T_flow.values, ds.demarcation_flow_within_T.values, "s-", color="C4", ms=4,
-             label="flow at T (within 0.1)", zorder=4)
-    axc.plot(ds.T_gd.values, ds.demarcation_gd_T.values, "o--", color="C2", ms=3, mfc="none",
-             lw=0.9, label="GD (nearer branch)", zorder=3)
-    axc.plot(ds.T_flow.values, ds.demarcation_flow_T.values, "s--", color="C4", ms=3,
-             mfc="none", lw=0.9, label="flow (nearer branch)", zorder=3)
+    for key, mk, st in (("_within", "-", dict(ms=4, zorder=4)),
+                        ("", "--", dict(ms=3, mfc="none", lw=0.9, zorder=3))):
+        for d, m, col, name in (("gd", "o", "C2", "GD lr 0.05 at T = lr·k"),
+                                ("flow", "s", "C4", "flow at T")):
+            axc.plot(ds[f"T_{d}"].values, ds[f"demarcation_{d}{key}_T"].values, m + mk,
+                     color=col, label=f"{name} ({'within 0.1' if key else 'nearer branch'})",
+                     **st)
     for name, v, col, ls in _lines(ds)[2:]:
         if np.isfinite(v):
             axc.axhline(v, color=col, lw=1.5, ls=ls, label=f"{name}: {v:.4f}", zorder=2)
