@@ -127,3 +127,30 @@ def test_bad_stages_are_refused(outputs, integrator, words):
     tables = dict(TABLES, outputs=outputs, integrator=dict(TABLES["integrator"], **integrator))
     with pytest.raises(GridError, match=words):
         Grid.from_dict(tables)
+
+
+def test_lockstep_cells_are_one_batched_flow(tmp_path, pb, starts):
+    """``integrator.lockstep``: a task's flow cells run as one lockstep batch — the stored
+    end points are those of one batched solve_flow (bitwise), staged or not; without it
+    each cell is its own solve_flow (bitwise too)."""
+    tables = dict(TABLES, sweep={"name": "lock", "cells_per_task": 2},
+                  init={"scale": 1e-20, "seed": 0, "c_tilde": [0.3, 0.7]},
+                  integrator=dict(TABLES["integrator"], lockstep=True),
+                  outputs={"trajectory_points": 8})
+    run_sweep(tables, tmp_path / "l.zarr", progress=False)
+    ds = open_results(tmp_path / "l.zarr", lazy=False)
+    batch = ft.solve_flow(pb, starts, loss_threshold=1e-24, n_save=8)
+    np.testing.assert_array_equal(ds.theta_final.values, batch.theta_final)
+    np.testing.assert_array_equal(ds.steps.values, batch.steps)
+    np.testing.assert_array_equal(ds.losses.values, batch.losses)
+    staged = dict(tables, sweep={"name": "lock2", "cells_per_task": 2},
+                  outputs={"stages": [1e-15]})
+    run_sweep(staged, tmp_path / "s.zarr", progress=False)
+    st = open_results(tmp_path / "s.zarr", lazy=False)
+    first = ft.solve_flow(pb, starts, loss_threshold=1e-15, n_save=2)
+    np.testing.assert_array_equal(st.stage_theta.values[:, 0], first.theta_final)
+    rest = ft.solve_flow(pb, first.theta_final, t0=first.t_final, loss_threshold=1e-24,
+                         n_save=2)
+    np.testing.assert_array_equal(st.theta_final.values, rest.theta_final)
+    assert Grid.from_dict(tables).key() != Grid.from_dict(
+        dict(tables, integrator=TABLES["integrator"])).key()

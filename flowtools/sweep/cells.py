@@ -139,32 +139,38 @@ def _gd_record_at(max_iter: int, points: int) -> np.ndarray:
 _RUN_FIELDS = ("theta_final", "loss_final", "t_final", "status", "steps", "grad_evals")
 
 
-def _staged_flow(model, theta0: np.ndarray, it: Mapping, levels, n_save: int):
-    """One cell's flow (``theta0`` (p,)) stopped where ℓ first reaches each of ``levels``
-    and continued from there (``solve_flow``'s ``t0``) to the cell's own stop: the
-    trajectory (one member, saves joined by ``flowtools.certify.splice``) and, per level,
-    (t, ℓ, accepted steps, θ) there — NaN (steps −1) for a level the flow did not reach."""
+def _flow(model, theta0: np.ndarray, it: Mapping, levels, n_save: int, save_ts=None):
+    """The flow of a batch of cells (``theta0`` (B, p), one lockstep ``solve_flow`` call;
+    B = 1 for a cell alone), stopped where ℓ first reaches each of ``levels`` and the
+    members that did continued from there (``solve_flow``'s ``t0``) to the cells' own
+    stop: the batched trajectory (saves joined by ``flowtools.certify.splice``) and, per
+    member and level, (t, ℓ, accepted steps, θ) there — NaN (steps −1) for a level a
+    member did not reach."""
     from flowtools.certify import splice
     from flowtools.flow import solve_flow
     from flowtools.status import Status
 
     def run(theta, t0, threshold):
-        return solve_flow(model, theta[None], t0=t0, t1=it["t1"], loss_threshold=threshold,
+        return solve_flow(model, theta, t0=t0, t1=it["t1"], loss_threshold=threshold,
                           gtol=it["gtol"], solver=it["solver"], rtol=it["rtol"],
-                          atol_rel=it["atol_rel"], max_steps=it["max_steps"], n_save=n_save)
+                          atol_rel=it["atol_rel"], max_steps=it["max_steps"], n_save=n_save,
+                          save_ts=save_ts)
 
-    K, p = len(levels), len(theta0)
-    st = {"stage_t": np.full(K, np.nan), "stage_loss": np.full(K, np.nan),
-          "stage_steps": np.full(K, -1, dtype=np.int64), "stage_theta": np.full((K, p), np.nan)}
-    tr = run(theta0, 0.0, levels[0])
+    (B, p), K = theta0.shape, len(levels)
+    st = {"stage_t": np.full((B, K), np.nan), "stage_loss": np.full((B, K), np.nan),
+          "stage_steps": np.full((B, K), -1, dtype=np.int64),
+          "stage_theta": np.full((B, K, p), np.nan)}
+    tr = run(theta0, 0.0, levels[0] if K else it["loss_threshold"])
     for k in range(K):
-        if tr.status[0] != Status.CONVERGED:  # ended before this level: the cell's end
+        rows = np.flatnonzero(tr.status == Status.CONVERGED)  # the others ended before
+        if not rows.size:
             break
-        st["stage_t"][k], st["stage_loss"][k] = tr.t_final[0], tr.loss_final[0]
-        st["stage_steps"][k], st["stage_theta"][k] = tr.steps[0], tr.theta_final[0]
+        st["stage_t"][rows, k], st["stage_loss"][rows, k] = tr.t_final[rows], tr.loss_final[rows]
+        st["stage_steps"][rows, k], st["stage_theta"][rows, k] = (tr.steps[rows],
+                                                                  tr.theta_final[rows])
         nxt = levels[k + 1] if k + 1 < K else it["loss_threshold"]
-        tr = splice(tr, np.array([0]), run(tr.theta_final[0], tr.t_final[0], nxt))
-    return tr[0], st
+        tr = splice(tr, rows, run(tr.theta_final[rows], tr.t_final[rows], nxt))
+    return tr, st
 
 
 def _integrate(model, theta0: np.ndarray, settings: list, K: int,
@@ -172,10 +178,9 @@ def _integrate(model, theta0: np.ndarray, settings: list, K: int,
     """Run every cell (its ``settings``: one integrator dict per cell); per-cell columns
     of the end points, counters, wall times (and K saved points — at the times ``save_ts``
     if given, GD at iterations t/lr —, and with ``levels`` the flow's stages), and compile
-    seconds. The flow runs each cell alone; GD one batch per distinct setting (its stage
-    columns stay NaN: the stages are the flow's)."""
+    seconds. The flow runs each cell alone, or with ``lockstep`` one batch per distinct
+    setting, as GD always does (GD's stage columns stay NaN: the stages are the flow's)."""
     from flowtools.descent import run_gd
-    from flowtools.flow import solve_flow
 
     B = len(theta0)
     cols: dict = {}
@@ -193,24 +198,19 @@ def _integrate(model, theta0: np.ndarray, settings: list, K: int,
     for idx in groups.values():
         it = settings[idx[0]]
         if it["dynamics"] == "flow":
-            for i in idx:
-                if levels:
-                    tr, st = _staged_flow(model, theta0[i], it, levels, max(K, 2))
-                    for name, v in st.items():
-                        put(name, [i], [v])
-                else:
-                    tr = solve_flow(model, theta0[i], t1=it["t1"],
-                                    loss_threshold=it["loss_threshold"], gtol=it["gtol"],
-                                    solver=it["solver"], rtol=it["rtol"],
-                                    atol_rel=it["atol_rel"], max_steps=it["max_steps"],
-                                    n_save=max(K, 2), save_ts=save_ts)
+            # each cell alone (bits independent of the task), or the task's cells as one
+            # lockstep batch (``lockstep``: its bits depend on the chunk, as GD's do)
+            for rows in [idx] if it.get("lockstep") else [[i] for i in idx]:
+                tr, st = _flow(model, theta0[rows], it, levels, max(K, 2), save_ts)
                 compile_time += tr.compile_time
                 for name in _RUN_FIELDS:
-                    put(name, [i], [getattr(tr, name)])
-                put("wall_time", [i], [tr.wall_time])
+                    put(name, rows, getattr(tr, name))
+                put("wall_time", rows, np.full(len(rows), tr.wall_time / len(rows)))
+                for name, v in (st.items() if levels else ()):
+                    put(name, rows, v)
                 if K:
                     for name in ("ts", "losses", "thetas"):
-                        put(name, [i], [getattr(tr, name)])
+                        put(name, rows, getattr(tr, name))
         else:
             tr = run_gd(model, theta0[idx], it["lr"], max_iter=it["max_iter"],
                         loss_threshold=it["loss_threshold"],

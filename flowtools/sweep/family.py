@@ -168,6 +168,10 @@ def integrator_parameters() -> list[Param]:
           choices=_solvers, doc="diffrax solver"),
         P("max_steps", "integrator", V.positive_int, sf["max_steps"], methods=flow,
           doc="solver step budget per cell"),
+        P("lockstep", "integrator", V.flag, None, axis=False, methods=flow,
+          doc="true: a task's flow cells integrated as one lockstep batch (solve_flow on "
+              "(B, p): about 4× less per member-step than cells alone, which is the default; "
+              "like GD's, its bits then depend on cells_per_task)"),
         P("lr", "integrator", lambda v, n: V.learning_rate(v), REQUIRED, methods=gdm,
           doc="GD learning rate"),
         P("max_iter", "integrator", V.positive_int, gd["max_iter"], methods=gdm,

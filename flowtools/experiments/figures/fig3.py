@@ -70,19 +70,20 @@ def settings(quick: bool) -> dict:
 
 
 def grids(quick: bool) -> dict:
-    """The figure's grids, keyed (dynamics, members): the seeds (GD: one batch, one task;
-    the flow one cell per task) and the exact members c̃ = 1 (init.ratio) and c̃ = 0
-    (init.c_tilde), each by the flow (saved at ``save_ts``, run to ℓ ≤ 1e-15) and by GD
-    (recorded at k = 0 and ks)."""
+    """The figure's grids, keyed (dynamics, members): the seeds (one task: GD one batch, the
+    flow one lockstep batch, as the paper's protocol ran them) and the exact members c̃ = 1
+    (init.ratio) and c̃ = 0 (init.c_tilde), each by the flow (saved at ``save_ts``, run to
+    ℓ ≤ 1e-15) and by GD (recorded at k = 0 and ks)."""
     s = settings(quick)
     n, mode = s["n_seeds"], "quick" if quick else "full"
     inits = {"seeds": {"seed": list(range(n))}, "one": {"seed": n, "ratio": 1.0},
              "zero": {"seed": n + 1, "c_tilde": 0.0}}
-    its = {"flow": ({"dynamics": "flow", "t1": 1e14, "max_steps": 200_000}, s["save_ts"]),
+    its = {"flow": ({"dynamics": "flow", "t1": 1e14, "max_steps": 200_000, "lockstep": True},
+                    s["save_ts"]),
            "gd": ({"dynamics": "gd", "lr": LR, "max_iter": s["max_iter"]},
                   LR * np.concatenate([[0], s["ks"]]))}
     return {(d, m): {"sweep": {"name": f"fig3_{mode}_{d}_{m}",
-                               "cells_per_task": n if d == "gd" else 1},
+                               "cells_per_task": n},
                      "problem": {"n": 6}, "init": dict(ini, scale=SCALE),
                      "integrator": dict(it, loss_threshold=CRITERION.loss_tol),
                      "outputs": {"save_times": [float(t) for t in ts]}}
