@@ -72,11 +72,13 @@ def gd_iterations(n: int, quick: bool) -> int:
 
 
 def grid(name: str, ns, seeds, cts, integrator: dict, **outputs) -> dict:
-    """One sweep grid of Figures 8–10: n × data seed × c̃ from the figure's θ0. GD runs a
-    task's cells as one batch (its bits depend on the chunk): one task per c̃ row, as
-    ``run_gd`` ran them; each flow runs alone (one cell per task: a kill loses one)."""
+    """One sweep grid of Figures 8–10: n × data seed × c̃ from the figure's θ0, one task per
+    c̃ row run as one batch (its bits depend on the chunk), as the figure always ran them:
+    GD, and the flow in lockstep."""
     flow = integrator["dynamics"] == "flow"
-    return {"sweep": {"name": name, "cells_per_task": 1 if flow else len(cts)},
+    if flow:
+        integrator = dict(integrator, lockstep=True)
+    return {"sweep": {"name": name, "cells_per_task": len(cts)},
             "problem": {"n": list(ns), "sampling": "uniform", "dim": 3,
                         "data_seed": list(seeds), **({"pad_to": N_MAX} if flow else {})},
             "init": {"scale": SCALE, "seed": 0, "c_tilde": [float(c) for c in cts]},
