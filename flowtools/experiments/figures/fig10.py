@@ -18,7 +18,7 @@ from flowtools.experiments.figures import fig9
 TITLE = "Figure 10: first coordinates of w1, w2 at the end points against c̃ (Fig. 9 runs)"
 GD = False  # it draws Figure 9's flow runs only
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "1 s after fig9 (reads its store)"
+FULL_TIME = "2 s after fig9 (reads its store)"
 
 
 def compute(*, quick: bool, gd: bool, log=print, engine=None):

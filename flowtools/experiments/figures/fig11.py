@@ -20,7 +20,7 @@ from flowtools.experiments.figures import fig4
 TITLE = "Figure 11: training loss of the Figure-4 runs (n = 5, 6) against time"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "4 s after fig4 (reads its store)"
+FULL_TIME = "19 s after fig4 (reads its store)"
 
 NS = (5, 6)
 GD_SAVE = 80

@@ -44,7 +44,7 @@ from flowtools.status import Status
 TITLE = "Figure 4: generalization error against c̃ for n = 2…6 Gaussian samples"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "149 s"
+FULL_TIME = "113 s"
 
 SCALE = 1e-20
 LOSS_STOP = 1e-24          # the flow's stopping loss (see the module docstring)

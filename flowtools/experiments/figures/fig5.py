@@ -22,7 +22,7 @@ from flowtools.experiments.outcomes import decode
 TITLE = "Figure 5: width 1000, σ = x/(1+x²): trials with one C/‖C‖ collapse under Theorem 1"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "23 s"
+FULL_TIME = "26 s"
 
 WIDTH, QUICK_WIDTH = 1000, 40
 SCALES = (1e-8, 1e-10, 1e-12, 1e-14)

@@ -19,7 +19,7 @@ import numpy as np
 TITLE = "Figure 6: tanh widths 2…1000 on n = 3 points: the largest |C_k| neurons carry the weight"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "41 s"
+FULL_TIME = "32 s"
 
 WIDTHS = (2, 10, 100, 1000)
 QUICK_WIDTHS = (2, 10)

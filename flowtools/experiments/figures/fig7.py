@@ -22,7 +22,7 @@ from flowtools.experiments.outcomes import decode
 TITLE = "Figure 7: m = 2, d = n = 500: trials with one c = C1/C2 collapse (Appendix B)"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "54 s"
+FULL_TIME = "64 s"
 
 D = N = 500
 QUICK_D = QUICK_N = 20

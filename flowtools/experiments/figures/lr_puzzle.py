@@ -34,7 +34,7 @@ from flowtools.experiments.outcomes import FLAGS, Criterion, encode, outcome
 TITLE = "lr-0.5 puzzle: GD's stability edge 2/λ_max under the sum and the mean loss"
 GD = False
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "167 s"
+FULL_TIME = "139 s"
 
 CONVENTIONS = ("sum", "mean")
 SCALE = 1e-20

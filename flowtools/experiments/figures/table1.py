@@ -28,7 +28,7 @@ from flowtools.experiments.outcomes import OUTCOMES
 TITLE = "Table 1: recovery at the sample sizes of Example 1 (n = 3, 4, 5, 6)"
 GD = False
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "28 s after fig1 (reads its store)"
+FULL_TIME = "21 s after fig1 (reads its store)"
 
 NAMES = {3: "optimistic sample size", 4: "separation sample size of Q2",
          5: "separation sample size of Q1", 6: "Q* = ℓ⁻¹(0)"}
