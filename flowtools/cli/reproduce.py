@@ -55,7 +55,7 @@ def add_arguments(p):
                    help="where the sweep cells of the figures on the sweep engine run: this "
                         "process (local: one task at a time; threads: --workers threads), a "
                         "local Dask cluster of --workers processes, or a Dask scheduler's "
-                        "address (default: threads, one per core, or --workers)")
+                        "address (default: dask if --workers > 1, else local)")
     p.add_argument("--workers", type=positive_int("--workers"), default=None, metavar="N",
                    help="threads, or Dask workers for --executor dask (default one per "
                         "core)")
@@ -87,9 +87,11 @@ def run(args) -> int:
     if unknown:
         raise FlowtoolsError(f"unknown figure {', '.join(map(repr, unknown))}: use one of "
                              f"{', '.join(FIGURES)}, all, cnn-phase (--list).")
-    executor = "threads" if args.executor == "auto" else args.executor
+    executor = args.executor
+    if executor == "auto":
+        executor = "dask" if (args.workers or 1) > 1 else "local"
     check_output_dir(args.out, what="--out")  # before any work: a FlowtoolsError exits 2
-    if executor != "threads" or args.workers is not None:  # bad arguments: exit 2 at once
+    if executor != "local" or args.workers is not None:  # bad arguments: exit 2 at once
         from flowtools.sweep.executors import resolve_executor
 
         resolve_executor(executor, args.workers)

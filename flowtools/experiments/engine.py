@@ -32,13 +32,13 @@ __all__ = ["Engine"]
 
 @dataclass(frozen=True)
 class Engine:
-    """Stores under ``store_dir``; cells run by ``executor`` ("threads", the default: threads
-    of this process, ``workers`` or one per core; "local": one task at a time; "dask": a
-    LocalCluster of ``workers`` processes; or a Dask scheduler's address), as in
+    """Stores under ``store_dir``; cells run by ``executor`` ("local", the default: one task
+    at a time; "threads": ``workers`` threads of this process; "dask": a LocalCluster of
+    ``workers`` processes; or a Dask scheduler's address), as in
     ``flowtools.sweep.run_sweep``; ``log`` gets one line per grid."""
 
     store_dir: pathlib.Path
-    executor: object = "threads"
+    executor: object = "local"
     workers: int | None = None
     log: Callable = field(default=print, repr=False)
 

@@ -78,15 +78,15 @@ def on_engine(name: str) -> bool:
 
 
 def reproduce(name: str, *, quick: bool = False, gd: bool = False, out="out/reproduce",
-              log=print, dpi: int = 110, executor="threads", workers: int | None = None,
+              log=print, dpi: int = 110, executor="local", workers: int | None = None,
               stores=None) -> FigureRun:
     """Compute figure ``name``, write its PNG, netCDF and claims into ``out``; return them.
 
     A figure on the sweep engine (``on_engine``) keeps its grids' stores under ``stores``
-    (default ``out/stores``) and runs their cells by ``executor`` ("threads", the default:
-    ``workers`` threads of this process, one per core; "local": one task at a time; "dask"
-    or a Dask scheduler's address) with ``workers``, as ``flowtools sweep`` does; the other
-    figures compute in this process."""
+    (default ``out/stores``) and runs their cells by ``executor`` ("local", the default:
+    one task at a time; "threads": ``workers`` threads of this process; "dask" or a Dask
+    scheduler's address) with ``workers``, as ``flowtools sweep`` does; the other figures
+    compute in this process."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,7 +152,7 @@ def _seconds(full_time: str) -> float:
         return 0.0
 
 
-def _run_one(name, *, quick, gd, out, log, executor="threads", workers=None):
+def _run_one(name, *, quick, gd, out, log, executor="local", workers=None):
     """(FigureRun or None, error message or None): one figure, its failure reported."""
     try:
         return reproduce(name, quick=quick, gd=gd, out=out, log=log, executor=executor,
@@ -165,7 +165,7 @@ def _run_one(name, *, quick, gd, out, log, executor="threads", workers=None):
         return None, msg
 
 
-def _run_group(names, quick, gd, out, executor="threads", workers=None):
+def _run_group(names, quick, gd, out, executor="local", workers=None):
     """A worker process's task: the figures of one group, in order."""
     return [(name, *_run_one(name, quick=quick, gd=gd, out=out, log=print,
                              executor=executor, workers=workers))
@@ -187,7 +187,7 @@ def _groups(names) -> list[list[str]]:
 
 
 def reproduce_all(*, quick: bool = False, gd: bool = False, out="out/reproduce", log=print,
-                  names=None, jobs: int | None = 1, executor="threads",
+                  names=None, jobs: int | None = 1, executor="local",
                   workers: int | None = None) -> tuple[list[FigureRun], dict]:
     """Every figure (``names``: a subset, in ``FIGURES`` order) into ``out``; also
     ``out/claims.md`` and ``out/reproduce_all.json``. Returns the runs and the failures
