@@ -7,16 +7,17 @@ from it (``flowtools.sweep.family``; the two-layer family's table is in
 ``flowtools.sweep.two_layer``, the ReLU CNN's in ``flowtools.sweep.relu_cnn``).
 
 A *task* is one stored chunk: up to ``cells_per_task`` cells that differ only in their
-initialization, so they share one problem and one compiled solver. The flow runs each cell
-by its own ``solve_flow`` call on a (p,) state: one compilation per problem shape serves
-every cell and every task, whatever the chunk sizes, and each cell's wall time is its
-own (measured on Example 1, 12 c̃ values: one batched call 1.24 s, twelve calls 1.29 s,
-bit-identical end points; a batched call compiles anew for each batch size). GD runs the
-task's cells as one batch (``run_gd`` vectorizes them in lockstep, about 3× faster per
-trajectory), so a GD cell's bits depend on its task: the chunk layout is part of the
-grid's definition, hence the same whichever executor runs it. Cells of a task whose
-integrator settings differ (the family's ``settings``: the CNN's η_v0 depends on v0) run
-as one batch per distinct setting, in task order.
+initialization, so they share one problem and one compiled solver. By default the flow
+runs each cell by its own ``solve_flow`` call (``integrator.lockstep = true``: the task's
+cells as one lockstep batch, its bits then depending on the chunk, as GD's do): one
+compilation per problem shape serves every cell and every task, whatever the chunk sizes,
+and each cell's wall time is its own (measured on Example 1, 12 c̃ values: one batched
+call 1.24 s, twelve calls 1.29 s, bit-identical end points; a batched call compiles anew
+for each batch size). GD runs the task's cells as one batch (``run_gd`` vectorizes them in
+lockstep, about 3× faster per trajectory), so a GD cell's bits depend on its task: the
+chunk layout is part of the grid's definition, hence the same whichever executor runs it.
+Cells of a task whose integrator settings differ (the family's ``settings``: the CNN's
+η_v0 depends on v0) run as one batch per distinct setting, in task order.
 
 The integrator runs what the family's ``integrand`` hook gives: the model, or an
 ``Integrand`` in other coordinates — the start points are reduced, the end points (and
