@@ -5,6 +5,17 @@
 ``executable(*args)`` runs it. Later calls with the same structure get the cached
 executable and 0.0.
 
+**Loaded programs are bounded.** Every loaded XLA CPU executable holds hundreds of memory
+maps (about 700 for a flow program: its kernels' code and data, mapped one by one), and
+Linux refuses new maps past ``vm.max_map_count`` (65 530 by default): LLVM then aborts the
+process while it loads the next program, in the middle of a run. A long session that meets
+many problem shapes (a test suite, a notebook going through every figure) reached that
+limit after about a hundred programs. So at most ``FLOWTOOLS_LOADED_PROGRAMS`` executables
+(default 32) stay loaded, fewer while the process holds more than half of
+``vm.max_map_count`` maps; the least recently used is dropped first (its maps go with it).
+A dropped program that is needed again comes back from the disk caches below (a fraction of
+a second), or is compiled anew where they are off.
+
 Across processes two caches on disk take over (``flowtools._config`` names the folders and
 the switches):
 
@@ -85,7 +96,9 @@ import warnings
 import equinox as eqx
 import jax
 
-_CACHE: dict = {}
+_CACHE: dict = {}  # key -> executable, the most recently used last (bounded: _keep_bounded)
+_LOADED_ENV = "FLOWTOOLS_LOADED_PROGRAMS"
+_DEFAULT_LOADED = 32
 _FAILED: set = set()  # functions whose export failed once in this process (warned once)
 _LOG = logging.getLogger("flowtools.compile")
 _MAGIC = b"flowtools-export-2\n"  # -1: a plain SHA-256, not an HMAC (ignored, rewritten)
@@ -119,7 +132,8 @@ def _key(fn, args):
 def compiled(fn, *args):
     key = _key(fn, args)
     if key in _CACHE:
-        return _CACHE[key], 0.0
+        _CACHE[key] = exe = _CACHE.pop(key)  # now the most recently used
+        return exe, 0.0
     t = time.perf_counter()
     times: dict = {}
     exe = None
@@ -142,6 +156,7 @@ def compiled(fn, *args):
         times.update(source=times.get("source", "jit"), trace_lower=t1 - t0, load=0.0,
                      compile=time.perf_counter() - t1)
     _CACHE[key] = exe
+    _keep_bounded()
     seconds = time.perf_counter() - t
     if os.environ.get("FLOWTOOLS_COMPILE_TIMES", "") not in ("", "0"):
         print(f"flowtools.compile: {_name(fn)} {times.get('source')}: "
@@ -150,6 +165,37 @@ def compiled(fn, *args):
               f"xla compile {times.get('compile', 0.0):.3f} s, total {seconds:.3f} s",
               file=sys.stderr, flush=True)
     return exe, seconds
+
+
+def _loaded_limit() -> int:
+    value = os.environ.get(_LOADED_ENV, "")
+    if not value:
+        return _DEFAULT_LOADED
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{_LOADED_ENV}={value!r}: give a whole number of programs, at "
+                         f"least 1 (default {_DEFAULT_LOADED})")
+    return int(value)
+
+
+def _map_count() -> tuple[int, int] | None:
+    """(memory maps of this process, vm.max_map_count), or None where /proc does not say."""
+    try:
+        with open("/proc/sys/vm/max_map_count", "rb") as f:
+            limit = int(f.read())
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f), limit
+    except (OSError, ValueError):
+        return None
+
+
+def _keep_bounded() -> None:
+    """Drop the least recently used executables beyond the limit, then while the process's
+    memory maps exceed half of vm.max_map_count (the newest one always stays)."""
+    limit = _loaded_limit()
+    while len(_CACHE) > limit:
+        del _CACHE[next(iter(_CACHE))]
+    while len(_CACHE) > 1 and (maps := _map_count()) is not None and maps[0] > maps[1] // 2:
+        del _CACHE[next(iter(_CACHE))]
 
 
 # ------------------------------------------------------------------------- export cache

@@ -28,6 +28,8 @@ jax.config.update("jax_enable_x64", True)
 # FLOWTOOLS_EXPORT_CACHE: flowtools' cache of traced and lowered programs (``jax.export``,
 #   see ``flowtools._compile``), so that a new process skips tracing diffrax as well;
 #   default JAX_CACHE/flowtools-export; "off" disables only this one.
+# FLOWTOOLS_LOADED_PROGRAMS: how many compiled programs one process keeps loaded (default
+#   32; fewer near Linux's memory-map limit; ``flowtools._compile``).
 # FLOWTOOLS_COMPILE_TIMES=1 prints one line per compilation to stderr (trace+lower, load,
 #   XLA compile, and whether the export cache hit).
 _cache = os.environ.get("FLOWTOOLS_JAX_CACHE", os.path.expanduser("~/.cache/flowtools/jax"))

@@ -187,3 +187,53 @@ def test_switch_off(cache_dir, monkeypatch, tmp_path):
     assert _config.export_cache_dir() is None
     monkeypatch.setattr(_config, "JAX_CACHE_DIR", str(tmp_path / "jax"))
     assert _config.export_cache_dir() == str(tmp_path / "jax" / "flowtools-export")
+
+
+def _maps() -> int:
+    with open(f"/proc/{os.getpid()}/maps", "rb") as f:
+        return sum(1 for _ in f)
+
+
+def test_loaded_programs_are_bounded(cache_dir, monkeypatch):
+    """At most FLOWTOOLS_LOADED_PROGRAMS executables stay loaded, the least recently used
+    dropped first, fewer near the memory-map limit; a dropped one comes back with the same
+    bits. (Unbounded, the test suite's process ran past vm.max_map_count and LLVM aborted it
+    while loading a program.)"""
+    monkeypatch.setenv("FLOWTOOLS_LOADED_PROGRAMS", "2")
+    calls = [_gd_args(n_batch=b) for b in (1, 2, 3)]  # three shapes: three programs
+    first = _gd(calls[0])
+    _gd(calls[1])
+    _gd(calls[0])  # the first is now the most recently used ...
+    _gd(calls[2])  # ... so the second is dropped
+    assert len(C._CACHE) == 2
+    assert [k[3] for k in C._CACHE] == [C._key(_gd_batch, c)[3] for c in (calls[0], calls[2])]
+    _, seconds = C.compiled(_gd_batch, *calls[0])
+    assert seconds == 0.0  # still loaded
+    _, seconds = C.compiled(_gd_batch, *calls[1])
+    assert seconds > 0.0  # loaded again (from the export cache) ...
+    assert [k[3] for k in C._CACHE] == [C._key(_gd_batch, c)[3] for c in (calls[0], calls[1])]
+    C._CACHE.clear()
+    _identical(dict(enumerate(_gd(calls[0]))), dict(enumerate(first)))  # ... same bits
+    # near the map limit only the newest stays
+    monkeypatch.setenv("FLOWTOOLS_LOADED_PROGRAMS", "32")
+    _gd(calls[1])
+    monkeypatch.setattr(C, "_map_count", lambda: (60_000, 65_530))
+    _gd(calls[2])
+    assert list(C._CACHE) == [C._key(_gd_batch, calls[2])]
+    monkeypatch.setenv("FLOWTOOLS_LOADED_PROGRAMS", "0")
+    with pytest.raises(ValueError, match="FLOWTOOLS_LOADED_PROGRAMS"):
+        _gd(calls[0])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="Linux's /proc")
+def test_a_dropped_program_releases_its_memory_maps(monkeypatch):
+    """What the bound is for: a flow program's executable holds hundreds of memory maps,
+    and they go with it."""
+    monkeypatch.setattr(C, "_CACHE", {})
+    p = ft.make_problem(3, seed=0)
+    before = _maps()
+    ft.solve_flow(p, p.init_ratio(0.5, 1e-6, seed=0), solver="dopri5", t1=10.0)
+    loaded = _maps()
+    assert loaded - before > 50
+    C._CACHE.clear()
+    assert _maps() - before < (loaded - before) / 2
