@@ -154,3 +154,15 @@ def test_lockstep_cells_are_one_batched_flow(tmp_path, pb, starts):
     np.testing.assert_array_equal(st.theta_final.values, rest.theta_final)
     assert Grid.from_dict(tables).key() != Grid.from_dict(
         dict(tables, integrator=TABLES["integrator"])).key()
+    # batch_size: the task's batch in lockstep chunks of that many (here each member its
+    # own chunk), as solve_flow's batch_size
+    small = dict(tables, sweep={"name": "lock3", "cells_per_task": 2},
+                 integrator=dict(tables["integrator"], batch_size=1))
+    run_sweep(small, tmp_path / "b.zarr", progress=False)
+    b1 = open_results(tmp_path / "b.zarr", lazy=False)
+    alone = ft.solve_flow(pb, starts, loss_threshold=1e-24, n_save=8, batch_size=1)
+    np.testing.assert_array_equal(b1.theta_final.values, alone.theta_final)
+    np.testing.assert_array_equal(b1.steps.values, alone.steps)
+    assert Grid.from_dict(small).key() != Grid.from_dict(tables).key()
+    with pytest.raises(GridError, match="batch_size"):
+        Grid.from_dict(dict(small, integrator=dict(small["integrator"], batch_size=0)))

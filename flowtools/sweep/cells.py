@@ -155,7 +155,7 @@ def _flow(model, theta0: np.ndarray, it: Mapping, levels, n_save: int, save_ts=N
         return solve_flow(model, theta, t0=t0, t1=it["t1"], loss_threshold=threshold,
                           gtol=it["gtol"], solver=it["solver"], rtol=it["rtol"],
                           atol_rel=it["atol_rel"], max_steps=it["max_steps"], n_save=n_save,
-                          save_ts=save_ts)
+                          save_ts=save_ts, batch_size=it.get("batch_size"))
 
     (B, p), K = theta0.shape, len(levels)
     st = {"stage_t": np.full((B, K), np.nan), "stage_loss": np.full((B, K), np.nan),

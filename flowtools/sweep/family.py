@@ -172,6 +172,10 @@ def integrator_parameters() -> list[Param]:
           doc="true: a task's flow cells integrated as one lockstep batch (solve_flow on "
               "(B, p): about 4× less per member-step than cells alone, which is the default; "
               "like GD's, its bits then depend on cells_per_task)"),
+        P("batch_size", "integrator", V.positive_int, None, axis=False, methods=flow,
+          doc="with lockstep: members per lockstep chunk within a task (solve_flow's "
+              "batch_size; default its own) — a large task in small chunks, so that a slow "
+              "member holds back only its chunk"),
         P("lr", "integrator", lambda v, n: V.learning_rate(v), REQUIRED, methods=gdm,
           doc="GD learning rate"),
         P("max_iter", "integrator", V.positive_int, gd["max_iter"], methods=gdm,
