@@ -37,6 +37,24 @@ def test_a_later_start_only_shifts_time(pb, starts):
     assert np.all(np.isnan(late.ts))   # every save time lies before the start
 
 
+def test_late_starts_run_as_one_batch_each_to_its_own_horizon(pb, starts):
+    """Starts after the last save run in their own time as one batch, to the longest of
+    their horizons t1 − t0; the member whose horizon is shorter, and that had not ended
+    there, runs again alone to it: every member ends at t1 (HORIZON) as alone, to
+    round-off (a vmapped solve rounds by its width)."""
+    t1, t0 = 2010.0, np.array([1000.0, 2000.0])  # own horizons 1010 and 10
+    both = ft.solve_flow(pb, starts, t0=t0, t1=t1, n_save=2, loss_threshold=1e-300, gtol=0.0)
+    assert np.all(both.status == Status.HORIZON)
+    np.testing.assert_allclose(both.t_final, t1, rtol=1e-14)
+    for i in range(2):
+        alone = ft.solve_flow(pb, starts[i], t0=t0[i], t1=t1, n_save=2,
+                              loss_threshold=1e-300, gtol=0.0)
+        np.testing.assert_allclose(both.theta_final[i], alone.theta_final, rtol=1e-9,
+                                   atol=1e-9 * np.abs(alone.theta_final).max())
+        assert abs(int(both.steps[i]) - int(alone.steps)) <= 2
+    assert np.all(np.isnan(both.ts))  # every save lies before the starts
+
+
 def test_a_continued_flow_is_the_one_flow(pb, starts):
     """Stopped at ℓ = 1e-15 and continued from there (t0 = the stop time) to 1e-24: the
     same flow as one run to 1e-24, to the integration tolerance, on the same save grid."""
