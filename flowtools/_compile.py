@@ -90,6 +90,7 @@ import pathlib
 import secrets
 import stat
 import sys
+import threading
 import time
 import warnings
 
@@ -99,6 +100,7 @@ import jax
 _CACHE: dict = {}  # key -> executable, the most recently used last (bounded: _keep_bounded)
 _LOADED_ENV = "FLOWTOOLS_LOADED_PROGRAMS"
 _DEFAULT_LOADED = 32
+_LOCK = threading.Lock()  # _CACHE's order and bound, for callers on threads (not compiles)
 _FAILED: set = set()  # functions whose export failed once in this process (warned once)
 _LOG = logging.getLogger("flowtools.compile")
 _MAGIC = b"flowtools-export-2\n"  # -1: a plain SHA-256, not an HMAC (ignored, rewritten)
@@ -131,9 +133,10 @@ def _key(fn, args):
 
 def compiled(fn, *args):
     key = _key(fn, args)
-    if key in _CACHE:
-        _CACHE[key] = exe = _CACHE.pop(key)  # now the most recently used
-        return exe, 0.0
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE[key] = exe = _CACHE.pop(key)  # now the most recently used
+            return exe, 0.0
     t = time.perf_counter()
     times: dict = {}
     exe = None
@@ -155,8 +158,9 @@ def compiled(fn, *args):
         exe = lowered.compile()
         times.update(source=times.get("source", "jit"), trace_lower=t1 - t0, load=0.0,
                      compile=time.perf_counter() - t1)
-    _CACHE[key] = exe
-    _keep_bounded()
+    with _LOCK:
+        _CACHE[key] = exe
+        _keep_bounded()
     seconds = time.perf_counter() - t
     if os.environ.get("FLOWTOOLS_COMPILE_TIMES", "") not in ("", "0"):
         print(f"flowtools.compile: {_name(fn)} {times.get('source')}: "

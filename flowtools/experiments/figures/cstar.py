@@ -57,13 +57,15 @@ def problems(quick: bool):
 
 
 def grid(sampling: str, n: int, seed: int, c_tilde) -> dict:
-    """The flows of the α → 0 limit from each c̃, to ℓ ≤ 1e-15 (one flow per task)."""
+    """The flows of the α → 0 limit from each c̃, to ℓ ≤ 1e-15: a task's 16 c̃ (the coarse
+    grid, or a refinement round's 15 points) in one lockstep batch, as the figure ran them
+    before the engine."""
     problem = {"n": n, "sampling": sampling, **({"data_seed": seed} if seed >= 0 else {})}
     return {"sweep": {"name": f"cstar_{sampling}_n{n}" + (f"_s{seed}" if seed >= 0 else ""),
-                      "cells_per_task": 1},
+                      "cells_per_task": COARSE},
             "problem": problem, "init": {"start": "limit", "c_tilde": list(c_tilde)},
             "integrator": {"dynamics": "flow", "t1": 1e14, "max_steps": 200_000,
-                           "loss_threshold": CRITERION.loss_tol}}
+                           "loss_threshold": CRITERION.loss_tol, "lockstep": True}}
 
 
 def _labels(pb, ds):
