@@ -30,7 +30,7 @@ from flowtools.experiments.outcomes import Criterion, outcome, outcome_counts
 TITLE = "c̃*: the Q1/Q2 demarcation of the α → 0 limit, by multisection, over (n, data)"
 GD = False
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "430 s"
+FULL_TIME = "365 s"
 
 PAPER_DEMARCATION = 0.74  # Figure 3(b): |c| = 1.35 and 0.74 (1/1.35 = 0.741)
 # The criterion: an end point reached to ℓ ≤ 1e-15 is in Q* if its RMS error is ≤ 1e-4,

@@ -32,7 +32,7 @@ from flowtools.experiments.outcomes import OUTCOMES, Criterion, outcome
 TITLE = "Figure 1: generalization error against the initialization scale σ"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "886 s"
+FULL_TIME = "423 s"
 
 N_PAD = 8                 # rows of the padded data (the largest n of Figure 1)
 STOPS = (1e-8, 1e-15, 1e-24)   # stops of every flow of (a)–(e): two stages and the end

@@ -41,7 +41,7 @@ from flowtools.experiments.outcomes import Criterion, outcome, outcome_counts
 TITLE = "Figure 3: end point in Q1 or Q2 against |C1/C2| (Example 1, n = 6, α = 1e-8)"
 GD = True  # the GD protocol is part of the default figure (the paper's evidence)
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "148 s"
+FULL_TIME = "110 s"
 
 PAPER_LINES = (1.35, 0.74)
 LR = 0.05

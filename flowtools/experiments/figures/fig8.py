@@ -21,7 +21,7 @@ from flowtools.experiments.figures import fig9
 TITLE = "Figure 8: end points against c̃ for m = 2, d = 3, n = 10"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "170 s (computes fig9's flows, which fig9 and fig10 read)"
+FULL_TIME = "123 s (computes fig9's flows, which fig9 and fig10 read)"
 
 N = 10
 GD_LR = 0.5

@@ -33,7 +33,7 @@ from flowtools.experiments.outcomes import Criterion
 TITLE = "Figure 9: generalization error against c̃ for d = 3, n = 5 … 10"
 GD = True
 # measured in `flowtools reproduce all` (full mode, idle 2-core CPU, cold JAX cache)
-FULL_TIME = "7 s after fig8 (reads the flow store fig8 filled)"
+FULL_TIME = "6 s after fig8 (reads the flow store fig8 filled)"
 
 N_MAX = 10
 SCALE = 1e-20
