@@ -48,6 +48,7 @@ from flowtools.certify import certify_ends, splice, stack_rows
 from flowtools.errors import FlowtoolsError
 from flowtools.integrate import SOLVERS, IntegratorOptions, integrate
 from flowtools.integrate.coords import norm as _norm
+from flowtools.integrate.core import _bucket
 from flowtools.integrate.options import UNBOUNDED_T1
 from flowtools.integrate.scipy_backend import SCIPY_METHODS, SCIPY_T1, solve_scipy
 from flowtools.models import AbstractModel
@@ -370,7 +371,7 @@ def _solve_diffrax(problem, theta0, t0s, opts: IntegratorOptions, save_ts, info)
         sol = integrate(_model_field, problem, theta0, save_ts, opts, loss=_model_loss,
                         t0s=t0s if t0s.any() else None)
         return dataclasses.replace(sol, info=dict(info, **sol.info))
-    chunk = min(opts.batch_size, 1 << max(0, len(theta0) - 1).bit_length())
+    chunk = min(opts.batch_size, _bucket(len(theta0)))  # as integrate's default
     parts = []
     if (~late).any():
         parts.append((np.flatnonzero(~late), integrate(
