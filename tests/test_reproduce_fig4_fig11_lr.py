@@ -173,8 +173,7 @@ def test_fig4_killed_mid_run_resumes_with_only_the_missing_flows(fig4, tmp_path)
     only the flows its store lacks, and the figure's data equal an uninterrupted run's
     (each flow runs alone: its bits do not depend on which run computed it)."""
     out = tmp_path / "out"
-    # its own compilation caches: a process killed while it writes a cache entry can leave
-    # a torn file, which crashed a later test's cache read (CI, 2026-12-07)
+    # its own compilation caches: the killed process writes none of the session's entries
     env = dict(os.environ, JAX_PLATFORMS="cpu", FLOWTOOLS_JAX_CACHE=str(tmp_path / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "flowtools.cli", "reproduce", "fig4",
                              "--quick", "--out", str(out)],

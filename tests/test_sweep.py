@@ -560,7 +560,6 @@ def test_demo_cnn_grid_is_the_quick_reproduce_grid():
     assert demo.size == 126 and demo.chunks == (1, 1, 7)
 
 
-@pytest.mark.slow  # kept out of the default run: see the segfault noted in docs/guide/sweeps.md
 def test_threads_executor_gives_the_in_process_results(tmp_path, reference):
     """``executor="threads"``: the tasks on threads of this process (JAX runs compiled
     programs outside the GIL) — every cell bit for bit as one task after the other, a
